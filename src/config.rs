@@ -1,0 +1,163 @@
+//! Configuration: every setting has a command-line flag and an environment
+//! variable, is validated when the command line is parsed (a bad value stops
+//! the start with one line naming the setting), and secrets print masked.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Every setting of every command. Each can be given as a flag (before or
+/// after the subcommand) or through its environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address and port to listen on.
+    #[arg(long = "bind", env = "TOKENVAULT_BIND", default_value = "127.0.0.1:8080",
+          value_name = "ADDR", value_parser = parse_bind, global = true)]
+    pub bind: SocketAddr,
+
+    /// Directory for tokenvault's own files: the embedded PostgreSQL cluster
+    /// and the generated key file. Created if missing.
+    #[arg(
+        long = "data-dir",
+        env = "TOKENVAULT_DATA_DIR",
+        default_value = "./.tokenvault",
+        value_name = "DIR",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL server to use instead of the embedded one, e.g.
+    /// `postgres://user:password@host:5432/tokenvault`
+    #[arg(long = "database-url", env = "DATABASE_URL", value_name = "URL",
+          value_parser = parse_database_url, global = true, hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Largest number of database connections this replica opens.
+    #[arg(long = "db-max-connections", env = "TOKENVAULT_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(2..=1000), global = true)]
+    pub db_max_connections: u32,
+
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `tokenvault=debug,info`.
+    #[arg(long = "log", env = "TOKENVAULT_LOG", default_value = "info", value_name = "FILTER",
+          value_parser = parse_log_filter, global = true)]
+    pub log: String,
+
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(
+        long = "log-format",
+        env = "TOKENVAULT_LOG_FORMAT",
+        default_value = "text",
+        value_name = "FORMAT",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// A database URL whose password never prints.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for the one place that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // scheme://user:password@host/db -> scheme://user:***@host/db
+        let url = &self.0;
+        if let Some(scheme_end) = url.find("://") {
+            let rest = &url[scheme_end + 3..];
+            if let Some(at) = rest.rfind('@') {
+                let userinfo = &rest[..at];
+                if let Some(colon) = userinfo.find(':') {
+                    return write!(
+                        f,
+                        "{}{}:***{}",
+                        &url[..scheme_end + 3],
+                        &userinfo[..colon],
+                        &rest[at..]
+                    );
+                }
+            }
+        }
+        f.write_str(url)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+fn parse_bind(value: &str) -> Result<SocketAddr, String> {
+    value.parse().map_err(|_| {
+        "expected an IP address and port such as 127.0.0.1:8080 or [::]:8080 (TOKENVAULT_BIND)"
+            .into()
+    })
+}
+
+fn parse_database_url(value: &str) -> Result<DatabaseUrl, String> {
+    let url = DatabaseUrl(value.to_string());
+    if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+        return Err("expected a URL starting with postgres:// (DATABASE_URL)".into());
+    }
+    value
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .map_err(|e| format!("not a valid PostgreSQL URL: {e} (DATABASE_URL)"))?;
+    Ok(url)
+}
+
+fn parse_log_filter(value: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(value)
+        .map(|_| value.to_string())
+        .map_err(|e| format!("{e} (TOKENVAULT_LOG)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_masks_password() {
+        let url = DatabaseUrl("postgres://app:hunter2@db:5432/tv".into());
+        assert_eq!(url.to_string(), "postgres://app:***@db:5432/tv");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        let no_password = DatabaseUrl("postgres://app@db/tv".into());
+        assert_eq!(no_password.to_string(), "postgres://app@db/tv");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        assert!(
+            parse_bind("localhost")
+                .unwrap_err()
+                .contains("TOKENVAULT_BIND")
+        );
+        assert!(
+            parse_database_url("mysql://x")
+                .unwrap_err()
+                .contains("DATABASE_URL")
+        );
+        assert!(
+            parse_log_filter("info,[")
+                .unwrap_err()
+                .contains("TOKENVAULT_LOG")
+        );
+        assert!(parse_bind("0.0.0.0:9000").is_ok());
+    }
+}

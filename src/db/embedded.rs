@@ -1,0 +1,623 @@
+//! The embedded default database: a private PostgreSQL cluster under the data
+//! directory, made and run with the machine's own `initdb` and `postgres`.
+//!
+//! The cluster listens on a unix socket in a private directory only (no TCP).
+//! `postgres` runs under a tiny `sh` watchdog whose standard input is a pipe
+//! held by this process: when tokenvault exits for any reason, even `kill -9`,
+//! the pipe closes, the watchdog sees end-of-file and asks PostgreSQL for a
+//! fast shutdown. So no server outlives the service, and the next start finds
+//! a cleanly stopped cluster.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::unistd::{Gid, Uid, User};
+use sqlx::postgres::PgConnectOptions;
+
+/// Port number used in the socket file name. The socket directory is private,
+/// so a fixed number cannot collide with another server.
+const SOCKET_PORT: u16 = 5432;
+/// Database superuser created by `initdb`.
+const SUPERUSER: &str = "tokenvault";
+/// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes).
+const MAX_SOCKET_PATH: usize = 107;
+/// How long a start may take before we give up and show the server log.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a clean stop may take.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The watchdog: run postgres in the background, wait for stdin to close,
+/// then request a fast shutdown and wait for it.
+const WATCHDOG: &str = r#""$@" </dev/null &
+pg=$!
+cat >/dev/null
+kill -INT "$pg" 2>/dev/null
+wait "$pg""#;
+
+/// Why the embedded cluster could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// No `initdb`/`postgres` binaries on this machine.
+    #[error(
+        "no PostgreSQL server binaries found (looked for initdb and postgres on PATH and in \
+         /usr/lib/postgresql/*/bin): install them (Debian/Ubuntu: apt-get install postgresql) \
+         or set DATABASE_URL to an existing PostgreSQL server"
+    )]
+    NoBinaries,
+    /// Running as root without an unprivileged user to hand PostgreSQL to.
+    #[error(
+        "tokenvault runs as root and PostgreSQL refuses to run as root, but there is no \
+         '{0}' system user to run it as: create one (apt-get install postgresql does), \
+         run tokenvault as an ordinary user, or set DATABASE_URL"
+    )]
+    NoUnprivilegedUser(String),
+    /// The unprivileged user cannot reach the data directory.
+    #[error(
+        "PostgreSQL runs as system user '{user}', which cannot enter {path}: set \
+         TOKENVAULT_DATA_DIR to a directory that user can reach (for example under /var/lib), \
+         or set DATABASE_URL"
+    )]
+    Unreachable {
+        /// The unprivileged user.
+        user: String,
+        /// The directory it cannot search.
+        path: PathBuf,
+    },
+    /// Another tokenvault holds the data directory.
+    #[error(
+        "another tokenvault process is already using data directory {0}: stop it, choose \
+         another TOKENVAULT_DATA_DIR, or run several replicas against one server with DATABASE_URL"
+    )]
+    Busy(PathBuf),
+    /// A file system operation failed.
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A PostgreSQL program failed.
+    #[error("{program} failed: {detail}")]
+    Command {
+        /// The program.
+        program: String,
+        /// Its exit status and the end of its output.
+        detail: String,
+    },
+    /// The cluster was made by another major version.
+    #[error(
+        "the embedded cluster in {path} was made by PostgreSQL {cluster}, but the binaries found \
+         are version {binaries}: install PostgreSQL {cluster} or move {path} aside"
+    )]
+    VersionMismatch {
+        /// The cluster directory.
+        path: PathBuf,
+        /// Its major version.
+        cluster: String,
+        /// The binaries' major version.
+        binaries: String,
+    },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> EmbeddedError + 'a {
+    move |source| EmbeddedError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Knobs for the embedded cluster.
+#[derive(Debug, Clone, Default)]
+pub struct EmbeddedOptions {
+    /// Trade durability for speed (fsync off): for throw-away test clusters only.
+    pub ephemeral: bool,
+    /// `max_connections` for the server; `None` keeps PostgreSQL's default.
+    pub max_connections: Option<u32>,
+}
+
+/// A running embedded cluster. Stop it with [`EmbeddedPostgres::stop`]; if it
+/// is dropped or the process dies instead, the watchdog stops it anyway.
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    cluster_dir: PathBuf,
+    socket_dir: PathBuf,
+    log_path: PathBuf,
+    watchdog: Child,
+    // Held for the life of the cluster: one tokenvault per data directory.
+    _lock: File,
+}
+
+impl EmbeddedPostgres {
+    /// Make (on first use) and start the cluster under `data_dir`, and wait
+    /// until it accepts connections. Blocking: call from a blocking context.
+    pub fn start(data_dir: &Path, options: &EmbeddedOptions) -> Result<Self, EmbeddedError> {
+        let bin_dir = find_bin_dir().ok_or(EmbeddedError::NoBinaries)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(io_err("create data directory", data_dir))?;
+        let data_dir = data_dir
+            .canonicalize()
+            .map_err(io_err("open data directory", data_dir))?;
+        let lock = lock_data_dir(&data_dir)?;
+
+        let run_as = unprivileged_user()?;
+        if let Some(user) = &run_as {
+            tracing::info!(
+                user = %user.name,
+                "tokenvault runs as root; running the embedded PostgreSQL as system user '{}'",
+                user.name
+            );
+            // The server must be able to enter the data directory; 0711 lets it
+            // pass through without listing or reading anything else in it.
+            fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o711))
+                .map_err(io_err("set permissions on", &data_dir))?;
+            check_reachable(&data_dir, user)?;
+        }
+
+        let cluster_dir = data_dir.join("pg");
+        let log_path = data_dir.join("postgres.log");
+        let socket_dir = socket_dir_for(&data_dir);
+        make_private_dir(&socket_dir, run_as.as_ref())?;
+
+        if cluster_dir.join("PG_VERSION").exists() {
+            check_version(&bin_dir, &cluster_dir)?;
+        } else {
+            init_cluster(&bin_dir, &data_dir, &cluster_dir, run_as.as_ref())?;
+        }
+        clear_stale_postmaster(&cluster_dir)?;
+
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode_0600()
+            .open(&log_path)
+            .map_err(io_err("open server log", &log_path))?;
+        let log_err = log
+            .try_clone()
+            .map_err(io_err("open server log", &log_path))?;
+        if let Some(user) = &run_as {
+            // The log is written by the server process.
+            nix::unistd::chown(&log_path, Some(user.uid), Some(user.gid))
+                .map_err(|e| io_err("change owner of", &log_path)(e.into()))?;
+        }
+
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(WATCHDOG)
+            .arg("tokenvault-postgres")
+            .arg(bin_dir.join("postgres"))
+            .arg("-D")
+            .arg(&cluster_dir)
+            .arg("-k")
+            .arg(&socket_dir)
+            .arg("-p")
+            .arg(SOCKET_PORT.to_string())
+            .args(["-c", "listen_addresses="])
+            .args(["-c", "unix_socket_permissions=0700"])
+            .args(["-c", "logging_collector=off"]);
+        if let Some(n) = options.max_connections {
+            cmd.arg("-c").arg(format!("max_connections={n}"));
+        }
+        if options.ephemeral {
+            cmd.args(["-c", "fsync=off"])
+                .args(["-c", "synchronous_commit=off"])
+                .args(["-c", "full_page_writes=off"]);
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            // Own process group: a Ctrl-C in the terminal reaches tokenvault,
+            // which stops the server itself after draining requests.
+            .process_group(0)
+            .env_remove("PGDATA");
+        run_as_user(&mut cmd, run_as.as_ref());
+
+        tracing::info!(cluster = %cluster_dir.display(), "starting embedded PostgreSQL");
+        let started = Instant::now();
+        let watchdog = cmd.spawn().map_err(|source| EmbeddedError::Io {
+            what: "start",
+            path: bin_dir.join("postgres"),
+            source,
+        })?;
+        let mut pg = Self {
+            cluster_dir,
+            socket_dir,
+            log_path,
+            watchdog,
+            _lock: lock,
+        };
+        pg.wait_ready()?;
+        tracing::info!(
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            socket = %pg.socket_dir.display(),
+            "embedded PostgreSQL is ready"
+        );
+        Ok(pg)
+    }
+
+    /// Connection options for `database` on this cluster.
+    pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(&self.socket_dir)
+            .port(SOCKET_PORT)
+            .username(SUPERUSER)
+            .database(database)
+    }
+
+    /// A `postgres://` URL for `database`, for tools and child processes.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}@localhost/{database}?host={}&port={SOCKET_PORT}",
+            self.socket_dir.display()
+        )
+    }
+
+    /// The cluster's data directory.
+    pub fn cluster_dir(&self) -> &Path {
+        &self.cluster_dir
+    }
+
+    /// Ask for a fast shutdown and wait until the server has stopped.
+    pub fn stop(mut self) -> Result<(), EmbeddedError> {
+        tracing::info!("stopping embedded PostgreSQL");
+        drop(self.watchdog.stdin.take());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match self.watchdog.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    return Err(EmbeddedError::Command {
+                        program: "postgres".into(),
+                        detail: format!(
+                            "did not stop within {} s; see {}",
+                            STOP_TIMEOUT.as_secs(),
+                            self.log_path.display()
+                        ),
+                    });
+                }
+                Err(source) => return Err(io_err("wait for", &self.cluster_dir)(source)),
+            }
+        }
+        tracing::info!("embedded PostgreSQL stopped");
+        Ok(())
+    }
+
+    /// Wait until `postmaster.pid` says "ready" (PostgreSQL 10+ writes its
+    /// status there), failing early if the server exits.
+    fn wait_ready(&mut self) -> Result<(), EmbeddedError> {
+        let pid_file = self.cluster_dir.join("postmaster.pid");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.watchdog.try_wait() {
+                return Err(EmbeddedError::Command {
+                    program: "postgres".into(),
+                    detail: format!("exited during start-up ({status}): {}", self.log_tail()),
+                });
+            }
+            if let Ok(text) = fs::read_to_string(&pid_file) {
+                // Line 8 is the status; the socket line tells us where to connect.
+                if text.lines().nth(7).is_some_and(|s| s.trim() == "ready") {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(EmbeddedError::Command {
+                    program: "postgres".into(),
+                    detail: format!(
+                        "not ready after {} s: {}",
+                        START_TIMEOUT.as_secs(),
+                        self.log_tail()
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        log_tail(&self.log_path)
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let mut text = String::new();
+    if File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .is_err()
+    {
+        return format!("(no server log at {})", path.display());
+    }
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    let tail: Vec<&str> = lines.into_iter().rev().collect();
+    format!("{} (full log: {})", tail.join(" | "), path.display())
+}
+
+trait OpenOptionsExt600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl OpenOptionsExt600 for OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
+    }
+}
+
+/// The directory with `initdb` and `postgres`: PATH first, then Debian's
+/// versioned directories, newest first.
+fn find_bin_dir() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_both(&dir) {
+                // Resolve links so that postgres finds its own share/ and lib/.
+                let real = dir.join("postgres").canonicalize().ok()?;
+                return real.parent().map(Path::to_path_buf);
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((major, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_both(bin))
+        .collect();
+    versions.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
+    versions.into_iter().next().map(|(_, bin)| bin)
+}
+
+fn lock_data_dir(data_dir: &Path) -> Result<File, EmbeddedError> {
+    let path = data_dir.join("tokenvault.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode_0600()
+        .open(&path)
+        .map_err(io_err("open lock file", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(EmbeddedError::Busy(data_dir.to_path_buf())),
+        Err(fs::TryLockError::Error(source)) => Err(io_err("lock", &path)(source)),
+    }
+}
+
+fn unprivileged_user() -> Result<Option<User>, EmbeddedError> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let name = "postgres";
+    match User::from_name(name) {
+        Ok(Some(user)) => Ok(Some(user)),
+        _ => Err(EmbeddedError::NoUnprivilegedUser(name.into())),
+    }
+}
+
+/// Every directory from `/` down to `dir` must be searchable by `user`.
+fn check_reachable(dir: &Path, user: &User) -> Result<(), EmbeddedError> {
+    let groups = nix::unistd::getgrouplist(
+        &std::ffi::CString::new(user.name.as_str()).unwrap_or_default(),
+        user.gid,
+    )
+    .unwrap_or_else(|_| vec![user.gid]);
+    for ancestor in dir.ancestors() {
+        let meta = fs::metadata(ancestor).map_err(io_err("inspect", ancestor))?;
+        let mode = meta.mode();
+        let searchable = if meta.uid() == user.uid.as_raw() {
+            mode & 0o100 != 0
+        } else if groups.contains(&Gid::from_raw(meta.gid())) {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !searchable {
+            return Err(EmbeddedError::Unreachable {
+                user: user.name.clone(),
+                path: ancestor.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `<data_dir>/run`, or a short directory under the temp dir when that path
+/// would be too long for a unix socket name.
+fn socket_dir_for(data_dir: &Path) -> PathBuf {
+    let preferred = data_dir.join("run");
+    let socket_len = preferred.as_os_str().len() + "/.s.PGSQL.5432.lock".len();
+    if socket_len <= MAX_SOCKET_PATH {
+        return preferred;
+    }
+    // Stable per data directory, so restarts reuse it.
+    let hash = data_dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    std::env::temp_dir().join(format!("tokenvault-{hash:016x}"))
+}
+
+fn make_private_dir(dir: &Path, owner: Option<&User>) -> Result<(), EmbeddedError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err("create directory", dir))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(io_err("set permissions on", dir))?;
+    if let Some(user) = owner {
+        nix::unistd::chown(dir, Some(user.uid), Some(user.gid))
+            .map_err(|e| io_err("change owner of", dir)(e.into()))?;
+    }
+    Ok(())
+}
+
+fn run_as_user(cmd: &mut Command, user: Option<&User>) {
+    if let Some(user) = user {
+        cmd.uid(user.uid.as_raw())
+            .gid(user.gid.as_raw())
+            .env("HOME", &user.dir)
+            .env("USER", &user.name)
+            .env("LOGNAME", &user.name);
+    }
+}
+
+fn major_version_of_binaries(bin_dir: &Path) -> Result<String, EmbeddedError> {
+    let out = Command::new(bin_dir.join("postgres"))
+        .arg("--version")
+        .output()
+        .map_err(io_err("run", &bin_dir.join("postgres")))?;
+    // "postgres (PostgreSQL) 15.18 (Debian ...)"
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .to_string();
+    Ok(version.split('.').next().unwrap_or_default().to_string())
+}
+
+fn check_version(bin_dir: &Path, cluster_dir: &Path) -> Result<(), EmbeddedError> {
+    let path = cluster_dir.join("PG_VERSION");
+    let cluster = fs::read_to_string(&path)
+        .map_err(io_err("read", &path))?
+        .trim()
+        .to_string();
+    let binaries = major_version_of_binaries(bin_dir)?;
+    if cluster == binaries {
+        Ok(())
+    } else {
+        Err(EmbeddedError::VersionMismatch {
+            path: cluster_dir.to_path_buf(),
+            cluster,
+            binaries,
+        })
+    }
+}
+
+/// `initdb` into a scratch directory, then rename: an interrupted first start
+/// leaves no half-made cluster behind.
+fn init_cluster(
+    bin_dir: &Path,
+    data_dir: &Path,
+    cluster_dir: &Path,
+    run_as: Option<&User>,
+) -> Result<(), EmbeddedError> {
+    let scratch = data_dir.join("pg.initdb");
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch).map_err(io_err("remove", &scratch))?;
+    }
+    make_private_dir(&scratch, run_as)?;
+    tracing::info!(cluster = %cluster_dir.display(), "creating the embedded PostgreSQL cluster (first start)");
+    let mut cmd = Command::new(bin_dir.join("initdb"));
+    cmd.arg("-D")
+        .arg(&scratch)
+        .args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+        ])
+        .arg("--no-instructions")
+        .stdin(Stdio::null())
+        .env_remove("PGDATA");
+    run_as_user(&mut cmd, run_as);
+    let out = cmd
+        .output()
+        .map_err(io_err("run", &bin_dir.join("initdb")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(EmbeddedError::Command {
+            program: "initdb".into(),
+            detail: format!("{}: {}", out.status, stderr.trim()),
+        });
+    }
+    fs::rename(&scratch, cluster_dir).map_err(io_err("rename", &scratch))?;
+    Ok(())
+}
+
+/// Deal with a postmaster.pid left by a crash: remove it when its process is
+/// gone (or is not a postgres any more); wait for a previous server that is
+/// still shutting down (its watchdog saw our predecessor die).
+fn clear_stale_postmaster(cluster_dir: &Path) -> Result<(), EmbeddedError> {
+    let pid_file = cluster_dir.join("postmaster.pid");
+    let Ok(text) = fs::read_to_string(&pid_file) else {
+        return Ok(());
+    };
+    let Some(pid) = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+    else {
+        tracing::warn!(file = %pid_file.display(), "removing an unreadable postmaster.pid");
+        return fs::remove_file(&pid_file).map_err(io_err("remove", &pid_file));
+    };
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    let mut asked = false;
+    while is_postgres_for(pid, cluster_dir) {
+        if Instant::now() > deadline {
+            return Err(EmbeddedError::Command {
+                program: "postgres".into(),
+                detail: format!(
+                    "a server (pid {pid}) is still running in {} and did not stop",
+                    cluster_dir.display()
+                ),
+            });
+        }
+        if !asked && Instant::now() + STOP_TIMEOUT / 2 > deadline {
+            // Still up after a while: a leftover without a watchdog. Ask it to stop.
+            tracing::warn!(pid, "asking a leftover PostgreSQL server to stop");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGINT,
+            );
+            asked = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if pid_file.exists() {
+        tracing::warn!(
+            pid,
+            "removing a stale postmaster.pid left by a server that did not shut down cleanly"
+        );
+        fs::remove_file(&pid_file).map_err(io_err("remove", &pid_file))?;
+    }
+    Ok(())
+}
+
+/// Is `pid` a running postgres serving `cluster_dir`?
+fn is_postgres_for(pid: i32, cluster_dir: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<OsString> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| OsString::from(String::from_utf8_lossy(a).into_owned()))
+        .collect();
+    let is_postgres = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .is_some_and(|n| n == "postgres");
+    is_postgres && args.iter().any(|a| Path::new(a) == cluster_dir)
+}

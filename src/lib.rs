@@ -1,0 +1,12 @@
+//! tokenvault: a multi-tenant token vault for WeChat mini-programs.
+//!
+//! The binary is a thin shell around [`cli::run`]; everything else lives here
+//! so that tests can build the application on a random port.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod startup;
+pub mod telemetry;
