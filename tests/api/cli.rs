@@ -1,0 +1,262 @@
+//! The `tokenvault` binary as a user runs it: real processes, real signals.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::helpers::TestDatabase;
+
+fn tokenvault() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenvault"));
+    for var in [
+        "DATABASE_URL",
+        "TOKENVAULT_BIND",
+        "TOKENVAULT_DATA_DIR",
+        "TOKENVAULT_LOG",
+        "TOKENVAULT_LOG_FORMAT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run tokenvault")
+}
+
+/// A failure is one clear line on stderr, a non-zero exit, and no panic.
+fn assert_clean_failure(out: &Output, expected: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panic on bad input: {stderr}");
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "backtrace hint: {stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn help_explains_commands_and_settings() {
+    let out = run(tokenvault().arg("--help"));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "serve",
+        "migrate",
+        "TOKENVAULT_BIND",
+        "TOKENVAULT_DATA_DIR",
+        "DATABASE_URL",
+        "TOKENVAULT_LOG_FORMAT",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}: {help}");
+    }
+}
+
+#[test]
+fn unknown_subcommand_or_flag_fails_cleanly() {
+    assert_clean_failure(&run(tokenvault().arg("frobnicate")), "frobnicate");
+    assert_clean_failure(&run(tokenvault().arg("--no-such-flag")), "--no-such-flag");
+}
+
+#[test]
+fn invalid_settings_name_the_setting() {
+    let out = run(tokenvault().env("TOKENVAULT_BIND", "localhost"));
+    assert_clean_failure(&out, "TOKENVAULT_BIND");
+    let out = run(tokenvault().env("DATABASE_URL", "mysql://root@db/x"));
+    assert_clean_failure(&out, "DATABASE_URL");
+    let out = run(tokenvault().env("TOKENVAULT_LOG_FORMAT", "xml"));
+    assert_clean_failure(&out, "--log-format");
+}
+
+#[test]
+fn unreachable_database_url_fails_with_one_line() {
+    let out = run(tokenvault()
+        .env(
+            "DATABASE_URL",
+            "postgres://nobody:pw-never-shown@127.0.0.1:1/none",
+        )
+        .env("TOKENVAULT_BIND", "127.0.0.1:0"));
+    let stderr = assert_clean_failure(&out, "cannot connect to the database at DATABASE_URL");
+    assert!(
+        !stderr.contains("pw-never-shown"),
+        "password leaked: {stderr}"
+    );
+}
+
+#[test]
+fn port_in_use_fails_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(tokenvault()
+        .env("TOKENVAULT_BIND", &addr)
+        .env("DATABASE_URL", "postgres://u@127.0.0.1:1/none"));
+    assert_clean_failure(&out, &format!("cannot listen on {addr}"));
+}
+
+#[test]
+fn unusable_data_dir_fails_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let out = run(tokenvault()
+        .env("TOKENVAULT_DATA_DIR", file.join("data"))
+        .env("TOKENVAULT_BIND", "127.0.0.1:0"));
+    assert_clean_failure(&out, "cannot create data directory");
+}
+
+#[tokio::test]
+async fn migrate_command_applies_every_migration() {
+    let db = TestDatabase::create_empty().await;
+    let out = tokio::task::spawn_blocking({
+        let url = db.url();
+        move || run(tokenvault().arg("migrate").env("DATABASE_URL", url))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = db.pool(2).await;
+    assert!(tokenvault::db::migrations_applied(&pool).await.unwrap());
+}
+
+/// A running `tokenvault serve` on the embedded cluster.
+struct Service {
+    child: Child,
+    address: String,
+}
+
+fn start_embedded(data_dir: &Path) -> Service {
+    let mut child = tokenvault()
+        .env("TOKENVAULT_DATA_DIR", data_dir)
+        .env("TOKENVAULT_BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tokenvault");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("serving on ").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("tokenvault did not start serving within 60 s");
+    Service { child, address }
+}
+
+fn readyz(address: &str) -> u16 {
+    let url = format!("{address}/readyz");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { reqwest::get(&url).await.map_or(0, |r| r.status().as_u16()) })
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tokenvault did not exit within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Processes whose command line names the cluster directory.
+fn postgres_processes_for(cluster: &Path) -> Vec<u32> {
+    let needle = cluster.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle))
+        })
+        .collect()
+}
+
+fn wait_no_postgres(cluster: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !postgres_processes_for(cluster).is_empty() {
+        assert!(Instant::now() < deadline, "postgres outlived tokenvault");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn embedded_database_survives_restarts_and_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let cluster = data_dir
+        .canonicalize()
+        .unwrap_or(data_dir.clone())
+        .join("pg");
+
+    // First start creates the cluster; SIGTERM stops everything cleanly.
+    let mut svc = start_embedded(&data_dir);
+    assert_eq!(readyz(&svc.address), 200);
+    kill(
+        Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+    let cluster = cluster.canonicalize().unwrap_or(cluster);
+    assert!(
+        postgres_processes_for(&cluster).is_empty(),
+        "postgres outlived a clean stop"
+    );
+    assert!(!cluster.join("postmaster.pid").exists());
+
+    // A second start finds the cluster; kill -9 leaves no server behind.
+    let mut svc = start_embedded(&data_dir);
+    assert_eq!(readyz(&svc.address), 200);
+    svc.child.kill().unwrap();
+    svc.child.wait().unwrap();
+    wait_no_postgres(&cluster, Duration::from_secs(30));
+
+    // A crash of the server itself leaves a stale postmaster.pid: still starts.
+    std::fs::write(cluster.join("postmaster.pid"), "999999\n").unwrap();
+    let mut svc = start_embedded(&data_dir);
+    assert_eq!(readyz(&svc.address), 200);
+
+    // A second service on the same data directory is refused with a reason.
+    let out = run(tokenvault()
+        .env("TOKENVAULT_DATA_DIR", &data_dir)
+        .env("TOKENVAULT_BIND", "127.0.0.1:0"));
+    assert_clean_failure(&out, "already using data directory");
+
+    kill(
+        Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+    wait_no_postgres(&cluster, Duration::from_secs(5));
+}
