@@ -39,6 +39,22 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (serve also applies them at start).
     Migrate,
+    /// Manage the operators of the service itself.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+/// `tokenvault operator ...`
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Create an operator account: sees every tenant's health, never a secret.
+    /// The password is read from `TOKENVAULT_OPERATOR_PASSWORD` or, if unset,
+    /// from the first line of standard input.
+    Create {
+        /// The operator's email (their sign-in name).
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// Run the parsed command line.
@@ -48,6 +64,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Operator(OperatorCommand::Create { email }) => {
+            create_operator(settings, &email).await
+        }
     }
 }
 
@@ -58,6 +77,51 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     result?;
     tracing::info!("database migrations are up to date");
     Ok(())
+}
+
+async fn create_operator(settings: Settings, email: &str) -> anyhow::Result<()> {
+    use crate::domain::{Email, NewPassword, Role};
+    let email = Email::parse("email", email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let password = if let Ok(p) = std::env::var("TOKENVAULT_OPERATOR_PASSWORD") {
+        p
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    let password = NewPassword::parse("password", password.into(), email.as_str())
+        .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let hash = crate::auth::password::hash(password.secret().clone()).await?;
+    let database = Database::open(&settings).await?;
+    let result = async {
+        db::migrate(&database.pool).await?;
+        let id = uuid::Uuid::new_v4();
+        match db::accounts::insert_user(&database.pool, id, None, &email, &hash, Role::Operator)
+            .await
+        {
+            Err(e) if db::accounts::is_email_taken(&e) => {
+                anyhow::bail!("an account with email {email} exists already")
+            }
+            other => other?,
+        }
+        db::audit::record(
+            &database.pool,
+            db::audit::AuditEvent {
+                actor_user_id: Some(id),
+                action: "operator.created",
+                target: Some(email.to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tracing::info!(%email, "operator created");
+        Ok(())
+    }
+    .await;
+    database.close().await?;
+    result
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

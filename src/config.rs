@@ -53,6 +53,33 @@ pub struct Settings {
         global = true
     )]
     pub log_format: LogFormat,
+
+    /// Mark the session cookie `Secure` (set when users reach tokenvault over HTTPS).
+    #[arg(long = "secure-cookies", env = "TOKENVAULT_SECURE_COOKIES", default_value_t = false,
+          action = clap::ArgAction::Set, value_name = "BOOL", global = true)]
+    pub secure_cookies: bool,
+
+    /// A session ends after this many minutes without a request.
+    #[arg(long = "session-idle-minutes", env = "TOKENVAULT_SESSION_IDLE_MINUTES", default_value_t = 720,
+          value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(1..=43_200), global = true)]
+    pub session_idle_minutes: u32,
+
+    /// A session ends this many hours after sign-in, however active.
+    #[arg(long = "session-max-hours", env = "TOKENVAULT_SESSION_MAX_HOURS", default_value_t = 168,
+          value_name = "HOURS", value_parser = clap::value_parser!(u32).range(1..=8_760), global = true)]
+    pub session_max_hours: u32,
+
+    /// Sign-in attempts allowed per account per minute.
+    #[arg(long = "login-attempts-per-account", env = "TOKENVAULT_LOGIN_ATTEMPTS_PER_ACCOUNT",
+          default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000),
+          global = true)]
+    pub login_attempts_per_account: u32,
+
+    /// Sign-in and sign-up attempts allowed per client address per minute.
+    #[arg(long = "login-attempts-per-address", env = "TOKENVAULT_LOGIN_ATTEMPTS_PER_ADDRESS",
+          default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000),
+          global = true)]
+    pub login_attempts_per_address: u32,
 }
 
 /// How log lines are written.

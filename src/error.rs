@@ -11,20 +11,47 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::domain::FieldError;
+
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The request is malformed or a field is invalid.
+    /// The request is malformed.
     #[error("{detail}")]
     BadRequest {
-        /// Stable code, e.g. `invalid_json`.
+        /// Stable code, e.g. `invalid_query`.
         code: &'static str,
         /// What is wrong and how to fix it.
         detail: String,
     },
+    /// One or more fields are invalid (422, with every field's error).
+    #[error("some fields are invalid: {}", .0.iter().map(|e| e.field).collect::<Vec<_>>().join(", "))]
+    Validation(Vec<FieldError>),
+    /// No credentials, or credentials that are not valid.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A state-changing request made with a session lacked a valid CSRF token.
+    #[error(
+        "missing or wrong CSRF token: send the token from GET /api/v1/session in the X-CSRF-Token header"
+    )]
+    Csrf,
     /// The resource does not exist (or belongs to another tenant).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The request conflicts with existing data.
+    #[error("{detail}")]
+    Conflict {
+        /// Stable code, e.g. `email_taken`.
+        code: &'static str,
+        /// What conflicts.
+        detail: String,
+    },
+    /// Too many attempts; try again after this many seconds.
+    #[error("too many attempts: try again in {0} seconds")]
+    TooManyRequests(u64),
     /// Unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -34,10 +61,26 @@ impl ApiError {
     /// The stable code clients match on.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Validation(_) => "validation_failed",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::Csrf => "csrf_failed",
             Self::NotFound(_) => "not_found",
+            Self::TooManyRequests(_) => "too_many_requests",
             Self::Internal(_) => "internal_error",
         }
+    }
+
+    /// One invalid field.
+    pub fn field(e: FieldError) -> Self {
+        Self::Validation(vec![e])
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::field(e)
     }
 }
 
@@ -61,16 +104,40 @@ pub struct Problem<'a> {
     pub code: &'a str,
     /// Human-readable explanation.
     pub detail: String,
+    /// Field errors, for `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<&'a [FieldError]>,
+}
+
+impl Serialize for FieldError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("FieldError", 3)?;
+        st.serialize_field("field", self.field)?;
+        st.serialize_field("code", self.code)?;
+        st.serialize_field("message", &self.message)?;
+        st.end()
+    }
 }
 
 /// Build a problem+json response.
 pub fn problem_response(status: StatusCode, code: &str, detail: String) -> HttpResponse {
+    problem_with_errors(status, code, detail, None)
+}
+
+fn problem_with_errors(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Option<&[FieldError]>,
+) -> HttpResponse {
     let body = Problem {
         kind: format!("https://tokenvault.dev/problems/{code}"),
         title: status.canonical_reason().unwrap_or("Error"),
         status: status.as_u16(),
         code,
         detail,
+        errors,
     };
     HttpResponse::build(status)
         .insert_header((
@@ -96,7 +163,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +182,24 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        problem_response(self.status_code(), self.code(), detail)
+        let errors = match self {
+            Self::Validation(errors) => Some(errors.as_slice()),
+            _ => None,
+        };
+        let mut res = problem_with_errors(self.status_code(), self.code(), detail, errors);
+        match self {
+            Self::TooManyRequests(secs) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            Self::Unauthenticated(_) => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tokenvault\""),
+                );
+            }
+            _ => {}
+        }
+        res
     }
 }

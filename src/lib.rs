@@ -4,9 +4,11 @@
 //! so that tests can build the application on a random port.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod startup;
 pub mod telemetry;

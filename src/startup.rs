@@ -2,6 +2,9 @@
 //! (the caller hands it a listener, port 0 in tests) and exposes `port()`.
 
 use std::net::TcpListener;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
@@ -11,7 +14,9 @@ use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
 use crate::api;
+use crate::auth::{AuthState, KeyVerifier, LoginThrottle, api_key};
 use crate::config::Settings;
+use crate::db;
 use crate::error::problem_response;
 
 /// Largest JSON body accepted by any endpoint.
@@ -24,6 +29,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// The settings the service started with.
     pub settings: Settings,
+    /// Sessions, keys and throttles of this replica.
+    pub auth: AuthState,
 }
 
 /// A built, not yet running, HTTP server.
@@ -36,7 +43,19 @@ impl Application {
     /// Build the server on `listener`.
     pub fn build(settings: Settings, pool: PgPool, listener: TcpListener) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState { pool, settings });
+        let auth = AuthState {
+            keys: Arc::new(KeyVerifier::default()),
+            throttle: LoginThrottle::new(
+                nonzero(settings.login_attempts_per_account),
+                nonzero(settings.login_attempts_per_address),
+            ),
+        };
+        let state = web::Data::new(AppState {
+            pool,
+            settings,
+            auth,
+        });
+        spawn_background(&state);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(security_headers())
@@ -44,6 +63,8 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(json_config())
+                .app_data(path_config())
+                .app_data(query_config())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })
@@ -120,4 +141,59 @@ fn json_config() -> web::JsonConfig {
             )
             .into()
         })
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Housekeeping that runs beside the server for as long as the runtime does.
+fn spawn_background(state: &web::Data<AppState>) {
+    let keys = Arc::clone(&state.auth.keys);
+    tokio::spawn(api_key::follow_revocations(
+        state.pool.clone(),
+        Arc::clone(&keys),
+    ));
+
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut ticks: u64 = 0;
+        loop {
+            tick.tick().await;
+            ticks += 1;
+            if st.pool.is_closed() {
+                return;
+            }
+            if let Err(e) = st.auth.keys.flush_last_used(&st.pool).await {
+                tracing::warn!(error = %e, "cannot record API key last use; will retry");
+            }
+            if ticks.is_multiple_of(12) {
+                st.auth.throttle.prune();
+                let idle = chrono::Utc::now()
+                    - chrono::Duration::minutes(i64::from(st.settings.session_idle_minutes));
+                if let Err(e) = db::sessions::prune(&st.pool, idle).await {
+                    tracing::warn!(error = %e, "cannot prune expired sessions; will retry");
+                }
+            }
+        }
+    });
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| {
+        let res = problem_response(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such resource: the id in the path is not valid".into(),
+        );
+        actix_web::error::InternalError::from_response(err, res).into()
+    })
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let res = problem_response(StatusCode::BAD_REQUEST, "invalid_query", err.to_string());
+        actix_web::error::InternalError::from_response(err, res).into()
+    })
 }

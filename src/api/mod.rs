@@ -1,22 +1,84 @@
 //! The HTTP API: routes under `/api/v1`, WeChat-compatible routes, health.
 
+pub mod accounts;
+pub mod api_keys;
 pub mod health;
+pub mod members;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use uuid::Uuid;
 
-use crate::error::problem_response;
+use crate::auth::client_ip;
+use crate::db::audit::AuditEvent;
+use crate::error::{ApiError, problem_response};
+
+/// Largest page a list endpoint returns.
+pub const MAX_PAGE: i64 = 200;
 
 /// Register every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/api/v1")
+                .route("/signup", web::post().to(accounts::signup))
+                .route("/login", web::post().to(accounts::login))
+                .route("/logout", web::post().to(accounts::logout))
+                .route("/session", web::get().to(accounts::current))
+                .route("/api-keys", web::post().to(api_keys::create))
+                .route("/api-keys", web::get().to(api_keys::list))
+                .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
+                .route("/members", web::get().to(members::list))
+                .route("/members/{id}", web::patch().to(members::change_role))
+                .route("/members/{id}", web::delete().to(members::remove))
+                .route("/invites", web::post().to(members::create_invite))
+                .route("/invites", web::get().to(members::list_invites))
+                .route("/invites/accept", web::post().to(members::accept_invite))
+                .route("/invites/{id}", web::delete().to(members::delete_invite))
+                .route("/audit-log", web::get().to(members::audit_log))
+                .route(
+                    "/operator/tenants",
+                    web::get().to(members::operator_tenants),
+                ),
+        );
 }
 
 /// Unknown paths answer problem+json like every other error.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     problem_response(
-        actix_web::http::StatusCode::NOT_FOUND,
+        StatusCode::NOT_FOUND,
         "not_found",
         format!("no such endpoint: {} {}", req.method(), req.path()),
     )
+}
+
+/// An audit event with the request's address filled in.
+pub fn audit_event<'a>(
+    req: &HttpRequest,
+    tenant_id: Option<Uuid>,
+    actor_user_id: Option<Uuid>,
+    action: &'a str,
+    target: Option<String>,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        tenant_id,
+        actor_user_id,
+        action,
+        target,
+        client_ip: client_ip(req).map(|ip| ip.to_string()),
+        ..AuditEvent::default()
+    }
+}
+
+/// A `limit` query value checked against [`MAX_PAGE`] (default 50).
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::BadRequest {
+            code: "invalid_query",
+            detail: format!("limit must be between 1 and {MAX_PAGE}"),
+        }),
+    }
 }

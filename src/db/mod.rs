@@ -1,7 +1,12 @@
 //! Persistence: where the database is, the connection pool, and migrations.
 //! Queries live in one file per table group beside this one.
 
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
 pub mod embedded;
+pub mod invites;
+pub mod sessions;
 
 use std::time::Duration;
 

@@ -186,8 +186,7 @@ pub struct TestApp {
     pub pool: PgPool,
     /// An HTTP client.
     pub client: reqwest::Client,
-    /// Kept so the database lives as long as the app.
-    #[allow(dead_code, reason = "held for its Drop")]
+    /// The app's database (dropped with the app).
     pub db: TestDatabase,
 }
 
@@ -206,17 +205,189 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start the application on `db` as it is.
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
-    let pool = db.pool(5).await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-    let app = Application::build(default_settings(), pool.clone(), listener).expect("build app");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let (address, pool) = start_server(&db).await;
     TestApp {
         address,
         pool,
         client: reqwest::Client::new(),
         db,
     }
+}
+
+async fn start_server(db: &TestDatabase) -> (String, PgPool) {
+    let pool = db.pool(5).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+    let app = Application::build(default_settings(), pool.clone(), listener).expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    (address, pool)
+}
+
+impl TestApp {
+    /// Another replica of the service on the same database; returns its address.
+    pub async fn spawn_replica(&self) -> String {
+        start_server(&self.db).await.0
+    }
+
+    /// A browser-like client: its own cookie jar, not signed in.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            address: self.address.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            csrf: String::new(),
+        }
+    }
+
+    /// Sign up a new organisation; returns its owner's browser, signed in.
+    pub async fn signup(&self, org: &str, email: &str) -> Browser {
+        let mut b = self.browser();
+        let res = b
+            .post_json(
+                "/api/v1/signup",
+                &serde_json::json!({ "organization": org, "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "signup failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = res.json().await.expect("json");
+        b.csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
+        b
+    }
+
+    /// Sign in an existing account in a new browser.
+    pub async fn login(&self, email: &str, password: &str) -> Browser {
+        let mut b = self.browser();
+        let res = b
+            .post_json(
+                "/api/v1/login",
+                &serde_json::json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "login failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = res.json().await.expect("json");
+        b.csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
+        b
+    }
+
+    /// Invite someone with `role` and have them join with `email`.
+    pub async fn invite_and_join(&self, inviter: &Browser, role: &str, email: &str) -> Browser {
+        let res = inviter
+            .post_json("/api/v1/invites", &serde_json::json!({ "role": role }))
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "invite failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let invite: serde_json::Value = res.json().await.expect("json");
+        let mut b = self.browser();
+        let res = b
+            .post_json(
+                "/api/v1/invites/accept",
+                &serde_json::json!({ "token": invite["token"], "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "join failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = res.json().await.expect("json");
+        b.csrf = body["csrf_token"].as_str().expect("csrf").to_string();
+        b
+    }
+}
+
+/// The password every test account uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A client with a cookie jar and the CSRF token of its session.
+pub struct Browser {
+    /// Base URL.
+    pub address: String,
+    /// The client (cookie store on).
+    pub client: reqwest::Client,
+    /// CSRF token of the current session.
+    pub csrf: String,
+}
+
+impl Browser {
+    /// GET.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// POST JSON with the CSRF header.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("X-CSRF-Token", &self.csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// PATCH JSON with the CSRF header.
+    pub async fn patch_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .patch(format!("{}{path}", self.address))
+            .header("X-CSRF-Token", &self.csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// DELETE with the CSRF header.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}{path}", self.address))
+            .header("X-CSRF-Token", &self.csrf)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Create an API key; returns the JSON answer (with the key).
+    pub async fn create_key(&self, body: serde_json::Value) -> serde_json::Value {
+        let res = self.post_json("/api/v1/api-keys", &body).await;
+        assert_eq!(
+            res.status(),
+            201,
+            "create key: {}",
+            res.text().await.unwrap_or_default()
+        );
+        res.json().await.expect("json")
+    }
+}
+
+/// GET `path` on `address` with an API key.
+pub async fn get_with_key(address: &str, path: &str, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{address}{path}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request")
 }
 
 impl TestApp {

@@ -1,6 +1,7 @@
 //! The integration test suite: one binary, so the test PostgreSQL cluster is
 //! started once per run and shared by every test (each with its own database).
 
+mod accounts;
 mod cli;
 mod health;
 mod helpers;

@@ -1,0 +1,209 @@
+//! Sign-up, sign-in, sign-out, and "who am I".
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::audit_event;
+use crate::auth::{Principal, client_ip, password, session};
+use crate::db;
+use crate::domain::{Email, Name, NewPassword, Role};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Body of POST /api/v1/signup.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    organization: String,
+    email: String,
+    password: SecretString,
+}
+
+/// Body of POST /api/v1/login.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    email: String,
+    password: SecretString,
+}
+
+fn throttle(state: &AppState, req: &HttpRequest, account: Option<&str>) -> Result<(), ApiError> {
+    state
+        .auth
+        .throttle
+        .check(client_ip(req), account)
+        .map_err(ApiError::TooManyRequests)
+}
+
+/// POST /api/v1/signup: a new organisation and its owner, signed in.
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<SignupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(&state, &req, None)?;
+    let SignupRequest {
+        organization,
+        email,
+        password,
+    } = body.into_inner();
+    let checked = (
+        Name::parse("organization", &organization),
+        Email::parse("email", &email),
+        NewPassword::parse("password", password, email.trim()),
+    );
+    let (organization, email, password) = match checked {
+        (Ok(o), Ok(e), Ok(p)) => (o, e, p),
+        (o, e, p) => {
+            return Err(ApiError::Validation(
+                [o.err(), e.err(), p.err()].into_iter().flatten().collect(),
+            ));
+        }
+    };
+    let hash = password::hash(password.secret().clone()).await?;
+
+    let mut tx = state.pool.begin().await?;
+    let (tenant_id, user_id) =
+        match db::accounts::create_tenant_with_owner(&mut tx, &organization, &email, &hash).await {
+            Ok(ids) => ids,
+            Err(e) if db::accounts::is_email_taken(&e) => {
+                return Err(ApiError::Conflict {
+                    code: "email_taken",
+                    detail: "an account with this email exists already: sign in instead".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+    db::audit::record(
+        &mut *tx,
+        audit_event(
+            &req,
+            Some(tenant_id),
+            Some(user_id),
+            "tenant.created",
+            Some(organization.to_string()),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let started = session::start(&req, &state, user_id, Some(tenant_id)).await?;
+    Ok(HttpResponse::Created().cookie(started.cookie).json(json!({
+        "tenant": { "id": tenant_id, "name": organization.as_str() },
+        "user": { "id": user_id, "email": email.as_str(), "role": Role::Owner },
+        "csrf_token": started.csrf_token,
+    })))
+}
+
+/// POST /api/v1/login: the same answer, taking the same time, whether the
+/// email is unknown or the password wrong.
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest { email, password } = body.into_inner();
+    let email = Email::parse("email", &email)?;
+    throttle(&state, &req, Some(email.as_str()))?;
+
+    let user = db::accounts::user_by_email(&state.pool, &email).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = password::verify(password, stored).await?;
+    let user = match user {
+        Some(u) if verified && u.disabled_at.is_none() => u,
+        other => {
+            db::audit::record(
+                &state.pool,
+                audit_event(
+                    &req,
+                    other.as_ref().and_then(|u| u.tenant_id),
+                    other.as_ref().map(|u| u.id),
+                    "signin.failed",
+                    Some(email.to_string()),
+                ),
+            )
+            .await?;
+            return Err(ApiError::Unauthenticated("wrong email or password"));
+        }
+    };
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|()| anyhow::anyhow!("user {} has an unknown role", user.id))?;
+    let started = session::start(&req, &state, user.id, user.tenant_id).await?;
+    db::audit::record(
+        &state.pool,
+        audit_event(
+            &req,
+            user.tenant_id,
+            Some(user.id),
+            "signin",
+            Some(user.email.clone()),
+        ),
+    )
+    .await?;
+    let tenant = match user.tenant_id {
+        Some(t) => {
+            Some(json!({ "id": t, "name": db::accounts::tenant_name(&state.pool, t).await? }))
+        }
+        None => None,
+    };
+    Ok(HttpResponse::Ok().cookie(started.cookie).json(json!({
+        "tenant": tenant,
+        "user": { "id": user.id, "email": user.email, "role": role },
+        "csrf_token": started.csrf_token,
+    })))
+}
+
+/// POST /api/v1/logout: ends the session on the server.
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let s = principal.require_session()?;
+    session::end(&req, &state).await?;
+    db::audit::record(
+        &state.pool,
+        audit_event(&req, s.tenant_id, Some(s.user_id), "signout", None),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(session::removal_cookie(state.settings.secure_cookies))
+        .finish())
+}
+
+/// GET /api/v1/session: who am I — the signed-in user with the CSRF token
+/// for JSON calls, or the API key making the request.
+pub async fn current(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = |t: Option<uuid::Uuid>| {
+        let pool = state.pool.clone();
+        async move {
+            Ok::<_, ApiError>(match t {
+                Some(t) => {
+                    Some(json!({ "id": t, "name": db::accounts::tenant_name(&pool, t).await? }))
+                }
+                None => None,
+            })
+        }
+    };
+    let body = match &principal {
+        Principal::Session(s) => json!({
+            "user": { "id": s.user_id, "email": s.email, "role": s.role },
+            "tenant": tenant(s.tenant_id).await?,
+            "csrf_token": s.csrf_token,
+        }),
+        Principal::ApiKey(k) => json!({
+            "api_key": { "id": k.key_id, "read_only": k.read_only, "limited_to_apps": !k.app_ids.is_empty() },
+            "tenant": tenant(Some(k.tenant_id)).await?,
+        }),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body))
+}

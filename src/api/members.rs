@@ -1,0 +1,389 @@
+//! Members of an organisation, invitations, and the audit log.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Duration, Utc};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit_event;
+use crate::auth::{Principal, TenantScope, password, session, token};
+use crate::db;
+use crate::domain::{Email, FieldError, NewPassword, Role};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// How long an invite link works.
+const INVITE_DAYS: i64 = 7;
+
+/// GET /api/v1/members
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_session()?;
+    let scope = principal.require(Role::Viewer)?;
+    let members = db::accounts::list_members(&state.pool, scope.tenant_id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": members })))
+}
+
+/// Body of PATCH /api/v1/members/{id}.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRoleRequest {
+    role: Role,
+}
+
+/// Whether `actor` may give or take a role from a member who has `current`
+/// and is to get `new` (admins manage admins and viewers; owners manage all).
+fn may_manage(actor: Role, current: Role, new: Option<Role>) -> bool {
+    let touches_owner = current == Role::Owner || new == Some(Role::Owner);
+    match actor {
+        Role::Owner => true,
+        Role::Admin => !touches_owner,
+        _ => false,
+    }
+}
+
+/// PATCH /api/v1/members/{id}: change a member's role.
+pub async fn change_role(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+    body: web::Json<ChangeRoleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_session()?;
+    let scope = principal.require(Role::Admin)?;
+    let new_role = body.role;
+    if new_role == Role::Operator {
+        return Err(
+            FieldError::new("role", "invalid_role", "choose owner, admin or viewer").into(),
+        );
+    }
+    let member_id = path.into_inner();
+    let mut tx = state.pool.begin().await?;
+    let member = lock_member(&mut tx, &scope, member_id).await?;
+    let current: Role = member.role.parse().unwrap_or(Role::Viewer);
+    if !may_manage(scope.role, current, Some(new_role)) {
+        return Err(ApiError::Forbidden(
+            "only an owner may give or take the owner role",
+        ));
+    }
+    if current == Role::Owner && new_role != Role::Owner {
+        ensure_another_owner(&mut tx, scope.tenant_id).await?;
+    }
+    db::accounts::set_role(&mut tx, scope.tenant_id, member_id, new_role).await?;
+    db::audit::record(
+        &mut *tx,
+        db::audit::AuditEvent {
+            detail: json!({ "from": current, "to": new_role }),
+            ..audit_event(
+                &req,
+                Some(scope.tenant_id),
+                scope.user_id,
+                "member.role_changed",
+                Some(member.email.clone()),
+            )
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({ "id": member.id, "email": member.email, "role": new_role })),
+    )
+}
+
+/// DELETE /api/v1/members/{id}: remove a member.
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_session()?;
+    let scope = principal.require(Role::Admin)?;
+    let member_id = path.into_inner();
+    let mut tx = state.pool.begin().await?;
+    let member = lock_member(&mut tx, &scope, member_id).await?;
+    let current: Role = member.role.parse().unwrap_or(Role::Viewer);
+    if !may_manage(scope.role, current, None) {
+        return Err(ApiError::Forbidden("only an owner may remove an owner"));
+    }
+    if current == Role::Owner {
+        ensure_another_owner(&mut tx, scope.tenant_id).await?;
+    }
+    db::accounts::delete_member(&mut tx, scope.tenant_id, member_id).await?;
+    db::audit::record(
+        &mut *tx,
+        audit_event(
+            &req,
+            Some(scope.tenant_id),
+            scope.user_id,
+            "member.removed",
+            Some(member.email),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn lock_member(
+    tx: &mut sqlx::PgConnection,
+    scope: &TenantScope,
+    member_id: Uuid,
+) -> Result<db::accounts::MemberRow, ApiError> {
+    db::accounts::member_for_update(tx, scope.tenant_id, member_id)
+        .await?
+        .ok_or(ApiError::NotFound("member"))
+}
+
+async fn ensure_another_owner(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+) -> Result<(), ApiError> {
+    if db::accounts::owner_count_for_update(tx, tenant_id).await? < 2 {
+        return Err(ApiError::Conflict {
+            code: "last_owner",
+            detail: "an organisation needs at least one owner: make someone else owner first"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Body of POST /api/v1/invites.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInviteRequest {
+    role: Role,
+}
+
+/// POST /api/v1/invites: an invite link (shown once) for a new member.
+pub async fn create_invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateInviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_session()?;
+    let scope = principal.require(Role::Admin)?;
+    let role = body.role;
+    if !matches!(role, Role::Admin | Role::Viewer) {
+        return Err(FieldError::new(
+            "role",
+            "invalid_role",
+            "invite as admin or viewer; make an owner later from the members list",
+        )
+        .into());
+    }
+    let invite_token = token::random_token(32);
+    let id = Uuid::new_v4();
+    let expires_at = Utc::now() + Duration::days(INVITE_DAYS);
+    let user_id = scope
+        .user_id
+        .ok_or(ApiError::Forbidden("this needs a signed-in user"))?;
+    db::invites::insert(
+        &state.pool,
+        id,
+        scope.tenant_id,
+        &token::hash(&invite_token),
+        role.as_str(),
+        user_id,
+        expires_at,
+    )
+    .await?;
+    db::audit::record(
+        &state.pool,
+        db::audit::AuditEvent {
+            detail: json!({ "role": role }),
+            ..audit_event(
+                &req,
+                Some(scope.tenant_id),
+                Some(user_id),
+                "invite.created",
+                Some(id.to_string()),
+            )
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "id": id,
+            "role": role,
+            "token": invite_token,
+            "url": format!("/invite/{invite_token}"),
+            "expires_at": expires_at,
+        })))
+}
+
+/// GET /api/v1/invites
+pub async fn list_invites(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_session()?;
+    let scope = principal.require(Role::Admin)?;
+    let invites = db::invites::list(&state.pool, scope.tenant_id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": invites })))
+}
+
+/// DELETE /api/v1/invites/{id}: withdraw an open invite.
+pub async fn delete_invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_session()?;
+    let scope = principal.require(Role::Admin)?;
+    let id = path.into_inner();
+    if !db::invites::delete(&state.pool, scope.tenant_id, id).await? {
+        return Err(ApiError::NotFound("invite"));
+    }
+    db::audit::record(
+        &state.pool,
+        audit_event(
+            &req,
+            Some(scope.tenant_id),
+            scope.user_id,
+            "invite.withdrawn",
+            Some(id.to_string()),
+        ),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Body of POST /api/v1/invites/accept.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInviteRequest {
+    token: String,
+    email: String,
+    password: SecretString,
+}
+
+/// POST /api/v1/invites/accept: join with a new account, signed in.
+pub async fn accept_invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<AcceptInviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .auth
+        .throttle
+        .check(crate::auth::client_ip(&req), None)
+        .map_err(ApiError::TooManyRequests)?;
+    let AcceptInviteRequest {
+        token: invite_token,
+        email,
+        password,
+    } = body.into_inner();
+    let checked = (
+        Email::parse("email", &email),
+        NewPassword::parse("password", password, email.trim()),
+    );
+    let (email, password) = match checked {
+        (Ok(e), Ok(p)) => (e, p),
+        (e, p) => {
+            return Err(ApiError::Validation(
+                [e.err(), p.err()].into_iter().flatten().collect(),
+            ));
+        }
+    };
+    let hash = password::hash(password.secret().clone()).await?;
+
+    let mut tx = state.pool.begin().await?;
+    let Some((invite_id, tenant_id, role)) =
+        db::invites::claim(&mut tx, &token::hash(&invite_token)).await?
+    else {
+        return Err(ApiError::NotFound(
+            "invite (it may have expired or been used already)",
+        ));
+    };
+    let role: Role = role.parse().unwrap_or(Role::Viewer);
+    let user_id = Uuid::new_v4();
+    match db::accounts::insert_user(&mut *tx, user_id, Some(tenant_id), &email, &hash, role).await {
+        Ok(()) => {}
+        Err(e) if db::accounts::is_email_taken(&e) => {
+            return Err(ApiError::Conflict {
+                code: "email_taken",
+                detail: "an account with this email exists already".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    db::invites::mark_accepted(&mut tx, invite_id, user_id).await?;
+    db::audit::record(
+        &mut *tx,
+        audit_event(
+            &req,
+            Some(tenant_id),
+            Some(user_id),
+            "member.joined",
+            Some(email.to_string()),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    let started = session::start(&req, &state, user_id, Some(tenant_id)).await?;
+    Ok(HttpResponse::Created().cookie(started.cookie).json(json!({
+        "tenant": { "id": tenant_id, "name": db::accounts::tenant_name(&state.pool, tenant_id).await? },
+        "user": { "id": user_id, "email": email.as_str(), "role": role },
+        "csrf_token": started.csrf_token,
+    })))
+}
+
+/// Query of GET /api/v1/audit-log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// GET /api/v1/audit-log: newest first, `before` an id for the next page.
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_session()?;
+    let scope = principal.require(Role::Admin)?;
+    let limit = super::page_limit(query.limit)?;
+    let items = db::audit::list(&state.pool, scope.tenant_id, query.before, limit).await?;
+    let next = (items.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| items.last().map(|i| i.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_before": next })))
+}
+
+/// GET /api/v1/operator/tenants: every tenant's health, for operators.
+pub async fn operator_tenants(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_operator()?;
+    let tenants = db::accounts::tenant_health(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": tenants })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_may_manage_whom() {
+        assert!(may_manage(Role::Owner, Role::Owner, Some(Role::Viewer)));
+        assert!(may_manage(Role::Admin, Role::Viewer, Some(Role::Admin)));
+        assert!(!may_manage(Role::Admin, Role::Owner, Some(Role::Viewer)));
+        assert!(!may_manage(Role::Admin, Role::Viewer, Some(Role::Owner)));
+        assert!(!may_manage(Role::Admin, Role::Owner, None));
+        assert!(!may_manage(Role::Viewer, Role::Viewer, None));
+    }
+}

@@ -1,0 +1,276 @@
+//! API keys: generation, verification with a per-replica cache, and
+//! last-use recording without a database write per request.
+//!
+//! A key looks like `tvk_<8 chars>_<43 chars>`. The first part is the prefix,
+//! shown in lists and used to find the row; the whole key is verified against
+//! its SHA-256. Verified keys are cached for a short while; revocation evicts
+//! them on every replica through LISTEN/NOTIFY, and the cache is cleared
+//! whenever the notification connection is lost, so correctness never rests
+//! on the cache.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::Rng as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::token;
+use crate::db;
+
+/// Channel on which revocations are announced to every replica.
+pub const REVOCATION_CHANNEL: &str = "tokenvault_api_keys";
+/// How long a verified key is trusted without asking the database again
+/// (a backstop: revocations arrive by notification well before).
+const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Largest number of cached keys.
+const CACHE_CAPACITY: usize = 100_000;
+
+/// An authenticated API key.
+#[derive(Debug, Clone)]
+pub struct KeyPrincipal {
+    /// Key id.
+    pub key_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// Read-only keys may not change anything.
+    pub read_only: bool,
+    /// App ids it is limited to; empty means every app of the tenant.
+    pub app_ids: Arc<[Uuid]>,
+}
+
+impl KeyPrincipal {
+    /// Whether the key may use app `app_id`.
+    pub fn allows_app(&self, app_id: Uuid) -> bool {
+        self.app_ids.is_empty() || self.app_ids.contains(&app_id)
+    }
+}
+
+/// A freshly generated key: shown once, then only its hash is kept.
+pub struct NewKey {
+    /// The whole key (secret).
+    pub key: SecretString,
+    /// Its visible prefix.
+    pub prefix: String,
+    /// SHA-256 of the whole key.
+    pub hash: [u8; 32],
+}
+
+/// Generate a new key.
+pub fn generate() -> NewKey {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rngs::OsRng;
+    let tag: String = (0..8)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    let prefix = format!("tvk_{tag}");
+    let key = format!("{prefix}_{}", token::random_token(32));
+    let hash = token::hash(&key);
+    NewKey {
+        key: SecretString::from(key),
+        prefix,
+        hash,
+    }
+}
+
+/// The prefix of a well-formed key, or `None` for anything else.
+fn prefix_of(key: &str) -> Option<&str> {
+    let prefix = key.get(..12)?;
+    let rest = key.get(12..)?;
+    let well_formed = prefix.starts_with("tvk_")
+        && prefix[4..].bytes().all(|b| b.is_ascii_alphanumeric())
+        && rest.len() == 44
+        && rest.starts_with('_')
+        && rest[1..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then_some(prefix)
+}
+
+struct CachedKey {
+    principal: KeyPrincipal,
+    verified_at: Instant,
+    /// Unix seconds of the last use, and of the last use written to the database.
+    last_used: AtomicI64,
+    flushed: AtomicI64,
+}
+
+/// Verifies keys, caching the verified ones.
+#[derive(Default)]
+pub struct KeyVerifier {
+    cache: RwLock<HashMap<[u8; 32], Arc<CachedKey>>>,
+}
+
+impl std::fmt::Debug for KeyVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyVerifier")
+    }
+}
+
+impl KeyVerifier {
+    /// The principal for `key`, or `None` if it is malformed, unknown or revoked.
+    pub async fn verify(
+        &self,
+        pool: &PgPool,
+        key: &SecretString,
+    ) -> Result<Option<KeyPrincipal>, sqlx::Error> {
+        let key = key.expose_secret();
+        let Some(prefix) = prefix_of(key) else {
+            return Ok(None);
+        };
+        let hash = token::hash(key);
+        let now = Utc::now().timestamp();
+        if let Some(hit) = self.cached(&hash) {
+            hit.last_used.fetch_max(now, Ordering::Relaxed);
+            return Ok(Some(hit.principal.clone()));
+        }
+        let Some(row) = db::api_keys::by_prefix(pool, prefix).await? else {
+            return Ok(None);
+        };
+        if row.revoked_at.is_some() || !token::constant_time_eq(&row.key_hash, &hash) {
+            return Ok(None);
+        }
+        let principal = KeyPrincipal {
+            key_id: row.id,
+            tenant_id: row.tenant_id,
+            read_only: row.read_only,
+            app_ids: row.app_ids.into(),
+        };
+        let entry = Arc::new(CachedKey {
+            principal: principal.clone(),
+            verified_at: Instant::now(),
+            last_used: AtomicI64::new(now),
+            flushed: AtomicI64::new(0),
+        });
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(hash, entry);
+        }
+        Ok(Some(principal))
+    }
+
+    fn cached(&self, hash: &[u8; 32]) -> Option<Arc<CachedKey>> {
+        let cache = self.cache.read().ok()?;
+        let hit = cache.get(hash)?;
+        (hit.verified_at.elapsed() < CACHE_TTL).then(|| Arc::clone(hit))
+    }
+
+    /// Forget a key (it was revoked or changed).
+    pub fn evict(&self, key_id: Uuid) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.retain(|_, v| v.principal.key_id != key_id);
+        }
+    }
+
+    /// Forget every key (notifications may have been missed).
+    pub fn clear(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.clear();
+        }
+    }
+
+    /// Write the last-use times gathered since the previous flush.
+    pub async fn flush_last_used(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let pending: Vec<(Uuid, i64, Arc<CachedKey>)> = match self.cache.read() {
+            Ok(cache) => cache
+                .values()
+                .filter_map(|e| {
+                    let used = e.last_used.load(Ordering::Relaxed);
+                    (used > e.flushed.load(Ordering::Relaxed))
+                        .then(|| (e.principal.key_id, used, Arc::clone(e)))
+                })
+                .collect(),
+            Err(_) => return Ok(()),
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = pending.iter().map(|p| p.0).collect();
+        let times: Vec<DateTime<Utc>> = pending
+            .iter()
+            .map(|p| DateTime::from_timestamp(p.1, 0).unwrap_or_else(Utc::now))
+            .collect();
+        db::api_keys::record_last_used(pool, &ids, &times).await?;
+        for (_, used, entry) in pending {
+            entry.flushed.fetch_max(used, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Evict revoked keys on this replica as other replicas announce them.
+/// Runs until the process ends; reconnects (and clears the cache) on loss.
+pub async fn follow_revocations(pool: PgPool, verifier: Arc<KeyVerifier>) {
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(REVOCATION_CHANNEL).await {
+                    tracing::warn!(error = %e, "cannot listen for API key revocations; retrying");
+                } else {
+                    // Anything revoked while we were not listening is unknown: start afresh.
+                    verifier.clear();
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(n)) => match n.payload().parse::<Uuid>() {
+                                Ok(id) => verifier.evict(id),
+                                Err(_) => verifier.clear(),
+                            },
+                            Ok(None) => {
+                                // Connection lost and re-established by sqlx.
+                                verifier.clear();
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "API key revocation listener failed; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot connect the API key revocation listener; retrying");
+            }
+        }
+        if pool.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_hash() {
+        let k = generate();
+        let key = k.key.expose_secret();
+        assert_eq!(prefix_of(key), Some(k.prefix.as_str()));
+        assert_eq!(token::hash(key), k.hash);
+        assert!(!format!("{:?}", k.key).contains(&key[12..]));
+    }
+
+    #[test]
+    fn malformed_keys_have_no_prefix() {
+        for bad in [
+            "",
+            "tvk_",
+            "Bearer x",
+            "tvk_abcdefgh",
+            "tvk_abcdefgh_short",
+            "xxx_abcdefgh_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "tvk_abcdefgh_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'",
+        ] {
+            assert_eq!(prefix_of(bad), None, "{bad:?}");
+        }
+        // Multi-byte input must not panic on slicing.
+        assert_eq!(prefix_of("tvk_ééééé_x"), None);
+    }
+}

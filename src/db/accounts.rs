@@ -1,0 +1,223 @@
+//! Tenants and the people in them.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::domain::{Email, Name, Role};
+
+/// A person's account as the auth layer needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    /// User id.
+    pub id: Uuid,
+    /// Tenant, or `None` for operators.
+    pub tenant_id: Option<Uuid>,
+    /// Email (lower-case).
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Role name.
+    pub role: String,
+    /// When the account was disabled, if it was.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// A member as listed to the tenant.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct MemberRow {
+    /// User id.
+    pub id: Uuid,
+    /// Email.
+    pub email: String,
+    /// Role name.
+    pub role: String,
+    /// When they joined.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether a unique violation on the users' email index caused `e`.
+pub fn is_email_taken(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some("users_email_unique"))
+}
+
+/// Create a tenant and its owner in one transaction.
+pub async fn create_tenant_with_owner(
+    conn: &mut PgConnection,
+    organization: &Name,
+    email: &Email,
+    password_hash: &str,
+) -> Result<(Uuid, Uuid), sqlx::Error> {
+    let tenant_id = Uuid::new_v4();
+    let user_id = Uuid::new_v4();
+    sqlx::query("insert into tenants (id, name) values ($1, $2)")
+        .bind(tenant_id)
+        .bind(organization.as_str())
+        .execute(&mut *conn)
+        .await?;
+    insert_user(
+        conn,
+        user_id,
+        Some(tenant_id),
+        email,
+        password_hash,
+        Role::Owner,
+    )
+    .await?;
+    Ok((tenant_id, user_id))
+}
+
+/// Insert a user.
+pub async fn insert_user(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    email: &Email,
+    password_hash: &str,
+    role: Role,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into users (id, tenant_id, email, password_hash, role) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(email.as_str())
+    .bind(password_hash)
+    .bind(role.as_str())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The account with this email, if any.
+pub async fn user_by_email(
+    db: impl PgExecutor<'_>,
+    email: &Email,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, tenant_id, email, password_hash, role, disabled_at from users where lower(email) = $1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(db)
+    .await
+}
+
+/// The tenant's name.
+pub async fn tenant_name(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("select name from tenants where id = $1")
+        .bind(tenant_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Members of a tenant, oldest first.
+pub async fn list_members(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, email, role, created_at from users where tenant_id = $1 order by created_at, id",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await
+}
+
+/// One member of a tenant, locked for update.
+pub async fn member_for_update(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, email, role, created_at from users where tenant_id = $1 and id = $2 for update",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Owners of a tenant (locked, so two demotions cannot both pass the
+/// last-owner check).
+pub async fn owner_count_for_update(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "select id from users where tenant_id = $1 and role = 'owner' for update",
+    )
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+}
+
+/// Change a member's role.
+pub async fn set_role(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    role: Role,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set role = $3 where tenant_id = $1 and id = $2")
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .execute(&mut *conn)
+        .await?;
+    // A changed role takes effect at once: end the member's sessions.
+    sqlx::query("delete from sessions where user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Remove a member (their sessions go with them).
+pub async fn delete_member(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("delete from users where tenant_id = $1 and id = $2")
+        .bind(tenant_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Per-tenant summary for operators: no secrets, no tokens.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct TenantHealthRow {
+    /// Tenant id.
+    pub id: Uuid,
+    /// Organisation name.
+    pub name: String,
+    /// When it signed up.
+    pub created_at: DateTime<Utc>,
+    /// Members.
+    pub members: i64,
+    /// Registered apps.
+    pub apps: i64,
+    /// Apps whose last refresh failed.
+    pub failing_apps: i64,
+}
+
+/// Every tenant's health, for operators.
+pub async fn tenant_health(db: impl PgExecutor<'_>) -> Result<Vec<TenantHealthRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select t.id, t.name, t.created_at,
+                (select count(*) from users u where u.tenant_id = t.id) as members,
+                (select count(*) from apps a where a.tenant_id = t.id) as apps,
+                (select count(*) from token_state s where s.tenant_id = t.id and s.failure_streak > 0) as failing_apps
+           from tenants t
+          order by t.created_at, t.id",
+    )
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,108 @@
+//! Server-side browser sessions. The cookie holds a random id; the table
+//! holds its SHA-256, so a database leak does not hand out sessions.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// A live session joined with its user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    /// User id.
+    pub user_id: Uuid,
+    /// Tenant (none for operators).
+    pub tenant_id: Option<Uuid>,
+    /// Email.
+    pub email: String,
+    /// Role name.
+    pub role: String,
+    /// CSRF token of this session.
+    pub csrf_token: String,
+    /// Last request seen.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// What a new session records.
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    /// SHA-256 of the cookie value.
+    pub id_hash: &'a [u8],
+    /// The user.
+    pub user_id: Uuid,
+    /// The user's tenant.
+    pub tenant_id: Option<Uuid>,
+    /// CSRF token.
+    pub csrf_token: &'a str,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Client address.
+    pub client_ip: Option<&'a str>,
+    /// User agent, truncated.
+    pub user_agent: Option<&'a str>,
+}
+
+/// Store a new session.
+pub async fn insert(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into sessions (id_hash, user_id, tenant_id, csrf_token, expires_at, client_ip, user_agent)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(s.id_hash)
+    .bind(s.user_id)
+    .bind(s.tenant_id)
+    .bind(s.csrf_token)
+    .bind(s.expires_at)
+    .bind(s.client_ip)
+    .bind(s.user_agent)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The session with this id hash, if it has not expired, was used after
+/// `idle_since`, and its user is not disabled.
+pub async fn find_live(
+    db: impl PgExecutor<'_>,
+    id_hash: &[u8],
+    idle_since: DateTime<Utc>,
+) -> Result<Option<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.user_id, u.tenant_id, u.email, u.role, s.csrf_token, s.last_seen_at
+           from sessions s join users u on u.id = s.user_id
+          where s.id_hash = $1
+            and s.expires_at > now()
+            and s.last_seen_at > $2
+            and u.disabled_at is null",
+    )
+    .bind(id_hash)
+    .bind(idle_since)
+    .fetch_optional(db)
+    .await
+}
+
+/// Record activity (the caller throttles how often).
+pub async fn touch(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query("update sessions set last_seen_at = now() where id_hash = $1")
+        .bind(id_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// End a session.
+pub async fn delete(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from sessions where id_hash = $1")
+        .bind(id_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Remove expired and idle sessions; returns how many.
+pub async fn prune(db: impl PgExecutor<'_>, idle_since: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("delete from sessions where expires_at <= now() or last_seen_at <= $1")
+        .bind(idle_since)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}

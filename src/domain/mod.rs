@@ -1,0 +1,50 @@
+//! Types that parse: raw input becomes one of these at the edge, and nothing
+//! deeper sees raw strings.
+
+mod email;
+mod name;
+mod password;
+mod role;
+
+pub use email::Email;
+pub use name::Name;
+pub use password::NewPassword;
+pub use role::Role;
+
+/// Why a field was refused: a stable code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    /// The field, as named in the request.
+    pub field: &'static str,
+    /// Stable machine-readable code, e.g. `too_long`.
+    pub code: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Characters that make text look different from what it is: C0/C1 controls,
+/// bidirectional overrides and isolates, zero-width characters.
+pub(crate) fn has_deceptive_chars(s: &str) -> bool {
+    s.chars().any(|c| {
+        c.is_control()
+            || matches!(c,
+                '\u{200B}'..='\u{200F}' // zero-width, LRM/RLM
+                | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+                | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+                | '\u{2066}'..='\u{2069}' // bidi isolates
+                | '\u{FEFF}' // zero-width no-break space
+            )
+    })
+}

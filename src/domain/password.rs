@@ -1,0 +1,103 @@
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::FieldError;
+
+/// Shortest accepted password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest accepted password, in characters (argon2 would take more, but a
+/// cap keeps hashing cost bounded).
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+const COMMON: &str = include_str!("common_passwords.txt");
+
+/// A password chosen by a person (sign-up, invite, reset), checked against
+/// the rules. The text is a secret: it prints masked and is zeroized on drop.
+#[derive(Debug)]
+pub struct NewPassword(SecretString);
+
+impl NewPassword {
+    /// Check `raw` for field `field`; `email` is refused as a password.
+    pub fn parse(field: &'static str, raw: SecretString, email: &str) -> Result<Self, FieldError> {
+        let p = raw.expose_secret();
+        let chars = p.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(FieldError::new(
+                field,
+                "too_short",
+                format!(
+                    "use at least {MIN_PASSWORD_CHARS} characters; a short phrase is easy to remember"
+                ),
+            ));
+        }
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(FieldError::new(
+                field,
+                "too_long",
+                format!("use at most {MAX_PASSWORD_CHARS} characters"),
+            ));
+        }
+        if is_common(p) || p.eq_ignore_ascii_case(email) {
+            return Err(FieldError::new(
+                field,
+                "too_common",
+                "this password is among the most common ones; choose another",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    /// The secret, for hashing.
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+fn is_common(p: &str) -> bool {
+    let lower = p.to_lowercase();
+    let mut chars = lower.chars();
+    let first = chars.next();
+    let one_char = chars.all(|c| Some(c) == first);
+    let sequence = [
+        "01234567890123456789",
+        "98765432109876543210",
+        "abcdefghijklmnopqrstuvwxyz",
+        "qwertyuiopasdfghjklzxcvbnm",
+    ]
+    .iter()
+    .any(|run| run.contains(lower.as_str()));
+    one_char || sequence || COMMON.lines().any(|c| c == lower)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(p: &str) -> Result<NewPassword, FieldError> {
+        NewPassword::parse("password", SecretString::from(p), "me@example.com")
+    }
+
+    #[test]
+    fn rules() {
+        assert!(parse("correct horse battery").is_ok());
+        assert_eq!(parse("short").unwrap_err().code, "too_short");
+        assert_eq!(parse(&"x1".repeat(65)).unwrap_err().code, "too_long");
+        for common in [
+            "Password123",
+            "qwertyuiop",
+            "1234567890",
+            "aaaaaaaaaaaa",
+            "ME@example.com",
+            "woaini1314",
+        ] {
+            let err = NewPassword::parse("password", SecretString::from(common), "me@example.com")
+                .unwrap_err();
+            assert_eq!(err.code, "too_common", "{common}");
+        }
+    }
+
+    #[test]
+    fn debug_is_masked() {
+        let p = parse("correct horse battery").unwrap();
+        assert!(!format!("{p:?}").contains("horse"));
+    }
+}
