@@ -1,6 +1,11 @@
 //! The integration test suite: one binary, so the test PostgreSQL cluster is
 //! started once per run and shared by every test (each with its own database).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario test reads best as one story"
+)]
+
 mod accounts;
 mod cli;
 mod health;
