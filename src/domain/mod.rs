@@ -1,11 +1,13 @@
 //! Types that parse: raw input becomes one of these at the edge, and nothing
 //! deeper sees raw strings.
 
+mod app;
 mod email;
 mod name;
 mod password;
 mod role;
 
+pub use app::{AppId, TokenMode};
 pub use email::Email;
 pub use name::Name;
 pub use password::NewPassword;

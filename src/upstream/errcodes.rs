@@ -1,0 +1,255 @@
+//! WeChat's token errcodes: what each means, how tokenvault treats it, and
+//! the fix to show the app's owner — in English and Chinese.
+
+use serde::Serialize;
+
+/// How a failed fetch is handled (see `shared/wechat/API.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorClass {
+    /// Network trouble, timeouts, 5xx, malformed answers, WeChat busy: retry soon with backoff.
+    Transient,
+    /// A call quota is used up: wait for the quota window.
+    Quota,
+    /// The app's credentials or WeChat settings are wrong: the owner must act.
+    Configuration,
+    /// tokenvault sent a request WeChat calls malformed: should never happen.
+    Bug,
+}
+
+impl ErrorClass {
+    /// The name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Quota => "quota",
+            Self::Configuration => "configuration",
+            Self::Bug => "bug",
+        }
+    }
+}
+
+/// One errcode explained.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Errcode {
+    /// WeChat's errcode.
+    pub code: i64,
+    /// How tokenvault treats it.
+    pub class: ErrorClass,
+    /// What it means, in English.
+    pub meaning_en: &'static str,
+    /// What it means, in Chinese.
+    pub meaning_zh: &'static str,
+    /// What to do, in English.
+    pub fix_en: &'static str,
+    /// What to do, in Chinese.
+    pub fix_zh: &'static str,
+}
+
+const fn e(
+    code: i64,
+    class: ErrorClass,
+    meaning_en: &'static str,
+    meaning_zh: &'static str,
+    fix_en: &'static str,
+    fix_zh: &'static str,
+) -> Errcode {
+    Errcode {
+        code,
+        class,
+        meaning_en,
+        meaning_zh,
+        fix_en,
+        fix_zh,
+    }
+}
+
+use ErrorClass::{Bug, Configuration, Quota, Transient};
+
+/// Every errcode of the token endpoints that tokenvault knows.
+pub const ERRCODES: &[Errcode] = &[
+    e(
+        -1,
+        Transient,
+        "WeChat is busy.",
+        "系统繁忙。",
+        "Nothing to do: tokenvault retries with backoff.",
+        "无需操作：tokenvault 会自动退避重试。",
+    ),
+    e(
+        40001,
+        Configuration,
+        "The AppSecret is wrong or does not belong to this AppID.",
+        "AppSecret 错误，或不属于该 AppID。",
+        "Copy the AppSecret again from the WeChat console (开发管理 → 开发设置) and replace it here. If you just reset it, enter the new one.",
+        "请到微信公众平台（开发管理 → 开发设置）重新复制 AppSecret 并在此替换；如刚重置过，请填写新的 AppSecret。",
+    ),
+    e(
+        40002,
+        Bug,
+        "grant_type must be client_credential.",
+        "grant_type 必须为 client_credential。",
+        "This is a tokenvault bug; please report it.",
+        "这是 tokenvault 的缺陷，请反馈给我们。",
+    ),
+    e(
+        40013,
+        Configuration,
+        "The AppID is not valid.",
+        "AppID 无效。",
+        "Check the AppID in the WeChat console and register the app again with the right one.",
+        "请在微信公众平台核对 AppID，并用正确的 AppID 重新注册。",
+    ),
+    e(
+        40125,
+        Configuration,
+        "The AppSecret is not valid.",
+        "AppSecret 无效。",
+        "Copy the AppSecret again from the WeChat console and replace it here.",
+        "请到微信公众平台重新复制 AppSecret 并在此替换。",
+    ),
+    e(
+        40164,
+        Configuration,
+        "tokenvault's IP address is not on the app's API IP whitelist.",
+        "调用接口的 IP 地址不在白名单中。",
+        "Add the IP address shown in the message to the IP whitelist in the WeChat console (开发管理 → 开发设置 → IP白名单).",
+        "请将提示中的 IP 地址加入微信公众平台的 IP 白名单（开发管理 → 开发设置 → IP白名单）。",
+    ),
+    e(
+        41002,
+        Bug,
+        "The appid parameter is missing.",
+        "缺少 appid 参数。",
+        "This is a tokenvault bug; please report it.",
+        "这是 tokenvault 的缺陷，请反馈给我们。",
+    ),
+    e(
+        41004,
+        Bug,
+        "The secret parameter is missing.",
+        "缺少 secret 参数。",
+        "This is a tokenvault bug; please report it.",
+        "这是 tokenvault 的缺陷，请反馈给我们。",
+    ),
+    e(
+        45009,
+        Quota,
+        "The daily call quota of the token API is used up.",
+        "接口调用超过每日限额。",
+        "tokenvault waits until the quota resets. If something else fetches tokens for this app, stop it; you can also clear the quota in the WeChat console.",
+        "tokenvault 会等待额度重置。如有其他系统也在为该应用获取 token，请停用它；也可在微信公众平台清零调用次数。",
+    ),
+    e(
+        45011,
+        Quota,
+        "Calls are too frequent (per-minute limit).",
+        "API 调用太频繁，请稍候再试。",
+        "Nothing to do: tokenvault waits for the next minute.",
+        "无需操作：tokenvault 会等待下一分钟再试。",
+    ),
+    e(
+        50004,
+        Configuration,
+        "This account may not use the token API.",
+        "禁止使用 token 接口。",
+        "Check the account's status and permissions in the WeChat console.",
+        "请在微信公众平台检查账号状态与接口权限。",
+    ),
+    e(
+        50007,
+        Configuration,
+        "The account is frozen.",
+        "账号已冻结。",
+        "Unfreeze the account in the WeChat console first.",
+        "请先在微信公众平台解冻账号。",
+    ),
+    e(
+        61024,
+        Configuration,
+        "This app is managed by a third-party platform, which must use its own token API.",
+        "该账号已授权给第三方平台，需使用第三方平台的接口获取 token。",
+        "Fetch tokens through the third-party platform, or remove its authorisation.",
+        "请通过第三方平台获取 token，或取消对第三方平台的授权。",
+    ),
+    e(
+        89501,
+        Configuration,
+        "An administrator must still confirm this IP address.",
+        "此 IP 正在等待管理员确认。",
+        "Ask the account administrator to confirm the IP in the WeChat console or the notification on their phone.",
+        "请联系管理员在微信公众平台或手机通知中确认该 IP。",
+    ),
+    e(
+        89503,
+        Configuration,
+        "This IP address needs an administrator's confirmation.",
+        "此 IP 调用需要管理员确认。",
+        "Ask the account administrator to confirm the IP in the WeChat console.",
+        "请联系管理员在微信公众平台确认该 IP。",
+    ),
+    e(
+        89506,
+        Configuration,
+        "An administrator refused this IP address.",
+        "该 IP 已被管理员拒绝调用。",
+        "Ask the administrator to allow it, or add it to the IP whitelist; after 24 hours it can be confirmed again.",
+        "请联系管理员允许该 IP，或将其加入 IP 白名单；24 小时后可再次申请确认。",
+    ),
+    e(
+        89507,
+        Configuration,
+        "This IP address is locked after repeated refusals.",
+        "该 IP 因多次被拒绝已被锁定。",
+        "Add the IP to the whitelist in the WeChat console, or wait until the lock ends.",
+        "请将该 IP 加入微信公众平台的白名单，或等待锁定结束。",
+    ),
+];
+
+/// The explanation of `code`, if it is known.
+pub fn explain(code: i64) -> Option<&'static Errcode> {
+    ERRCODES.iter().find(|e| e.code == code)
+}
+
+/// The class of an errcode; unknown codes are treated as transient (retried
+/// with backoff) and logged, so a new WeChat code never stops refreshes for good.
+pub fn classify(code: i64) -> ErrorClass {
+    explain(code).map_or(Transient, |e| e.class)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_of_the_api_table_has_its_class() {
+        let expected = [
+            (-1, Transient),
+            (40001, Configuration),
+            (40002, Bug),
+            (40013, Configuration),
+            (40125, Configuration),
+            (40164, Configuration),
+            (41002, Bug),
+            (41004, Bug),
+            (45009, Quota),
+            (45011, Quota),
+            (50004, Configuration),
+            (50007, Configuration),
+            (61024, Configuration),
+            (89501, Configuration),
+            (89503, Configuration),
+            (89506, Configuration),
+            (89507, Configuration),
+        ];
+        for (code, class) in expected {
+            assert_eq!(classify(code), class, "{code}");
+            let info = explain(code).unwrap();
+            assert!(
+                !info.meaning_zh.is_empty() && !info.fix_zh.is_empty() && !info.fix_en.is_empty()
+            );
+        }
+        assert_eq!(ERRCODES.len(), expected.len());
+        assert_eq!(classify(99999), Transient);
+    }
+}

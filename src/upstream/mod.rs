@@ -1,0 +1,60 @@
+//! Talking to token providers: the client (WeChat first, behind a small trait
+//! so WeCom and others fit later), the errcode table, and the simulator.
+
+pub mod errcodes;
+pub mod wechat;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use errcodes::ErrorClass;
+
+use crate::domain::{AppId, TokenMode};
+
+/// What to fetch.
+#[derive(Debug)]
+pub struct FetchRequest<'a> {
+    /// The app.
+    pub appid: &'a AppId,
+    /// Its secret.
+    pub secret: &'a SecretString,
+    /// Stable or classic endpoint.
+    pub mode: TokenMode,
+    /// Stable mode only: invalidate the current token and get a new one.
+    pub force_refresh: bool,
+}
+
+/// A token as the provider issued it.
+#[derive(Debug)]
+pub struct FreshToken {
+    /// The token (secret).
+    pub access_token: SecretString,
+    /// Its remaining lifetime as the provider reported it.
+    pub expires_in: Duration,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchFailure {
+    /// How to handle it.
+    pub class: ErrorClass,
+    /// The provider's errcode, when it answered with one.
+    pub errcode: Option<i64>,
+    /// The provider's errmsg, or what went wrong on the way (never a secret).
+    pub errmsg: String,
+}
+
+/// The outcome of one upstream call.
+pub type FetchOutcome = Result<FreshToken, FetchFailure>;
+
+/// A boxed future, for the object-safe provider trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A source of access tokens.
+pub trait TokenProvider: Send + Sync + std::fmt::Debug {
+    /// Fetch a token; every outcome, including network trouble, is classified.
+    fn fetch<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, FetchOutcome>;
+}

@@ -1,0 +1,255 @@
+//! The WeChat client: `GET /cgi-bin/token` (classic) and
+//! `POST /cgi-bin/stable_token` (stable, with or without `force_refresh`).
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use super::{
+    BoxFuture, ErrorClass, FetchFailure, FetchOutcome, FetchRequest, FreshToken, TokenProvider,
+    errcodes,
+};
+use crate::domain::TokenMode;
+
+/// Largest answer accepted; a token answer is a few hundred bytes.
+const MAX_BODY: usize = 64 * 1024;
+/// Longest token kept (WeChat promises at least 512; we keep far more whole).
+pub const MAX_TOKEN_CHARS: usize = 16 * 1024;
+/// Longest lifetime believed (WeChat says "within 7200 s").
+const MAX_EXPIRES_IN: u64 = 7 * 24 * 3600;
+
+/// Client for WeChat's token endpoints, with one shared connection pool.
+#[derive(Debug, Clone)]
+pub struct WeChatClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl WeChatClient {
+    /// A client for `base_url` (e.g. `https://api.weixin.qq.com`) with a
+    /// connect timeout and a timeout for the whole request.
+    pub fn new(
+        base_url: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("tokenvault/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    async fn call(&self, request: FetchRequest<'_>) -> FetchOutcome {
+        let secret = request.secret.expose_secret();
+        let builder = match request.mode {
+            TokenMode::Classic => self
+                .http
+                .get(format!("{}/cgi-bin/token", self.base))
+                .query(&[
+                    ("grant_type", "client_credential"),
+                    ("appid", request.appid.as_str()),
+                    ("secret", secret),
+                ]),
+            TokenMode::Stable => self
+                .http
+                .post(format!("{}/cgi-bin/stable_token", self.base))
+                .json(&serde_json::json!({
+                    "grant_type": "client_credential",
+                    "appid": request.appid.as_str(),
+                    "secret": secret,
+                    "force_refresh": request.force_refresh,
+                })),
+        };
+        let response = builder.send().await.map_err(network_failure)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(transient(format!("WeChat answered HTTP {status}")));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY as u64)
+        {
+            return Err(transient(
+                "WeChat's answer is too large to be a token".into(),
+            ));
+        }
+        let body = read_limited(response).await?;
+        parse_answer(&body)
+    }
+}
+
+impl TokenProvider for WeChatClient {
+    fn fetch<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, FetchOutcome> {
+        Box::pin(self.call(request))
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, FetchFailure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network_failure)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_BODY {
+            return Err(transient(
+                "WeChat's answer is too large to be a token".into(),
+            ));
+        }
+    }
+    Ok(body)
+}
+
+fn transient(errmsg: String) -> FetchFailure {
+    FetchFailure {
+        class: ErrorClass::Transient,
+        errcode: None,
+        errmsg,
+    }
+}
+
+/// Network errors, described without the URL (it carries the secret for
+/// classic fetches).
+fn network_failure(e: reqwest::Error) -> FetchFailure {
+    let what = if e.is_timeout() {
+        "WeChat did not answer in time"
+    } else if e.is_connect() {
+        "cannot connect to WeChat"
+    } else if e.is_body() || e.is_decode() {
+        "the connection to WeChat broke while reading the answer"
+    } else {
+        "the request to WeChat failed"
+    };
+    let e = e.without_url();
+    let detail = crate::error::error_chain(&e);
+    transient(format!("{what}: {detail}"))
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    access_token: Option<String>,
+    expires_in: Option<serde_json::Number>,
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+}
+
+/// Parse a token answer: the success shape, the errcode shape, or a
+/// malformed answer (transient; never stored).
+pub fn parse_answer(body: &[u8]) -> FetchOutcome {
+    let malformed =
+        |why: &str| transient(format!("WeChat's answer is malformed ({why}); not stored"));
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|_| malformed("not JSON of the expected shape"))?;
+    match answer.errcode {
+        Some(code) if code != 0 => {
+            let errmsg = answer
+                .errmsg
+                .unwrap_or_default()
+                .chars()
+                .take(500)
+                .collect();
+            return Err(FetchFailure {
+                class: errcodes::classify(code),
+                errcode: Some(code),
+                errmsg,
+            });
+        }
+        _ => {}
+    }
+    let token = answer
+        .access_token
+        .ok_or_else(|| malformed("no access_token"))?;
+    if token.is_empty()
+        || token.chars().count() > MAX_TOKEN_CHARS
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(malformed(
+            "access_token is empty, too long or has invalid characters",
+        ));
+    }
+    let expires_in = answer
+        .expires_in
+        .and_then(|n| n.as_u64())
+        .filter(|s| (1..=MAX_EXPIRES_IN).contains(s))
+        .ok_or_else(|| malformed("expires_in missing or out of range"))?;
+    Ok(FreshToken {
+        access_token: SecretString::from(token),
+        expires_in: Duration::from_secs(expires_in),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_success_and_errcode_shapes() {
+        let ok = parse_answer(br#"{"access_token":"ACCESS_TOKEN","expires_in":7200}"#).unwrap();
+        assert_eq!(ok.access_token.expose_secret(), "ACCESS_TOKEN");
+        assert_eq!(ok.expires_in, Duration::from_secs(7200));
+        // WeCom's shape carries errcode 0 with the token.
+        assert!(
+            parse_answer(br#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":7000}"#)
+                .is_ok()
+        );
+        let err = parse_answer(br#"{"errcode":40164,"errmsg":"invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist rid: 1"}"#).unwrap_err();
+        assert_eq!(err.class, ErrorClass::Configuration);
+        assert_eq!(err.errcode, Some(40164));
+        assert!(err.errmsg.contains("1.2.3.4"));
+        assert_eq!(
+            parse_answer(br#"{"errcode":-1,"errmsg":"system error"}"#)
+                .unwrap_err()
+                .class,
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            parse_answer(br#"{"errcode":45009,"errmsg":"reach max api daily quota limit"}"#)
+                .unwrap_err()
+                .class,
+            ErrorClass::Quota
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_answers() {
+        for bad in [
+            &b"<html>502 Bad Gateway</html>"[..],
+            b"{\"access_token\":\"abc\"",
+            b"{}",
+            b"{\"access_token\":\"\",\"expires_in\":7200}",
+            b"{\"access_token\":\"a b\",\"expires_in\":7200}",
+            b"{\"access_token\":\"abc\"}",
+            b"{\"access_token\":\"abc\",\"expires_in\":0}",
+            b"{\"access_token\":\"abc\",\"expires_in\":-5}",
+            b"{\"access_token\":\"abc\",\"expires_in\":\"7200\"}",
+            b"{\"access_token\":42,\"expires_in\":7200}",
+            b"null",
+        ] {
+            let err = parse_answer(bad).unwrap_err();
+            assert_eq!(
+                err.class,
+                ErrorClass::Transient,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert!(err.errcode.is_none());
+        }
+    }
+
+    #[test]
+    fn keeps_long_tokens_whole() {
+        let token = "A".repeat(4096);
+        let body = format!(r#"{{"access_token":"{token}","expires_in":7200}}"#);
+        assert_eq!(
+            parse_answer(body.as_bytes())
+                .unwrap()
+                .access_token
+                .expose_secret(),
+            token
+        );
+    }
+}
