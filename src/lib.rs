@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod refresh;
 pub mod startup;
 pub mod telemetry;
 pub mod upstream;

@@ -1,0 +1,4 @@
+//! The refresh engine: keeps every app's token valid, asks WeChat exactly as
+//! often as needed and never twice at once across replicas.
+
+pub mod policy;
