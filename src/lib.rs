@@ -6,7 +6,10 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod keys;
+pub mod secret;
 pub mod startup;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 //! (the caller hands it a listener, port 0 in tests) and exposes `port()`.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
@@ -12,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::config::Settings;
+use crate::crypto::KeyRing;
 use crate::error::problem_response;
 
 /// Largest JSON body accepted by any endpoint.
@@ -24,6 +26,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// The settings the service started with.
     pub settings: Settings,
+    /// The master keys that encrypt secrets at rest, checked against the database.
+    pub crypto: Arc<KeyRing>,
 }
 
 /// A built, not yet running, HTTP server.
@@ -33,10 +37,20 @@ pub struct Application {
 }
 
 impl Application {
-    /// Build the server on `listener`.
-    pub fn build(settings: Settings, pool: PgPool, listener: TcpListener) -> anyhow::Result<Self> {
+    /// Build the server on `listener`, with a key ring already checked
+    /// against the database (`keys::open_key_ring`).
+    pub fn build(
+        settings: Settings,
+        pool: PgPool,
+        crypto: Arc<KeyRing>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState { pool, settings });
+        let state = web::Data::new(AppState {
+            pool,
+            settings,
+            crypto,
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(security_headers())

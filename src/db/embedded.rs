@@ -279,7 +279,7 @@ impl EmbeddedPostgres {
             match self.watchdog.try_wait() {
                 Ok(Some(_)) => break,
                 Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 Ok(None) => {
                     return Err(EmbeddedError::Command {

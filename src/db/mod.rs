@@ -2,6 +2,7 @@
 //! Queries live in one file per table group beside this one.
 
 pub mod embedded;
+pub mod secrets;
 
 use std::time::Duration;
 
