@@ -60,7 +60,7 @@ pub struct Settings {
     /// `id:base64key` entries (32-byte keys; `tokenvault keys generate` makes
     /// one). The first is active unless `TOKENVAULT_ACTIVE_KEY_ID` names another.
     #[arg(long = "master-keys", env = "TOKENVAULT_MASTER_KEYS", value_name = "KEYS",
-          value_parser = parse_master_keys, global = true, hide_env_values = true)]
+          value_parser = MasterKeysParser, global = true, hide_env_values = true)]
     pub master_keys: Option<KeyRing>,
 
     /// File with the master keys, one `id:base64key` per line (`#` comments);
@@ -155,6 +155,34 @@ fn parse_log_filter(value: &str) -> Result<String, String> {
 
 fn parse_master_keys(value: &str) -> Result<KeyRing, String> {
     KeyRing::parse(value).map_err(|e| format!("{e} (TOKENVAULT_MASTER_KEYS)"))
+}
+
+/// Parses `TOKENVAULT_MASTER_KEYS` with an error that, unlike clap's usual
+/// "invalid value '...'", never repeats the value: it holds keys.
+#[derive(Debug, Clone, Copy)]
+struct MasterKeysParser;
+
+impl clap::builder::TypedValueParser for MasterKeysParser {
+    type Value = KeyRing;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<KeyRing, clap::Error> {
+        let fail = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("not UTF-8 text (TOKENVAULT_MASTER_KEYS)".into()))?;
+        parse_master_keys(text).map_err(fail)
+    }
 }
 
 fn parse_active_key_id(value: &str) -> Result<String, String> {

@@ -2,5 +2,6 @@
 //! started once per run and shared by every test (each with its own database).
 
 mod cli;
+mod crypto;
 mod health;
 mod helpers;
