@@ -1,10 +1,14 @@
-//! The command line: `tokenvault [serve]`, `tokenvault migrate`.
+//! The command line: `tokenvault [serve]`, `tokenvault migrate`, `tokenvault keys ...`.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::db::{self, Database};
+use crate::keys::{self, KeysCommand};
 use crate::startup::{self, Application};
 use crate::telemetry;
 
@@ -39,6 +43,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit (serve also applies them at start).
     Migrate,
+    /// Manage the master keys that encrypt appsecrets and tokens at rest.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage the operators of the service itself.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -67,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Operator(OperatorCommand::Create { email }) => {
             create_operator(settings, &email).await
         }
+        Command::Keys { command } => run_keys(settings, command).await,
     }
 }
 
@@ -124,6 +135,78 @@ async fn create_operator(settings: Settings, email: &str) -> anyhow::Result<()> 
     result
 }
 
+async fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let rotate_batch = match command {
+        KeysCommand::Generate { id } => {
+            let id = id.unwrap_or_else(|| chrono::Utc::now().format("k%Y%m%d").to_string());
+            println!("{}", crate::crypto::generate_entry(&id)?.as_str());
+            return Ok(());
+        }
+        KeysCommand::Status => None,
+        KeysCommand::Rotate { batch_size } => Some(batch_size),
+    };
+    let database = Database::open(&settings).await?;
+    let result = async {
+        if !db::migrations_applied(&database.pool).await? {
+            anyhow::bail!("the database schema is not up to date: run `tokenvault migrate` first");
+        }
+        match rotate_batch {
+            None => keys_status(&settings, &database.pool).await,
+            Some(batch_size) => keys_rotate(&settings, &database.pool, batch_size).await,
+        }
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+async fn keys_status(settings: &Settings, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    // Status reads key ids only: it works even when keys are missing.
+    let ring = keys::load_configured(settings)?.map(|(ring, _)| ring);
+    let usage = db::secrets::key_usage(pool).await?;
+    let checked: Vec<String> = db::secrets::key_checks(pool)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    print!("{}", keys::status_table(&usage, &checked, ring.as_ref()));
+    Ok(())
+}
+
+async fn keys_rotate(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    batch_size: u32,
+) -> anyhow::Result<()> {
+    let ring = keys::open_key_ring(settings, pool).await?;
+    let report = keys::rotate(pool, &ring, batch_size, |progress| {
+        eprintln!("{progress}");
+        ControlFlow::Continue(())
+    })
+    .await?;
+    for failure in &report.failures {
+        eprintln!("cannot rotate {failure}");
+    }
+    for id in &report.released {
+        eprintln!(
+            "master key '{id}' protects no rows any more: it can be removed from the key ring"
+        );
+    }
+    if !report.failures.is_empty() {
+        anyhow::bail!(
+            "{} rows could not be decrypted and are still under their old key (listed above); \
+             every other row is under '{}'",
+            report.failures.len(),
+            ring.active_id()
+        );
+    }
+    eprintln!(
+        "every stored secret and token is under master key '{}'",
+        ring.active_id()
+    );
+    Ok(())
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Bind first: a taken port is reported before anything else starts.
     let listener = startup::bind(settings.bind)?;
@@ -139,8 +222,10 @@ async fn serve_on(
     listener: std::net::TcpListener,
 ) -> anyhow::Result<()> {
     db::migrate(&database.pool).await?;
+    // Before serving anything: a key ring that cannot decrypt what is stored stops here.
+    let crypto = Arc::new(keys::open_key_ring(&settings, &database.pool).await?);
     let addr = listener.local_addr()?;
-    let app = Application::build(settings, database.pool.clone(), listener)?;
+    let app = Application::build(settings, database.pool.clone(), crypto, listener)?;
     let handle = app.handle();
     let mut server = tokio::spawn(app.run_until_stopped());
     tracing::info!("tokenvault is serving on http://{addr}");

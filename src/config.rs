@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::crypto::{self, KeyRing};
+
 /// Every setting of every command. Each can be given as a flag (before or
 /// after the subcommand) or through its environment variable.
 #[derive(Debug, Clone, Args)]
@@ -80,6 +82,28 @@ pub struct Settings {
           default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000),
           global = true)]
     pub login_attempts_per_address: u32,
+    /// Master keys that encrypt appsecrets and tokens at rest: comma-separated
+    /// `id:base64key` entries (32-byte keys; `tokenvault keys generate` makes
+    /// one). The first is active unless `TOKENVAULT_ACTIVE_KEY_ID` names another.
+    #[arg(long = "master-keys", env = "TOKENVAULT_MASTER_KEYS", value_name = "KEYS",
+          value_parser = MasterKeysParser, global = true, hide_env_values = true)]
+    pub master_keys: Option<KeyRing>,
+
+    /// File with the master keys, one `id:base64key` per line (`#` comments);
+    /// used when `TOKENVAULT_MASTER_KEYS` is unset. Default: `master.key` in
+    /// the data directory, generated on first run with the embedded database.
+    #[arg(
+        long = "master-key-file",
+        env = "TOKENVAULT_MASTER_KEY_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Id of the master key that encrypts new secrets (default: the first key).
+    #[arg(long = "active-key-id", env = "TOKENVAULT_ACTIVE_KEY_ID", value_name = "ID",
+          value_parser = parse_active_key_id, global = true)]
+    pub active_key_id: Option<String>,
 }
 
 /// How log lines are written.
@@ -155,6 +179,49 @@ fn parse_log_filter(value: &str) -> Result<String, String> {
         .map_err(|e| format!("{e} (TOKENVAULT_LOG)"))
 }
 
+fn parse_master_keys(value: &str) -> Result<KeyRing, String> {
+    KeyRing::parse(value).map_err(|e| format!("{e} (TOKENVAULT_MASTER_KEYS)"))
+}
+
+/// Parses `TOKENVAULT_MASTER_KEYS` with an error that, unlike clap's usual
+/// "invalid value '...'", never repeats the value: it holds keys.
+#[derive(Debug, Clone, Copy)]
+struct MasterKeysParser;
+
+impl clap::builder::TypedValueParser for MasterKeysParser {
+    type Value = KeyRing;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<KeyRing, clap::Error> {
+        let fail = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("not UTF-8 text (TOKENVAULT_MASTER_KEYS)".into()))?;
+        parse_master_keys(text).map_err(fail)
+    }
+}
+
+fn parse_active_key_id(value: &str) -> Result<String, String> {
+    if crypto::is_valid_key_id(value) {
+        Ok(value.to_string())
+    } else {
+        Err(
+            "a key id must be 1 to 16 characters of a-z, 0-9 and '-' (TOKENVAULT_ACTIVE_KEY_ID)"
+                .into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +251,16 @@ mod tests {
             parse_log_filter("info,[")
                 .unwrap_err()
                 .contains("TOKENVAULT_LOG")
+        );
+        assert!(
+            parse_master_keys("k1:short")
+                .unwrap_err()
+                .contains("TOKENVAULT_MASTER_KEYS")
+        );
+        assert!(
+            parse_active_key_id("K1")
+                .unwrap_err()
+                .contains("TOKENVAULT_ACTIVE_KEY_ID")
         );
         assert!(parse_bind("0.0.0.0:9000").is_ok());
     }

@@ -16,6 +16,7 @@ use tracing_actix_web::TracingLogger;
 use crate::api;
 use crate::auth::{AuthState, KeyVerifier, LoginThrottle, api_key};
 use crate::config::Settings;
+use crate::crypto::KeyRing;
 use crate::db;
 use crate::error::problem_response;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Sessions, keys and throttles of this replica.
     pub auth: AuthState,
+    /// The master keys that encrypt secrets at rest, checked against the database.
+    pub crypto: Arc<KeyRing>,
 }
 
 /// A built, not yet running, HTTP server.
@@ -40,8 +43,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Build the server on `listener`.
-    pub fn build(settings: Settings, pool: PgPool, listener: TcpListener) -> anyhow::Result<Self> {
+    /// Build the server on `listener`, with a key ring already checked
+    /// against the database (`keys::open_key_ring`).
+    pub fn build(
+        settings: Settings,
+        pool: PgPool,
+        crypto: Arc<KeyRing>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let auth = AuthState {
             keys: Arc::new(KeyVerifier::default()),
@@ -54,6 +63,7 @@ impl Application {
             pool,
             settings,
             auth,
+            crypto,
         });
         spawn_background(&state);
         let server = HttpServer::new(move || {

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod embedded;
 pub mod invites;
+pub mod secrets;
 pub mod sessions;
 
 use std::time::Duration;

@@ -19,6 +19,9 @@ fn tokenvault() -> Command {
         "TOKENVAULT_DATA_DIR",
         "TOKENVAULT_LOG",
         "TOKENVAULT_LOG_FORMAT",
+        "TOKENVAULT_MASTER_KEYS",
+        "TOKENVAULT_MASTER_KEY_FILE",
+        "TOKENVAULT_ACTIVE_KEY_ID",
     ] {
         cmd.env_remove(var);
     }
@@ -61,6 +64,9 @@ fn help_explains_commands_and_settings() {
         "TOKENVAULT_DATA_DIR",
         "DATABASE_URL",
         "TOKENVAULT_LOG_FORMAT",
+        "TOKENVAULT_MASTER_KEYS",
+        "TOKENVAULT_MASTER_KEY_FILE",
+        "TOKENVAULT_ACTIVE_KEY_ID",
     ] {
         assert!(help.contains(word), "--help lacks {word}: {help}");
     }

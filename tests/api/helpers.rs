@@ -198,6 +198,15 @@ pub fn default_settings() -> Settings {
         .settings
 }
 
+/// Fixed test master keys: `t1` (active) and `t2`.
+pub const TEST_MASTER_KEYS: &str = "t1:dGVzdC1rZXktb25lLTMyLWJ5dGVzLWxvbmctLS0tLS0=,\
+                                    t2:dGVzdC1rZXktdHdvLTMyLWJ5dGVzLWxvbmctLS0tLS0=";
+
+/// The key ring every test app runs with.
+pub fn test_key_ring() -> tokenvault::crypto::KeyRing {
+    tokenvault::crypto::KeyRing::parse(TEST_MASTER_KEYS).expect("test keys parse")
+}
+
 /// Start the application on a fresh, migrated database.
 pub async fn spawn_app() -> TestApp {
     spawn_app_on(TestDatabase::create_migrated().await).await
@@ -217,7 +226,13 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
 async fn start_server(db: &TestDatabase) -> (String, PgPool) {
     let pool = db.pool(5).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-    let app = Application::build(default_settings(), pool.clone(), listener).expect("build app");
+    let app = Application::build(
+        default_settings(),
+        pool.clone(),
+        std::sync::Arc::new(test_key_ring()),
+        listener,
+    )
+    .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     (address, pool)

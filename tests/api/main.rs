@@ -8,5 +8,6 @@
 
 mod accounts;
 mod cli;
+mod crypto;
 mod health;
 mod helpers;
