@@ -70,6 +70,9 @@ pub enum OperatorCommand {
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
+    if let Some(url) = &settings.database_url {
+        url.validate().map_err(anyhow::Error::msg)?;
+    }
     telemetry::init(&settings.log, settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,

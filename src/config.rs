@@ -162,15 +162,25 @@ fn parse_bind(value: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// Accepts any text: a URL is checked by [`DatabaseUrl::validate`] instead,
+/// because clap repeats a refused value in its error, password and all.
+#[allow(clippy::unnecessary_wraps)]
 fn parse_database_url(value: &str) -> Result<DatabaseUrl, String> {
-    let url = DatabaseUrl(value.to_string());
-    if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
-        return Err("expected a URL starting with postgres:// (DATABASE_URL)".into());
+    Ok(DatabaseUrl(value.to_string()))
+}
+
+impl DatabaseUrl {
+    /// Check the URL, with an error that names the setting and masks the password.
+    pub fn validate(&self) -> Result<(), String> {
+        let value = &self.0;
+        if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+            return Err(format!("DATABASE_URL ({self}) must start with postgres://"));
+        }
+        value
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .map(|_| ())
+            .map_err(|e| format!("DATABASE_URL ({self}) is not a valid PostgreSQL URL: {e}"))
     }
-    value
-        .parse::<sqlx::postgres::PgConnectOptions>()
-        .map_err(|e| format!("not a valid PostgreSQL URL: {e} (DATABASE_URL)"))?;
-    Ok(url)
 }
 
 fn parse_log_filter(value: &str) -> Result<String, String> {

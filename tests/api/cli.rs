@@ -82,8 +82,12 @@ fn unknown_subcommand_or_flag_fails_cleanly() {
 fn invalid_settings_name_the_setting() {
     let out = run(tokenvault().env("TOKENVAULT_BIND", "localhost"));
     assert_clean_failure(&out, "TOKENVAULT_BIND");
-    let out = run(tokenvault().env("DATABASE_URL", "mysql://root@db/x"));
-    assert_clean_failure(&out, "DATABASE_URL");
+    let out = run(tokenvault().env("DATABASE_URL", "mysql://root:pw-never-shown@db/x"));
+    let stderr = assert_clean_failure(&out, "DATABASE_URL");
+    assert!(
+        !stderr.contains("pw-never-shown"),
+        "password leaked: {stderr}"
+    );
     let out = run(tokenvault().env("TOKENVAULT_LOG_FORMAT", "xml"));
     assert_clean_failure(&out, "--log-format");
 }
