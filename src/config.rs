@@ -37,7 +37,7 @@ pub struct Settings {
     pub database_url: Option<DatabaseUrl>,
 
     /// Largest number of database connections this replica opens.
-    #[arg(long = "db-max-connections", env = "TOKENVAULT_DB_MAX_CONNECTIONS", default_value_t = 10,
+    #[arg(long = "db-max-connections", env = "TOKENVAULT_DB_MAX_CONNECTIONS", default_value_t = 20,
           value_name = "N", value_parser = clap::value_parser!(u32).range(2..=1000), global = true)]
     pub db_max_connections: u32,
 
@@ -82,6 +82,66 @@ pub struct Settings {
           default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000),
           global = true)]
     pub login_attempts_per_address: u32,
+
+    /// Base URL of WeChat's API (point it at `tokenvault wechat-sim` to test offline).
+    #[arg(long = "wechat-api-base", env = "TOKENVAULT_WECHAT_API_BASE", default_value = "https://api.weixin.qq.com",
+          value_name = "URL", value_parser = parse_http_url, global = true)]
+    pub wechat_api_base: String,
+
+    /// Timeout of a whole token request to WeChat, in seconds (connecting gets at most 5 s of it).
+    #[arg(long = "upstream-timeout", env = "TOKENVAULT_UPSTREAM_TIMEOUT", default_value_t = 10,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=30), global = true)]
+    pub upstream_timeout: u64,
+
+    /// Token refreshes in flight at once on this replica (each holds a database connection).
+    #[arg(long = "refresh-concurrency", env = "TOKENVAULT_REFRESH_CONCURRENCY", default_value_t = 8,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    pub refresh_concurrency: u32,
+
+    /// Seconds between scheduler ticks (a safety net: changes wake the refresher at once).
+    #[arg(long = "refresh-tick", env = "TOKENVAULT_REFRESH_TICK", default_value_t = 5,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub refresh_tick: u64,
+
+    /// Classic tokens are refreshed when this fraction of their life is left (0.05-0.9).
+    #[arg(long = "refresh-margin", env = "TOKENVAULT_REFRESH_MARGIN", default_value_t = 0.2,
+          value_name = "FRACTION", value_parser = parse_margin, global = true)]
+    pub refresh_margin: f64,
+
+    /// Random spread of refresh times, as a fraction of the token lifetime (0-0.5).
+    #[arg(long = "refresh-jitter", env = "TOKENVAULT_REFRESH_JITTER", default_value_t = 0.05,
+          value_name = "FRACTION", value_parser = parse_jitter, global = true)]
+    pub refresh_jitter: f64,
+
+    /// WeChat renews a stable token only in its last this-many seconds; stable refreshes happen inside it.
+    #[arg(long = "stable-renew-window", env = "TOKENVAULT_STABLE_RENEW_WINDOW", default_value_t = 300,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=7200), global = true)]
+    pub stable_renew_window: u64,
+
+    /// First retry delay after a passing failure (network, WeChat busy); doubles per failure, up to 5 minutes.
+    #[arg(long = "retry-base", env = "TOKENVAULT_RETRY_BASE", default_value_t = 2.0,
+          value_name = "SECONDS", value_parser = parse_positive_seconds, global = true)]
+    pub retry_base: f64,
+
+    /// Retry delay after a configuration error (wrong secret, IP not whitelisted).
+    #[arg(long = "config-retry", env = "TOKENVAULT_CONFIG_RETRY", default_value_t = 600.0,
+          value_name = "SECONDS", value_parser = parse_positive_seconds, global = true)]
+    pub config_retry: f64,
+
+    /// Refresh log entries older than this many days are deleted.
+    #[arg(long = "refresh-log-days", env = "TOKENVAULT_REFRESH_LOG_DAYS", default_value_t = 30,
+          value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
+    pub refresh_log_days: u32,
+
+    /// This replica's name in refresh logs and the service health page (default: host name and process id).
+    #[arg(
+        long = "replica-id",
+        env = "TOKENVAULT_REPLICA_ID",
+        value_name = "NAME",
+        global = true
+    )]
+    pub replica_id: Option<String>,
+
     /// Master keys that encrypt appsecrets and tokens at rest: comma-separated
     /// `id:base64key` entries (32-byte keys; `tokenvault keys generate` makes
     /// one). The first is active unless `TOKENVAULT_ACTIVE_KEY_ID` names another.
@@ -183,6 +243,36 @@ impl DatabaseUrl {
     }
 }
 
+fn parse_http_url(value: &str) -> Result<String, String> {
+    let ok = (value.starts_with("http://") || value.starts_with("https://"))
+        && value.len() > "https://".len()
+        && !value.contains(char::is_whitespace);
+    if ok {
+        Ok(value.trim_end_matches('/').to_string())
+    } else {
+        Err("expected an http:// or https:// URL (TOKENVAULT_WECHAT_API_BASE)".into())
+    }
+}
+
+fn parse_fraction(value: &str, min: f64, max: f64, name: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number from {min} to {max} ({name})")),
+    }
+}
+
+fn parse_margin(value: &str) -> Result<f64, String> {
+    parse_fraction(value, 0.05, 0.9, "TOKENVAULT_REFRESH_MARGIN")
+}
+
+fn parse_jitter(value: &str) -> Result<f64, String> {
+    parse_fraction(value, 0.0, 0.5, "TOKENVAULT_REFRESH_JITTER")
+}
+
+fn parse_positive_seconds(value: &str) -> Result<f64, String> {
+    parse_fraction(value, 0.05, 86_400.0, "seconds")
+}
+
 fn parse_log_filter(value: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(value)
         .map(|_| value.to_string())
@@ -252,10 +342,21 @@ mod tests {
                 .unwrap_err()
                 .contains("TOKENVAULT_BIND")
         );
+        let bad = parse_database_url("mysql://u:hunter2@x/db").unwrap();
+        let err = bad.validate().unwrap_err();
         assert!(
-            parse_database_url("mysql://x")
+            err.contains("DATABASE_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(
+            parse_margin("0.99")
                 .unwrap_err()
-                .contains("DATABASE_URL")
+                .contains("TOKENVAULT_REFRESH_MARGIN")
+        );
+        assert!(
+            parse_http_url("ftp://x")
+                .unwrap_err()
+                .contains("TOKENVAULT_WECHAT_API_BASE")
         );
         assert!(
             parse_log_filter("info,[")

@@ -19,6 +19,11 @@ use crate::config::Settings;
 use crate::crypto::KeyRing;
 use crate::db;
 use crate::error::problem_response;
+use crate::refresh::engine::{EngineConfig, RefreshEngine};
+use crate::refresh::metrics::Metrics;
+use crate::refresh::policy::Timing;
+use crate::refresh::scheduler;
+use crate::upstream::wechat::WeChatClient;
 
 /// Largest JSON body accepted by any endpoint.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -34,6 +39,8 @@ pub struct AppState {
     pub auth: AuthState,
     /// The master keys that encrypt secrets at rest, checked against the database.
     pub crypto: Arc<KeyRing>,
+    /// The refresh engine of this replica.
+    pub engine: Arc<RefreshEngine>,
 }
 
 /// A built, not yet running, HTTP server.
@@ -59,11 +66,13 @@ impl Application {
                 nonzero(settings.login_attempts_per_address),
             ),
         };
+        let engine = Arc::new(build_engine(&settings, pool.clone(), Arc::clone(&crypto))?);
         let state = web::Data::new(AppState {
             pool,
             settings,
             auth,
             crypto,
+            engine,
         });
         spawn_background(&state);
         let server = HttpServer::new(move || {
@@ -153,12 +162,54 @@ fn json_config() -> web::JsonConfig {
         })
 }
 
+/// The engine of this replica, with the WeChat client the settings name.
+fn build_engine(
+    settings: &Settings,
+    pool: PgPool,
+    crypto: Arc<KeyRing>,
+) -> anyhow::Result<RefreshEngine> {
+    let upstream_timeout = Duration::from_secs(settings.upstream_timeout);
+    let client = WeChatClient::new(
+        &settings.wechat_api_base,
+        upstream_timeout.min(Duration::from_secs(5)),
+        upstream_timeout,
+    )?;
+    let config = EngineConfig {
+        timing: Timing {
+            margin: settings.refresh_margin,
+            jitter: settings.refresh_jitter,
+            stable_window: Duration::from_secs(settings.stable_renew_window),
+            retry_base: Duration::from_secs_f64(settings.retry_base),
+            retry_cap: Duration::from_secs(300).max(Duration::from_secs_f64(settings.retry_base)),
+            config_retry: Duration::from_secs_f64(settings.config_retry),
+        },
+        concurrency: usize::try_from(settings.refresh_concurrency).unwrap_or(8),
+        // Longer than the upstream timeout: a waiter outlasts the holder's call.
+        lock_timeout: upstream_timeout + Duration::from_secs(5),
+        replica_id: scheduler::replica_id(settings.replica_id.as_deref()),
+        tick: Duration::from_secs(settings.refresh_tick),
+    };
+    Ok(RefreshEngine::new(
+        pool,
+        crypto,
+        Arc::new(client),
+        config,
+        Arc::new(Metrics::default()),
+    ))
+}
+
 fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
 /// Housekeeping that runs beside the server for as long as the runtime does.
 fn spawn_background(state: &web::Data<AppState>) {
+    scheduler::spawn(
+        Arc::clone(&state.engine),
+        state.pool.clone(),
+        state.settings.refresh_log_days,
+        Arc::new(|_app_id| {}),
+    );
     let keys = Arc::clone(&state.auth.keys);
     tokio::spawn(api_key::follow_revocations(
         state.pool.clone(),

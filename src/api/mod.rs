@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod apps;
 pub mod health;
 pub mod members;
 
@@ -20,6 +21,7 @@ pub const MAX_PAGE: i64 = 200;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(apps::metrics))
         .service(
             web::scope("/api/v1")
                 .route("/signup", web::post().to(accounts::signup))

@@ -3,11 +3,13 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod apps;
 pub mod audit;
 pub mod embedded;
 pub mod invites;
 pub mod secrets;
 pub mod sessions;
+pub mod tokens;
 
 use std::time::Duration;
 

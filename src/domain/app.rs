@@ -75,6 +75,13 @@ impl TokenMode {
     }
 }
 
+impl TokenMode {
+    /// Parse a stored mode; anything unknown is treated as stable (the safe default).
+    pub fn from_str_or_stable(s: &str) -> Self {
+        s.parse().unwrap_or(Self::Stable)
+    }
+}
+
 impl FromStr for TokenMode {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
@@ -107,6 +114,61 @@ mod tests {
             "wx１２34567890abcdef",
         ] {
             assert!(AppId::parse("appid", bad).is_err(), "{bad:?}");
+        }
+    }
+}
+
+/// Check an appsecret as entered: 32 hexadecimal characters (spaces around
+/// it, from copying, are forgiven).
+pub fn parse_app_secret(
+    field: &'static str,
+    raw: &crate::secret::AppSecret,
+) -> Result<crate::secret::AppSecret, FieldError> {
+    let s = raw.expose_secret().trim();
+    if s.is_empty() {
+        return Err(FieldError::new(
+            field,
+            "required",
+            "enter the mini-program's AppSecret",
+        ));
+    }
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(FieldError::new(
+            field,
+            "invalid_secret",
+            "an AppSecret is 32 hexadecimal characters; copy it from the WeChat console \
+             (开发管理 → 开发设置 → AppSecret)",
+        ));
+    }
+    Ok(crate::secret::AppSecret::from(s.to_string()))
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::parse_app_secret;
+    use crate::secret::AppSecret;
+
+    #[test]
+    fn app_secrets() {
+        let ok = AppSecret::from(" 0123456789abcdef0123456789ABCDEF\n".to_string());
+        assert_eq!(
+            parse_app_secret("secret", &ok)
+                .unwrap()
+                .expose_secret()
+                .len(),
+            32
+        );
+        for bad in [
+            "",
+            "abc",
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef0123456789abcdef0",
+        ] {
+            let err = parse_app_secret("secret", &AppSecret::from(bad.to_string())).unwrap_err();
+            assert!(
+                !err.message.contains(bad) || bad.is_empty(),
+                "the secret is not echoed"
+            );
         }
     }
 }

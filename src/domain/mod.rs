@@ -7,7 +7,7 @@ mod name;
 mod password;
 mod role;
 
-pub use app::{AppId, TokenMode};
+pub use app::{AppId, TokenMode, parse_app_secret};
 pub use email::Email;
 pub use name::Name;
 pub use password::NewPassword;

@@ -1,0 +1,794 @@
+//! Mini-programs: register (verified against WeChat), list with health,
+//! show, edit, delete; refresh now; the refresh log; reading a token.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{audit_event, page_limit};
+use crate::auth::{Principal, TenantScope};
+use crate::crypto::Binding;
+use crate::db;
+use crate::db::apps::AppRow;
+use crate::domain::{AppId, FieldError, Name, Role, TokenMode, parse_app_secret};
+use crate::error::{ApiError, problem_response};
+use crate::refresh::engine::{AttemptOutcome, InvalidateOutcome, TokenError, Trigger};
+use crate::refresh::policy;
+use crate::secret::AppSecret;
+use crate::startup::AppState;
+use crate::upstream::{ErrorClass, FetchFailure, errcodes};
+
+/// Largest `min_ttl`: WeChat tokens live 7200 s.
+const MAX_MIN_TTL: u64 = 7000;
+
+/// Body of POST /api/v1/apps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAppRequest {
+    appid: String,
+    secret: AppSecret,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    token_mode: Option<TokenMode>,
+    #[serde(default)]
+    secondary_secret: Option<AppSecret>,
+    /// Check the credentials with WeChat now (default true).
+    #[serde(default)]
+    verify: Option<bool>,
+}
+
+/// Body of PATCH /api/v1/apps/{appid}; absent fields stay as they are.
+#[derive(Debug, Deserialize)]
+#[allow(
+    clippy::option_option,
+    reason = "PATCH tells an absent field from an explicit null"
+)]
+#[serde(deny_unknown_fields)]
+pub struct EditAppRequest {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    secret: Option<AppSecret>,
+    /// `null` clears the secondary secret.
+    #[serde(default, deserialize_with = "present")]
+    secondary_secret: Option<Option<AppSecret>>,
+    #[serde(default)]
+    token_mode: Option<TokenMode>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+/// Distinguish an absent field (`None`) from an explicit `null` (`Some(None)`).
+#[allow(clippy::option_option)]
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The app of `appid` in the caller's tenant, or 404; 403 for a key limited to other apps.
+async fn find_app(
+    state: &AppState,
+    principal: &Principal,
+    scope: &TenantScope,
+    appid: &str,
+) -> Result<AppRow, ApiError> {
+    let appid = AppId::parse("appid", appid).map_err(|_| ApiError::NotFound("app"))?;
+    let app = db::apps::get(&state.pool, scope.tenant_id, appid.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
+    if let Principal::ApiKey(k) = principal
+        && !k.allows_app(app.id)
+    {
+        return Err(ApiError::Forbidden("this API key is limited to other apps"));
+    }
+    Ok(app)
+}
+
+/// An errcode and what it means, for answers and pages.
+pub fn explained(errcode: Option<i64>) -> Value {
+    match errcode.and_then(errcodes::explain) {
+        Some(e) => json!({
+            "meaning_en": e.meaning_en, "meaning_zh": e.meaning_zh,
+            "fix_en": e.fix_en, "fix_zh": e.fix_zh,
+        }),
+        None => Value::Null,
+    }
+}
+
+fn app_view(app: &AppRow, secret_hint: Option<String>) -> Value {
+    let now = Utc::now();
+    let valid = app.expires_at.is_some_and(|e| e > now);
+    let class = app.last_error_class.as_deref().and_then(|c| match c {
+        "transient" => Some(ErrorClass::Transient),
+        "quota" => Some(ErrorClass::Quota),
+        "configuration" => Some(ErrorClass::Configuration),
+        "bug" => Some(ErrorClass::Bug),
+        _ => None,
+    });
+    let health = policy::health(app.enabled, valid, app.failure_streak, class);
+    let token = match (app.fetched_at, app.expires_at) {
+        (Some(f), Some(e)) if e > now => json!({
+            "fetched_at": f, "expires_at": e, "expires_in": (e - now).num_seconds(),
+        }),
+        _ => Value::Null,
+    };
+    let last_error = if app.failure_streak > 0 {
+        json!({
+            "class": app.last_error_class, "errcode": app.last_errcode, "errmsg": app.last_errmsg,
+            "explanation": explained(app.last_errcode.map(i64::from)),
+        })
+    } else {
+        Value::Null
+    };
+    let mut view = json!({
+        "appid": app.appid,
+        "name": app.name,
+        "token_mode": app.token_mode,
+        "enabled": app.enabled,
+        "health": health,
+        "has_secondary_secret": app.has_secondary_secret,
+        "token": token,
+        "next_refresh_at": if app.enabled { json!(app.next_refresh_at) } else { Value::Null },
+        "last_attempt_at": app.last_attempt_at,
+        "last_success_at": app.last_success_at,
+        "failure_streak": app.failure_streak,
+        "failures_24h": app.failures_24h,
+        "last_error": last_error,
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+    });
+    if let (Some(hint), Some(obj)) = (secret_hint, view.as_object_mut()) {
+        obj.insert("secret_hint".into(), json!(hint));
+    }
+    view
+}
+
+fn outcome_view(outcome: &AttemptOutcome) -> Value {
+    match outcome {
+        AttemptOutcome::Refreshed => json!({ "ok": true, "outcome": "success" }),
+        AttemptOutcome::Unchanged => json!({ "ok": true, "outcome": "unchanged" }),
+        AttemptOutcome::Disabled => json!({ "ok": false, "outcome": "disabled" }),
+        AttemptOutcome::Failed(f) => failure_view(f),
+    }
+}
+
+fn failure_view(f: &FetchFailure) -> Value {
+    json!({
+        "ok": false, "outcome": "failure", "class": f.class, "errcode": f.errcode, "errmsg": f.errmsg,
+        "explanation": explained(f.errcode),
+    })
+}
+
+/// A registration, checked field by field.
+struct NewAppInput {
+    appid: AppId,
+    secret: AppSecret,
+    name: String,
+    mode: TokenMode,
+    secondary: Option<AppSecret>,
+}
+
+impl NewAppInput {
+    fn parse(body: &CreateAppRequest) -> Result<Self, ApiError> {
+        let checked = (
+            AppId::parse("appid", &body.appid),
+            parse_app_secret("secret", &body.secret),
+            body.name
+                .as_deref()
+                .map(|n| Name::parse("name", n))
+                .transpose(),
+            body.secondary_secret
+                .as_ref()
+                .map(|s| parse_app_secret("secondary_secret", s))
+                .transpose(),
+        );
+        match checked {
+            (Ok(appid), Ok(secret), Ok(name), Ok(secondary)) => Ok(Self {
+                name: name.map_or_else(|| appid.to_string(), |n| n.to_string()),
+                appid,
+                secret,
+                mode: body.token_mode.unwrap_or_default(),
+                secondary,
+            }),
+            (a, s, n, s2) => Err(ApiError::Validation(
+                [a.err(), s.err(), n.err(), s2.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// POST /api/v1/apps: register; by default the first token is fetched at
+/// once and the answer says whether WeChat accepted the credentials.
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateAppRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Admin)?;
+    if let Principal::ApiKey(k) = &principal
+        && !k.app_ids.is_empty()
+    {
+        return Err(ApiError::Forbidden(
+            "this API key is limited to some apps and cannot register new ones",
+        ));
+    }
+    let body = body.into_inner();
+    let new = NewAppInput::parse(&body)?;
+    let (appid, name, mode) = (new.appid, new.name, new.mode);
+    let id = Uuid::new_v4();
+    let secret_ct = state
+        .crypto
+        .encrypt(
+            new.secret.expose_secret().as_bytes(),
+            &Binding::app_secret(scope.tenant_id, id),
+        )
+        .map_err(anyhow::Error::from)?;
+    let secondary_ct = new
+        .secondary
+        .map(|s| {
+            state.crypto.encrypt(
+                s.expose_secret().as_bytes(),
+                &Binding::secondary_app_secret(scope.tenant_id, id),
+            )
+        })
+        .transpose()
+        .map_err(anyhow::Error::from)?;
+
+    let mut tx = state.pool.begin().await?;
+    let inserted = db::apps::insert(
+        &mut tx,
+        &db::apps::NewApp {
+            id,
+            tenant_id: scope.tenant_id,
+            appid: appid.as_str(),
+            name: &name,
+            token_mode: mode.as_str(),
+            secret_ciphertext: &secret_ct,
+            secondary_secret_ciphertext: secondary_ct.as_deref(),
+        },
+    )
+    .await;
+    match inserted {
+        Err(e) if db::apps::is_duplicate_appid(&e) => {
+            return Err(ApiError::Conflict {
+                code: "app_exists",
+                detail: format!(
+                    "{appid} is registered in this organisation already; edit it instead"
+                ),
+            });
+        }
+        other => other?,
+    }
+    db::audit::record(
+        &mut *tx,
+        db::audit::AuditEvent {
+            actor_api_key_id: scope.api_key_id,
+            detail: json!({ "name": name, "token_mode": mode }),
+            ..audit_event(
+                &req,
+                Some(scope.tenant_id),
+                scope.user_id,
+                "app.registered",
+                Some(appid.to_string()),
+            )
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    let verification = if body.verify.unwrap_or(true) {
+        let outcome = state
+            .engine
+            .refresh_now(id, Trigger::Registration)
+            .await
+            .map_err(anyhow::Error::from)?;
+        outcome_view(&outcome)
+    } else {
+        json!({ "ok": null, "outcome": "not_checked" })
+    };
+    let app = db::apps::get(&state.pool, scope.tenant_id, appid.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
+    let mut view = app_view(&app, None);
+    if let Some(obj) = view.as_object_mut() {
+        obj.insert("verification".into(), verification);
+    }
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Query of GET /api/v1/apps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    after: Option<String>,
+}
+
+/// GET /api/v1/apps: the tenant's apps with their health, by AppID.
+pub async fn list(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Viewer)?;
+    let limit = page_limit(query.limit)?;
+    let only = match &principal {
+        Principal::ApiKey(k) if !k.app_ids.is_empty() => Some(k.app_ids.to_vec()),
+        _ => None,
+    };
+    let apps = db::apps::list(
+        &state.pool,
+        scope.tenant_id,
+        only.as_deref(),
+        query.after.as_deref(),
+        limit,
+    )
+    .await?;
+    let next = (apps.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| apps.last().map(|a| a.appid.clone()))
+        .flatten();
+    let items: Vec<Value> = apps.iter().map(|a| app_view(a, None)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_after": next })))
+}
+
+/// GET /api/v1/apps/{appid}
+pub async fn show(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Viewer)?;
+    let app = find_app(&state, &principal, &scope, &path).await?;
+    // The last 4 characters of the secret, for owners and admins only.
+    let hint = if scope.role.at_least(Role::Admin) {
+        let ct: Vec<u8> = sqlx::query_scalar("select secret_ciphertext from apps where id = $1")
+            .bind(app.id)
+            .fetch_one(&state.pool)
+            .await?;
+        state
+            .crypto
+            .decrypt_text(&ct, &Binding::app_secret(app.tenant_id, app.id))
+            .ok()
+            .map(|s| AppSecret::from(s).hint())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(app_view(&app, hint)))
+}
+
+/// PATCH /api/v1/apps/{appid}: rename, replace or set secrets, switch mode, enable/disable.
+pub async fn edit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: web::Json<EditAppRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Admin)?;
+    let app = find_app(&state, &principal, &scope, &path).await?;
+    let body = body.into_inner();
+    let checked = (
+        body.name
+            .as_deref()
+            .map(|n| Name::parse("name", n))
+            .transpose(),
+        body.secret
+            .as_ref()
+            .map(|s| parse_app_secret("secret", s))
+            .transpose(),
+        body.secondary_secret
+            .as_ref()
+            .map(|o| {
+                o.as_ref()
+                    .map(|s| parse_app_secret("secondary_secret", s))
+                    .transpose()
+            })
+            .transpose(),
+    );
+    let (name, secret, secondary) = match checked {
+        (Ok(n), Ok(s), Ok(s2)) => (n, s, s2),
+        (n, s, s2) => {
+            return Err(ApiError::Validation(
+                [n.err(), s.err(), s2.err()].into_iter().flatten().collect(),
+            ));
+        }
+    };
+    let encrypt = |plain: &AppSecret, binding: Binding| {
+        state
+            .crypto
+            .encrypt(plain.expose_secret().as_bytes(), &binding)
+            .map_err(anyhow::Error::from)
+    };
+    let secret_ct = secret
+        .as_ref()
+        .map(|s| encrypt(s, Binding::app_secret(app.tenant_id, app.id)))
+        .transpose()?;
+    let secondary_ct = match &secondary {
+        Some(Some(s)) => Some(Some(encrypt(
+            s,
+            Binding::secondary_app_secret(app.tenant_id, app.id),
+        )?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let mode = body.token_mode.map(TokenMode::as_str);
+    let edit = db::apps::AppEdit {
+        name: name.as_ref().map(Name::as_str),
+        token_mode: mode,
+        secret_ciphertext: secret_ct.as_deref(),
+        secondary_secret_ciphertext: secondary_ct.as_ref().map(|o| o.as_deref()),
+        enabled: body.enabled,
+    };
+    let mut tx = state.pool.begin().await?;
+    db::apps::lock(&mut tx, scope.tenant_id, &app.appid)
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
+    db::apps::update(&mut tx, app.id, &edit).await?;
+    let changed: Vec<&str> = [
+        ("name", name.is_some()),
+        ("secret", secret.is_some()),
+        ("secondary_secret", secondary.is_some()),
+        ("token_mode", mode.is_some()),
+        ("enabled", body.enabled.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, c)| c.then_some(f))
+    .collect();
+    db::audit::record(
+        &mut *tx,
+        db::audit::AuditEvent {
+            actor_api_key_id: scope.api_key_id,
+            detail: json!({ "changed": changed, "enabled": body.enabled }),
+            ..audit_event(
+                &req,
+                Some(scope.tenant_id),
+                scope.user_id,
+                "app.edited",
+                Some(app.appid.clone()),
+            )
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let app = db::apps::get(&state.pool, scope.tenant_id, &app.appid)
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
+    Ok(HttpResponse::Ok().json(app_view(&app, None)))
+}
+
+/// DELETE /api/v1/apps/{appid}
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Admin)?;
+    let app = find_app(&state, &principal, &scope, &path).await?;
+    let mut tx = state.pool.begin().await?;
+    if !db::apps::delete(&mut *tx, scope.tenant_id, &app.appid).await? {
+        return Err(ApiError::NotFound("app"));
+    }
+    db::audit::record(
+        &mut *tx,
+        db::audit::AuditEvent {
+            actor_api_key_id: scope.api_key_id,
+            ..audit_event(
+                &req,
+                Some(scope.tenant_id),
+                scope.user_id,
+                "app.deleted",
+                Some(app.appid.clone()),
+            )
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// POST /api/v1/apps/{appid}/refresh: refresh now and say how it went.
+pub async fn refresh(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Admin)?;
+    let app = find_app(&state, &principal, &scope, &path).await?;
+    let outcome = state
+        .engine
+        .refresh_now(app.id, Trigger::Manual)
+        .await
+        .map_err(anyhow::Error::from)?;
+    db::audit::record(
+        &state.pool,
+        db::audit::AuditEvent {
+            actor_api_key_id: scope.api_key_id,
+            ..audit_event(
+                &req,
+                Some(scope.tenant_id),
+                scope.user_id,
+                "app.refreshed",
+                Some(app.appid.clone()),
+            )
+        },
+    )
+    .await?;
+    let app = db::apps::get(&state.pool, scope.tenant_id, &app.appid)
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
+    let mut view = app_view(&app, None);
+    if let Some(obj) = view.as_object_mut() {
+        obj.insert("refresh".into(), outcome_view(&outcome));
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Query of the refresh-log endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    outcome: Option<String>,
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+impl LogQuery {
+    fn failures_only(&self) -> Result<bool, ApiError> {
+        match self.outcome.as_deref() {
+            None | Some("all") => Ok(false),
+            Some("failure") => Ok(true),
+            Some(_) => Err(ApiError::BadRequest {
+                code: "invalid_query",
+                detail: "outcome must be 'failure' or 'all'".into(),
+            }),
+        }
+    }
+}
+
+fn log_view(rows: Vec<db::tokens::LogRow>, limit: i64) -> Value {
+    let next = (rows.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let explanation = explained(r.errcode.map(i64::from));
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("explanation".into(), explanation);
+            }
+            v
+        })
+        .collect();
+    json!({ "items": items, "next_before": next })
+}
+
+/// GET /api/v1/apps/{appid}/refresh-log
+pub async fn app_log(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Viewer)?;
+    let app = find_app(&state, &principal, &scope, &path).await?;
+    let limit = page_limit(query.limit)?;
+    let rows = db::tokens::list_log(
+        &state.pool,
+        scope.tenant_id,
+        Some(app.id),
+        query.failures_only()?,
+        query.before,
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(log_view(rows, limit)))
+}
+
+/// GET /api/v1/refresh-log: every app of the tenant.
+pub async fn tenant_log(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Viewer)?;
+    if let Principal::ApiKey(k) = &principal
+        && !k.app_ids.is_empty()
+    {
+        return Err(ApiError::Forbidden(
+            "this API key is limited to some apps: read each app's refresh log",
+        ));
+    }
+    let limit = page_limit(query.limit)?;
+    let rows = db::tokens::list_log(
+        &state.pool,
+        scope.tenant_id,
+        None,
+        query.failures_only()?,
+        query.before,
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(log_view(rows, limit)))
+}
+
+/// Query of GET /api/v1/apps/{appid}/token.
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    min_ttl: Option<String>,
+}
+
+/// Who may read tokens: any API key of the tenant (read-only included), and
+/// signed-in owners and admins; never viewers.
+fn require_token_reader(principal: &Principal) -> Result<TenantScope, ApiError> {
+    match principal {
+        Principal::ApiKey(_) => principal.require(Role::Viewer),
+        Principal::Session(_) => principal.require(Role::Admin),
+    }
+}
+
+fn parse_min_ttl(raw: Option<&str>) -> Result<Duration, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(Duration::ZERO);
+    };
+    match raw.parse::<u64>() {
+        Ok(s) if s <= MAX_MIN_TTL => Ok(Duration::from_secs(s)),
+        _ => Err(ApiError::BadRequest {
+            code: "invalid_min_ttl",
+            detail: format!("min_ttl must be a whole number of seconds from 0 to {MAX_MIN_TTL}"),
+        }),
+    }
+}
+
+/// GET /api/v1/apps/{appid}/token: a token valid for at least `min_ttl`.
+pub async fn token(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = require_token_reader(&principal)?;
+    let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
+    let app = find_app(&state, &principal, &scope, &path).await?;
+    match state.engine.token(app.tenant_id, app.id, min_ttl).await {
+        Ok(t) => {
+            state.engine.metrics.count_read("ok");
+            let now = Utc::now();
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .json(json!({
+                    "appid": app.appid,
+                    "access_token": t.access_token.expose_secret(),
+                    "expires_in": (t.expires_at - now).num_seconds(),
+                    "expires_at": t.expires_at,
+                    "fetched_at": t.fetched_at,
+                })))
+        }
+        Err(TokenError::Unavailable(u)) => {
+            state.engine.metrics.count_read("unavailable");
+            let mut res = problem_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "token_unavailable",
+                u.reason.clone(),
+            );
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(u.retry_after.as_secs().max(1)),
+            );
+            if let Some(f) = u.failure {
+                // Add the failure's errcode to the problem body.
+                let body = json!({
+                    "type": "https://tokenvault.dev/problems/token_unavailable",
+                    "title": "Service Unavailable", "status": 503, "code": "token_unavailable",
+                    "detail": u.reason, "errcode": f.errcode, "errmsg": f.errmsg, "class": f.class,
+                    "explanation": explained(f.errcode),
+                });
+                return Ok(HttpResponse::ServiceUnavailable()
+                    .insert_header((header::CONTENT_TYPE, "application/problem+json"))
+                    .insert_header((header::RETRY_AFTER, u.retry_after.as_secs().max(1)))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .body(body.to_string()));
+            }
+            Ok(res)
+        }
+        Err(TokenError::Engine(e)) => Err(ApiError::Internal(e.into())),
+    }
+}
+
+/// Body of POST /api/v1/apps/{appid}/token/invalidate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvalidateRequest {
+    access_token: crate::secret::AccessToken,
+}
+
+/// POST /api/v1/apps/{appid}/token/invalidate: compare-and-refresh.
+pub async fn invalidate(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: web::Json<InvalidateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = require_token_reader(&principal)?;
+    let app = find_app(&state, &principal, &scope, &path).await?;
+    let reported = body.access_token.expose_secret();
+    if reported.is_empty() || reported.len() > 16 * 1024 {
+        return Err(FieldError::new(
+            "access_token",
+            "invalid_token",
+            "send the token your WeChat call rejected",
+        )
+        .into());
+    }
+    let outcome = state
+        .engine
+        .invalidate(app.id, reported)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let body = match outcome {
+        InvalidateOutcome::Stale => {
+            json!({ "refreshed": false, "reason": "the reported token is no longer the current one; fetch the token again" })
+        }
+        InvalidateOutcome::Refreshed(o) => {
+            json!({ "refreshed": true, "refresh": outcome_view(&o) })
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}
+
+/// GET /metrics: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rows: Vec<(bool, bool, i32, Option<String>, i64)> = sqlx::query_as(
+        "select a.enabled, coalesce(s.expires_at > now(), false), least(s.failure_streak, 1), s.last_error_class, count(*)
+           from apps a join token_state s on s.app_id = a.id group by 1, 2, 3, 4",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let m = &state.engine.metrics;
+    for h in ["healthy", "refreshing", "degraded", "failing", "disabled"] {
+        m.apps_by_health
+            .get_or_create(&crate::refresh::metrics::HealthLabels { health: h.into() })
+            .set(0);
+    }
+    for (enabled, valid, streak, class, n) in rows {
+        let class = match class.as_deref() {
+            Some("configuration") => Some(ErrorClass::Configuration),
+            Some("bug") => Some(ErrorClass::Bug),
+            Some("quota") => Some(ErrorClass::Quota),
+            Some(_) => Some(ErrorClass::Transient),
+            None => None,
+        };
+        let h = policy::health(enabled, valid, streak, class);
+        m.apps_by_health
+            .get_or_create(&crate::refresh::metrics::HealthLabels {
+                health: h.as_str().into(),
+            })
+            .inc_by(n);
+    }
+    let expiring: i64 = sqlx::query_scalar(
+        "select count(*) from token_state s join apps a on a.id = s.app_id
+          where a.enabled and s.expires_at between now() and now() + interval '5 minutes'",
+    )
+    .fetch_one(&state.pool)
+    .await?;
+    m.expiring_soon.set(expiring);
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(m.encode()))
+}

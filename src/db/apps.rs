@@ -1,0 +1,257 @@
+//! Registered mini-programs and their health (`apps` joined with `token_state`).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// An app with the state of its token (never the secret or the token).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppRow {
+    /// Internal id.
+    pub id: Uuid,
+    /// Tenant.
+    pub tenant_id: Uuid,
+    /// WeChat AppID.
+    pub appid: String,
+    /// Display name.
+    pub name: String,
+    /// `stable` or `classic`.
+    pub token_mode: String,
+    /// Refreshing switched on?
+    pub enabled: bool,
+    /// A secondary secret is set.
+    pub has_secondary_secret: bool,
+    /// Registered.
+    pub created_at: DateTime<Utc>,
+    /// Last edited.
+    pub updated_at: DateTime<Utc>,
+    /// Current token's fetch time.
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// Current token's expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Next planned refresh (year 9999 while disabled).
+    pub next_refresh_at: DateTime<Utc>,
+    /// Failures in a row.
+    pub failure_streak: i32,
+    /// Last attempt.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Last success.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Class of the last failure.
+    pub last_error_class: Option<String>,
+    /// WeChat errcode of the last failure.
+    pub last_errcode: Option<i32>,
+    /// Message of the last failure.
+    pub last_errmsg: Option<String>,
+    /// Failed attempts in the last 24 hours.
+    pub failures_24h: i64,
+}
+
+const APP_COLUMNS: &str = "a.id, a.tenant_id, a.appid, a.name, a.token_mode, a.enabled,
+    a.secondary_secret_ciphertext is not null as has_secondary_secret, a.created_at, a.updated_at,
+    s.fetched_at, s.expires_at, s.next_refresh_at, s.failure_streak, s.last_attempt_at, s.last_success_at,
+    s.last_error_class, s.last_errcode, s.last_errmsg,
+    (select count(*) from refresh_log l where l.app_id = a.id and l.outcome = 'failure'
+        and l.created_at > now() - interval '24 hours') as failures_24h";
+
+/// What a new app stores.
+#[derive(Debug)]
+pub struct NewApp<'a> {
+    /// Internal id (also part of the ciphertexts' binding).
+    pub id: Uuid,
+    /// Tenant.
+    pub tenant_id: Uuid,
+    /// WeChat AppID.
+    pub appid: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// `stable` or `classic`.
+    pub token_mode: &'a str,
+    /// Encrypted primary secret.
+    pub secret_ciphertext: &'a [u8],
+    /// Encrypted secondary secret.
+    pub secondary_secret_ciphertext: Option<&'a [u8]>,
+}
+
+/// Whether `e` is the unique violation of (tenant, appid).
+pub fn is_duplicate_appid(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some("apps_appid_per_tenant"))
+}
+
+/// Insert an app and its token row, due at once.
+pub async fn insert(conn: &mut PgConnection, app: &NewApp<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into apps (id, tenant_id, appid, name, token_mode, secret_ciphertext, secondary_secret_ciphertext)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(app.id)
+    .bind(app.tenant_id)
+    .bind(app.appid)
+    .bind(app.name)
+    .bind(app.token_mode)
+    .bind(app.secret_ciphertext)
+    .bind(app.secondary_secret_ciphertext)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "insert into token_state (app_id, tenant_id, next_refresh_at) values ($1, $2, now())",
+    )
+    .bind(app.id)
+    .bind(app.tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One app of a tenant by AppID.
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    appid: &str,
+) -> Result<Option<AppRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id
+          where a.tenant_id = $1 and a.appid = $2"
+    ))
+    .bind(tenant_id)
+    .bind(appid)
+    .fetch_optional(db)
+    .await
+}
+
+/// A page of a tenant's apps in AppID order, after `after`, optionally only
+/// the apps in `only` (a key limited to some apps).
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    only: Option<&[Uuid]>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AppRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id
+          where a.tenant_id = $1 and ($2::uuid[] is null or a.id = any($2))
+            and ($3::text is null or a.appid > $3)
+          order by a.appid limit $4"
+    ))
+    .bind(tenant_id)
+    .bind(only)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The secrets of an app, locked for an edit.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AppSecrets {
+    /// Internal id.
+    pub id: Uuid,
+    /// Encrypted primary secret.
+    pub secret_ciphertext: Vec<u8>,
+    /// Encrypted secondary secret.
+    pub secondary_secret_ciphertext: Option<Vec<u8>>,
+}
+
+/// Lock an app row for an edit.
+pub async fn lock(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    appid: &str,
+) -> Result<Option<AppSecrets>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, secret_ciphertext, secondary_secret_ciphertext from apps
+          where tenant_id = $1 and appid = $2 for update",
+    )
+    .bind(tenant_id)
+    .bind(appid)
+    .fetch_optional(conn)
+    .await
+}
+
+/// An edit; `None` fields stay as they are.
+#[derive(Debug, Default)]
+pub struct AppEdit<'a> {
+    /// New name.
+    pub name: Option<&'a str>,
+    /// New mode.
+    pub token_mode: Option<&'a str>,
+    /// New primary secret.
+    pub secret_ciphertext: Option<&'a [u8]>,
+    /// New secondary secret: `Some(None)` clears it.
+    pub secondary_secret_ciphertext: Option<Option<&'a [u8]>>,
+    /// Switch refreshing on or off.
+    pub enabled: Option<bool>,
+}
+
+/// Apply an edit; when credentials, mode or switch change, the token row is
+/// made due at once (or parked while disabled).
+pub async fn update(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    edit: &AppEdit<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update apps set
+            name = coalesce($2, name),
+            token_mode = coalesce($3, token_mode),
+            secret_ciphertext = coalesce($4, secret_ciphertext),
+            secondary_secret_ciphertext = case when $5 then $6 else secondary_secret_ciphertext end,
+            enabled = coalesce($7, enabled)
+          where id = $1",
+    )
+    .bind(app_id)
+    .bind(edit.name)
+    .bind(edit.token_mode)
+    .bind(edit.secret_ciphertext)
+    .bind(edit.secondary_secret_ciphertext.is_some())
+    .bind(edit.secondary_secret_ciphertext.flatten())
+    .bind(edit.enabled)
+    .execute(&mut *conn)
+    .await?;
+    let credentials_changed = edit.token_mode.is_some()
+        || edit.secret_ciphertext.is_some()
+        || edit.secondary_secret_ciphertext.is_some();
+    match edit.enabled {
+        Some(false) => {
+            sqlx::query("update token_state set next_refresh_at = '9999-01-01 00:00:00+00' where app_id = $1")
+                .bind(app_id)
+                .execute(conn)
+                .await?;
+        }
+        Some(true) => {
+            sqlx::query(
+                "update token_state set next_refresh_at = now(), failure_streak = 0 where app_id = $1",
+            )
+            .bind(app_id)
+            .execute(conn)
+            .await?;
+        }
+        None if credentials_changed => {
+            // New credentials deserve a fresh attempt; a still-valid token is kept.
+            sqlx::query(
+                "update token_state set next_refresh_at = least(next_refresh_at, now()) where app_id = $1
+                   and next_refresh_at < '9999-01-01 00:00:00+00'",
+            )
+            .bind(app_id)
+            .execute(conn)
+            .await?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Delete an app (its token and log go with it).
+pub async fn delete(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    appid: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("delete from apps where tenant_id = $1 and appid = $2")
+        .bind(tenant_id)
+        .bind(appid)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,369 @@
+//! Token state: the row per app that the refresh engine locks, and the
+//! refresh log.
+//!
+//! Claiming (`FOR UPDATE SKIP LOCKED`) and waiting (`FOR UPDATE` under a
+//! `lock_timeout`) both lock the `token_state` row inside a transaction that
+//! stays open until the new token is stored or the failure is logged: the lock
+//! is the claim. A replica that dies mid-request loses its connection, and
+//! PostgreSQL releases the lock with it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// A locked token row with what a refresh needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedRow {
+    /// App id.
+    pub app_id: Uuid,
+    /// Tenant.
+    pub tenant_id: Uuid,
+    /// WeChat AppID.
+    pub appid: String,
+    /// `stable` or `classic`.
+    pub token_mode: String,
+    /// Refreshing switched on?
+    pub enabled: bool,
+    /// Encrypted primary secret.
+    pub secret_ciphertext: Vec<u8>,
+    /// Encrypted secondary secret.
+    pub secondary_secret_ciphertext: Option<Vec<u8>>,
+    /// Encrypted current token.
+    pub access_token_ciphertext: Option<Vec<u8>>,
+    /// SHA-256 of the current token.
+    pub token_fingerprint: Option<Vec<u8>>,
+    /// When the current token was fetched.
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// When it expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the next refresh is due.
+    pub next_refresh_at: DateTime<Utc>,
+    /// Failures in a row.
+    pub failure_streak: i32,
+    /// Beijing day of the force-refresh counter.
+    pub force_refresh_day: Option<NaiveDate>,
+    /// Force refreshes that day.
+    pub force_refresh_count: i32,
+    /// Last force refresh.
+    pub last_force_refresh_at: Option<DateTime<Utc>>,
+    /// Token version (bumped on every stored token).
+    pub version: i64,
+}
+
+const CLAIM_COLUMNS: &str = "s.app_id, s.tenant_id, a.appid, a.token_mode, a.enabled, a.secret_ciphertext,
+    a.secondary_secret_ciphertext, s.access_token_ciphertext, s.token_fingerprint, s.fetched_at, s.expires_at,
+    s.next_refresh_at, s.failure_streak, s.force_refresh_day, s.force_refresh_count, s.last_force_refresh_at,
+    s.version";
+
+/// Claim one due row that no other replica holds. The WHERE clause is
+/// re-checked by PostgreSQL after the lock is taken, so a row another replica
+/// just refreshed is not returned (the double-check of invariant 2).
+pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "select {CLAIM_COLUMNS} from token_state s join apps a on a.id = s.app_id
+          where s.next_refresh_at <= now() and a.enabled
+          order by s.next_refresh_at
+          limit 1
+          for update of s skip locked"
+    ))
+    .fetch_optional(conn)
+    .await
+}
+
+/// Wait (at most `lock_timeout_ms`) for the row of `app_id` and lock it.
+pub async fn lock_for_refresh(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    lock_timeout_ms: u32,
+) -> Result<Option<ClaimedRow>, sqlx::Error> {
+    sqlx::query(&format!("set local lock_timeout = {lock_timeout_ms}"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(&format!(
+        "select {CLAIM_COLUMNS} from token_state s join apps a on a.id = s.app_id
+          where s.app_id = $1 for update of s"
+    ))
+    .bind(app_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Whether `e` is a lock wait that ran out (`lock_not_available`).
+pub fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03"))
+}
+
+/// A token to store.
+#[derive(Debug)]
+pub struct StoredToken<'a> {
+    /// Encrypted token.
+    pub ciphertext: &'a [u8],
+    /// SHA-256 of the token.
+    pub fingerprint: &'a [u8],
+    /// Fetch time.
+    pub fetched_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Next refresh.
+    pub next_refresh_at: DateTime<Utc>,
+    /// Whether it differs from the token held before (bumps the version).
+    pub changed: bool,
+    /// Force-refresh bookkeeping after this call.
+    pub force_refresh: Option<(NaiveDate, i32, DateTime<Utc>)>,
+}
+
+/// Store a successful refresh and clear the failure streak.
+pub async fn store_success(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    t: &StoredToken<'_>,
+) -> Result<i64, sqlx::Error> {
+    let (day, count, at) = match t.force_refresh {
+        Some((d, c, a)) => (Some(d), Some(c), Some(a)),
+        None => (None, None, None),
+    };
+    sqlx::query_scalar(
+        "update token_state set
+            access_token_ciphertext = $2, token_fingerprint = $3, fetched_at = $4, expires_at = $5,
+            next_refresh_at = $6, failure_streak = 0, last_attempt_at = now(), last_success_at = now(),
+            last_error_class = null, last_errcode = null, last_errmsg = null,
+            version = version + case when $7 then 1 else 0 end,
+            last_outcome = case when $7 then 'success' else 'unchanged' end,
+            force_refresh_day = coalesce($8, force_refresh_day),
+            force_refresh_count = coalesce($9, force_refresh_count),
+            last_force_refresh_at = coalesce($10, last_force_refresh_at)
+          where app_id = $1
+          returning version",
+    )
+    .bind(app_id)
+    .bind(t.ciphertext)
+    .bind(t.fingerprint)
+    .bind(t.fetched_at)
+    .bind(t.expires_at)
+    .bind(t.next_refresh_at)
+    .bind(t.changed)
+    .bind(day)
+    .bind(count)
+    .bind(at)
+    .fetch_one(conn)
+    .await
+}
+
+/// Record a failed refresh; the stored token (if any) is kept.
+pub async fn store_failure(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    class: &str,
+    errcode: Option<i64>,
+    errmsg: &str,
+    next_refresh_at: DateTime<Utc>,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "update token_state set
+            failure_streak = failure_streak + 1, last_attempt_at = now(), last_error_class = $2,
+            last_errcode = $3, last_errmsg = $4, next_refresh_at = $5, last_outcome = 'failure'
+          where app_id = $1
+          returning failure_streak",
+    )
+    .bind(app_id)
+    .bind(class)
+    .bind(errcode.and_then(|c| i32::try_from(c).ok()))
+    .bind(errmsg)
+    .bind(next_refresh_at)
+    .fetch_one(conn)
+    .await
+}
+
+/// Move the next refresh without an attempt.
+pub async fn reschedule(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update token_state set next_refresh_at = $2 where app_id = $1")
+        .bind(app_id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Make the row due now (manual refresh, edited app).
+pub async fn make_due(db: impl PgExecutor<'_>, app_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update token_state set next_refresh_at = now() where app_id = $1 and next_refresh_at > now()")
+        .bind(app_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Promote the secondary secret to primary (it worked where the primary failed).
+pub async fn promote_secondary(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    new_primary: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update apps set secret_ciphertext = $2, secondary_secret_ciphertext = null where id = $1",
+    )
+    .bind(app_id)
+    .bind(new_primary)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The current token of an app, as readers need it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CurrentToken {
+    /// Encrypted token.
+    pub access_token_ciphertext: Option<Vec<u8>>,
+    /// Fetch time.
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Version.
+    pub version: i64,
+    /// Failures in a row.
+    pub failure_streak: i32,
+    /// Last errcode.
+    pub last_errcode: Option<i32>,
+    /// Last error class.
+    pub last_error_class: Option<String>,
+    /// Next planned refresh.
+    pub next_refresh_at: DateTime<Utc>,
+}
+
+/// Read the current token of `app_id` (no lock).
+pub async fn current(
+    db: impl PgExecutor<'_>,
+    app_id: Uuid,
+) -> Result<Option<CurrentToken>, sqlx::Error> {
+    sqlx::query_as(
+        "select access_token_ciphertext, fetched_at, expires_at, version, failure_streak, last_errcode,
+                last_error_class, next_refresh_at
+           from token_state where app_id = $1",
+    )
+    .bind(app_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The earliest due time of any enabled app.
+pub async fn next_due(db: impl PgExecutor<'_>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("select min(next_refresh_at) from token_state")
+        .fetch_one(db)
+        .await
+}
+
+/// One refresh attempt for the log.
+#[derive(Debug)]
+pub struct LogEntry<'a> {
+    /// Tenant.
+    pub tenant_id: Uuid,
+    /// App.
+    pub app_id: Uuid,
+    /// What started it.
+    pub trigger: &'a str,
+    /// `success`, `unchanged`, `failure` or `skipped`.
+    pub outcome: &'a str,
+    /// Failure class.
+    pub error_class: Option<&'a str>,
+    /// WeChat errcode.
+    pub errcode: Option<i64>,
+    /// Message.
+    pub errmsg: Option<&'a str>,
+    /// Upstream latency.
+    pub latency_ms: Option<i64>,
+    /// Replica id.
+    pub replica: &'a str,
+}
+
+/// Append to the refresh log.
+pub async fn log(db: impl PgExecutor<'_>, e: &LogEntry<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into refresh_log (tenant_id, app_id, trigger, outcome, error_class, errcode, errmsg, latency_ms, replica)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(e.tenant_id)
+    .bind(e.app_id)
+    .bind(e.trigger)
+    .bind(e.outcome)
+    .bind(e.error_class)
+    .bind(e.errcode.and_then(|c| i32::try_from(c).ok()))
+    .bind(e.errmsg)
+    .bind(e.latency_ms.and_then(|l| i32::try_from(l).ok()))
+    .bind(e.replica)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A refresh log entry as listed.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct LogRow {
+    /// Entry id (for paging).
+    pub id: i64,
+    /// The app's AppID.
+    pub appid: String,
+    /// What started it.
+    pub trigger: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Failure class.
+    pub error_class: Option<String>,
+    /// WeChat errcode.
+    pub errcode: Option<i32>,
+    /// Message.
+    pub errmsg: Option<String>,
+    /// Upstream latency.
+    pub latency_ms: Option<i32>,
+    /// Replica.
+    pub replica: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of a tenant's refresh log, newest first, optionally one app and
+/// only failures, before entry `before`.
+pub async fn list_log(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    app_id: Option<Uuid>,
+    failures_only: bool,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LogRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select l.id, a.appid, l.trigger, l.outcome, l.error_class, l.errcode, l.errmsg, l.latency_ms,
+                l.replica, l.created_at
+           from refresh_log l join apps a on a.id = l.app_id
+          where l.tenant_id = $1 and ($2::uuid is null or l.app_id = $2)
+            and (not $3 or l.outcome = 'failure') and ($4::bigint is null or l.id < $4)
+          order by l.id desc limit $5",
+    )
+    .bind(tenant_id)
+    .bind(app_id)
+    .bind(failures_only)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Delete log entries older than `cutoff`, at most `batch` at a time; returns how many.
+pub async fn prune_log(
+    db: impl PgExecutor<'_>,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "delete from refresh_log where id in
+           (select id from refresh_log where created_at < $1 order by id limit $2)",
+    )
+    .bind(cutoff)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,138 @@
+//! Prometheus metrics of one replica, served at `/metrics`.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::upstream::ErrorClass;
+
+/// Labels of the refresh counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefreshLabels {
+    /// `success`, `unchanged` or `failure`.
+    pub outcome: String,
+    /// Failure class, empty on success.
+    pub class: String,
+}
+
+/// Labels of the health gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HealthLabels {
+    /// Health name.
+    pub health: String,
+}
+
+/// The metrics.
+pub struct Metrics {
+    registry: Registry,
+    refreshes: Family<RefreshLabels, Counter>,
+    upstream_seconds: Histogram,
+    claim_seconds: Histogram,
+    /// Apps by health (set before each scrape).
+    pub apps_by_health: Family<HealthLabels, Gauge>,
+    /// Tokens that expire within the refresh margin (set before each scrape).
+    pub expiring_soon: Gauge,
+    /// Token reads answered.
+    pub token_reads: Family<HealthLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tokenvault");
+        let refreshes = Family::<RefreshLabels, Counter>::default();
+        registry.register(
+            "refreshes",
+            "Token refresh attempts by outcome and failure class",
+            refreshes.clone(),
+        );
+        let upstream_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register(
+            "upstream_request_seconds",
+            "Latency of token requests to WeChat",
+            upstream_seconds.clone(),
+        );
+        let claim_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "claim_query_seconds",
+            "Time to claim a due token row",
+            claim_seconds.clone(),
+        );
+        let apps_by_health = Family::<HealthLabels, Gauge>::default();
+        registry.register("apps", "Registered apps by health", apps_by_health.clone());
+        let expiring_soon = Gauge::default();
+        registry.register(
+            "tokens_expiring_soon",
+            "Tokens of enabled apps that expire within five minutes",
+            expiring_soon.clone(),
+        );
+        let token_reads = Family::<HealthLabels, Counter>::default();
+        registry.register(
+            "token_reads",
+            "Token reads answered, by result",
+            token_reads.clone(),
+        );
+        Self {
+            registry,
+            refreshes,
+            upstream_seconds,
+            claim_seconds,
+            apps_by_health,
+            expiring_soon,
+            token_reads,
+        }
+    }
+}
+
+impl Metrics {
+    /// Count a refresh attempt.
+    pub fn count_refresh(&self, outcome: &str, class: Option<ErrorClass>) {
+        self.refreshes
+            .get_or_create(&RefreshLabels {
+                outcome: outcome.to_string(),
+                class: class
+                    .map(ErrorClass::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .inc();
+    }
+
+    /// Record an upstream call's latency.
+    pub fn observe_upstream(&self, d: Duration) {
+        self.upstream_seconds.observe(d.as_secs_f64());
+    }
+
+    /// Record a claim query's duration.
+    pub fn observe_claim(&self, d: Duration) {
+        self.claim_seconds.observe(d.as_secs_f64());
+    }
+
+    /// Count a token read.
+    pub fn count_read(&self, result: &str) {
+        self.token_reads
+            .get_or_create(&HealthLabels {
+                health: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
