@@ -10,3 +10,4 @@ mod accounts;
 mod cli;
 mod health;
 mod helpers;
+mod simulator;

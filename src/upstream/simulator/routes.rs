@@ -105,9 +105,19 @@ async fn suffer(state: &SimState, start: &CallStart, ip: IpAddr) -> Option<HttpR
     }
     let res = match start.mishap? {
         Mishap::Hang => {
-            // Actix drops this future (and the in-flight guard) when the
-            // server stops; a client that gives up simply stops waiting.
-            tokio::time::sleep(state.config.hang).await;
+            // Actix keeps running a handler whose client went away, so the
+            // hang ends after `hang`, when the app's faults are cleared, or
+            // when the server stops (which drops this future).
+            let sleep = tokio::time::sleep(state.config.hang);
+            match &start.release {
+                Some(release) => {
+                    tokio::select! {
+                        () = sleep => {}
+                        () = release.notified() => {}
+                    }
+                }
+                None => sleep.await,
+            }
             wx_error(errcode::BUSY.into())
         }
         Mishap::HttpStatus(status) => gateway_error(status),

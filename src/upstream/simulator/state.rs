@@ -48,6 +48,9 @@ struct App {
     /// Every token issued for this app, oldest first, for eviction.
     history: VecDeque<String>,
     counters: Arc<Counters>,
+    /// Wakes the app's hanging calls when its faults are cleared, so they
+    /// stop counting as in flight.
+    release: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -208,6 +211,8 @@ pub(super) struct CallStart {
     pub(super) guard: Option<InFlight>,
     pub(super) latency: Duration,
     pub(super) mishap: Option<Mishap>,
+    /// Notified when the app's faults are cleared (ends a hang early).
+    pub(super) release: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The credentials of a token request, as sent (absent fields are `None`).
@@ -283,6 +288,7 @@ impl SimState {
                         stable: StableState::default(),
                         history: VecDeque::new(),
                         counters: Arc::default(),
+                        release: Arc::default(),
                     },
                 );
             }
@@ -329,6 +335,7 @@ impl SimState {
         self.with_app(appid, |app| {
             app.faults.clear();
             app.errcodes.clear();
+            app.release.notify_waiters();
         })
     }
 
@@ -388,6 +395,7 @@ impl SimState {
         let mut inner = self.lock();
         inner.tokens.clear();
         for app in inner.apps.values_mut() {
+            app.release.notify_waiters();
             app.faults.clear();
             app.errcodes.clear();
             app.classic = ClassicState::default();
@@ -412,6 +420,7 @@ impl SimState {
                 guard: None,
                 latency: Duration::ZERO,
                 mishap: None,
+                release: None,
             };
         };
         let counters = &app.counters;
@@ -437,6 +446,7 @@ impl SimState {
             guard,
             latency,
             mishap,
+            release: Some(Arc::clone(&app.release)),
         }
     }
 
