@@ -229,6 +229,7 @@ async fn serve_on(
 async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
     use crate::upstream::simulator::{SimConfig, WeChatSimulator, load_apps_file};
     use std::time::Duration;
+    use tokio::signal::unix::{SignalKind, signal};
     let apps = match &args.apps_file {
         Some(path) => load_apps_file(path).context("--apps-file (TOKENVAULT_SIM_APPS_FILE)")?,
         None => Vec::new(),
@@ -242,6 +243,10 @@ async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
         token_length: usize::try_from(args.token_length).unwrap_or(157),
         ..SimConfig::default()
     };
+    // Signal handlers first: a SIGTERM sent as soon as the address is
+    // logged must stop the simulator cleanly, not kill it.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let listener = std::net::TcpListener::bind(args.bind).with_context(|| {
         format!(
             "cannot listen on {} (TOKENVAULT_SIM_BIND); choose another address with --bind",
@@ -256,8 +261,11 @@ async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
         tracing::info!("loaded {} apps from {}", apps.len(), path.display());
     }
     tracing::info!("WeChat simulator listening on {}", sim.base_url());
-    let signal = shutdown_signal().await;
-    tracing::info!("{signal} received: stopping the WeChat simulator");
+    let received = tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    tracing::info!("{received} received: stopping the WeChat simulator");
     sim.stop().await;
     Ok(())
 }

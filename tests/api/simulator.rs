@@ -740,17 +740,20 @@ async fn the_wechat_sim_command_answers_curl_like_wechat() {
             let _ = tx.send(line);
         }
     });
-    let mut loaded = false;
+    let mut log = Vec::new();
     let base = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("wechat-sim did not start within 20 s");
-        loaded |= line.contains("loaded 2 apps from");
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            panic!("wechat-sim did not start within 20 s; its log: {log:#?}");
+        };
+        log.push(line.clone());
         if let Some(addr) = line.split("WeChat simulator listening on ").nth(1) {
             break addr.trim().to_string();
         }
     };
-    assert!(loaded, "the log names how many apps were loaded");
+    assert!(
+        log.iter().any(|l| l.contains("loaded 2 apps from")),
+        "the log names how many apps were loaded: {log:#?}"
+    );
 
     let c = Client::new();
     let v: Value = c
