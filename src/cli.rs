@@ -1,4 +1,5 @@
-//! The command line: `tokenvault [serve]`, `tokenvault migrate`, `tokenvault keys ...`.
+//! The command line: `tokenvault [serve]`, `tokenvault migrate`, `tokenvault keys ...`,
+//! `tokenvault wechat-sim`.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -52,6 +53,72 @@ pub enum Command {
     /// Manage the operators of the service itself.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Run a WeChat API simulator (token endpoints, quotas, faults, control
+    /// API under /sim/) for tests and offline demos; uses no database.
+    WechatSim(WechatSimArgs),
+}
+
+/// `tokenvault wechat-sim ...`: every flag also reads `TOKENVAULT_SIM_*`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WechatSimArgs {
+    /// Address and port the simulator listens on (port 0: any free port).
+    // Same id as the global `--bind`, so clap lets this one take its place
+    // in this subcommand, with the simulator's own default and variable.
+    #[arg(
+        id = "bind",
+        long = "bind",
+        env = "TOKENVAULT_SIM_BIND",
+        default_value = "127.0.0.1:9100",
+        value_name = "ADDR"
+    )]
+    pub bind: std::net::SocketAddr,
+    /// JSON file of apps: `[{"appid": "wx…", "secret": "…", "ip_whitelist": ["127.0.0.1"]}]`.
+    #[arg(
+        long = "apps-file",
+        env = "TOKENVAULT_SIM_APPS_FILE",
+        value_name = "FILE"
+    )]
+    pub apps_file: Option<std::path::PathBuf>,
+    /// Lifetime of every token, in seconds.
+    #[arg(long = "token-lifetime", env = "TOKENVAULT_SIM_TOKEN_LIFETIME", default_value_t = 7200,
+          value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_lifetime: u64,
+    /// Seconds a classic token stays valid after a newer one is issued.
+    #[arg(
+        long = "overlap",
+        env = "TOKENVAULT_SIM_OVERLAP",
+        default_value_t = 300,
+        value_name = "SECS"
+    )]
+    pub overlap: u64,
+    /// Seconds before expiry from which a stable-token call returns a new token.
+    #[arg(
+        long = "stable-renew-window",
+        env = "TOKENVAULT_SIM_STABLE_RENEW_WINDOW",
+        default_value_t = 300,
+        value_name = "SECS"
+    )]
+    pub stable_renew_window: u64,
+    /// Classic token calls allowed per appid per day.
+    #[arg(
+        long = "daily-quota",
+        env = "TOKENVAULT_SIM_DAILY_QUOTA",
+        default_value_t = 2000,
+        value_name = "N"
+    )]
+    pub daily_quota: u32,
+    /// Stable token calls allowed per appid per minute.
+    #[arg(
+        long = "minute-quota",
+        env = "TOKENVAULT_SIM_MINUTE_QUOTA",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
+    pub minute_quota: u32,
+    /// Characters in each token (16 to 65536).
+    #[arg(long = "token-length", env = "TOKENVAULT_SIM_TOKEN_LENGTH", default_value_t = 157,
+          value_name = "N", value_parser = clap::value_parser!(u64).range(16..=65_536))]
+    pub token_length: u64,
 }
 
 /// `tokenvault operator ...`
@@ -81,6 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_operator(settings, &email).await
         }
         Command::Keys { command } => run_keys(settings, command).await,
+        Command::WechatSim(args) => wechat_sim(args).await,
     }
 }
 
@@ -243,6 +311,50 @@ async fn serve_on(
             result.context("HTTP server task failed")??;
         }
     }
+    Ok(())
+}
+
+async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
+    use crate::upstream::simulator::{SimConfig, WeChatSimulator, load_apps_file};
+    use std::time::Duration;
+    use tokio::signal::unix::{SignalKind, signal};
+    let apps = match &args.apps_file {
+        Some(path) => load_apps_file(path).context("--apps-file (TOKENVAULT_SIM_APPS_FILE)")?,
+        None => Vec::new(),
+    };
+    let config = SimConfig {
+        token_lifetime: Duration::from_secs(args.token_lifetime),
+        classic_overlap: Duration::from_secs(args.overlap),
+        stable_renew_window: Duration::from_secs(args.stable_renew_window),
+        daily_quota: args.daily_quota,
+        stable_minute_quota: args.minute_quota,
+        token_length: usize::try_from(args.token_length).unwrap_or(157),
+        ..SimConfig::default()
+    };
+    // Signal handlers first: a SIGTERM sent as soon as the address is
+    // logged must stop the simulator cleanly, not kill it.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let listener = std::net::TcpListener::bind(args.bind).with_context(|| {
+        format!(
+            "cannot listen on {} (TOKENVAULT_SIM_BIND); choose another address with --bind",
+            args.bind
+        )
+    })?;
+    let sim = WeChatSimulator::start_with_listener(config, listener)?;
+    for app in &apps {
+        sim.put_app(app);
+    }
+    if let Some(path) = &args.apps_file {
+        tracing::info!("loaded {} apps from {}", apps.len(), path.display());
+    }
+    tracing::info!("WeChat simulator listening on {}", sim.base_url());
+    let received = tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    tracing::info!("{received} received: stopping the WeChat simulator");
+    sim.stop().await;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! so WeCom and others fit later), the errcode table, and the simulator.
 
 pub mod errcodes;
+pub mod simulator;
 pub mod wechat;
 
 use std::future::Future;

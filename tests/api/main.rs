@@ -11,3 +11,4 @@ mod cli;
 mod crypto;
 mod health;
 mod helpers;
+mod simulator;
