@@ -226,6 +226,8 @@ pub async fn create(
     }
     let body = body.into_inner();
     let new = NewAppInput::parse(&body)?;
+    let registered_at = Utc::now();
+    let verify = body.verify.unwrap_or(true);
     let (appid, name, mode) = (new.appid, new.name, new.mode);
     let id = Uuid::new_v4();
     let secret_ct = state
@@ -257,6 +259,13 @@ pub async fn create(
             token_mode: mode.as_str(),
             secret_ciphertext: &secret_ct,
             secondary_secret_ciphertext: secondary_ct.as_deref(),
+            // Verifying fetches the first token itself; the scheduler is the
+            // fallback should that request die half-way.
+            first_refresh_at: if verify {
+                registered_at + chrono::Duration::seconds(30)
+            } else {
+                registered_at
+            },
         },
     )
     .await;
@@ -288,10 +297,10 @@ pub async fn create(
     .await?;
     tx.commit().await?;
 
-    let verification = if body.verify.unwrap_or(true) {
+    let verification = if verify {
         let outcome = state
             .engine
-            .refresh_now(id, Trigger::Registration)
+            .refresh_now(id, Trigger::Registration, registered_at)
             .await
             .map_err(anyhow::Error::from)?;
         outcome_view(&outcome)
@@ -510,7 +519,7 @@ pub async fn refresh(
     let app = find_app(&state, &principal, &scope, &path).await?;
     let outcome = state
         .engine
-        .refresh_now(app.id, Trigger::Manual)
+        .refresh_now(app.id, Trigger::Manual, Utc::now())
         .await
         .map_err(anyhow::Error::from)?;
     db::audit::record(

@@ -42,7 +42,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/operator/tenants",
                     web::get().to(members::operator_tenants),
-                ),
+                )
+                .route("/apps", web::post().to(apps::create))
+                .route("/apps", web::get().to(apps::list))
+                .route("/apps/{appid}", web::get().to(apps::show))
+                .route("/apps/{appid}", web::patch().to(apps::edit))
+                .route("/apps/{appid}", web::delete().to(apps::remove))
+                .route("/apps/{appid}/refresh", web::post().to(apps::refresh))
+                .route("/apps/{appid}/refresh-log", web::get().to(apps::app_log))
+                .route("/apps/{appid}/token", web::get().to(apps::token))
+                .route(
+                    "/apps/{appid}/token/invalidate",
+                    web::post().to(apps::invalidate),
+                )
+                .route("/refresh-log", web::get().to(apps::tenant_log)),
         );
 }
 

@@ -71,6 +71,9 @@ pub struct NewApp<'a> {
     pub secret_ciphertext: &'a [u8],
     /// Encrypted secondary secret.
     pub secondary_secret_ciphertext: Option<&'a [u8]>,
+    /// When the scheduler should first fetch (later than now when the
+    /// registration itself fetches, so the two do not race).
+    pub first_refresh_at: DateTime<Utc>,
 }
 
 /// Whether `e` is the unique violation of (tenant, appid).
@@ -78,7 +81,7 @@ pub fn is_duplicate_appid(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.constraint() == Some("apps_appid_per_tenant"))
 }
 
-/// Insert an app and its token row, due at once.
+/// Insert an app and its token row.
 pub async fn insert(conn: &mut PgConnection, app: &NewApp<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into apps (id, tenant_id, appid, name, token_mode, secret_ciphertext, secondary_secret_ciphertext)
@@ -93,13 +96,12 @@ pub async fn insert(conn: &mut PgConnection, app: &NewApp<'_>) -> Result<(), sql
     .bind(app.secondary_secret_ciphertext)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "insert into token_state (app_id, tenant_id, next_refresh_at) values ($1, $2, now())",
-    )
-    .bind(app.id)
-    .bind(app.tenant_id)
-    .execute(conn)
-    .await?;
+    sqlx::query("insert into token_state (app_id, tenant_id, next_refresh_at) values ($1, $2, $3)")
+        .bind(app.id)
+        .bind(app.tenant_id)
+        .bind(app.first_refresh_at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -48,12 +48,20 @@ pub struct ClaimedRow {
     pub last_force_refresh_at: Option<DateTime<Utc>>,
     /// Token version (bumped on every stored token).
     pub version: i64,
+    /// When the last attempt was stored.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Class of the last failure.
+    pub last_error_class: Option<String>,
+    /// Errcode of the last failure.
+    pub last_errcode: Option<i32>,
+    /// Message of the last failure.
+    pub last_errmsg: Option<String>,
 }
 
 const CLAIM_COLUMNS: &str = "s.app_id, s.tenant_id, a.appid, a.token_mode, a.enabled, a.secret_ciphertext,
     a.secondary_secret_ciphertext, s.access_token_ciphertext, s.token_fingerprint, s.fetched_at, s.expires_at,
     s.next_refresh_at, s.failure_streak, s.force_refresh_day, s.force_refresh_count, s.last_force_refresh_at,
-    s.version";
+    s.version, s.last_attempt_at, s.last_error_class, s.last_errcode, s.last_errmsg";
 
 /// Claim one due row that no other replica holds. The WHERE clause is
 /// re-checked by PostgreSQL after the lock is taken, so a row another replica
@@ -125,7 +133,7 @@ pub async fn store_success(
     sqlx::query_scalar(
         "update token_state set
             access_token_ciphertext = $2, token_fingerprint = $3, fetched_at = $4, expires_at = $5,
-            next_refresh_at = $6, failure_streak = 0, last_attempt_at = now(), last_success_at = now(),
+            next_refresh_at = $6, failure_streak = 0, last_attempt_at = clock_timestamp(), last_success_at = clock_timestamp(),
             last_error_class = null, last_errcode = null, last_errmsg = null,
             version = version + case when $7 then 1 else 0 end,
             last_outcome = case when $7 then 'success' else 'unchanged' end,
@@ -160,7 +168,7 @@ pub async fn store_failure(
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar(
         "update token_state set
-            failure_streak = failure_streak + 1, last_attempt_at = now(), last_error_class = $2,
+            failure_streak = failure_streak + 1, last_attempt_at = clock_timestamp(), last_error_class = $2,
             last_errcode = $3, last_errmsg = $4, next_refresh_at = $5, last_outcome = 'failure'
           where app_id = $1
           returning failure_streak",

@@ -258,16 +258,24 @@ impl RefreshEngine {
         Ok(true)
     }
 
-    /// Refresh `app_id` now, waiting for its lock (manual refresh, registration).
+    /// Refresh `app_id` now, waiting for its lock (manual refresh,
+    /// registration). If an attempt was stored after `since` while we waited
+    /// (the scheduler, another replica, a double click), its result is the
+    /// answer: WeChat is not asked twice.
     pub async fn refresh_now(
         &self,
         app_id: Uuid,
         trigger: Trigger,
+        since: DateTime<Utc>,
     ) -> Result<AttemptOutcome, EngineError> {
         let flight = self.flight(app_id);
         let _guard = flight.lock().await;
         let mut tx = self.pool.begin().await?;
         let row = self.lock_row(&mut tx, app_id).await?;
+        if row.last_attempt_at.is_some_and(|at| at >= since) {
+            tx.rollback().await?;
+            return Ok(last_outcome(&row));
+        }
         let outcome = self.refresh_locked(&mut tx, row, trigger, false).await?;
         tx.commit().await?;
         Ok(outcome)
@@ -771,6 +779,27 @@ impl From<sqlx::Error> for TokenError {
     fn from(e: sqlx::Error) -> Self {
         Self::Engine(e.into())
     }
+}
+
+/// The outcome of the attempt a row last stored.
+fn last_outcome(row: &ClaimedRow) -> AttemptOutcome {
+    if !row.enabled {
+        return AttemptOutcome::Disabled;
+    }
+    if row.failure_streak == 0 {
+        return AttemptOutcome::Refreshed;
+    }
+    let class = match row.last_error_class.as_deref() {
+        Some("quota") => ErrorClass::Quota,
+        Some("configuration") => ErrorClass::Configuration,
+        Some("bug") => ErrorClass::Bug,
+        _ => ErrorClass::Transient,
+    };
+    AttemptOutcome::Failed(FetchFailure {
+        class,
+        errcode: row.last_errcode.map(i64::from),
+        errmsg: row.last_errmsg.clone().unwrap_or_default(),
+    })
 }
 
 fn is_secret_rejected(f: &FetchFailure) -> bool {

@@ -212,6 +212,56 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(TestDatabase::create_migrated().await).await
 }
 
+/// Settings for a replica that talks to the simulator at `wechat`, on test
+/// time scales (tokens of a few seconds, fast retries, 1 s ticks).
+pub fn sim_settings(wechat: &str) -> Settings {
+    use clap::Parser as _;
+    tokenvault::cli::Cli::try_parse_from([
+        "tokenvault",
+        "--wechat-api-base",
+        wechat,
+        "--upstream-timeout",
+        "2",
+        "--refresh-tick",
+        "1",
+        "--stable-renew-window",
+        "1",
+        "--refresh-margin",
+        "0.3",
+        "--retry-base",
+        "0.2",
+        "--config-retry",
+        "2",
+        "--refresh-concurrency",
+        "8",
+    ])
+    .expect("test settings parse")
+    .settings
+}
+
+/// Start the application on a fresh database, talking to the simulator.
+pub async fn spawn_app_with_sim(wechat: &str) -> TestApp {
+    let db = TestDatabase::create_migrated().await;
+    let (address, pool) = start_server_with(&db, sim_settings(wechat)).await;
+    TestApp {
+        address,
+        pool,
+        client: reqwest::Client::new(),
+        db,
+    }
+}
+
+/// Start the application on `db` as it is, talking to the simulator.
+pub async fn spawn_app_on_with_sim(db: TestDatabase, wechat: &str) -> TestApp {
+    let (address, pool) = start_server_with(&db, sim_settings(wechat)).await;
+    TestApp {
+        address,
+        pool,
+        client: reqwest::Client::new(),
+        db,
+    }
+}
+
 /// Start the application on `db` as it is.
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
     let (address, pool) = start_server(&db).await;
@@ -224,10 +274,14 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
 }
 
 async fn start_server(db: &TestDatabase) -> (String, PgPool) {
-    let pool = db.pool(5).await;
+    start_server_with(db, default_settings()).await
+}
+
+async fn start_server_with(db: &TestDatabase, settings: Settings) -> (String, PgPool) {
+    let pool = db.pool(12).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let app = Application::build(
-        default_settings(),
+        settings,
         pool.clone(),
         std::sync::Arc::new(test_key_ring()),
         listener,
@@ -244,6 +298,11 @@ impl TestApp {
         start_server(&self.db).await.0
     }
 
+    /// Another replica talking to the simulator at `wechat`; returns its address.
+    pub async fn spawn_sim_replica(&self, wechat: &str) -> String {
+        start_server_with(&self.db, sim_settings(wechat)).await.0
+    }
+
     /// A browser-like client: its own cookie jar, not signed in.
     pub fn browser(&self) -> Browser {
         Browser {
@@ -258,22 +317,7 @@ impl TestApp {
 
     /// Sign up a new organisation; returns its owner's browser, signed in.
     pub async fn signup(&self, org: &str, email: &str) -> Browser {
-        let mut b = self.browser();
-        let res = b
-            .post_json(
-                "/api/v1/signup",
-                &serde_json::json!({ "organization": org, "email": email, "password": PASSWORD }),
-            )
-            .await;
-        assert_eq!(
-            res.status(),
-            201,
-            "signup failed: {}",
-            res.text().await.unwrap_or_default()
-        );
-        let body: serde_json::Value = res.json().await.expect("json");
-        b.csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
-        b
+        signup_at(&self.address, org, email).await
     }
 
     /// Sign in an existing account in a new browser.
@@ -295,7 +339,37 @@ impl TestApp {
         b.csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
         b
     }
+}
 
+/// Sign up a new organisation on the service at `address`; returns its
+/// owner's browser, signed in.
+pub async fn signup_at(address: &str, org: &str, email: &str) -> Browser {
+    let mut b = Browser {
+        address: address.to_string(),
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client"),
+        csrf: String::new(),
+    };
+    let res = b
+        .post_json(
+            "/api/v1/signup",
+            &serde_json::json!({ "organization": org, "email": email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "signup failed: {}",
+        res.text().await.unwrap_or_default()
+    );
+    let body: serde_json::Value = res.json().await.expect("json");
+    b.csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
+    b
+}
+
+impl TestApp {
     /// Invite someone with `role` and have them join with `email`.
     pub async fn invite_and_join(&self, inviter: &Browser, role: &str, email: &str) -> Browser {
         let res = inviter

@@ -7,8 +7,10 @@
 )]
 
 mod accounts;
+mod apps;
 mod cli;
 mod crypto;
 mod health;
 mod helpers;
+mod refresh;
 mod simulator;
