@@ -208,7 +208,6 @@ fn spawn_background(state: &web::Data<AppState>) {
         Arc::clone(&state.engine),
         state.pool.clone(),
         state.settings.refresh_log_days,
-        Arc::new(|_app_id| {}),
     );
     let keys = Arc::clone(&state.auth.keys);
     tokio::spawn(api_key::follow_revocations(
@@ -230,6 +229,9 @@ fn spawn_background(state: &web::Data<AppState>) {
                 tracing::warn!(error = %e, "cannot record API key last use; will retry");
             }
             if ticks.is_multiple_of(12) {
+                if let Err(e) = st.auth.keys.flush_token_reads(&st.pool).await {
+                    tracing::warn!(error = %e, "cannot record token reads in the audit log");
+                }
                 st.auth.throttle.prune();
                 let idle = chrono::Utc::now()
                     - chrono::Duration::minutes(i64::from(st.settings.session_idle_minutes));

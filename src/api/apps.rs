@@ -18,6 +18,7 @@ use crate::db;
 use crate::db::apps::AppRow;
 use crate::domain::{AppId, FieldError, Name, Role, TokenMode, parse_app_secret};
 use crate::error::{ApiError, problem_response};
+use crate::refresh::engine::EngineError;
 use crate::refresh::engine::{AttemptOutcome, InvalidateOutcome, TokenError, Trigger};
 use crate::refresh::policy;
 use crate::secret::AppSecret;
@@ -90,6 +91,36 @@ async fn find_app(
         return Err(ApiError::Forbidden("this API key is limited to other apps"));
     }
     Ok(app)
+}
+
+/// The app id of `appid` for a token read, from the replica's cache when
+/// it can be (the hot path asks no database); 404 as for any other
+/// request, 403 for a key limited to other apps.
+pub async fn resolve_for_token(
+    state: &AppState,
+    principal: &Principal,
+    scope: &TenantScope,
+    appid: &str,
+) -> Result<(Uuid, AppId), ApiError> {
+    let appid = AppId::parse("appid", appid).map_err(|_| ApiError::NotFound("app"))?;
+    let app_id = if let Some(id) = state.engine.cache.app_id(scope.tenant_id, appid.as_str()) {
+        id
+    } else {
+        let id = db::apps::id_of(&state.pool, scope.tenant_id, appid.as_str())
+            .await?
+            .ok_or(ApiError::NotFound("app"))?;
+        state
+            .engine
+            .cache
+            .put_app_id(scope.tenant_id, appid.as_str(), id);
+        id
+    };
+    if let Principal::ApiKey(k) = principal
+        && !k.allows_app(app_id)
+    {
+        return Err(ApiError::Forbidden("this API key is limited to other apps"));
+    }
+    Ok((app_id, appid))
 }
 
 /// An errcode and what it means, for answers and pages.
@@ -672,15 +703,18 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     let scope = require_token_reader(&principal)?;
     let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
-    let app = find_app(&state, &principal, &scope, &path).await?;
-    match state.engine.token(app.tenant_id, app.id, min_ttl).await {
+    let (app_id, appid) = resolve_for_token(&state, &principal, &scope, &path).await?;
+    match state.engine.token(scope.tenant_id, app_id, min_ttl).await {
         Ok(t) => {
-            state.engine.metrics.count_read("ok");
+            state.engine.metrics.count_read(true);
+            if let Principal::ApiKey(k) = &principal {
+                k.count_token_read();
+            }
             let now = Utc::now();
             Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .json(json!({
-                    "appid": app.appid,
+                    "appid": appid.as_str(),
                     "access_token": t.access_token.expose_secret(),
                     "expires_in": (t.expires_at - now).num_seconds(),
                     "expires_at": t.expires_at,
@@ -688,7 +722,7 @@ pub async fn token(
                 })))
         }
         Err(TokenError::Unavailable(u)) => {
-            state.engine.metrics.count_read("unavailable");
+            state.engine.metrics.count_read(false);
             let mut res = problem_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "token_unavailable",
@@ -713,6 +747,11 @@ pub async fn token(
                     .body(body.to_string()));
             }
             Ok(res)
+        }
+        // Deleted between the lookup and the read.
+        Err(TokenError::Engine(EngineError::Gone)) => {
+            state.engine.cache.forget(Some(app_id));
+            Err(ApiError::NotFound("app"))
         }
         Err(TokenError::Engine(e)) => Err(ApiError::Internal(e.into())),
     }

@@ -9,7 +9,7 @@
 //! on the cache.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -41,9 +41,17 @@ pub struct KeyPrincipal {
     pub read_only: bool,
     /// App ids it is limited to; empty means every app of the tenant.
     pub app_ids: Arc<[Uuid]>,
+    /// Token reads made with this key since they were last written to the
+    /// audit log (shared by every clone of the cached principal).
+    pub token_reads: Arc<AtomicU64>,
 }
 
 impl KeyPrincipal {
+    /// Count a token read for the audit log (aggregated, not a row per read).
+    pub fn count_token_read(&self) {
+        self.token_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Whether the key may use app `app_id`.
     pub fn allows_app(&self, app_id: Uuid) -> bool {
         self.app_ids.is_empty() || self.app_ids.contains(&app_id)
@@ -139,6 +147,7 @@ impl KeyVerifier {
             tenant_id: row.tenant_id,
             read_only: row.read_only,
             app_ids: row.app_ids.into(),
+            token_reads: Arc::new(AtomicU64::new(0)),
         };
         let entry = Arc::new(CachedKey {
             principal: principal.clone(),
@@ -173,6 +182,40 @@ impl KeyVerifier {
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
         }
+    }
+
+    /// Write one `token.read` audit entry per key with the number of token
+    /// reads since the previous call (keeps the audit log small).
+    pub async fn flush_token_reads(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let counts: Vec<(Uuid, Uuid, u64)> = match self.cache.read() {
+            Ok(cache) => cache
+                .values()
+                .map(|e| {
+                    let p = &e.principal;
+                    (
+                        p.key_id,
+                        p.tenant_id,
+                        p.token_reads.swap(0, Ordering::Relaxed),
+                    )
+                })
+                .filter(|c| c.2 > 0)
+                .collect(),
+            Err(_) => return Ok(()),
+        };
+        for (key_id, tenant_id, count) in counts {
+            db::audit::record(
+                pool,
+                db::audit::AuditEvent {
+                    tenant_id: Some(tenant_id),
+                    actor_api_key_id: Some(key_id),
+                    action: "token.read",
+                    detail: serde_json::json!({ "count": count, "period_seconds": 60 }),
+                    ..db::audit::AuditEvent::default()
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Write the last-use times gathered since the previous flush.

@@ -121,6 +121,19 @@ pub async fn get(
     .await
 }
 
+/// The internal id of `appid` in `tenant_id`.
+pub async fn id_of(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    appid: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from apps where tenant_id = $1 and appid = $2")
+        .bind(tenant_id)
+        .bind(appid)
+        .fetch_optional(db)
+        .await
+}
+
 /// A page of a tenant's apps in AppID order, after `after`, optionally only
 /// the apps in `only` (a key limited to some apps).
 pub async fn list(

@@ -19,6 +19,7 @@ use secrecy::ExposeSecret as _;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::cache::ReadCache;
 use super::metrics::Metrics;
 use super::policy::{self, Timing};
 use crate::auth::token::hash as fingerprint;
@@ -138,6 +139,8 @@ pub struct RefreshEngine {
     config: EngineConfig,
     wake: tokio::sync::Notify,
     flights: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Decrypted tokens and app ids of this replica (speed only).
+    pub cache: ReadCache,
     /// Prometheus metrics of this replica.
     pub metrics: Arc<Metrics>,
 }
@@ -166,6 +169,7 @@ impl RefreshEngine {
             config,
             wake: tokio::sync::Notify::new(),
             flights: Mutex::new(HashMap::new()),
+            cache: ReadCache::default(),
             metrics,
         }
     }
@@ -252,9 +256,11 @@ impl RefreshEngine {
             return Ok(false);
         };
         self.metrics.observe_claim(started.elapsed());
+        let app_id = row.app_id;
         self.refresh_locked(&mut tx, row, Trigger::Schedule, false)
             .await?;
         tx.commit().await?;
+        self.cache.forget(Some(app_id));
         Ok(true)
     }
 
@@ -278,6 +284,7 @@ impl RefreshEngine {
         }
         let outcome = self.refresh_locked(&mut tx, row, trigger, false).await?;
         tx.commit().await?;
+        self.cache.forget(Some(app_id));
         Ok(outcome)
     }
 
@@ -290,6 +297,9 @@ impl RefreshEngine {
         app_id: Uuid,
         min_ttl: Duration,
     ) -> Result<ValidToken, TokenError> {
+        if let Some(t) = self.cache.token(app_id, min_ttl) {
+            return Ok(t);
+        }
         if let Some(t) = self.read_valid(tenant_id, app_id, min_ttl).await? {
             return Ok(t);
         }
@@ -326,6 +336,7 @@ impl RefreshEngine {
             Some(AttemptOutcome::Disabled)
         };
         tx.commit().await.map_err(EngineError::from)?;
+        self.cache.forget(Some(app_id));
         if let Some(t) = self.read_valid(tenant_id, app_id, min_ttl).await? {
             return Ok(t);
         }
@@ -387,17 +398,20 @@ impl RefreshEngine {
         };
         let current_fp = self.current_fingerprint(app_id).await?;
         if !is_current(current_fp.as_ref()) {
+            self.cache.forget(Some(app_id));
             return Ok(InvalidateOutcome::Stale);
         }
         let flight = self.flight(app_id);
         let _guard = flight.lock().await;
         if !is_current(self.current_fingerprint(app_id).await?.as_ref()) {
+            self.cache.forget(Some(app_id));
             return Ok(InvalidateOutcome::Stale);
         }
         let mut tx = self.pool.begin().await?;
         let row = self.lock_row(&mut tx, app_id).await?;
         if !is_current(row.token_fingerprint.as_ref()) {
             tx.rollback().await?;
+            self.cache.forget(Some(app_id));
             return Ok(InvalidateOutcome::Stale);
         }
         let force = TokenMode::from_str_or_stable(&row.token_mode) == TokenMode::Stable;
@@ -405,6 +419,7 @@ impl RefreshEngine {
             .refresh_locked(&mut tx, row, Trigger::Invalidate, force)
             .await?;
         tx.commit().await?;
+        self.cache.forget(Some(app_id));
         Ok(InvalidateOutcome::Refreshed(outcome))
     }
 
@@ -462,12 +477,14 @@ impl RefreshEngine {
         let token = self
             .crypto
             .decrypt_text(&ct, &Binding::access_token(tenant_id, app_id))?;
-        Ok(Some(ValidToken {
+        let valid = ValidToken {
             access_token: crate::secret::AccessToken::from(token),
             fetched_at,
             expires_at,
             version: cur.version,
-        }))
+        };
+        self.cache.put_token(app_id, valid.clone());
+        Ok(Some(valid))
     }
 
     /// One attempt on a row this transaction holds: fetch, then store the

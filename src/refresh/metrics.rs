@@ -38,7 +38,8 @@ pub struct Metrics {
     /// Tokens that expire within the refresh margin (set before each scrape).
     pub expiring_soon: Gauge,
     /// Token reads answered.
-    pub token_reads: Family<HealthLabels, Counter>,
+    reads_ok: Counter,
+    reads_unavailable: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -82,6 +83,17 @@ impl Default for Metrics {
             "Token reads answered, by result",
             token_reads.clone(),
         );
+        // Handles kept, so the hot path neither allocates labels nor locks the family.
+        let reads_ok = token_reads
+            .get_or_create(&HealthLabels {
+                health: "ok".into(),
+            })
+            .clone();
+        let reads_unavailable = token_reads
+            .get_or_create(&HealthLabels {
+                health: "unavailable".into(),
+            })
+            .clone();
         Self {
             registry,
             refreshes,
@@ -89,7 +101,8 @@ impl Default for Metrics {
             claim_seconds,
             apps_by_health,
             expiring_soon,
-            token_reads,
+            reads_ok,
+            reads_unavailable,
         }
     }
 }
@@ -118,13 +131,13 @@ impl Metrics {
         self.claim_seconds.observe(d.as_secs_f64());
     }
 
-    /// Count a token read.
-    pub fn count_read(&self, result: &str) {
-        self.token_reads
-            .get_or_create(&HealthLabels {
-                health: result.to_string(),
-            })
-            .inc();
+    /// Count a token read: answered with a token, or 503.
+    pub fn count_read(&self, served: bool) {
+        if served {
+            self.reads_ok.inc();
+        } else {
+            self.reads_unavailable.inc();
+        }
     }
 
     /// The text exposition format.

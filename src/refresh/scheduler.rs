@@ -14,14 +14,10 @@ use crate::db;
 /// Channel announcing token rows that changed or became due earlier.
 pub const TOKENS_CHANNEL: &str = "tokenvault_tokens";
 
-/// Called with the app id of every token change announced on the channel
-/// (`None` when notifications may have been lost and every entry is suspect).
-pub type TokenChangeHook = Arc<dyn Fn(Option<uuid::Uuid>) + Send + Sync>;
-
 /// Start the refresh loop, the listener and the periodic jobs.
-pub fn spawn(engine: Arc<RefreshEngine>, pool: PgPool, log_days: u32, on_change: TokenChangeHook) {
+pub fn spawn(engine: Arc<RefreshEngine>, pool: PgPool, log_days: u32) {
     tokio::spawn(Arc::clone(&engine).run());
-    tokio::spawn(listen(Arc::clone(&engine), pool.clone(), on_change));
+    tokio::spawn(listen(Arc::clone(&engine), pool.clone()));
     tokio::spawn(async move {
         if let Err(e) = start_jobs(engine, pool, log_days).await {
             tracing::error!(error = %e, "cannot start the periodic jobs");
@@ -29,8 +25,10 @@ pub fn spawn(engine: Arc<RefreshEngine>, pool: PgPool, log_days: u32, on_change:
     });
 }
 
-/// LISTEN for token changes: wake the refresh loop and tell the caches.
-async fn listen(engine: Arc<RefreshEngine>, pool: PgPool, on_change: TokenChangeHook) {
+/// LISTEN for token changes: wake the refresh loop and drop cached copies
+/// (all of them when notifications may have been missed).
+async fn listen(engine: Arc<RefreshEngine>, pool: PgPool) {
+    let on_change = |app_id| engine.cache.forget(app_id);
     loop {
         match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(mut listener) => {

@@ -573,3 +573,65 @@ async fn apps_deleted_or_disabled_mid_refresh_leave_no_stuck_state() {
     let res = owner.get(&format!("/api/v1/apps/{}/token", appid(9))).await;
     assert_eq!(res.status(), 503);
 }
+
+#[tokio::test]
+async fn cached_tokens_follow_a_refresh_on_another_replica_within_a_second() {
+    let sim = WeChatSimulator::start(SimConfig {
+        token_lifetime: Duration::from_secs(60),
+        ..SimConfig::fast()
+    })
+    .unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let other = app.spawn_sim_replica(&sim.base_url()).await;
+    let owner = app.signup("Cache Co", "o@cache.test").await;
+    let key = owner.create_key(json!({ "name": "k" })).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    register(
+        &owner,
+        json!({ "appid": APPID, "secret": SECRET, "token_mode": "classic" }),
+    )
+    .await;
+    let path = format!("/api/v1/apps/{APPID}/token");
+    let first = json_of(get_with_key(&other, &path, &key).await).await["access_token"].clone();
+    // Served again from the other replica's cache.
+    assert_eq!(
+        json_of(get_with_key(&other, &path, &key).await).await["access_token"],
+        first
+    );
+    let res = owner
+        .post_json(&format!("/api/v1/apps/{APPID}/refresh"), &json!({}))
+        .await;
+    assert_eq!(json_of(res).await["refresh"]["outcome"], "success");
+    let new = sim.current_token(APPID, TokenKind::Classic).unwrap();
+    let refreshed_at = Instant::now();
+    loop {
+        let served = json_of(get_with_key(&other, &path, &key).await).await["access_token"].clone();
+        if served == new.as_str() {
+            break;
+        }
+        assert!(
+            refreshed_at.elapsed() < Duration::from_secs(1),
+            "the other replica still serves the old token"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A deleted app is gone from every cache: 404, not a stale token.
+    assert_eq!(
+        owner
+            .delete(&format!("/api/v1/apps/{APPID}"))
+            .await
+            .status(),
+        204
+    );
+    let deleted_at = Instant::now();
+    while get_with_key(&other, &path, &key).await.status() != 404 {
+        assert!(
+            deleted_at.elapsed() < Duration::from_secs(1),
+            "deleted app still served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,142 @@
+//! Per-replica read cache: decrypted tokens by app, and apps by AppID, so a
+//! token read with a cached key touches no database.
+//!
+//! Entries are dropped when PostgreSQL announces a change of the app's token
+//! row (`tokenvault_tokens`), everything is dropped when the notification
+//! connection was lost, and no entry is trusted for longer than
+//! [`MAX_AGE`]: correctness never rests on the cache, only speed.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::engine::ValidToken;
+
+/// Longest time an entry is used without asking the database again.
+pub const MAX_AGE: Duration = Duration::from_secs(10);
+/// Largest number of entries per map before it is emptied.
+const CAPACITY: usize = 200_000;
+
+#[derive(Debug)]
+struct Cached<T> {
+    value: T,
+    at: Instant,
+}
+
+/// The cache.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    tokens: RwLock<HashMap<Uuid, Cached<ValidToken>>>,
+    apps: RwLock<HashMap<Uuid, HashMap<String, Cached<Uuid>>>>,
+}
+
+impl ReadCache {
+    /// The cached token of `app_id`, if it lives at least `min_ttl` more.
+    pub fn token(&self, app_id: Uuid, min_ttl: Duration) -> Option<ValidToken> {
+        let tokens = self.tokens.read().ok()?;
+        let hit = tokens.get(&app_id)?;
+        let needed = Utc::now() + chrono::Duration::from_std(min_ttl).ok()?;
+        (hit.at.elapsed() < MAX_AGE && hit.value.expires_at > needed).then(|| hit.value.clone())
+    }
+
+    /// Remember the token of `app_id`.
+    pub fn put_token(&self, app_id: Uuid, token: ValidToken) {
+        if let Ok(mut tokens) = self.tokens.write() {
+            if tokens.len() >= CAPACITY {
+                tokens.clear();
+            }
+            tokens.insert(
+                app_id,
+                Cached {
+                    value: token,
+                    at: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// The app id of `appid` in `tenant_id`, if cached.
+    pub fn app_id(&self, tenant_id: Uuid, appid: &str) -> Option<Uuid> {
+        let apps = self.apps.read().ok()?;
+        let hit = apps.get(&tenant_id)?.get(appid)?;
+        (hit.at.elapsed() < MAX_AGE).then_some(hit.value)
+    }
+
+    /// Remember that `appid` of `tenant_id` is app `app_id`.
+    pub fn put_app_id(&self, tenant_id: Uuid, appid: &str, app_id: Uuid) {
+        if let Ok(mut apps) = self.apps.write() {
+            if apps.values().map(HashMap::len).sum::<usize>() >= CAPACITY {
+                apps.clear();
+            }
+            apps.entry(tenant_id).or_default().insert(
+                appid.to_string(),
+                Cached {
+                    value: app_id,
+                    at: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Forget what is known of `app_id` (its token row changed or is gone),
+    /// or everything when `None` (notifications may have been missed).
+    pub fn forget(&self, app_id: Option<Uuid>) {
+        match app_id {
+            Some(id) => {
+                if let Ok(mut tokens) = self.tokens.write() {
+                    tokens.remove(&id);
+                }
+                if let Ok(mut apps) = self.apps.write() {
+                    for by_appid in apps.values_mut() {
+                        by_appid.retain(|_, v| v.value != id);
+                    }
+                }
+            }
+            None => {
+                if let Ok(mut tokens) = self.tokens.write() {
+                    tokens.clear();
+                }
+                if let Ok(mut apps) = self.apps.write() {
+                    apps.clear();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_in: i64) -> ValidToken {
+        ValidToken {
+            access_token: crate::secret::AccessToken::from("T".to_string()),
+            fetched_at: Utc::now(),
+            expires_at: Utc::now() + chrono::Duration::seconds(expires_in),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn serves_only_tokens_that_live_long_enough_and_forgets() {
+        let cache = ReadCache::default();
+        let (app, tenant) = (Uuid::new_v4(), Uuid::new_v4());
+        cache.put_token(app, token(100));
+        assert!(cache.token(app, Duration::from_secs(10)).is_some());
+        assert!(cache.token(app, Duration::from_secs(200)).is_none());
+        cache.put_app_id(tenant, "wx1", app);
+        assert_eq!(cache.app_id(tenant, "wx1"), Some(app));
+        assert_eq!(cache.app_id(Uuid::new_v4(), "wx1"), None);
+        cache.forget(Some(app));
+        assert!(cache.token(app, Duration::ZERO).is_none());
+        assert_eq!(cache.app_id(tenant, "wx1"), None);
+        cache.put_token(app, token(-1));
+        assert!(
+            cache.token(app, Duration::ZERO).is_none(),
+            "expired tokens are never served"
+        );
+    }
+}
