@@ -84,24 +84,21 @@ impl ReadCache {
     /// Forget what is known of `app_id` (its token row changed or is gone),
     /// or everything when `None` (notifications may have been missed).
     pub fn forget(&self, app_id: Option<Uuid>) {
-        match app_id {
-            Some(id) => {
-                if let Ok(mut tokens) = self.tokens.write() {
-                    tokens.remove(&id);
-                }
-                if let Ok(mut apps) = self.apps.write() {
-                    for by_appid in apps.values_mut() {
-                        by_appid.retain(|_, v| v.value != id);
-                    }
+        if let Some(id) = app_id {
+            if let Ok(mut tokens) = self.tokens.write() {
+                tokens.remove(&id);
+            }
+            if let Ok(mut apps) = self.apps.write() {
+                for by_appid in apps.values_mut() {
+                    by_appid.retain(|_, v| v.value != id);
                 }
             }
-            None => {
-                if let Ok(mut tokens) = self.tokens.write() {
-                    tokens.clear();
-                }
-                if let Ok(mut apps) = self.apps.write() {
-                    apps.clear();
-                }
+        } else {
+            if let Ok(mut tokens) = self.tokens.write() {
+                tokens.clear();
+            }
+            if let Ok(mut apps) = self.apps.write() {
+                apps.clear();
             }
         }
     }
