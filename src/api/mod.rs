@@ -18,45 +18,76 @@ use crate::error::{ApiError, problem_response};
 pub const MAX_PAGE: i64 = 200;
 
 /// Register every route.
+///
+/// One resource per path, the hot token read first: actix tries resources in
+/// order and matches each dynamic path with a regular expression, so the
+/// order is the cost of a token read.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(apps::metrics))
         .service(
             web::scope("/api/v1")
-                .route("/signup", web::post().to(accounts::signup))
-                .route("/login", web::post().to(accounts::login))
-                .route("/logout", web::post().to(accounts::logout))
-                .route("/session", web::get().to(accounts::current))
-                .route("/api-keys", web::post().to(api_keys::create))
-                .route("/api-keys", web::get().to(api_keys::list))
-                .route("/api-keys/{id}", web::delete().to(api_keys::revoke))
-                .route("/members", web::get().to(members::list))
-                .route("/members/{id}", web::patch().to(members::change_role))
-                .route("/members/{id}", web::delete().to(members::remove))
-                .route("/invites", web::post().to(members::create_invite))
-                .route("/invites", web::get().to(members::list_invites))
-                .route("/invites/accept", web::post().to(members::accept_invite))
-                .route("/invites/{id}", web::delete().to(members::delete_invite))
-                .route("/audit-log", web::get().to(members::audit_log))
-                .route(
-                    "/operator/tenants",
-                    web::get().to(members::operator_tenants),
+                .service(resource("/apps/{appid}/token").route(web::get().to(apps::token)))
+                .service(resource("/signup").route(web::post().to(accounts::signup)))
+                .service(resource("/login").route(web::post().to(accounts::login)))
+                .service(resource("/logout").route(web::post().to(accounts::logout)))
+                .service(resource("/session").route(web::get().to(accounts::current)))
+                .service(
+                    resource("/api-keys")
+                        .route(web::post().to(api_keys::create))
+                        .route(web::get().to(api_keys::list)),
                 )
-                .route("/apps", web::post().to(apps::create))
-                .route("/apps", web::get().to(apps::list))
-                .route("/apps/{appid}", web::get().to(apps::show))
-                .route("/apps/{appid}", web::patch().to(apps::edit))
-                .route("/apps/{appid}", web::delete().to(apps::remove))
-                .route("/apps/{appid}/refresh", web::post().to(apps::refresh))
-                .route("/apps/{appid}/refresh-log", web::get().to(apps::app_log))
-                .route("/apps/{appid}/token", web::get().to(apps::token))
-                .route(
-                    "/apps/{appid}/token/invalidate",
-                    web::post().to(apps::invalidate),
+                .service(resource("/api-keys/{id}").route(web::delete().to(api_keys::revoke)))
+                .service(resource("/members").route(web::get().to(members::list)))
+                .service(
+                    resource("/members/{id}")
+                        .route(web::patch().to(members::change_role))
+                        .route(web::delete().to(members::remove)),
                 )
-                .route("/refresh-log", web::get().to(apps::tenant_log)),
+                .service(
+                    resource("/invites")
+                        .route(web::post().to(members::create_invite))
+                        .route(web::get().to(members::list_invites)),
+                )
+                .service(resource("/invites/accept").route(web::post().to(members::accept_invite)))
+                .service(resource("/invites/{id}").route(web::delete().to(members::delete_invite)))
+                .service(resource("/audit-log").route(web::get().to(members::audit_log)))
+                .service(
+                    resource("/operator/tenants").route(web::get().to(members::operator_tenants)),
+                )
+                .service(
+                    resource("/apps")
+                        .route(web::post().to(apps::create))
+                        .route(web::get().to(apps::list)),
+                )
+                .service(
+                    resource("/apps/{appid}")
+                        .route(web::get().to(apps::show))
+                        .route(web::patch().to(apps::edit))
+                        .route(web::delete().to(apps::remove)),
+                )
+                .service(resource("/apps/{appid}/refresh").route(web::post().to(apps::refresh)))
+                .service(resource("/apps/{appid}/refresh-log").route(web::get().to(apps::app_log)))
+                .service(
+                    resource("/apps/{appid}/token/invalidate")
+                        .route(web::post().to(apps::invalidate)),
+                )
+                .service(resource("/refresh-log").route(web::get().to(apps::tenant_log))),
         );
+}
+
+/// A resource whose unsupported methods answer 405 as problem+json.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not supported on {}", req.method(), req.path()),
+    )
 }
 
 /// Unknown paths answer problem+json like every other error.
