@@ -28,6 +28,9 @@ use crate::db::tokens::{self, ClaimedRow, LogEntry, StoredToken};
 use crate::domain::{AppId, TokenMode};
 use crate::upstream::{ErrorClass, FetchFailure, FetchRequest, TokenProvider, errcodes};
 
+/// Least time between two claim rounds of one replica's scheduler loop.
+const MIN_ROUND: Duration = Duration::from_millis(50);
+
 /// What started an attempt (stored in the refresh log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -141,6 +144,8 @@ pub struct RefreshEngine {
     flights: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Decrypted tokens and app ids of this replica (speed only).
     pub cache: ReadCache,
+    /// Scheduled refreshes in flight at once (`concurrency` permits).
+    slots: Arc<tokio::sync::Semaphore>,
     /// Prometheus metrics of this replica.
     pub metrics: Arc<Metrics>,
 }
@@ -166,6 +171,7 @@ impl RefreshEngine {
             pool,
             crypto,
             provider,
+            slots: Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1))),
             config,
             wake: tokio::sync::Notify::new(),
             flights: Mutex::new(HashMap::new()),
@@ -189,23 +195,30 @@ impl RefreshEngine {
         self.wake.notify_one();
     }
 
-    /// The scheduler loop: refresh everything due with bounded concurrency,
-    /// then sleep until the next due time, a notification or a tick.
+    /// The scheduler loop: claim due rows while refresh slots are free (each
+    /// claimed row is refreshed in its own task), then sleep until the next
+    /// due time, a notification or a tick.
+    ///
+    /// One claim query runs at a time per replica, and only when a slot is
+    /// free: a replica never fires a burst of claims that find nothing (all
+    /// due rows held by others), and a slot that frees up is refilled at once
+    /// instead of waiting for the slowest refresh of a round. Rounds are at
+    /// least [`MIN_ROUND`] apart, so the notifications every stored token
+    /// sends do not turn into a claim query each on every replica.
     pub async fn run(self: Arc<Self>) {
         tracing::info!(replica = %self.config.replica_id, concurrency = self.config.concurrency, "refresh engine started");
         loop {
             if self.pool.is_closed() {
                 return;
             }
-            let busy = self.drain_due().await;
+            let round = Instant::now();
+            self.claim_due_rows().await;
             let pause = match tokens::next_due(&self.pool).await {
                 Ok(Some(next)) => {
                     let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                    // Due rows held by other replicas: look again shortly.
-                    until.clamp(
-                        Duration::from_millis(if busy { 20 } else { 100 }),
-                        self.config.tick,
-                    )
+                    // Due rows held by other replicas (or in flight here):
+                    // look again shortly; their commit also wakes us.
+                    until.clamp(MIN_ROUND, self.config.tick.max(MIN_ROUND))
                 }
                 Ok(None) => self.config.tick,
                 Err(e) => {
@@ -217,51 +230,64 @@ impl RefreshEngine {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
             }
+            // Coalesce bursts of wake-ups into one round per MIN_ROUND.
+            tokio::time::sleep(MIN_ROUND.saturating_sub(round.elapsed())).await;
         }
     }
 
-    /// Claim and refresh due rows until none is left; true if any was done.
-    async fn drain_due(self: &Arc<Self>) -> bool {
-        let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..self.config.concurrency.max(1) {
-            let engine = Arc::clone(self);
-            workers.spawn(async move {
-                let mut done = 0u64;
-                loop {
-                    match engine.claim_and_refresh().await {
-                        Ok(true) => done += 1,
-                        Ok(false) => return done,
-                        Err(e) => {
+    /// Claim due rows one at a time while a refresh slot is free, and
+    /// refresh each in its own task; stop when nothing due is free.
+    async fn claim_due_rows(self: &Arc<Self>) {
+        loop {
+            let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
+                return;
+            };
+            match self.claim_one().await {
+                Ok(Some((tx, row))) => {
+                    let engine = Arc::clone(self);
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        if let Err(e) = engine.refresh_claimed(tx, row).await {
                             tracing::warn!(error = %crate::error::error_chain(&e), "scheduled refresh failed; will retry");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            return done;
                         }
-                    }
+                    });
                 }
-            });
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::error_chain(&e), "cannot claim due tokens; will retry");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    return;
+                }
+            }
         }
-        let mut total = 0;
-        while let Some(done) = workers.join_next().await {
-            total += done.unwrap_or(0);
-        }
-        total > 0
     }
 
-    /// Claim one due row and refresh it; `false` when nothing is due.
-    async fn claim_and_refresh(&self) -> Result<bool, EngineError> {
+    /// Claim one due row in a new transaction; `None` when nothing due is free.
+    async fn claim_one(
+        &self,
+    ) -> Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, ClaimedRow)>, EngineError> {
         let started = Instant::now();
         let mut tx = self.pool.begin().await?;
         let Some(row) = tokens::claim_due(&mut tx).await? else {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         };
         self.metrics.observe_claim(started.elapsed());
+        Ok(Some((tx, row)))
+    }
+
+    /// Refresh a claimed row and commit (which releases the claim).
+    async fn refresh_claimed(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        row: ClaimedRow,
+    ) -> Result<(), EngineError> {
         let app_id = row.app_id;
         self.refresh_locked(&mut tx, row, Trigger::Schedule, false)
             .await?;
         tx.commit().await?;
         self.cache.forget(Some(app_id));
-        Ok(true)
+        Ok(())
     }
 
     /// Refresh `app_id` now, waiting for its lock (manual refresh,
