@@ -14,3 +14,4 @@ mod health;
 mod helpers;
 mod refresh;
 mod simulator;
+mod wechat_compat;
