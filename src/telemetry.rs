@@ -72,3 +72,63 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{App, HttpResponse, test, web};
+    use tracing_actix_web::TracingLogger;
+
+    use super::RedactedRootSpan;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn log_lines_inside_a_request_never_show_its_query_string() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
+                .route(
+                    "/cgi-bin/token",
+                    web::get().to(|| async {
+                        tracing::warn!("something inside the request");
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=tvk_secret_value")
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert!(res.status().is_success());
+        let logged = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
+        assert!(logged.contains("something inside the request"), "{logged}");
+        assert!(
+            logged.contains("/cgi-bin/token"),
+            "the path is kept: {logged}"
+        );
+        assert!(!logged.contains("tvk_secret_value"), "{logged}");
+        assert!(!logged.contains("grant_type"), "{logged}");
+    }
+}
