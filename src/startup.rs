@@ -23,6 +23,7 @@ use crate::refresh::engine::{EngineConfig, RefreshEngine};
 use crate::refresh::metrics::Metrics;
 use crate::refresh::policy::Timing;
 use crate::refresh::scheduler;
+use crate::telemetry::RedactedRootSpan;
 use crate::upstream::wechat::WeChatClient;
 
 /// Largest JSON body accepted by any endpoint.
@@ -79,7 +80,7 @@ impl Application {
             App::new()
                 .wrap(security_headers())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .app_data(state.clone())
                 .app_data(json_config())
                 .app_data(path_config())

@@ -23,3 +23,112 @@ pub fn init(filter: &str, format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// The root span of every HTTP request: tracing-actix-web's default fields,
+/// but `http.target` is the path only. Query strings may carry secrets
+/// (`/cgi-bin/token?…&secret=<API key>`, as WeChat SDKs send it), and every
+/// log line inside a request repeats its span's fields.
+pub struct RedactedRootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use tracing::field::Empty;
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        let request_id = actix_web::HttpMessage::extensions(request)
+            .get::<tracing_actix_web::RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let user_agent = request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let client_ip = request
+            .connection_info()
+            .realip_remote_addr()
+            .unwrap_or("")
+            .to_string();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.client_ip = %client_ip,
+            http.user_agent = %user_agent,
+            http.target = %request.path(),
+            http.status_code = Empty,
+            otel.name = %format!("{} {route}", request.method()),
+            otel.kind = "server",
+            otel.status_code = Empty,
+            request_id = %request_id,
+            exception.message = Empty,
+            exception.details = Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{App, HttpResponse, test, web};
+    use tracing_actix_web::TracingLogger;
+
+    use super::RedactedRootSpan;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn log_lines_inside_a_request_never_show_its_query_string() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
+                .route(
+                    "/cgi-bin/token",
+                    web::get().to(|| async {
+                        tracing::warn!("something inside the request");
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=tvk_secret_value")
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert!(res.status().is_success());
+        let logged = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
+        assert!(logged.contains("something inside the request"), "{logged}");
+        assert!(
+            logged.contains("/cgi-bin/token"),
+            "the path is kept: {logged}"
+        );
+        assert!(!logged.contains("tvk_secret_value"), "{logged}");
+        assert!(!logged.contains("grant_type"), "{logged}");
+    }
+}

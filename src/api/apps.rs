@@ -103,24 +103,32 @@ pub async fn resolve_for_token(
     appid: &str,
 ) -> Result<(Uuid, AppId), ApiError> {
     let appid = AppId::parse("appid", appid).map_err(|_| ApiError::NotFound("app"))?;
-    let app_id = if let Some(id) = state.engine.cache.app_id(scope.tenant_id, appid.as_str()) {
-        id
-    } else {
-        let id = db::apps::id_of(&state.pool, scope.tenant_id, appid.as_str())
-            .await?
-            .ok_or(ApiError::NotFound("app"))?;
-        state
-            .engine
-            .cache
-            .put_app_id(scope.tenant_id, appid.as_str(), id);
-        id
-    };
+    let app_id = cached_app_id(state, scope.tenant_id, &appid)
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
     if let Principal::ApiKey(k) = principal
         && !k.allows_app(app_id)
     {
         return Err(ApiError::Forbidden("this API key is limited to other apps"));
     }
     Ok((app_id, appid))
+}
+
+/// The internal id of `appid` in `tenant_id`, from the replica's cache
+/// when it can be.
+pub async fn cached_app_id(
+    state: &AppState,
+    tenant_id: Uuid,
+    appid: &AppId,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    if let Some(id) = state.engine.cache.app_id(tenant_id, appid.as_str()) {
+        return Ok(Some(id));
+    }
+    let id = db::apps::id_of(&state.pool, tenant_id, appid.as_str()).await?;
+    if let Some(id) = id {
+        state.engine.cache.put_app_id(tenant_id, appid.as_str(), id);
+    }
+    Ok(id)
 }
 
 /// An errcode and what it means, for answers and pages.

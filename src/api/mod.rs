@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod apps;
 pub mod health;
 pub mod members;
+pub mod wechat_compat;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -26,6 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(apps::metrics))
+        .route(
+            "/cgi-bin/token",
+            web::get().to(wechat_compat::classic_token),
+        )
+        .route(
+            "/cgi-bin/stable_token",
+            web::route().to(wechat_compat::stable_token),
+        )
         .service(
             web::scope("/api/v1")
                 .service(resource("/apps/{appid}/token").route(web::get().to(apps::token)))

@@ -15,3 +15,4 @@ mod helpers;
 mod refresh;
 mod simulator;
 mod upstream;
+mod wechat_compat;

@@ -1,0 +1,254 @@
+//! WeChat-compatible token endpoints: `GET /cgi-bin/token` and
+//! `POST /cgi-bin/stable_token`, answered exactly in WeChat's shapes so that
+//! an existing WeChat SDK pointed at tokenvault gets the managed token.
+//!
+//! The `secret` parameter is a tokenvault API key, never a WeChat appsecret.
+//! Every answer is HTTP 200 with `{"access_token", "expires_in"}` (the
+//! remaining seconds of the managed token) or `{"errcode", "errmsg"}`, like
+//! WeChat's own. Errors use WeChat's codes, checked in WeChat's order:
+//!
+//! | problem | errcode |
+//! |---|---|
+//! | `grant_type` missing or not `client_credential` | 40002 |
+//! | `appid` missing | 41002 |
+//! | `secret` missing | 41004 |
+//! | `appid` malformed, not in the key's organisation, or not allowed for a limited key | 40013 |
+//! | the key is unknown, malformed or revoked | 40125 |
+//! | stable token: not a POST | 43002 |
+//! | stable token: the body is not a JSON object of WeChat's field types | 47001 |
+//! | no valid token can be had: WeChat's errcode of the failed refresh, or -1 | e.g. 40164, 45009, -1 |
+//!
+//! `force_refresh: true` is accepted and ignored: the managed token is shared
+//! by every server of the organisation, and one client must not be able to
+//! kill it for all the others. A client that saw a token rejected reports it
+//! to `POST /api/v1/apps/{appid}/token/invalidate` (compare-and-refresh).
+
+use std::time::Duration;
+
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::domain::AppId;
+use crate::refresh::engine::TokenError;
+use crate::startup::AppState;
+
+/// `grant_type` is missing or not `client_credential`.
+const INVALID_GRANT_TYPE: i64 = 40002;
+/// `appid` is malformed or not one this key may use.
+const INVALID_APPID: i64 = 40013;
+/// The secret (a tokenvault API key) is not valid.
+const INVALID_SECRET: i64 = 40125;
+/// `appid` missing.
+const APPID_MISSING: i64 = 41002;
+/// `secret` missing.
+const SECRET_MISSING: i64 = 41004;
+/// The stable-token endpoint takes POST only.
+const REQUIRE_POST: i64 = 43002;
+/// The body is not the JSON expected.
+const DATA_FORMAT: i64 = 47001;
+/// System error: retry later.
+const SYSTEM_ERROR: i64 = -1;
+
+/// The parameters of a token request, as sent.
+#[derive(Default)]
+struct Credentials {
+    grant_type: Option<String>,
+    appid: Option<String>,
+    secret: Option<SecretString>,
+}
+
+/// A WeChat-shaped error answer.
+fn wx_error(errcode: i64, errmsg: &str) -> HttpResponse {
+    wx_json(&json!({ "errcode": errcode, "errmsg": errmsg }))
+}
+
+/// HTTP 200 with WeChat's JSON; never cached (it may carry a token).
+fn wx_json(body: &Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+        .json(body)
+}
+
+/// An empty parameter counts as a missing one, as at WeChat.
+fn present(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// GET /cgi-bin/token?grant_type=client_credential&appid=APPID&secret=API_KEY
+pub async fn classic_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let mut creds = Credentials::default();
+    for (key, value) in params {
+        // The first occurrence wins, as in most query parsers.
+        match key.as_str() {
+            "grant_type" if creds.grant_type.is_none() => creds.grant_type = Some(value),
+            "appid" if creds.appid.is_none() => creds.appid = Some(value),
+            "secret" if creds.secret.is_none() => creds.secret = Some(SecretString::from(value)),
+            _ => {}
+        }
+    }
+    answer(&state, creds).await
+}
+
+/// POST /cgi-bin/stable_token with JSON
+/// `{"grant_type", "appid", "secret", "force_refresh"}`.
+pub async fn stable_token(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if req.method() != Method::POST {
+        return wx_error(REQUIRE_POST, "require POST method");
+    }
+    match stable_request(&body) {
+        Some(creds) => answer(&state, creds).await,
+        None => wx_error(DATA_FORMAT, "data format error"),
+    }
+}
+
+/// The stable-token body: a JSON object whose fields, when present, have
+/// WeChat's types (strings, and a boolean `force_refresh`). `None` means 47001.
+fn stable_request(body: &[u8]) -> Option<Credentials> {
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    let mut text = |key: &str| match map.remove(key) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s)),
+        Some(_) => None,
+    };
+    let grant_type = text("grant_type")?;
+    let appid = text("appid")?;
+    let secret = text("secret")?.map(SecretString::from);
+    // Accepted for compatibility and deliberately ignored (see the module docs).
+    match map.get("force_refresh") {
+        None | Some(Value::Null | Value::Bool(_)) => {}
+        Some(_) => return None,
+    }
+    Some(Credentials {
+        grant_type,
+        appid,
+        secret,
+    })
+}
+
+/// Check the request in WeChat's order and answer with the managed token.
+async fn answer(state: &AppState, creds: Credentials) -> HttpResponse {
+    if creds.grant_type.as_deref() != Some("client_credential") {
+        return wx_error(INVALID_GRANT_TYPE, "invalid grant_type");
+    }
+    let Some(appid) = present(creds.appid) else {
+        return wx_error(APPID_MISSING, "appid missing");
+    };
+    let Some(secret) = creds
+        .secret
+        .filter(|s| !secrecy::ExposeSecret::expose_secret(s).is_empty())
+    else {
+        return wx_error(SECRET_MISSING, "appsecret missing");
+    };
+    let Ok(appid) = AppId::parse("appid", &appid) else {
+        return wx_error(INVALID_APPID, "invalid appid");
+    };
+    let key = match state.auth.keys.verify(&state.pool, &secret).await {
+        Ok(Some(key)) => key,
+        Ok(None) => {
+            return wx_error(
+                INVALID_SECRET,
+                "invalid appsecret: the secret must be a valid tokenvault API key of this appid's organisation",
+            );
+        }
+        Err(e) => return system_error(&e, "cannot check the API key"),
+    };
+    // Another tenant's app, an unknown one and one the key may not use all
+    // answer the same: nothing tells them apart.
+    let app_id = match super::apps::cached_app_id(state, key.tenant_id, &appid).await {
+        Ok(Some(id)) if key.allows_app(id) => id,
+        Ok(_) => return wx_error(INVALID_APPID, "invalid appid"),
+        Err(e) => return system_error(&e, "cannot read the app"),
+    };
+    match state
+        .engine
+        .token(key.tenant_id, app_id, Duration::ZERO)
+        .await
+    {
+        Ok(t) => {
+            state.engine.metrics.count_read(true);
+            key.count_token_read();
+            let expires_in = (t.expires_at - Utc::now()).num_seconds().max(1);
+            wx_json(&json!({
+                "access_token": t.access_token.expose_secret(),
+                "expires_in": expires_in,
+            }))
+        }
+        Err(TokenError::Unavailable(u)) => {
+            state.engine.metrics.count_read(false);
+            match u.failure {
+                // WeChat refused tokenvault's refresh: pass its code on, so
+                // the SDK reacts as it would to WeChat (45009 waits, -1 retries).
+                Some(f) if f.errcode.is_some_and(|c| c != 0) => wx_error(
+                    f.errcode.unwrap_or(SYSTEM_ERROR),
+                    &format!(
+                        "{} (WeChat's answer to tokenvault's refresh of this app)",
+                        f.errmsg
+                    ),
+                ),
+                _ => wx_error(SYSTEM_ERROR, &format!("system error: {}", u.reason)),
+            }
+        }
+        Err(TokenError::Engine(e)) => system_error(&e, "the token read failed"),
+    }
+}
+
+/// -1, so the SDK retries; the cause goes to the log only.
+fn system_error(error: &dyn std::error::Error, what: &str) -> HttpResponse {
+    tracing::error!(error = %error, "{what} on a WeChat-compatible token request");
+    wx_error(SYSTEM_ERROR, "system error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret as _;
+
+    #[test]
+    fn stable_bodies_need_wechats_types() {
+        let ok = stable_request(
+            br#"{"grant_type":"client_credential","appid":"wx1","secret":"k","force_refresh":true}"#,
+        )
+        .expect("valid body");
+        assert_eq!(ok.grant_type.as_deref(), Some("client_credential"));
+        assert_eq!(ok.appid.as_deref(), Some("wx1"));
+        assert_eq!(ok.secret.expect("secret").expose_secret(), "k");
+        let empty = stable_request(b"{}").expect("an empty object is well-formed");
+        assert!(empty.appid.is_none() && empty.secret.is_none());
+        for bad in [
+            &b""[..],
+            b"grant_type=client_credential",
+            b"[]",
+            b"\"x\"",
+            br#"{"appid":1}"#,
+            br#"{"force_refresh":"yes"}"#,
+            br#"{"secret":["a"]}"#,
+        ] {
+            assert!(
+                stable_request(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_parameters_are_missing() {
+        assert_eq!(present(Some(String::new())), None);
+        assert_eq!(present(Some("wx".into())), Some("wx".into()));
+    }
+}
