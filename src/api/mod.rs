@@ -3,8 +3,10 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod apps;
+pub mod docs_page;
 pub mod health;
 pub mod members;
+pub mod openapi;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,6 +24,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(apps::metrics))
+        .route("/api/openapi.json", web::get().to(openapi::openapi_json))
+        .route("/api/docs", web::get().to(docs_page::page))
+        .route("/api/docs.css", web::get().to(docs_page::stylesheet))
         .service(
             web::scope("/api/v1")
                 .route("/signup", web::post().to(accounts::signup))

@@ -1,0 +1,157 @@
+//! The OpenAPI document and the reference page describe every route.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::spawn_app;
+
+/// Every (method, path) that `src/api/mod.rs` registers, read from its
+/// source, so a route added without documentation fails this test.
+fn registered_routes() -> BTreeSet<(String, String)> {
+    let source = include_str!("../../src/api/mod.rs");
+    let compact: String = source.chars().filter(|c| !c.is_whitespace()).collect();
+    // Byte ranges of `.service(web::scope("P")...)` calls and their prefixes.
+    let mut scopes = Vec::new();
+    let mut from = 0;
+    while let Some(i) = compact[from..].find(".service(web::scope(\"") {
+        let start = from + i;
+        let prefix_start = start + ".service(web::scope(\"".len();
+        let prefix_end = prefix_start + compact[prefix_start..].find('"').unwrap();
+        let open = start + ".service".len();
+        let mut depth = 0;
+        let mut end = compact.len();
+        for (k, c) in compact[open..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + k;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        scopes.push((start, end, compact[prefix_start..prefix_end].to_owned()));
+        from = prefix_end;
+    }
+    let mut routes = BTreeSet::new();
+    let mut from = 0;
+    while let Some(i) = compact[from..].find(".route(\"") {
+        let at = from + i;
+        let path_start = at + ".route(\"".len();
+        let path_end = path_start + compact[path_start..].find('"').unwrap();
+        let rest = &compact[path_end..];
+        let method_start = rest.find("web::").unwrap() + "web::".len();
+        let method_end = method_start + rest[method_start..].find('(').unwrap();
+        let prefix = scopes
+            .iter()
+            .find(|(s, e, _)| (*s..*e).contains(&at))
+            .map_or("", |(_, _, p)| p.as_str());
+        routes.insert((
+            rest[method_start..method_end].to_owned(),
+            format!("{prefix}{}", &compact[path_start..path_end]),
+        ));
+        from = path_end;
+    }
+    routes
+}
+
+#[tokio::test]
+async fn the_document_lists_every_route() {
+    let app = spawn_app().await;
+    let res = app.get("/api/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["info"]["title"], "tokenvault");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    for scheme in ["api_key", "session", "csrf"] {
+        assert!(
+            doc["components"]["securitySchemes"][scheme].is_object(),
+            "security scheme {scheme} missing"
+        );
+    }
+
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let registered = registered_routes();
+    assert!(registered.len() >= 30, "parsed only {registered:?}");
+    assert!(registered.contains(&("get".into(), "/api/v1/apps/{appid}/token".into())));
+    let undocumented: Vec<_> = registered.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the OpenAPI document: {undocumented:?}"
+    );
+    let unrouted: Vec<_> = documented.difference(&registered).collect();
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
+
+    // Every operation describes its errors as problem+json.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["responses"]["404"]["content"]["application/problem+json"].is_object(),
+                "{method} {path} lacks its problem+json 404"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_reference_page_shows_every_path() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let res = app.get("/api/docs").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = res.text().await.unwrap();
+    for path in doc["paths"].as_object().unwrap().keys() {
+        assert!(
+            page.contains(&format!("<code>{path}</code>")),
+            "{path} missing"
+        );
+    }
+    // No script, no inline style, nothing from another origin.
+    assert!(!page.contains("<script"));
+    assert!(!page.contains("<style"));
+    assert!(!page.contains("style="));
+    assert!(!page.contains("https://cdn"));
+    assert!(page.contains("href=\"/api/docs.css\""));
+
+    let css = app.get("/api/docs.css").await;
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}
+
+#[test]
+fn the_page_escapes_text() {
+    assert_eq!(
+        tokenvault::api::docs_page::escape("<a href=\"x\">'&'</a>"),
+        "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    );
+}
