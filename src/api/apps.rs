@@ -382,6 +382,7 @@ pub struct ListQuery {
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// Apps after this AppID (`next_after` of the previous page).
+    #[param(pattern = "^wx[0-9a-fA-F]{16}$")]
     after: Option<String>,
 }
 
@@ -403,6 +404,16 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(Role::Viewer)?;
     let limit = page_limit(query.limit)?;
+    // The cursor is an AppID; anything else (a NUL byte, say) never reaches SQL.
+    let after = query
+        .after
+        .as_deref()
+        .map(|a| AppId::parse("after", a))
+        .transpose()
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_query",
+            detail: "after must be an AppID: the next_after of the previous page".into(),
+        })?;
     let only = match &principal {
         Principal::ApiKey(k) if !k.app_ids.is_empty() => Some(k.app_ids.to_vec()),
         _ => None,
@@ -411,7 +422,7 @@ pub async fn list(
         &state.pool,
         scope.tenant_id,
         only.as_deref(),
-        query.after.as_deref(),
+        after.as_ref().map(AppId::as_str),
         limit,
     )
     .await?;
