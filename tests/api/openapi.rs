@@ -155,3 +155,21 @@ fn the_page_escapes_text() {
         "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
     );
 }
+
+/// Inputs the schema check found answering 500 once; each must be a 4xx now.
+#[tokio::test]
+async fn inputs_the_schema_check_found_answer_with_a_client_error() {
+    let app = spawn_app().await;
+    let owner = app.signup("Fuzzed", "fuzz@example.com").await;
+    for path in [
+        "/api/v1/apps?after=%00",
+        "/api/v1/apps?after=%C2%B0%F0%B3%BA%AE%C3%A4%000",
+    ] {
+        let res = owner.get(path).await;
+        assert_eq!(res.status(), 400, "{path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_query", "{path}");
+    }
+    let res = owner.get("/api/v1/apps?after=wx0123456789abcdef").await;
+    assert_eq!(res.status(), 200);
+}
