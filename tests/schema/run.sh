@@ -75,7 +75,8 @@ curl -fsS -b "$jar" -H 'Content-Type: application/json' -H "X-CSRF-Token: $csrf"
 key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$work/key.json")
 
 status=0
-schemathesis run "$base/api/openapi.json" \
+# From the work directory: schemathesis keeps its example database in ./.schemathesis.
+(cd "$work" && schemathesis run "$base/api/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "$max_examples" \
@@ -85,7 +86,7 @@ schemathesis run "$base/api/openapi.json" \
   --request-timeout 20 \
   --suppress-health-check all \
   --report junit --report-junit-path "$work/junit.xml" \
-  >"$work/schemathesis.out" 2>&1 || status=$?
+  >"$work/schemathesis.out" 2>&1) || status=$?
 cat "$work/schemathesis.out"
 
 if grep -q "panicked\|internal error" "$work/service.log"; then
