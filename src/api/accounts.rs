@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::audit_event;
 use crate::auth::{Principal, client_ip, password, session};
@@ -13,19 +14,28 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// Body of POST /api/v1/signup.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    /// Organisation name.
     organization: String,
+    /// The owner's email.
+    #[schema(format = Email)]
     email: String,
+    /// At least 12 characters, not a common password.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
 /// Body of POST /api/v1/login.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Email.
+    #[schema(format = Email)]
     email: String,
+    /// Password.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -38,6 +48,17 @@ fn throttle(state: &AppState, req: &HttpRequest, account: Option<&str>) -> Resul
 }
 
 /// POST /api/v1/signup: a new organisation and its owner, signed in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signup",
+    tag = "accounts",
+    request_body = SignupRequest,
+    security(()),
+    responses(
+        (status = 201, description = "The organisation and its owner; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
+        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -99,6 +120,17 @@ pub async fn signup(
 
 /// POST /api/v1/login: the same answer, taking the same time, whether the
 /// email is unknown or the password wrong.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    security(()),
+    responses(
+        (status = 200, description = "Signed in; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
+        (status = 401, description = "Wrong email or password (`unauthenticated`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -158,6 +190,15 @@ pub async fn login(
 }
 
 /// POST /api/v1/logout: ends the session on the server.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "accounts",
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Signed out; the cookie is removed"),
+    ),
+)]
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -177,6 +218,15 @@ pub async fn logout(
 
 /// GET /api/v1/session: who am I — the signed-in user with the CSRF token
 /// for JSON calls, or the API key making the request.
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    tag = "accounts",
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The signed-in person with the CSRF token, or the API key making the request", body = crate::api::openapi::WhoAmI),
+    ),
+)]
 pub async fn current(
     state: web::Data<AppState>,
     principal: Principal,

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::audit_event;
@@ -17,17 +18,30 @@ use crate::startup::AppState;
 const MAX_APPS_PER_KEY: usize = 100;
 
 /// Body of POST /api/v1/api-keys.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
+    /// A name to recognise the key by.
     name: String,
+    /// `AppID`s the key is limited to (at most 100); absent or empty: every app.
     #[serde(default)]
     apps: Option<Vec<String>>,
+    /// A read-only key reads tokens and health but changes nothing.
     #[serde(default)]
     read_only: bool,
 }
 
 /// POST /api/v1/api-keys: a new key, shown in full only in this answer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    request_body = CreateKeyRequest,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The new key; `key` is shown only here", body = crate::api::openapi::CreatedApiKey),
+    ),
+)]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -102,6 +116,15 @@ pub async fn create(
 }
 
 /// GET /api/v1/api-keys: the tenant's keys (never the keys themselves).
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys",
+    tag = "api-keys",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The organisation's keys (never the keys themselves)", body = crate::api::openapi::ApiKeyList),
+    ),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     principal: Principal,
@@ -114,6 +137,16 @@ pub async fn list(
 
 /// DELETE /api/v1/api-keys/{id}: revoke; every replica stops accepting it
 /// within a second.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/api-keys/{id}",
+    tag = "api-keys",
+    params(("id" = Uuid, Path, description = "Key id")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Revoked; every replica stops accepting it within a second"),
+    ),
+)]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{audit_event, page_limit};
@@ -29,16 +30,23 @@ use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 const MAX_MIN_TTL: u64 = 7000;
 
 /// Body of POST /api/v1/apps.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAppRequest {
+    /// WeChat AppID, e.g. `wx0123456789abcdef`.
     appid: String,
+    /// The AppSecret (32 hex characters); never shown again.
+    #[schema(value_type = String, format = Password)]
     secret: AppSecret,
+    /// Display name (default: the AppID).
     #[serde(default)]
     name: Option<String>,
+    /// `stable` (default) or `classic`.
     #[serde(default)]
     token_mode: Option<TokenMode>,
+    /// A second AppSecret, tried when the first is rejected (during a secret reset).
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     secondary_secret: Option<AppSecret>,
     /// Check the credentials with WeChat now (default true).
     #[serde(default)]
@@ -46,22 +54,28 @@ pub struct CreateAppRequest {
 }
 
 /// Body of PATCH /api/v1/apps/{appid}; absent fields stay as they are.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[allow(
     clippy::option_option,
     reason = "PATCH tells an absent field from an explicit null"
 )]
 #[serde(deny_unknown_fields)]
 pub struct EditAppRequest {
+    /// New display name.
     #[serde(default)]
     name: Option<String>,
+    /// New AppSecret.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     secret: Option<AppSecret>,
-    /// `null` clears the secondary secret.
+    /// New secondary AppSecret; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = Password)]
     secondary_secret: Option<Option<AppSecret>>,
+    /// `stable` or `classic`.
     #[serde(default)]
     token_mode: Option<TokenMode>,
+    /// Switch refreshing on or off.
     #[serde(default)]
     enabled: Option<bool>,
 }
@@ -249,6 +263,17 @@ impl NewAppInput {
 
 /// POST /api/v1/apps: register; by default the first token is fetched at
 /// once and the answer says whether WeChat accepted the credentials.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps",
+    tag = "apps",
+    request_body = CreateAppRequest,
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The registered app, without its secret, and whether WeChat accepted the credentials", body = crate::api::openapi::AppView),
+        (status = 409, description = "The AppID is registered in this organisation already (`app_exists`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -357,14 +382,29 @@ pub async fn create(
 }
 
 /// Query of GET /api/v1/apps.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// Apps after this AppID (`next_after` of the previous page).
+    #[param(pattern = "^wx[0-9a-fA-F]{16}$")]
     after: Option<String>,
 }
 
 /// GET /api/v1/apps: the tenant's apps with their health, by AppID.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps",
+    tag = "apps",
+    params(ListQuery),
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The organisation's apps with their health, by AppID", body = crate::api::openapi::AppPage),
+    ),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     principal: Principal,
@@ -372,6 +412,16 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(Role::Viewer)?;
     let limit = page_limit(query.limit)?;
+    // The cursor is an AppID; anything else (a NUL byte, say) never reaches SQL.
+    let after = query
+        .after
+        .as_deref()
+        .map(|a| AppId::parse("after", a))
+        .transpose()
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_query",
+            detail: "after must be an AppID: the next_after of the previous page".into(),
+        })?;
     let only = match &principal {
         Principal::ApiKey(k) if !k.app_ids.is_empty() => Some(k.app_ids.to_vec()),
         _ => None,
@@ -380,7 +430,7 @@ pub async fn list(
         &state.pool,
         scope.tenant_id,
         only.as_deref(),
-        query.after.as_deref(),
+        after.as_ref().map(AppId::as_str),
         limit,
     )
     .await?;
@@ -392,6 +442,16 @@ pub async fn list(
 }
 
 /// GET /api/v1/apps/{appid}
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{appid}",
+    tag = "apps",
+    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The app, with the last 4 characters of its secret for owners and admins", body = crate::api::openapi::AppView),
+    ),
+)]
 pub async fn show(
     state: web::Data<AppState>,
     principal: Principal,
@@ -417,6 +477,17 @@ pub async fn show(
 }
 
 /// PATCH /api/v1/apps/{appid}: rename, replace or set secrets, switch mode, enable/disable.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/apps/{appid}",
+    tag = "apps",
+    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    request_body = EditAppRequest,
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The edited app", body = crate::api::openapi::AppView),
+    ),
+)]
 pub async fn edit(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -517,6 +588,16 @@ pub async fn edit(
 }
 
 /// DELETE /api/v1/apps/{appid}
+#[utoipa::path(
+    delete,
+    path = "/api/v1/apps/{appid}",
+    tag = "apps",
+    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+    ),
+)]
 pub async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -548,6 +629,16 @@ pub async fn remove(
 }
 
 /// POST /api/v1/apps/{appid}/refresh: refresh now and say how it went.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{appid}/refresh",
+    tag = "apps",
+    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The app and how the refresh went (`refresh`)", body = crate::api::openapi::AppView),
+    ),
+)]
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -586,11 +677,17 @@ pub async fn refresh(
 }
 
 /// Query of the refresh-log endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
+    /// `failure` for failures only, `all` (default) for every attempt.
+    #[param(pattern = "^(failure|all)$")]
     outcome: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// Entries older than this id (`next_before` of the previous page).
     before: Option<i64>,
 }
 
@@ -626,6 +723,16 @@ fn log_view(rows: Vec<db::tokens::LogRow>, limit: i64) -> Value {
 }
 
 /// GET /api/v1/apps/{appid}/refresh-log
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{appid}/refresh-log",
+    tag = "apps",
+    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`"), LogQuery),
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Refresh attempts, newest first", body = crate::api::openapi::LogPage),
+    ),
+)]
 pub async fn app_log(
     state: web::Data<AppState>,
     principal: Principal,
@@ -648,6 +755,16 @@ pub async fn app_log(
 }
 
 /// GET /api/v1/refresh-log: every app of the tenant.
+#[utoipa::path(
+    get,
+    path = "/api/v1/refresh-log",
+    tag = "apps",
+    params(LogQuery),
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Refresh attempts of every app, newest first", body = crate::api::openapi::LogPage),
+    ),
+)]
 pub async fn tenant_log(
     state: web::Data<AppState>,
     principal: Principal,
@@ -675,8 +792,11 @@ pub async fn tenant_log(
 }
 
 /// Query of GET /api/v1/apps/{appid}/token.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The token must stay valid at least this many seconds (0 to 7000, default 0).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 7000)]
     min_ttl: Option<String>,
 }
 
@@ -703,6 +823,17 @@ fn parse_min_ttl(raw: Option<&str>) -> Result<Duration, ApiError> {
 }
 
 /// GET /api/v1/apps/{appid}/token: a token valid for at least `min_ttl`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{appid}/token",
+    tag = "tokens",
+    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`"), TokenQuery),
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A token valid for at least `min_ttl` seconds", body = crate::api::openapi::TokenView),
+        (status = 503, description = "No valid token can be had now (`token_unavailable`, with the WeChat `errcode` when there is one); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 pub async fn token(
     state: web::Data<AppState>,
     principal: Principal,
@@ -766,13 +897,26 @@ pub async fn token(
 }
 
 /// Body of POST /api/v1/apps/{appid}/token/invalidate.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvalidateRequest {
+    /// The token WeChat rejected (`40001`/`42001`).
+    #[schema(value_type = String, format = Password)]
     access_token: crate::secret::AccessToken,
 }
 
 /// POST /api/v1/apps/{appid}/token/invalidate: compare-and-refresh.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{appid}/token/invalidate",
+    tag = "tokens",
+    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    request_body = InvalidateRequest,
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Refreshed if the reported token is still the current one (compare-and-refresh)", body = crate::api::openapi::InvalidateView),
+    ),
+)]
 pub async fn invalidate(
     state: web::Data<AppState>,
     principal: Principal,
@@ -809,6 +953,15 @@ pub async fn invalidate(
 }
 
 /// GET /metrics: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text"),
+    ),
+)]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rows: Vec<(bool, bool, i32, Option<String>, i64)> = sqlx::query_as(
         "select a.enabled, coalesce(s.expires_at > now(), false), least(s.failure_streak, 1), s.last_error_class, count(*)

@@ -9,11 +9,30 @@ use crate::db;
 use crate::startup::AppState;
 
 /// Liveness: the process answers HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "The process answers HTTP", body = crate::api::openapi::Liveness),
+    ),
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// Readiness: the database answers and every migration is applied.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "Ready: the database answers and every migration is applied", body = crate::api::openapi::Readiness),
+        (status = 503, description = "Not ready", body = crate::api::openapi::Readiness),
+    ),
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let check = async {
         sqlx::query("select 1").execute(&state.pool).await?;

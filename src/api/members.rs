@@ -5,6 +5,7 @@ use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::audit_event;
@@ -18,6 +19,15 @@ use crate::startup::AppState;
 const INVITE_DAYS: i64 = 7;
 
 /// GET /api/v1/members
+#[utoipa::path(
+    get,
+    path = "/api/v1/members",
+    tag = "members",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The organisation's members", body = crate::api::openapi::MemberList),
+    ),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     principal: Principal,
@@ -29,9 +39,10 @@ pub async fn list(
 }
 
 /// Body of PATCH /api/v1/members/{id}.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRoleRequest {
+    /// The new role: owner, admin or viewer.
     role: Role,
 }
 
@@ -47,6 +58,18 @@ fn may_manage(actor: Role, current: Role, new: Option<Role>) -> bool {
 }
 
 /// PATCH /api/v1/members/{id}: change a member's role.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/members/{id}",
+    tag = "members",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = ChangeRoleRequest,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The member with the new role", body = crate::api::openapi::MemberView),
+        (status = 409, description = "The organisation would lose its last owner (`last_owner`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn change_role(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -97,6 +120,17 @@ pub async fn change_role(
 }
 
 /// DELETE /api/v1/members/{id}: remove a member.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/members/{id}",
+    tag = "members",
+    params(("id" = Uuid, Path, description = "User id")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 409, description = "The organisation would lose its last owner (`last_owner`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -156,13 +190,24 @@ async fn ensure_another_owner(
 }
 
 /// Body of POST /api/v1/invites.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInviteRequest {
+    /// The invitee's role: admin or viewer.
     role: Role,
 }
 
 /// POST /api/v1/invites: an invite link (shown once) for a new member.
+#[utoipa::path(
+    post,
+    path = "/api/v1/invites",
+    tag = "members",
+    request_body = CreateInviteRequest,
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The invitation; `token` and `url` are shown only here", body = crate::api::openapi::CreatedInvite),
+    ),
+)]
 pub async fn create_invite(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -222,6 +267,15 @@ pub async fn create_invite(
 }
 
 /// GET /api/v1/invites
+#[utoipa::path(
+    get,
+    path = "/api/v1/invites",
+    tag = "members",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The organisation's invitations", body = crate::api::openapi::InviteList),
+    ),
+)]
 pub async fn list_invites(
     state: web::Data<AppState>,
     principal: Principal,
@@ -233,6 +287,16 @@ pub async fn list_invites(
 }
 
 /// DELETE /api/v1/invites/{id}: withdraw an open invite.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/invites/{id}",
+    tag = "members",
+    params(("id" = Uuid, Path, description = "Invite id")),
+    security(("session" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Withdrawn"),
+    ),
+)]
 pub async fn delete_invite(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -260,15 +324,31 @@ pub async fn delete_invite(
 }
 
 /// Body of POST /api/v1/invites/accept.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInviteRequest {
+    /// The invite token.
     token: String,
+    /// The new member's email.
+    #[schema(format = Email)]
     email: String,
+    /// At least 12 characters, not a common password.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
 /// POST /api/v1/invites/accept: join with a new account, signed in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/invites/accept",
+    tag = "members",
+    request_body = AcceptInviteRequest,
+    security(()),
+    responses(
+        (status = 201, description = "Joined and signed in; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
+        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn accept_invite(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -340,14 +420,28 @@ pub async fn accept_invite(
 }
 
 /// Query of GET /api/v1/audit-log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Entries older than this id (`next_before` of the previous page).
     before: Option<i64>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
 /// GET /api/v1/audit-log: newest first, `before` an id for the next page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit-log",
+    tag = "members",
+    params(AuditQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Audit entries, newest first", body = crate::api::openapi::AuditPage),
+    ),
+)]
 pub async fn audit_log(
     state: web::Data<AppState>,
     principal: Principal,
@@ -364,6 +458,15 @@ pub async fn audit_log(
 }
 
 /// GET /api/v1/operator/tenants: every tenant's health, for operators.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/tenants",
+    tag = "members",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Every organisation's health (operators only)", body = crate::api::openapi::TenantHealthList),
+    ),
+)]
 pub async fn operator_tenants(
     state: web::Data<AppState>,
     principal: Principal,

@@ -3,8 +3,10 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod apps;
+pub mod docs_page;
 pub mod health;
 pub mod members;
+pub mod openapi;
 pub mod wechat_compat;
 
 use actix_web::http::StatusCode;
@@ -35,6 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/cgi-bin/stable_token",
             web::route().to(wechat_compat::stable_token),
         )
+        .route("/api/openapi.json", web::get().to(openapi::openapi_json))
+        .route("/api/docs", web::get().to(docs_page::page))
+        .route("/api/docs.css", web::get().to(docs_page::stylesheet))
         .service(
             web::scope("/api/v1")
                 .service(resource("/apps/{appid}/token").route(web::get().to(apps::token)))

@@ -81,6 +81,17 @@ fn present(value: Option<String>) -> Option<String> {
 }
 
 /// GET /cgi-bin/token?grant_type=client_credential&appid=APPID&secret=API_KEY
+#[utoipa::path(
+    get,
+    path = "/cgi-bin/token",
+    tag = "wechat",
+    params(
+        ("grant_type" = String, Query, description = "Must be `client_credential`"),
+        ("appid" = String, Query, description = "WeChat AppID"),
+        ("secret" = String, Query, description = "A tokenvault API key (not a WeChat appsecret)"),
+    ),
+    responses((status = 200, description = "WeChat's shapes: the managed token, or `{errcode, errmsg}`", body = crate::api::openapi::WeChatAnswer)),
+)]
 pub async fn classic_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map(web::Query::into_inner)
@@ -100,6 +111,13 @@ pub async fn classic_token(req: HttpRequest, state: web::Data<AppState>) -> Http
 
 /// POST /cgi-bin/stable_token with JSON
 /// `{"grant_type", "appid", "secret", "force_refresh"}`.
+#[utoipa::path(
+    post,
+    path = "/cgi-bin/stable_token",
+    tag = "wechat",
+    request_body = crate::api::openapi::StableTokenRequest,
+    responses((status = 200, description = "WeChat's shapes: the managed token, or `{errcode, errmsg}`", body = crate::api::openapi::WeChatAnswer)),
+)]
 pub async fn stable_token(
     req: HttpRequest,
     body: Bytes,

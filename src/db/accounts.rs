@@ -24,7 +24,7 @@ pub struct UserRow {
 }
 
 /// A member as listed to the tenant.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct MemberRow {
     /// User id.
     pub id: Uuid,
@@ -192,7 +192,7 @@ pub async fn delete_member(
 }
 
 /// Per-tenant summary for operators: no secrets, no tokens.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct TenantHealthRow {
     /// Tenant id.
     pub id: Uuid,

@@ -24,7 +24,7 @@ pub struct AuditEvent<'a> {
 }
 
 /// An audit entry as listed.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditRow {
     /// Entry id.
     pub id: i64,

@@ -308,7 +308,7 @@ pub async fn log(db: impl PgExecutor<'_>, e: &LogEntry<'_>) -> Result<(), sqlx::
 }
 
 /// A refresh log entry as listed.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct LogRow {
     /// Entry id (for paging).
     pub id: i64,

@@ -55,7 +55,9 @@ impl fmt::Debug for AppId {
 }
 
 /// Which WeChat endpoint keeps an app's token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenMode {
     /// `/cgi-bin/stable_token`: does not invalidate tokens other systems hold.

@@ -147,7 +147,7 @@ pub fn next_quota_day(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// An app's health, derived from its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     /// A valid token, and the last refresh worked.

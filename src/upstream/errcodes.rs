@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// How a failed fetch is handled (see `shared/wechat/API.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorClass {
     /// Network trouble, timeouts, 5xx, malformed answers, WeChat busy: retry soon with backoff.

@@ -12,6 +12,7 @@ mod cli;
 mod crypto;
 mod health;
 mod helpers;
+mod openapi;
 mod refresh;
 mod simulator;
 mod upstream;
