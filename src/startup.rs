@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
-use actix_web::middleware::{DefaultHeaders, NormalizePath, TrailingSlash};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
@@ -79,7 +79,6 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(security_headers())
-                .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .app_data(state.clone())
                 .app_data(json_config())
