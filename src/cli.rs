@@ -153,7 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let database = Database::open(&settings).await?;
+    let database = Database::open_beside_service(&settings).await?;
     let result = db::migrate(&database.pool).await;
     database.close().await?;
     result?;
@@ -176,7 +176,7 @@ async fn create_operator(settings: Settings, email: &str) -> anyhow::Result<()> 
     let password = NewPassword::parse("password", password.into(), email.as_str())
         .map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let hash = crate::auth::password::hash(password.secret().clone()).await?;
-    let database = Database::open(&settings).await?;
+    let database = Database::open_beside_service(&settings).await?;
     let result = async {
         db::migrate(&database.pool).await?;
         let id = uuid::Uuid::new_v4();
@@ -216,7 +216,7 @@ async fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()
         KeysCommand::Status => None,
         KeysCommand::Rotate { batch_size } => Some(batch_size),
     };
-    let database = Database::open(&settings).await?;
+    let database = Database::open_beside_service(&settings).await?;
     let result = async {
         if !db::migrations_applied(&database.pool).await? {
             anyhow::bail!("the database schema is not up to date: run `tokenvault migrate` first");

@@ -332,7 +332,7 @@ pub struct AcceptInviteRequest {
     /// The new member's email.
     #[schema(format = Email)]
     email: String,
-    /// At least 12 characters, not a common password.
+    /// At least 10 characters, not a common password.
     #[schema(value_type = String, format = Password)]
     password: SecretString,
 }

@@ -438,6 +438,16 @@ fn check_reachable(dir: &Path, user: &User) -> Result<(), EmbeddedError> {
     Ok(())
 }
 
+/// Connection options for the cluster a running tokenvault holds in
+/// `data_dir` (canonical path), through its private socket.
+pub fn running_connect_options(data_dir: &Path, database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .socket(socket_dir_for(data_dir))
+        .port(SOCKET_PORT)
+        .username(SUPERUSER)
+        .database(database)
+}
+
 /// `<data_dir>/run`, or a short directory under the temp dir when that path
 /// would be too long for a unix socket name.
 fn socket_dir_for(data_dir: &Path) -> PathBuf {

@@ -38,6 +38,18 @@ pub struct Database {
 impl Database {
     /// Connect to `DATABASE_URL`, or start the embedded cluster.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        Self::open_with(settings, false).await
+    }
+
+    /// Like [`Database::open`], for the commands an operator runs beside a
+    /// serving tokenvault (migrate, keys, operator): when the service holds
+    /// the embedded cluster, connect to it through its socket instead of
+    /// failing, so key rotation runs online with the default set-up too.
+    pub async fn open_beside_service(settings: &Settings) -> anyhow::Result<Self> {
+        Self::open_with(settings, true).await
+    }
+
+    async fn open_with(settings: &Settings, attach: bool) -> anyhow::Result<Self> {
         let (options, embedded) = if let Some(url) = &settings.database_url {
             let options = url.expose().parse::<PgConnectOptions>().map_err(|e| {
                 anyhow::anyhow!("DATABASE_URL ({url}) is not a valid PostgreSQL URL: {e}")
@@ -45,13 +57,28 @@ impl Database {
             (options, None)
         } else {
             let data_dir = settings.data_dir.clone();
-            let pg = tokio::task::spawn_blocking(move || {
+            let started = tokio::task::spawn_blocking(move || {
                 EmbeddedPostgres::start(&data_dir, &EmbeddedOptions::default())
             })
             .await
-            .context("embedded PostgreSQL start-up task failed")??;
-            ensure_database(&pg, EMBEDDED_DATABASE).await?;
-            (pg.connect_options(EMBEDDED_DATABASE), Some(pg))
+            .context("embedded PostgreSQL start-up task failed")?;
+            match started {
+                Ok(pg) => {
+                    ensure_database(&pg, EMBEDDED_DATABASE).await?;
+                    (pg.connect_options(EMBEDDED_DATABASE), Some(pg))
+                }
+                Err(embedded::EmbeddedError::Busy(dir)) if attach => {
+                    tracing::info!(
+                        data_dir = %dir.display(),
+                        "a running tokenvault holds the embedded PostgreSQL; connecting to it"
+                    );
+                    (
+                        embedded::running_connect_options(&dir, EMBEDDED_DATABASE),
+                        None,
+                    )
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         let pool = connect(options, settings.db_max_connections)
             .await

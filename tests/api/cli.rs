@@ -270,3 +270,36 @@ fn embedded_database_survives_restarts_and_kill_9() {
     assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
     wait_no_postgres(&cluster, Duration::from_secs(5));
 }
+
+#[test]
+fn operator_commands_run_beside_a_serving_embedded_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut svc = start_embedded(&data_dir);
+    // The service holds the data directory; the command connects to its cluster.
+    let out = run(tokenvault()
+        .arg("keys")
+        .arg("status")
+        .env("TOKENVAULT_DATA_DIR", &data_dir));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("active"));
+    let out = run(tokenvault()
+        .arg("migrate")
+        .env("TOKENVAULT_DATA_DIR", &data_dir));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(readyz(&svc.address), 200, "the service kept serving");
+    kill(
+        Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+}

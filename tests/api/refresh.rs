@@ -635,3 +635,60 @@ async fn cached_tokens_follow_a_refresh_on_another_replica_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn the_engine_recovers_when_the_database_drops_every_connection() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    sim.add_app(&appid(7), SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Restart Co", "o@restart.test").await;
+    register(
+        &owner,
+        json!({ "appid": APPID, "secret": SECRET, "token_mode": "classic" }),
+    )
+    .await;
+    // What a database restart does to every client: all connections cut,
+    // the refresher's and the listeners' included.
+    let mut admin = sqlx::ConnectOptions::connect(&app.db.options)
+        .await
+        .unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(killed.len() >= 2, "the service's connections were cut");
+    // Scheduled refreshes carry on (4 s tokens: two more cycles within 8 s)...
+    let before = sim.stats(APPID).classic_calls;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(
+        sim.stats(APPID).classic_calls >= before + 2,
+        "the refresher did not recover"
+    );
+    // ...the listener is back (a new app is fetched without waiting for a tick)...
+    let body = register(
+        &owner,
+        json!({ "appid": appid(7), "secret": SECRET, "verify": false }),
+    )
+    .await;
+    assert_eq!(body["verification"]["outcome"], "not_checked");
+    let registered = Instant::now();
+    while sim.stats(&appid(7)).stable_calls == 0 {
+        assert!(
+            registered.elapsed() < Duration::from_secs(3),
+            "new app not refreshed after the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...and tokens are served.
+    assert_eq!(
+        owner
+            .get(&format!("/api/v1/apps/{APPID}/token"))
+            .await
+            .status(),
+        200
+    );
+}
