@@ -47,32 +47,33 @@ fn throttle(state: &AppState, req: &HttpRequest, account: Option<&str>) -> Resul
         .map_err(ApiError::TooManyRequests)
 }
 
-/// POST /api/v1/signup: a new organisation and its owner, signed in.
-#[utoipa::path(
-    post,
-    path = "/api/v1/signup",
-    tag = "accounts",
-    request_body = SignupRequest,
-    security(()),
-    responses(
-        (status = 201, description = "The organisation and its owner; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
-        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-    ),
-)]
-pub async fn signup(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Json<SignupRequest>,
-) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req, None)?;
-    let SignupRequest {
-        organization,
-        email,
-        password,
-    } = body.into_inner();
+/// A new organisation with its owner, signed in.
+pub struct NewAccount {
+    /// The organisation.
+    pub tenant_id: uuid::Uuid,
+    /// Its owner.
+    pub user_id: uuid::Uuid,
+    /// The organisation's name.
+    pub organization: Name,
+    /// The owner's email.
+    pub email: Email,
+    /// The owner's new session.
+    pub session: session::StartedSession,
+}
+
+/// Create an organisation and its owner and sign the owner in: the one way
+/// to sign up, shared by the JSON API and the sign-up page.
+pub async fn create_account(
+    req: &HttpRequest,
+    state: &AppState,
+    organization: &str,
+    email: &str,
+    password: SecretString,
+) -> Result<NewAccount, ApiError> {
+    throttle(state, req, None)?;
     let checked = (
-        Name::parse("organization", &organization),
-        Email::parse("email", &email),
+        Name::parse("organization", organization),
+        Email::parse("email", email),
         NewPassword::parse("password", password, email.trim()),
     );
     let (organization, email, password) = match checked {
@@ -100,7 +101,7 @@ pub async fn signup(
     db::audit::record(
         &mut *tx,
         audit_event(
-            &req,
+            req,
             Some(tenant_id),
             Some(user_id),
             "tenant.created",
@@ -110,10 +111,108 @@ pub async fn signup(
     .await?;
     tx.commit().await?;
 
-    let started = session::start(&req, &state, user_id, Some(tenant_id)).await?;
+    let session = session::start(req, state, user_id, Some(tenant_id)).await?;
+    Ok(NewAccount {
+        tenant_id,
+        user_id,
+        organization,
+        email,
+        session,
+    })
+}
+
+/// A person just signed in.
+pub struct SignedIn {
+    /// The user's row.
+    pub user: db::accounts::UserRow,
+    /// The user's role.
+    pub role: Role,
+    /// The new session.
+    pub session: session::StartedSession,
+}
+
+/// Check an email and password and start a session: the same answer,
+/// taking the same time, whether the email is unknown or the password
+/// wrong. Shared by the JSON API and the sign-in page.
+pub async fn sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    email: &str,
+    password: SecretString,
+) -> Result<SignedIn, ApiError> {
+    let email = Email::parse("email", email)?;
+    throttle(state, req, Some(email.as_str()))?;
+
+    let user = db::accounts::user_by_email(&state.pool, &email).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = password::verify(password, stored).await?;
+    let user = match user {
+        Some(u) if verified && u.disabled_at.is_none() => u,
+        other => {
+            db::audit::record(
+                &state.pool,
+                audit_event(
+                    req,
+                    other.as_ref().and_then(|u| u.tenant_id),
+                    other.as_ref().map(|u| u.id),
+                    "signin.failed",
+                    Some(email.to_string()),
+                ),
+            )
+            .await?;
+            return Err(ApiError::Unauthenticated("wrong email or password"));
+        }
+    };
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|()| anyhow::anyhow!("user {} has an unknown role", user.id))?;
+    let session = session::start(req, state, user.id, user.tenant_id).await?;
+    db::audit::record(
+        &state.pool,
+        audit_event(
+            req,
+            user.tenant_id,
+            Some(user.id),
+            "signin",
+            Some(user.email.clone()),
+        ),
+    )
+    .await?;
+    Ok(SignedIn {
+        user,
+        role,
+        session,
+    })
+}
+
+/// POST /api/v1/signup: a new organisation and its owner, signed in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signup",
+    tag = "accounts",
+    request_body = SignupRequest,
+    security(()),
+    responses(
+        (status = 201, description = "The organisation and its owner; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
+        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<SignupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let SignupRequest {
+        organization,
+        email,
+        password,
+    } = body.into_inner();
+    let account = create_account(&req, &state, &organization, &email, password).await?;
+    let started = account.session;
     Ok(HttpResponse::Created().cookie(started.cookie).json(json!({
-        "tenant": { "id": tenant_id, "name": organization.as_str() },
-        "user": { "id": user_id, "email": email.as_str(), "role": Role::Owner },
+        "tenant": { "id": account.tenant_id, "name": account.organization.as_str() },
+        "user": { "id": account.user_id, "email": account.email.as_str(), "role": Role::Owner },
         "csrf_token": started.csrf_token,
     })))
 }
@@ -137,45 +236,11 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let email = Email::parse("email", &email)?;
-    throttle(&state, &req, Some(email.as_str()))?;
-
-    let user = db::accounts::user_by_email(&state.pool, &email).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify(password, stored).await?;
-    let user = match user {
-        Some(u) if verified && u.disabled_at.is_none() => u,
-        other => {
-            db::audit::record(
-                &state.pool,
-                audit_event(
-                    &req,
-                    other.as_ref().and_then(|u| u.tenant_id),
-                    other.as_ref().map(|u| u.id),
-                    "signin.failed",
-                    Some(email.to_string()),
-                ),
-            )
-            .await?;
-            return Err(ApiError::Unauthenticated("wrong email or password"));
-        }
-    };
-    let role: Role = user
-        .role
-        .parse()
-        .map_err(|()| anyhow::anyhow!("user {} has an unknown role", user.id))?;
-    let started = session::start(&req, &state, user.id, user.tenant_id).await?;
-    db::audit::record(
-        &state.pool,
-        audit_event(
-            &req,
-            user.tenant_id,
-            Some(user.id),
-            "signin",
-            Some(user.email.clone()),
-        ),
-    )
-    .await?;
+    let SignedIn {
+        user,
+        role,
+        session: started,
+    } = sign_in(&req, &state, &email, password).await?;
     let tenant = match user.tenant_id {
         Some(t) => {
             Some(json!({ "id": t, "name": db::accounts::tenant_name(&state.pool, t).await? }))

@@ -89,7 +89,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// The app of `appid` in the caller's tenant, or 404; 403 for a key limited to other apps.
-async fn find_app(
+pub async fn find_app(
     state: &AppState,
     principal: &Principal,
     scope: &TenantScope,
@@ -156,9 +156,9 @@ pub fn explained(errcode: Option<i64>) -> Value {
     }
 }
 
-fn app_view(app: &AppRow, secret_hint: Option<String>) -> Value {
-    let now = Utc::now();
-    let valid = app.expires_at.is_some_and(|e| e > now);
+/// An app's health now, from its row.
+pub fn app_health(app: &AppRow) -> policy::Health {
+    let valid = app.expires_at.is_some_and(|e| e > Utc::now());
     let class = app.last_error_class.as_deref().and_then(|c| match c {
         "transient" => Some(ErrorClass::Transient),
         "quota" => Some(ErrorClass::Quota),
@@ -166,7 +166,12 @@ fn app_view(app: &AppRow, secret_hint: Option<String>) -> Value {
         "bug" => Some(ErrorClass::Bug),
         _ => None,
     });
-    let health = policy::health(app.enabled, valid, app.failure_streak, class);
+    policy::health(app.enabled, valid, app.failure_streak, class)
+}
+
+fn app_view(app: &AppRow, secret_hint: Option<String>) -> Value {
+    let now = Utc::now();
+    let health = app_health(app);
     let token = match (app.fetched_at, app.expires_at) {
         (Some(f), Some(e)) if e > now => json!({
             "fetched_at": f, "expires_at": e, "expires_in": (e - now).num_seconds(),
@@ -220,8 +225,9 @@ fn failure_view(f: &FetchFailure) -> Value {
     })
 }
 
-/// A registration, checked field by field.
-struct NewAppInput {
+/// A registration, checked field by field: the same rules for the JSON API
+/// and the registration page.
+pub struct NewAppInput {
     appid: AppId,
     secret: AppSecret,
     name: String,
@@ -231,15 +237,28 @@ struct NewAppInput {
 
 impl NewAppInput {
     fn parse(body: &CreateAppRequest) -> Result<Self, ApiError> {
+        Self::parse_fields(
+            &body.appid,
+            &body.secret,
+            body.name.as_deref(),
+            body.token_mode,
+            body.secondary_secret.as_ref(),
+        )
+    }
+
+    /// Check every field; a validation error names each field that is wrong.
+    pub fn parse_fields(
+        appid: &str,
+        secret: &AppSecret,
+        name: Option<&str>,
+        mode: Option<TokenMode>,
+        secondary: Option<&AppSecret>,
+    ) -> Result<Self, ApiError> {
         let checked = (
-            AppId::parse("appid", &body.appid),
-            parse_app_secret("secret", &body.secret),
-            body.name
-                .as_deref()
-                .map(|n| Name::parse("name", n))
-                .transpose(),
-            body.secondary_secret
-                .as_ref()
+            AppId::parse("appid", appid),
+            parse_app_secret("secret", secret),
+            name.map(|n| Name::parse("name", n)).transpose(),
+            secondary
                 .map(|s| parse_app_secret("secondary_secret", s))
                 .transpose(),
         );
@@ -248,7 +267,7 @@ impl NewAppInput {
                 name: name.map_or_else(|| appid.to_string(), |n| n.to_string()),
                 appid,
                 secret,
-                mode: body.token_mode.unwrap_or_default(),
+                mode: mode.unwrap_or_default(),
                 secondary,
             }),
             (a, s, n, s2) => Err(ApiError::Validation(
@@ -261,37 +280,17 @@ impl NewAppInput {
     }
 }
 
-/// POST /api/v1/apps: register; by default the first token is fetched at
-/// once and the answer says whether WeChat accepted the credentials.
-#[utoipa::path(
-    post,
-    path = "/api/v1/apps",
-    tag = "apps",
-    request_body = CreateAppRequest,
-    security(("api_key" = []), ("session" = [], "csrf" = [])),
-    responses(
-        (status = 201, description = "The registered app, without its secret, and whether WeChat accepted the credentials", body = crate::api::openapi::AppView),
-        (status = 409, description = "The AppID is registered in this organisation already (`app_exists`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-    ),
-)]
-pub async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    principal: Principal,
-    body: web::Json<CreateAppRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let scope = principal.require(Role::Admin)?;
-    if let Principal::ApiKey(k) = &principal
-        && !k.app_ids.is_empty()
-    {
-        return Err(ApiError::Forbidden(
-            "this API key is limited to some apps and cannot register new ones",
-        ));
-    }
-    let body = body.into_inner();
-    let new = NewAppInput::parse(&body)?;
+/// Register an app in the caller's tenant, in one transaction (nothing is
+/// stored half-way); with `verify`, fetch its first token at once and say
+/// how that went. Shared by the JSON API and the registration page.
+pub async fn register(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &TenantScope,
+    new: NewAppInput,
+    verify: bool,
+) -> Result<(AppRow, Option<AttemptOutcome>), ApiError> {
     let registered_at = Utc::now();
-    let verify = body.verify.unwrap_or(true);
     let (appid, name, mode) = (new.appid, new.name, new.mode);
     let id = Uuid::new_v4();
     let secret_ct = state
@@ -350,7 +349,7 @@ pub async fn create(
             actor_api_key_id: scope.api_key_id,
             detail: json!({ "name": name, "token_mode": mode }),
             ..audit_event(
-                &req,
+                req,
                 Some(scope.tenant_id),
                 scope.user_id,
                 "app.registered",
@@ -361,19 +360,58 @@ pub async fn create(
     .await?;
     tx.commit().await?;
 
-    let verification = if verify {
-        let outcome = state
-            .engine
-            .refresh_now(id, Trigger::Registration, registered_at)
-            .await
-            .map_err(anyhow::Error::from)?;
-        outcome_view(&outcome)
+    let outcome = if verify {
+        Some(
+            state
+                .engine
+                .refresh_now(id, Trigger::Registration, registered_at)
+                .await
+                .map_err(anyhow::Error::from)?,
+        )
     } else {
-        json!({ "ok": null, "outcome": "not_checked" })
+        None
     };
     let app = db::apps::get(&state.pool, scope.tenant_id, appid.as_str())
         .await?
         .ok_or(ApiError::NotFound("app"))?;
+    Ok((app, outcome))
+}
+
+/// POST /api/v1/apps: register; by default the first token is fetched at
+/// once and the answer says whether WeChat accepted the credentials.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps",
+    tag = "apps",
+    request_body = CreateAppRequest,
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "The registered app, without its secret, and whether WeChat accepted the credentials", body = crate::api::openapi::AppView),
+        (status = 409, description = "The AppID is registered in this organisation already (`app_exists`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateAppRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(Role::Admin)?;
+    if let Principal::ApiKey(k) = &principal
+        && !k.app_ids.is_empty()
+    {
+        return Err(ApiError::Forbidden(
+            "this API key is limited to some apps and cannot register new ones",
+        ));
+    }
+    let body = body.into_inner();
+    let new = NewAppInput::parse(&body)?;
+    let verify = body.verify.unwrap_or(true);
+    let (app, outcome) = register(&req, &state, &scope, new, verify).await?;
+    let verification = match outcome {
+        Some(outcome) => outcome_view(&outcome),
+        None => json!({ "ok": null, "outcome": "not_checked" }),
+    };
     let mut view = app_view(&app, None);
     if let Some(obj) = view.as_object_mut() {
         obj.insert("verification".into(), verification);
@@ -628,6 +666,39 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Refresh `app` now, audited; the app as it is afterwards and how the
+/// attempt went. Shared by the JSON API and the app page.
+pub async fn refresh_app(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &TenantScope,
+    app: &AppRow,
+) -> Result<(AppRow, AttemptOutcome), ApiError> {
+    let outcome = state
+        .engine
+        .refresh_now(app.id, Trigger::Manual, Utc::now())
+        .await
+        .map_err(anyhow::Error::from)?;
+    db::audit::record(
+        &state.pool,
+        db::audit::AuditEvent {
+            actor_api_key_id: scope.api_key_id,
+            ..audit_event(
+                req,
+                Some(scope.tenant_id),
+                scope.user_id,
+                "app.refreshed",
+                Some(app.appid.clone()),
+            )
+        },
+    )
+    .await?;
+    let app = db::apps::get(&state.pool, scope.tenant_id, &app.appid)
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
+    Ok((app, outcome))
+}
+
 /// POST /api/v1/apps/{appid}/refresh: refresh now and say how it went.
 #[utoipa::path(
     post,
@@ -647,28 +718,7 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(Role::Admin)?;
     let app = find_app(&state, &principal, &scope, &path).await?;
-    let outcome = state
-        .engine
-        .refresh_now(app.id, Trigger::Manual, Utc::now())
-        .await
-        .map_err(anyhow::Error::from)?;
-    db::audit::record(
-        &state.pool,
-        db::audit::AuditEvent {
-            actor_api_key_id: scope.api_key_id,
-            ..audit_event(
-                &req,
-                Some(scope.tenant_id),
-                scope.user_id,
-                "app.refreshed",
-                Some(app.appid.clone()),
-            )
-        },
-    )
-    .await?;
-    let app = db::apps::get(&state.pool, scope.tenant_id, &app.appid)
-        .await?
-        .ok_or(ApiError::NotFound("app"))?;
+    let (app, outcome) = refresh_app(&req, &state, &scope, &app).await?;
     let mut view = app_view(&app, None);
     if let Some(obj) = view.as_object_mut() {
         obj.insert("refresh".into(), outcome_view(&outcome));

@@ -115,6 +115,29 @@ pub(super) async fn from_request(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Option<SessionPrincipal>, ApiError> {
+    let Some(session) = lookup(req, state).await? else {
+        return Ok(None);
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !session.csrf_matches(sent) {
+            return Err(ApiError::Csrf);
+        }
+    }
+    Ok(Some(session))
+}
+
+/// The live session of this request without any CSRF check: for pages,
+/// whose forms carry the token in a field the caller checks with
+/// [`SessionPrincipal::csrf_matches`].
+pub async fn lookup(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<SessionPrincipal>, ApiError> {
     let Some(c) = req.cookie(COOKIE) else {
         return Ok(None);
     };
@@ -126,16 +149,6 @@ pub(super) async fn from_request(
     let Ok(role) = row.role.parse::<Role>() else {
         return Ok(None);
     };
-    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        let sent = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !token::constant_time_eq(sent.as_bytes(), row.csrf_token.as_bytes()) {
-            return Err(ApiError::Csrf);
-        }
-    }
     if (Utc::now() - row.last_seen_at).num_seconds() > TOUCH_EVERY_SECONDS {
         db::sessions::touch(&state.pool, &id_hash).await?;
     }
@@ -146,4 +159,11 @@ pub(super) async fn from_request(
         role,
         csrf_token: row.csrf_token,
     }))
+}
+
+impl SessionPrincipal {
+    /// Whether `sent` is this session's CSRF token (compared in constant time).
+    pub fn csrf_matches(&self, sent: &str) -> bool {
+        token::constant_time_eq(sent.as_bytes(), self.csrf_token.as_bytes())
+    }
 }
