@@ -16,4 +16,5 @@ pub mod refresh;
 pub mod secret;
 pub mod startup;
 pub mod telemetry;
+pub mod ui;
 pub mod upstream;

@@ -24,6 +24,7 @@ use crate::refresh::metrics::Metrics;
 use crate::refresh::policy::Timing;
 use crate::refresh::scheduler;
 use crate::telemetry::RedactedRootSpan;
+use crate::ui;
 use crate::upstream::wechat::WeChatClient;
 
 /// Largest JSON body accepted by any endpoint.
@@ -84,7 +85,9 @@ impl Application {
                 .app_data(json_config())
                 .app_data(path_config())
                 .app_data(query_config())
+                .app_data(form_config())
                 .configure(api::configure)
+                .configure(ui::configure)
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?
@@ -241,6 +244,12 @@ fn spawn_background(state: &web::Data<AppState>) {
             }
         }
     });
+}
+
+/// Page forms: large enough that a 10,000-character field gets a field
+/// error rather than a refused request.
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default().limit(MAX_JSON_BODY * 4)
 }
 
 fn path_config() -> web::PathConfig {

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod apps;
+mod browser;
 mod cli;
 mod crypto;
 mod health;
@@ -15,5 +16,6 @@ mod helpers;
 mod openapi;
 mod refresh;
 mod simulator;
+mod ui;
 mod upstream;
 mod wechat_compat;

@@ -1,0 +1,256 @@
+//! The web UI: server-rendered pages (templates in `web/templates/`), one
+//! stylesheet and one small script (in `web/static/`), all embedded in the
+//! binary. No CDN, no inline script or style (the CSP forbids them).
+//!
+//! CSRF: pages of a signed-in person carry the session's token in a hidden
+//! `csrf_token` field, checked in constant time. The sign-in and sign-up
+//! forms have no session yet; they rely on the session cookie being
+//! `SameSite=Lax` plus a check that a present `Origin` header names this
+//! host, which stops another site from signing a visitor in to an account
+//! of the attacker's choosing (login CSRF).
+
+pub mod i18n;
+pub mod pages;
+mod templates;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::LazyLock;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use minijinja::context;
+use minijinja::value::Serde;
+use sha2::{Digest as _, Sha256};
+
+use crate::auth::{SessionPrincipal, session};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use i18n::Lang;
+
+const STYLESHEET: &str = include_str!("../../web/static/app.css");
+const SCRIPT: &str = include_str!("../../web/static/app.js");
+/// Cookie carrying a message to show on the next page.
+const FLASH_COOKIE: &str = "tv_flash";
+
+/// A short content hash, so the static files can be cached for a year.
+static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::digest([STYLESHEET, SCRIPT].concat().as_bytes());
+    hex::encode(&digest[..6])
+});
+
+/// Register the pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home))
+        .route("/static/app.css", web::get().to(stylesheet))
+        .route("/static/app.js", web::get().to(script))
+        .route("/lang/{tag}", web::get().to(pages::switch_language))
+        .service(
+            web::resource("/signup")
+                .route(web::get().to(pages::signup_form))
+                .route(web::post().to(pages::signup)),
+        )
+        .service(
+            web::resource("/login")
+                .route(web::get().to(pages::login_form))
+                .route(web::post().to(pages::login)),
+        )
+        .route("/logout", web::post().to(pages::logout))
+        .route("/dashboard", web::get().to(pages::dashboard))
+        .service(
+            web::resource("/apps/new")
+                .route(web::get().to(pages::new_app_form))
+                .route(web::post().to(pages::register_app)),
+        )
+        .route("/apps/{appid}", web::get().to(pages::app_page))
+        .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app));
+}
+
+async fn stylesheet() -> HttpResponse {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        ))
+        .body(body)
+}
+
+/// A message shown once on the next page, after an action.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Flash {
+    /// `ok` or `error`.
+    pub kind: String,
+    /// Catalogue key of the message.
+    pub key: String,
+    /// A value shown with it (an AppID), if any.
+    pub arg: String,
+}
+
+impl Flash {
+    fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.splitn(3, ':');
+        let kind = parts.next()?;
+        let key = parts.next()?;
+        let arg = parts.next().unwrap_or_default();
+        let known = matches!(kind, "ok" | "error") && Lang::En.messages().contains_key(key);
+        known.then(|| Self {
+            kind: kind.into(),
+            key: key.into(),
+            arg: arg.chars().take(64).collect(),
+        })
+    }
+}
+
+/// What every page needs: the visitor's language, who is signed in (if
+/// anyone), and the flash message to show.
+pub struct Page {
+    /// The language to answer in.
+    pub lang: Lang,
+    /// The signed-in person, if any (looked up without a CSRF check:
+    /// forms check their own field).
+    pub user: Option<SessionPrincipal>,
+    flash: Option<Flash>,
+    path: String,
+}
+
+impl FromRequest for Page {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            Ok(Self {
+                lang: Lang::of(&req),
+                user: session::lookup(&req, state).await?,
+                flash: req
+                    .cookie(FLASH_COOKIE)
+                    .and_then(|c| Flash::parse(c.value())),
+                path: req.path().to_string(),
+            })
+        })
+    }
+}
+
+impl Page {
+    /// Render `template` with `ctx` plus the layout's values.
+    pub fn render(
+        &self,
+        status: StatusCode,
+        template: &str,
+        ctx: minijinja::Value,
+    ) -> HttpResponse {
+        let full = context! {
+            lang => self.lang.tag(),
+            t => self.lang.messages(),
+            user => self.user.as_ref().map(|u| context! { email => u.email.as_str(), role => u.role.as_str() }),
+            csrf_token => self.user.as_ref().map(|u| u.csrf_token.as_str()),
+            flash => Serde(&self.flash),
+            path => self.path.as_str(),
+            asset_version => ASSET_VERSION.as_str(),
+            ..ctx
+        };
+        match templates::render(template, full) {
+            Ok(html) => {
+                let mut res = HttpResponse::build(status);
+                res.insert_header((
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ))
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+                if self.flash.is_some() {
+                    res.cookie(removal(FLASH_COOKIE));
+                }
+                res.body(html)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, template, "cannot render page");
+                HttpResponse::InternalServerError().body("internal error")
+            }
+        }
+    }
+
+    /// The page for an error: sign-in for a missing session, otherwise a
+    /// page that says what went wrong (internal causes are logged, not shown).
+    pub fn error(&self, e: &ApiError) -> HttpResponse {
+        let (status, key) = match e {
+            ApiError::Unauthenticated(_) => {
+                return redirect_with_flash("/login", "error", "flash_signin_needed", "");
+            }
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "error_not_found"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "error_forbidden"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "error_too_many"),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "error_internal")
+            }
+            _ => (StatusCode::BAD_REQUEST, "error_bad_request"),
+        };
+        self.render(
+            status,
+            "error.html",
+            context! { message => self.lang.text(key), status => status.as_u16() },
+        )
+    }
+}
+
+/// A 303 redirect to `location`.
+pub fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// A 303 redirect to `location` that shows message `key` (with `arg`) there.
+pub fn redirect_with_flash(location: &str, kind: &str, key: &str, arg: &str) -> HttpResponse {
+    let cookie = Cookie::build(FLASH_COOKIE, format!("{kind}:{key}:{arg}"))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .cookie(cookie)
+        .finish()
+}
+
+fn removal(name: &'static str) -> Cookie<'static> {
+    let mut c = Cookie::build(name, "").path("/").finish();
+    c.make_removal();
+    c
+}
+
+/// Whether a form post without a session came from a page of this host:
+/// `Sec-Fetch-Site` when the browser sends it, else a present `Origin` must
+/// name this host (with `Referrer-Policy: no-referrer` browsers may send
+/// `Origin: null`, which proves nothing either way; see the module comment).
+pub fn same_origin(req: &HttpRequest) -> bool {
+    if let Some(site) = req.headers().get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
+    }
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .unwrap_or("null");
+    if origin == "null" {
+        return true;
+    }
+    let host = origin.split_once("://").map_or("", |(_, h)| h);
+    host == req.connection_info().host()
+}

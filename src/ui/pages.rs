@@ -1,0 +1,602 @@
+//! Page handlers: each extracts typed input, calls the same functions as
+//! the JSON API, and renders a template or redirects with a flash message.
+
+use std::collections::BTreeMap;
+
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use minijinja::context;
+use minijinja::value::Serde;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::i18n::{self, Lang};
+use super::{Page, redirect, redirect_with_flash, same_origin};
+use crate::api::accounts;
+use crate::api::apps::{self as api_apps, NewAppInput};
+use crate::auth::{Principal, SessionPrincipal, session};
+use crate::db;
+use crate::db::apps::AppRow;
+use crate::domain::{Role, TokenMode};
+use crate::error::ApiError;
+use crate::refresh::engine::AttemptOutcome;
+use crate::refresh::policy::Health;
+use crate::secret::AppSecret;
+use crate::startup::AppState;
+use crate::upstream::errcodes::{self, Errcode};
+
+/// Field errors of a form: field name to catalogue key (or message).
+type FieldErrors = BTreeMap<&'static str, String>;
+
+/// The field errors of a validation failure, as catalogue keys
+/// (`err_<code>`), falling back to the API's English sentence.
+fn field_errors(lang: Lang, errors: &[crate::domain::FieldError]) -> FieldErrors {
+    errors
+        .iter()
+        .map(|e| {
+            let key = format!("err_{}", e.code);
+            let text = lang.text(&key);
+            let text = if text.is_empty() {
+                e.message.clone()
+            } else {
+                text.to_string()
+            };
+            (e.field, text)
+        })
+        .collect()
+}
+
+/// GET /: the dashboard for a signed-in person, else sign-in.
+pub async fn home(page: Page) -> HttpResponse {
+    redirect(if page.user.is_some() {
+        "/dashboard"
+    } else {
+        "/login"
+    })
+}
+
+/// Query of the language switch.
+#[derive(Debug, Deserialize)]
+pub struct SwitchQuery {
+    #[serde(default)]
+    back: String,
+}
+
+/// GET /lang/{tag}: remember the language and go back to the page.
+pub async fn switch_language(
+    path: web::Path<String>,
+    query: web::Query<SwitchQuery>,
+) -> HttpResponse {
+    let lang = Lang::from_tag(&path).unwrap_or(Lang::En);
+    // Only a path on this site: never an open redirect.
+    let back = if query.back.starts_with('/')
+        && !query.back.starts_with("//")
+        && !query.back.contains('\\')
+    {
+        query.back.as_str()
+    } else {
+        "/"
+    };
+    let cookie = Cookie::build(i18n::COOKIE, lang.tag())
+        .path("/")
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::days(365))
+        .finish();
+    let mut res = redirect(back);
+    let _ = res.add_cookie(&cookie);
+    res
+}
+
+/// The sign-up form as posted.
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    organization: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// GET /signup.
+pub async fn signup_form(page: Page) -> HttpResponse {
+    if page.user.is_some() {
+        return redirect("/dashboard");
+    }
+    page.render(
+        StatusCode::OK,
+        "signup.html",
+        context! { form => context! {}, errors => FieldErrors::new() },
+    )
+}
+
+/// POST /signup: a new organisation and its owner, signed in.
+pub async fn signup(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<SignupForm>,
+) -> HttpResponse {
+    let SignupForm {
+        organization,
+        email,
+        password,
+    } = form.into_inner();
+    let again = |errors: FieldErrors, status| {
+        page.render(
+            status,
+            "signup.html",
+            context! { form => context! { organization => organization.as_str(), email => email.as_str() }, errors },
+        )
+    };
+    if !same_origin(&req) {
+        return again(
+            one("form", page.lang.text("err_cross_site")),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    match accounts::create_account(
+        &req,
+        &state,
+        &organization,
+        &email,
+        SecretString::from(password),
+    )
+    .await
+    {
+        Ok(account) => {
+            let mut res = redirect_with_flash("/dashboard", "ok", "flash_welcome", "");
+            let _ = res.add_cookie(&account.session.cookie);
+            res
+        }
+        Err(ApiError::Validation(errors)) => again(
+            field_errors(page.lang, &errors),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(ApiError::Conflict { .. }) => again(
+            one("email", page.lang.text("err_email_taken")),
+            StatusCode::CONFLICT,
+        ),
+        Err(ApiError::TooManyRequests(_)) => again(
+            one("form", page.lang.text("error_too_many")),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(e) => page.error(&e),
+    }
+}
+
+fn one(field: &'static str, text: &str) -> FieldErrors {
+    FieldErrors::from([(field, text.to_string())])
+}
+
+/// The sign-in form as posted.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// GET /login.
+pub async fn login_form(page: Page) -> HttpResponse {
+    if page.user.is_some() {
+        return redirect("/dashboard");
+    }
+    page.render(
+        StatusCode::OK,
+        "login.html",
+        context! { form => context! {}, errors => FieldErrors::new() },
+    )
+}
+
+/// POST /login: the same message whether the email is unknown or the password wrong.
+pub async fn login(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let LoginForm { email, password } = form.into_inner();
+    let again = |errors: FieldErrors, status| {
+        page.render(
+            status,
+            "login.html",
+            context! { form => context! { email => email.as_str() }, errors },
+        )
+    };
+    if !same_origin(&req) {
+        return again(
+            one("form", page.lang.text("err_cross_site")),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    match accounts::sign_in(&req, &state, &email, SecretString::from(password)).await {
+        Ok(signed_in) => {
+            let mut res = redirect("/dashboard");
+            let _ = res.add_cookie(&signed_in.session.cookie);
+            res
+        }
+        Err(ApiError::Validation(errors)) => again(
+            field_errors(page.lang, &errors),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(ApiError::Unauthenticated(_)) => again(
+            one("form", page.lang.text("err_wrong_login")),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(ApiError::TooManyRequests(_)) => again(
+            one("form", page.lang.text("error_too_many")),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(e) => page.error(&e),
+    }
+}
+
+/// A form that only carries the CSRF token (buttons: sign out, refresh now).
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Why a form post of a signed-in person cannot go ahead.
+enum FormRefusal {
+    /// No live session: sign in again.
+    SignedOut,
+    /// The token is stale (another session, an old tab).
+    Stale,
+}
+
+/// Back to sign-in, saying the session expired.
+fn signed_out() -> HttpResponse {
+    redirect_with_flash("/login", "error", "flash_session_expired", "")
+}
+
+/// The signed-in person posting a form with a matching CSRF token.
+fn form_session<'a>(page: &'a Page, sent: &str) -> Result<&'a SessionPrincipal, FormRefusal> {
+    match &page.user {
+        None => Err(FormRefusal::SignedOut),
+        Some(user) if user.csrf_matches(sent) => Ok(user),
+        Some(_) => Err(FormRefusal::Stale),
+    }
+}
+
+/// POST /logout.
+pub async fn logout(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    match form_session(&page, &form.csrf_token) {
+        Ok(user) => {
+            if let Err(e) = session::end(&req, &state).await {
+                return page.error(&ApiError::from(e));
+            }
+            let event =
+                crate::api::audit_event(&req, user.tenant_id, Some(user.user_id), "signout", None);
+            if let Err(e) = db::audit::record(&state.pool, event).await {
+                tracing::warn!(error = %e, "cannot record sign-out");
+            }
+            let mut res = redirect_with_flash("/login", "ok", "flash_signed_out", "");
+            let _ = res.add_cookie(&session::removal_cookie(state.settings.secure_cookies));
+            res
+        }
+        Err(FormRefusal::SignedOut) => redirect("/login"),
+        Err(FormRefusal::Stale) => {
+            redirect_with_flash("/dashboard", "error", "flash_stale_form", "")
+        }
+    }
+}
+
+/// An app as the pages show it: never its secret, never its token.
+#[derive(Serialize)]
+struct AppCard {
+    appid: String,
+    name: String,
+    health: &'static str,
+    mode: String,
+    enabled: bool,
+    expires_at: Option<String>,
+    expires_epoch: Option<i64>,
+    seconds_left: Option<i64>,
+    fetched_at: Option<String>,
+    last_success_at: Option<String>,
+    last_attempt_at: Option<String>,
+    next_refresh_at: Option<String>,
+    failures_24h: i64,
+    failure_streak: i32,
+    last_errcode: Option<i32>,
+    last_errmsg: Option<String>,
+    explanation: Option<&'static Errcode>,
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+impl AppCard {
+    fn of(app: &AppRow) -> Self {
+        let now = Utc::now();
+        let health = api_apps::app_health(app);
+        let live = app.expires_at.filter(|e| *e > now);
+        let failing = app.failure_streak > 0;
+        Self {
+            appid: app.appid.clone(),
+            name: app.name.clone(),
+            health: health.as_str(),
+            mode: app.token_mode.clone(),
+            enabled: app.enabled,
+            expires_at: live.map(when),
+            expires_epoch: live.map(|e| e.timestamp()),
+            seconds_left: live.map(|e| (e - now).num_seconds()),
+            fetched_at: app.fetched_at.map(when),
+            last_success_at: app.last_success_at.map(when),
+            last_attempt_at: app.last_attempt_at.map(when),
+            next_refresh_at: app.enabled.then(|| when(app.next_refresh_at)),
+            failures_24h: app.failures_24h,
+            failure_streak: app.failure_streak,
+            last_errcode: app.last_errcode.filter(|_| failing),
+            last_errmsg: app.last_errmsg.clone().filter(|_| failing),
+            explanation: app
+                .last_errcode
+                .filter(|_| failing)
+                .and_then(|c| errcodes::explain(i64::from(c))),
+        }
+    }
+}
+
+/// The tenant of a signed-in person, or the page that says why not.
+fn tenant_scope(page: &Page) -> Result<(Principal, crate::auth::TenantScope), ApiError> {
+    let user = page
+        .user
+        .clone()
+        .ok_or(ApiError::Unauthenticated("sign in"))?;
+    let principal = Principal::Session(user);
+    let scope = principal.require(Role::Viewer)?;
+    Ok((principal, scope))
+}
+
+/// GET /dashboard: every app with its health, and a one-line summary.
+pub async fn dashboard(page: Page, state: web::Data<AppState>) -> HttpResponse {
+    let (_, scope) = match tenant_scope(&page) {
+        Ok(s) => s,
+        Err(e) => return page.error(&e),
+    };
+    let apps = match db::apps::list(
+        &state.pool,
+        scope.tenant_id,
+        None,
+        None,
+        crate::api::MAX_PAGE,
+    )
+    .await
+    {
+        Ok(apps) => apps,
+        Err(e) => return page.error(&e.into()),
+    };
+    let cards: Vec<AppCard> = apps.iter().map(AppCard::of).collect();
+    let count = |h: Health| cards.iter().filter(|c| c.health == h.as_str()).count();
+    let summary = context! {
+        total => cards.len(),
+        healthy => count(Health::Healthy),
+        refreshing => count(Health::Refreshing),
+        degraded => count(Health::Degraded),
+        failing => count(Health::Failing),
+        disabled => count(Health::Disabled),
+    };
+    page.render(
+        StatusCode::OK,
+        "dashboard.html",
+        context! { apps => Serde(&cards), summary, can_edit => scope.role.at_least(Role::Admin) },
+    )
+}
+
+/// The registration form as posted (the secret is never sent back).
+#[derive(Deserialize)]
+pub struct NewAppForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    appid: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    token_mode: String,
+}
+
+/// GET /apps/new.
+pub async fn new_app_form(page: Page) -> HttpResponse {
+    if let Err(e) = tenant_scope(&page) {
+        return page.error(&e);
+    }
+    page.render(
+        StatusCode::OK,
+        "app_new.html",
+        context! { form => context! { token_mode => "stable" }, errors => FieldErrors::new() },
+    )
+}
+
+/// POST /apps/new: register with the API's rules, then the app's page.
+pub async fn register_app(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<NewAppForm>,
+) -> HttpResponse {
+    let NewAppForm {
+        csrf_token,
+        appid,
+        secret,
+        name,
+        token_mode,
+    } = form.into_inner();
+    let again = |errors: FieldErrors, status| {
+        page.render(
+            status,
+            "app_new.html",
+            context! { form => context! { appid => appid.as_str(), name => name.as_str(), token_mode => token_mode.as_str() }, errors },
+        )
+    };
+    match form_session(&page, &csrf_token) {
+        Ok(_) => {}
+        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::Stale) => {
+            return again(
+                one("form", page.lang.text("flash_stale_form")),
+                StatusCode::FORBIDDEN,
+            );
+        }
+    }
+    let (principal, scope) = match tenant_scope(&page) {
+        Ok(s) => s,
+        Err(e) => return page.error(&e),
+    };
+    if let Err(e) = principal.require(Role::Admin) {
+        return page.error(&e);
+    }
+    let mode = token_mode.parse::<TokenMode>();
+    let name_given = Some(name.trim()).filter(|n| !n.is_empty());
+    let parsed = NewAppInput::parse_fields(
+        &appid,
+        &AppSecret::from(secret),
+        name_given,
+        mode.ok(),
+        None,
+    );
+    let new = match (parsed, mode) {
+        (Ok(new), Ok(_)) => new,
+        (Err(ApiError::Validation(errors)), _) => {
+            return again(
+                field_errors(page.lang, &errors),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+        (Ok(_), Err(())) => {
+            return again(
+                one("token_mode", page.lang.text("err_invalid_mode")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+        (Err(e), _) => return page.error(&e),
+    };
+    match api_apps::register(&req, &state, &scope, new, true).await {
+        Ok((app, outcome)) => {
+            let key = match outcome {
+                Some(AttemptOutcome::Failed(_)) => ("error", "flash_app_registered_failing"),
+                _ => ("ok", "flash_app_registered"),
+            };
+            redirect_with_flash(&format!("/apps/{}", app.appid), key.0, key.1, &app.appid)
+        }
+        Err(ApiError::Conflict { .. }) => again(
+            one("appid", page.lang.text("err_app_exists")),
+            StatusCode::CONFLICT,
+        ),
+        Err(ApiError::Validation(errors)) => again(
+            field_errors(page.lang, &errors),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => page.error(&e),
+    }
+}
+
+/// One refresh attempt as the app page lists it.
+#[derive(Serialize)]
+struct LogLine {
+    when: String,
+    trigger: String,
+    outcome: String,
+    errcode: Option<i32>,
+    errmsg: Option<String>,
+    latency_ms: Option<i32>,
+    explanation: Option<&'static Errcode>,
+}
+
+/// GET /apps/{appid}: token status (never the token), refresh history,
+/// failures explained in both languages.
+pub async fn app_page(
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let (principal, scope) = match tenant_scope(&page) {
+        Ok(s) => s,
+        Err(e) => return page.error(&e),
+    };
+    let app = match api_apps::find_app(&state, &principal, &scope, &path).await {
+        Ok(app) => app,
+        Err(e) => return page.error(&e),
+    };
+    let rows =
+        match db::tokens::list_log(&state.pool, scope.tenant_id, Some(app.id), false, None, 50)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return page.error(&e.into()),
+        };
+    let log: Vec<LogLine> = rows
+        .into_iter()
+        .map(|r| LogLine {
+            when: when(r.created_at),
+            explanation: r.errcode.and_then(|c| errcodes::explain(i64::from(c))),
+            trigger: r.trigger,
+            outcome: r.outcome,
+            errcode: r.errcode,
+            errmsg: r.errmsg,
+            latency_ms: r.latency_ms,
+        })
+        .collect();
+    page.render(
+        StatusCode::OK,
+        "app.html",
+        context! {
+            app => Serde(AppCard::of(&app)),
+            log => Serde(&log),
+            can_edit => scope.role.at_least(Role::Admin),
+        },
+    )
+}
+
+/// POST /apps/{appid}/refresh: refresh now, then back to the app page.
+pub async fn refresh_app(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let back = format!("/apps/{}", path.trim().to_ascii_lowercase());
+    match form_session(&page, &form.csrf_token) {
+        Ok(_) => {}
+        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::Stale) => {
+            return redirect_with_flash(&back, "error", "flash_stale_form", "");
+        }
+    }
+    let (principal, scope) = match tenant_scope(&page) {
+        Ok(s) => s,
+        Err(e) => return page.error(&e),
+    };
+    let result = async {
+        let scope = principal.require(Role::Admin).map(|_| scope)?;
+        let app = api_apps::find_app(&state, &principal, &scope, &path).await?;
+        api_apps::refresh_app(&req, &state, &scope, &app).await
+    }
+    .await;
+    match result {
+        Ok((app, outcome)) => {
+            let (kind, key) = match outcome {
+                AttemptOutcome::Refreshed | AttemptOutcome::Unchanged => ("ok", "flash_refreshed"),
+                AttemptOutcome::Disabled => ("error", "flash_refresh_disabled"),
+                AttemptOutcome::Failed(_) => ("error", "flash_refresh_failed"),
+            };
+            redirect_with_flash(&format!("/apps/{}", app.appid), kind, key, &app.appid)
+        }
+        Err(e) => page.error(&e),
+    }
+}

@@ -1,0 +1,200 @@
+//! The web UI in a real headless Chromium, driven through chromedriver:
+//! sign up, register an app against the simulator, break its secret, see
+//! the failure explained, switch to Chinese. Screenshots of the main pages
+//! go to `$SCREENSHOT_DIR` (CI keeps them; `docs/screenshots/` holds a set).
+//!
+//! Without chromedriver the test is skipped, except under `CI=true`, where
+//! it fails: CI must run it (`.ci/run` installs Chromium).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokenvault::upstream::simulator::{SimConfig, WeChatSimulator};
+
+use crate::apps::{APPID, OTHER_SECRET, SECRET};
+use crate::helpers::{PASSWORD, spawn_app_with_sim};
+
+/// chromedriver, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("chromedriver"))
+            .find(|p| p.is_file())
+    })
+}
+
+async fn start_browser() -> Option<(Driver, Client, tempfile::TempDir)> {
+    let Some(driver_bin) = chromedriver() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but chromedriver is missing: install chromium and chromium-driver"
+        );
+        eprintln!("skipping the browser test: chromedriver not found");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver(
+        Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1200,900",
+        "--lang=en-US",
+        &format!("--user-data-dir={}", profile.path().display()),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "args": args, "prefs": { "intl.accept_languages": "en-US,en" } }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let mut last = None;
+    for _ in 0..50 {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return Some((driver, client, profile)),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot connect to chromedriver: {last:?}");
+}
+
+async fn shot(client: &Client, name: &str) {
+    let dir = std::env::var_os("SCREENSHOT_DIR").map_or_else(
+        || std::env::temp_dir().join("tokenvault-screenshots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn fill(client: &Client, id: &str, text: &str) {
+    let field = client.find(Locator::Id(id)).await.expect(id);
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn submit(client: &Client, form_action: &str) {
+    client
+        .find(Locator::Css(&format!(
+            "form[action='{form_action}'] button[type=submit]"
+        )))
+        .await
+        .expect(form_action)
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The page's text once `css` matches (the next page has loaded).
+async fn text_when(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"));
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
+    let Some((_driver, client, _profile)) = start_browser().await else {
+        return;
+    };
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let url = |p: &str| format!("{}{p}", app.address);
+
+    client.goto(&url("/signup")).await.unwrap();
+    fill(&client, "f-organization", "Acme Mini Shop").await;
+    fill(&client, "f-email", "owner@acme.test").await;
+    fill(&client, "f-password", PASSWORD).await;
+    shot(&client, "signup").await;
+    submit(&client, "/signup").await;
+    let text = text_when(&client, ".empty").await;
+    assert!(text.contains("No mini-programs yet"), "{text}");
+    shot(&client, "dashboard-empty").await;
+
+    client
+        .find(Locator::Css(".empty a.button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_when(&client, "#f-appid").await;
+    fill(&client, "f-appid", APPID).await;
+    fill(&client, "f-secret", SECRET).await;
+    fill(&client, "f-name", "Acme Shop").await;
+    submit(&client, "/apps/new").await;
+    let text = text_when(&client, ".flash").await;
+    assert!(text.contains("WeChat accepted the credentials"), "{text}");
+    assert!(text.contains("healthy"));
+
+    client.goto(&url("/dashboard")).await.unwrap();
+    let text = text_when(&client, "#summary").await;
+    assert!(text.contains("1 apps: 1 healthy"), "{text}");
+    shot(&client, "dashboard").await;
+
+    sim.add_app(APPID, OTHER_SECRET);
+    client.goto(&url(&format!("/apps/{APPID}"))).await.unwrap();
+    submit(&client, &format!("/apps/{APPID}/refresh")).await;
+    let text = text_when(&client, ".problem").await;
+    assert!(text.contains("errcode 40001"), "{text}");
+    assert!(text.contains("What to do:"));
+    shot(&client, "app-failing").await;
+
+    client
+        .find(Locator::LinkText("中文"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = text_when(&client, "html[lang='zh-CN'] .problem").await;
+    assert!(text.contains("处理方法："), "{text}");
+    assert!(text.contains("立即刷新"));
+    shot(&client, "app-failing-zh").await;
+
+    client.close().await.unwrap();
+}
