@@ -269,6 +269,10 @@ pub async fn follow_revocations(pool: PgPool, verifier: Arc<KeyVerifier>) {
                                 verifier.clear();
                             }
                             Err(e) => {
+                                if pool.is_closed() {
+                                    // The service is stopping: nothing to report.
+                                    return;
+                                }
                                 tracing::warn!(error = %e, "API key revocation listener failed; reconnecting");
                                 break;
                             }

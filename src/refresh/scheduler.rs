@@ -49,6 +49,10 @@ async fn listen(engine: Arc<RefreshEngine>, pool: PgPool) {
                                 engine.wake();
                             }
                             Err(e) => {
+                                if pool.is_closed() {
+                                    // The service is stopping: nothing to report.
+                                    return;
+                                }
                                 tracing::warn!(error = %e, "token change listener failed; reconnecting");
                                 break;
                             }
