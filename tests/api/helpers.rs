@@ -424,36 +424,29 @@ impl Browser {
             .expect("request")
     }
 
+    /// A request with the session's CSRF header, as state changes need.
+    fn with_csrf(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .header("X-CSRF-Token", &self.csrf)
+    }
+
     /// POST JSON with the CSRF header.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.address))
-            .header("X-CSRF-Token", &self.csrf)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        let req = self.with_csrf(reqwest::Method::POST, path).json(body);
+        req.send().await.expect("request")
     }
 
     /// PATCH JSON with the CSRF header.
     pub async fn patch_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .patch(format!("{}{path}", self.address))
-            .header("X-CSRF-Token", &self.csrf)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        let req = self.with_csrf(reqwest::Method::PATCH, path).json(body);
+        req.send().await.expect("request")
     }
 
     /// DELETE with the CSRF header.
     pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client
-            .delete(format!("{}{path}", self.address))
-            .header("X-CSRF-Token", &self.csrf)
-            .send()
-            .await
-            .expect("request")
+        let req = self.with_csrf(reqwest::Method::DELETE, path);
+        req.send().await.expect("request")
     }
 
     /// Create an API key; returns the JSON answer (with the key).

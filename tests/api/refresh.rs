@@ -401,22 +401,54 @@ async fn the_secondary_secret_takes_over_and_is_promoted() {
     );
 }
 
-#[tokio::test]
-async fn a_burst_of_invalidations_causes_one_refresh() {
+/// Two replicas over one database and a simulator whose tokens live
+/// `lifetime` seconds, with an organisation, its owner, an API key and the
+/// app `APPID` registered in `mode`.
+struct TwoReplicas {
+    sim: SimHandle,
+    app: crate::helpers::TestApp,
+    other: String,
+    owner: Browser,
+    key: String,
+}
+
+async fn two_replicas(lifetime: u64, mode: &str) -> TwoReplicas {
     let sim = WeChatSimulator::start(SimConfig {
-        token_lifetime: Duration::from_secs(60),
+        token_lifetime: Duration::from_secs(lifetime),
         ..SimConfig::fast()
     })
     .unwrap();
     sim.add_app(APPID, SECRET);
     let app = spawn_app_with_sim(&sim.base_url()).await;
     let other = app.spawn_sim_replica(&sim.base_url()).await;
-    let owner = app.signup("Burst Co", "o@burst.test").await;
+    let owner = app.signup("Replicas Co", "o@replicas.test").await;
     let key = owner.create_key(json!({ "name": "k" })).await["key"]
         .as_str()
         .unwrap()
         .to_string();
-    register(&owner, json!({ "appid": APPID, "secret": SECRET })).await;
+    register(
+        &owner,
+        json!({ "appid": APPID, "secret": SECRET, "token_mode": mode }),
+    )
+    .await;
+    TwoReplicas {
+        sim,
+        app,
+        other,
+        owner,
+        key,
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_invalidations_causes_one_refresh() {
+    let TwoReplicas {
+        sim,
+        app,
+        other,
+        owner: _owner,
+        key,
+    } = two_replicas(60, "stable").await;
     let old =
         json_of(get_with_key(&app.address, &format!("/api/v1/apps/{APPID}/token"), &key).await)
             .await;
@@ -468,24 +500,13 @@ async fn a_burst_of_invalidations_causes_one_refresh() {
 
 #[tokio::test]
 async fn concurrent_readers_needing_a_fresh_token_share_one_refresh() {
-    let sim = WeChatSimulator::start(SimConfig {
-        token_lifetime: Duration::from_secs(20),
-        ..SimConfig::fast()
-    })
-    .unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let other = app.spawn_sim_replica(&sim.base_url()).await;
-    let owner = app.signup("Readers Co", "o@readers.test").await;
-    let key = owner.create_key(json!({ "name": "k" })).await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    register(
-        &owner,
-        json!({ "appid": APPID, "secret": SECRET, "token_mode": "classic" }),
-    )
-    .await;
+    let TwoReplicas {
+        sim,
+        app,
+        other,
+        owner: _owner,
+        key,
+    } = two_replicas(20, "classic").await;
     sim.inject(APPID, Fault::Latency { ms: 300 }).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = sim.stats(APPID).classic_calls;
@@ -576,24 +597,13 @@ async fn apps_deleted_or_disabled_mid_refresh_leave_no_stuck_state() {
 
 #[tokio::test]
 async fn cached_tokens_follow_a_refresh_on_another_replica_within_a_second() {
-    let sim = WeChatSimulator::start(SimConfig {
-        token_lifetime: Duration::from_secs(60),
-        ..SimConfig::fast()
-    })
-    .unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let other = app.spawn_sim_replica(&sim.base_url()).await;
-    let owner = app.signup("Cache Co", "o@cache.test").await;
-    let key = owner.create_key(json!({ "name": "k" })).await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    register(
-        &owner,
-        json!({ "appid": APPID, "secret": SECRET, "token_mode": "classic" }),
-    )
-    .await;
+    let TwoReplicas {
+        sim,
+        app: _app,
+        other,
+        owner,
+        key,
+    } = two_replicas(60, "classic").await;
     let path = format!("/api/v1/apps/{APPID}/token");
     let first = json_of(get_with_key(&other, &path, &key).await).await["access_token"].clone();
     // Served again from the other replica's cache.
