@@ -532,6 +532,26 @@ pub async fn app_page(
         Ok(app) => app,
         Err(e) => return page.error(&e),
     };
+    render_app_page(
+        &page,
+        &state,
+        &scope,
+        &app,
+        StatusCode::OK,
+        &FieldErrors::new(),
+    )
+    .await
+}
+
+/// Render the app page, with field errors of its forms.
+async fn render_app_page(
+    page: &Page,
+    state: &AppState,
+    scope: &crate::auth::TenantScope,
+    app: &AppRow,
+    status: StatusCode,
+    errors: &FieldErrors,
+) -> HttpResponse {
     let rows =
         match db::tokens::list_log(&state.pool, scope.tenant_id, Some(app.id), false, None, 50)
             .await
@@ -552,12 +572,14 @@ pub async fn app_page(
         })
         .collect();
     page.render(
-        StatusCode::OK,
+        status,
         "app.html",
         context! {
-            app => Serde(AppCard::of(&app)),
+            app => Serde(AppCard::of(app)),
             log => Serde(&log),
             can_edit => scope.role.at_least(Role::Admin),
+            has_secondary => app.has_secondary_secret,
+            errors => Serde(errors),
         },
     )
 }
@@ -803,6 +825,185 @@ pub async fn revoke_key(
     .await;
     match result {
         Ok(prefix) => redirect_with_flash("/keys", "ok", "flash_key_revoked", &prefix),
+        Err(e) => page.error(&e),
+    }
+}
+
+/// The secret forms of the app page (never sent back).
+#[derive(Deserialize)]
+pub struct SecretForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    secondary_secret: String,
+    #[serde(default)]
+    clear: Option<String>,
+    #[serde(default)]
+    enabled: Option<String>,
+}
+
+/// Which action of the app page a post is.
+#[derive(Clone, Copy)]
+enum AppAction {
+    Secret,
+    Secondary,
+    Enabled,
+    Delete,
+}
+
+/// POST /apps/{appid}/secret: replace the AppSecret.
+pub async fn replace_secret(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(req, page, state, path, form.into_inner(), AppAction::Secret).await
+}
+
+/// POST /apps/{appid}/secondary: set or clear the secondary AppSecret.
+pub async fn set_secondary(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(
+        req,
+        page,
+        state,
+        path,
+        form.into_inner(),
+        AppAction::Secondary,
+    )
+    .await
+}
+
+/// POST /apps/{appid}/enabled: switch refreshing on or off.
+pub async fn set_enabled(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(
+        req,
+        page,
+        state,
+        path,
+        form.into_inner(),
+        AppAction::Enabled,
+    )
+    .await
+}
+
+/// POST /apps/{appid}/delete: delete after the confirmation step.
+pub async fn delete_app(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(req, page, state, path, form.into_inner(), AppAction::Delete).await
+}
+
+/// One action of the app page: the API's rules, then a flash and redirect;
+/// a bad secret shows the app page with the error next to its field.
+async fn app_action(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: SecretForm,
+    action: AppAction,
+) -> HttpResponse {
+    let back = format!("/apps/{}", path.trim().to_ascii_lowercase());
+    match form_session(&page, &form.csrf_token) {
+        Ok(_) => {}
+        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::Stale) => {
+            return redirect_with_flash(&back, "error", "flash_stale_form", "");
+        }
+    }
+    let (principal, _) = match tenant_scope(&page) {
+        Ok(s) => s,
+        Err(e) => return page.error(&e),
+    };
+    let found = async {
+        let scope = principal.require(Role::Admin)?;
+        let app = api_apps::find_app(&state, &principal, &scope, &path).await?;
+        Ok::<_, ApiError>((scope, app))
+    }
+    .await;
+    let (scope, app) = match found {
+        Ok(found) => found,
+        Err(e) => return page.error(&e),
+    };
+    let back = format!("/apps/{}", app.appid);
+    if matches!(action, AppAction::Delete) {
+        return match api_apps::remove_app(&req, &state, &scope, &app).await {
+            Ok(()) => redirect_with_flash("/dashboard", "ok", "flash_app_deleted", &app.appid),
+            Err(e) => page.error(&e),
+        };
+    }
+    let secret = AppSecret::from(form.secret);
+    let secondary = AppSecret::from(form.secondary_secret);
+    let (changes, flash) = match action {
+        AppAction::Secret => (
+            api_apps::AppChanges {
+                secret: Some(&secret),
+                ..Default::default()
+            },
+            "flash_secret_replaced",
+        ),
+        AppAction::Secondary if form.clear.is_some() => (
+            api_apps::AppChanges {
+                secondary_secret: Some(None),
+                ..Default::default()
+            },
+            "flash_secondary_cleared",
+        ),
+        AppAction::Secondary => (
+            api_apps::AppChanges {
+                secondary_secret: Some(Some(&secondary)),
+                ..Default::default()
+            },
+            "flash_secondary_set",
+        ),
+        AppAction::Enabled | AppAction::Delete => {
+            let on = form.enabled.as_deref() == Some("true");
+            (
+                api_apps::AppChanges {
+                    enabled: Some(on),
+                    ..Default::default()
+                },
+                if on {
+                    "flash_enabled"
+                } else {
+                    "flash_disabled"
+                },
+            )
+        }
+    };
+    match api_apps::edit_app(&req, &state, &scope, &app, &changes).await {
+        Ok(app) => redirect_with_flash(&back, "ok", flash, &app.appid),
+        Err(ApiError::Validation(errors)) => {
+            render_app_page(
+                &page,
+                &state,
+                &scope,
+                &app,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &field_errors(page.lang, &errors),
+            )
+            .await
+        }
         Err(e) => page.error(&e),
     }
 }

@@ -422,3 +422,144 @@ async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
     let res = get_with_key(&app.address, &format!("/api/v1/apps/{APPID}/token"), &key).await;
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn manage_an_app_from_its_page() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Acme", "o@acme.test").await;
+    let res = owner
+        .post_json(
+            "/api/v1/apps",
+            &serde_json::json!({ "appid": APPID, "secret": SECRET }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let b = &owner.client;
+    let url = |p: &str| format!("{}{p}", app.address);
+    let (status, html) = page(b.get(url(&format!("/apps/{APPID}"))).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Manage"));
+    let csrf = csrf_of(&html);
+    let post = |action: &str, fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf_token", csrf.clone())];
+        form.extend(fields);
+        b.post(url(&format!("/apps/{APPID}/{action}")))
+            .form(&form)
+            .send()
+    };
+    let edits = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from audit_log where action = 'app.edited'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+
+    // Bad secrets: the error next to the field, never the secret, nothing stored.
+    let (status, html) = page(
+        post("secret", vec![("secret", "not-a-secret-<x>".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("id=\"e-secret\""));
+    assert!(!html.contains("not-a-secret"));
+    let (status, html) = page(
+        post("secondary", vec![("secondary_secret", "short".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("id=\"e-secondary_secret\""));
+    assert!(!html.contains("value=\"short\""));
+    assert_eq!(edits().await, 0);
+
+    let (status, html) = page(
+        post("secret", vec![("secret", OTHER_SECRET.into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("AppSecret replaced for"));
+    assert!(!html.contains(OTHER_SECRET));
+    let (_, html) = page(
+        post("secondary", vec![("secondary_secret", SECRET.into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(html.contains("Secondary AppSecret set for"));
+    assert!(html.contains("A secondary AppSecret is set."));
+    assert!(!html.contains(SECRET));
+    let (_, html) = page(
+        post("secondary", vec![("clear", "1".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(html.contains("Secondary AppSecret cleared for"));
+    assert!(html.contains("No secondary AppSecret."));
+    let (_, html) = page(
+        post("enabled", vec![("enabled", "false".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(html.contains("Refreshing switched off for"));
+    assert!(html.contains("Switch refreshing on"));
+    let (_, html) = page(
+        post("enabled", vec![("enabled", "true".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(html.contains("Refreshing switched on for"));
+    assert_eq!(edits().await, 5);
+
+    // A viewer sees no actions and cannot delete; a stale form deletes nothing.
+    let viewer = app.invite_and_join(&owner, "viewer", "v@acme.test").await;
+    let (_, html) = page(
+        viewer
+            .client
+            .get(url(&format!("/apps/{APPID}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(!html.contains("/delete\""));
+    let res = viewer
+        .client
+        .post(url(&format!("/apps/{APPID}/delete")))
+        .form(&[("csrf_token", viewer.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = b
+        .post(url(&format!("/apps/{APPID}/delete")))
+        .form(&[("csrf_token", "stale")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("out of date"));
+    for bad in ["wx0000000000000000", "%3Cx%3E"] {
+        let res = b
+            .post(url(&format!("/apps/{bad}/delete")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{bad}");
+    }
+
+    let (status, html) = page(post("delete", vec![]).await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("App deleted"));
+    let res = b.get(url(&format!("/apps/{APPID}"))).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
