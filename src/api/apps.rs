@@ -624,6 +624,7 @@ pub async fn edit_app(
         enabled: changes.enabled,
     };
     let mut tx = state.pool.begin().await?;
+    db::tokens::lock_state(&mut tx, app.id).await?;
     db::apps::lock(&mut tx, scope.tenant_id, &app.appid)
         .await?
         .ok_or(ApiError::NotFound("app"))?;
@@ -690,6 +691,7 @@ pub async fn remove_app(
     app: &AppRow,
 ) -> Result<(), ApiError> {
     let mut tx = state.pool.begin().await?;
+    db::tokens::lock_state(&mut tx, app.id).await?;
     if !db::apps::delete(&mut *tx, scope.tenant_id, &app.appid).await? {
         return Err(ApiError::NotFound("app"));
     }
