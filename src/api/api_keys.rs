@@ -1,14 +1,14 @@
 //! API keys: create (shown once), list, revoke.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::audit_event;
-use crate::auth::{Principal, api_key};
+use crate::auth::{Principal, TenantScope, api_key};
 use crate::db;
 use crate::domain::{FieldError, Name, Role};
 use crate::error::ApiError;
@@ -51,8 +51,53 @@ pub async fn create(
     let user = principal.require_session()?;
     let scope = principal.require(Role::Admin)?;
     let body = body.into_inner();
-    let name = Name::parse("name", &body.name)?;
     let appids = body.apps.unwrap_or_default();
+    let created = create_key(
+        &req,
+        &state,
+        user.user_id,
+        &scope,
+        &body.name,
+        &appids,
+        body.read_only,
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "id": created.id,
+            "name": created.name,
+            "key": created.key.expose_secret(),
+            "prefix": created.prefix,
+            "read_only": body.read_only,
+            "apps": appids,
+        })))
+}
+
+/// A key just created; `key` is shown once, then only its hash is kept.
+pub struct CreatedKey {
+    /// Key id.
+    pub id: Uuid,
+    /// Its name, as stored.
+    pub name: String,
+    /// The whole key.
+    pub key: SecretString,
+    /// Its visible prefix.
+    pub prefix: String,
+}
+
+/// Validate and store a new key with its audit record (all or nothing);
+/// shared by the API and the keys page.
+pub async fn create_key(
+    req: &HttpRequest,
+    state: &AppState,
+    user_id: Uuid,
+    scope: &TenantScope,
+    name: &str,
+    appids: &[String],
+    read_only: bool,
+) -> Result<CreatedKey, ApiError> {
+    let name = Name::parse("name", name)?;
     if appids.len() > MAX_APPS_PER_KEY {
         return Err(FieldError::new(
             "apps",
@@ -62,7 +107,7 @@ pub async fn create(
         .into());
     }
     let (app_uuids, missing) =
-        db::api_keys::resolve_appids(&state.pool, scope.tenant_id, &appids).await?;
+        db::api_keys::resolve_appids(&state.pool, scope.tenant_id, appids).await?;
     if !missing.is_empty() {
         return Err(FieldError::new(
             "apps",
@@ -82,19 +127,19 @@ pub async fn create(
         name.as_str(),
         &new.prefix,
         &new.hash,
-        body.read_only,
+        read_only,
         &app_uuids,
-        user.user_id,
+        user_id,
     )
     .await?;
     db::audit::record(
         &mut *tx,
         db::audit::AuditEvent {
-            detail: json!({ "name": name.as_str(), "read_only": body.read_only, "apps": appids }),
+            detail: json!({ "name": name.as_str(), "read_only": read_only, "apps": appids }),
             ..audit_event(
-                &req,
+                req,
                 Some(scope.tenant_id),
-                Some(user.user_id),
+                Some(user_id),
                 "api_key.created",
                 Some(new.prefix.clone()),
             )
@@ -102,17 +147,12 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-
-    Ok(HttpResponse::Created()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(json!({
-            "id": id,
-            "name": name.as_str(),
-            "key": new.key.expose_secret(),
-            "prefix": new.prefix,
-            "read_only": body.read_only,
-            "apps": appids,
-        })))
+    Ok(CreatedKey {
+        id,
+        name: name.as_str().to_string(),
+        key: new.key,
+        prefix: new.prefix,
+    })
 }
 
 /// GET /api/v1/api-keys: the tenant's keys (never the keys themselves).
@@ -155,7 +195,19 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let user = principal.require_session()?;
     let scope = principal.require(Role::Admin)?;
-    let id = path.into_inner();
+    revoke_key(&req, &state, user.user_id, &scope, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revoke a key of the tenant, tell every replica, record it; shared by
+/// the API and the keys page. Revoking twice is fine.
+pub async fn revoke_key(
+    req: &HttpRequest,
+    state: &AppState,
+    user_id: Uuid,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<(), ApiError> {
     let mut tx = state.pool.begin().await?;
     let Some(key) = db::api_keys::get(&mut *tx, scope.tenant_id, id).await? else {
         return Err(ApiError::NotFound("API key"));
@@ -169,9 +221,9 @@ pub async fn revoke(
     db::audit::record(
         &mut *tx,
         audit_event(
-            &req,
+            req,
             Some(scope.tenant_id),
-            Some(user.user_id),
+            Some(user_id),
             "api_key.revoked",
             Some(key.prefix),
         ),
@@ -179,5 +231,5 @@ pub async fn revoke(
     .await?;
     tx.commit().await?;
     state.auth.keys.evict(id);
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

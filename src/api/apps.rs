@@ -536,20 +536,55 @@ pub async fn edit(
     let scope = principal.require(Role::Admin)?;
     let app = find_app(&state, &principal, &scope, &path).await?;
     let body = body.into_inner();
+    let changes = AppChanges {
+        name: body.name.as_deref(),
+        secret: body.secret.as_ref(),
+        secondary_secret: body.secondary_secret.as_ref().map(Option::as_ref),
+        token_mode: body.token_mode,
+        enabled: body.enabled,
+    };
+    let app = edit_app(&req, &state, &scope, &app, &changes).await?;
+    Ok(HttpResponse::Ok().json(app_view(&app, None)))
+}
+
+/// Changes to an app; `None` leaves a field as it is.
+#[derive(Default)]
+#[allow(
+    clippy::option_option,
+    reason = "the secondary secret can be left alone, set or cleared"
+)]
+pub struct AppChanges<'a> {
+    /// New display name.
+    pub name: Option<&'a str>,
+    /// New AppSecret.
+    pub secret: Option<&'a AppSecret>,
+    /// New secondary AppSecret; `Some(None)` clears it.
+    pub secondary_secret: Option<Option<&'a AppSecret>>,
+    /// New token mode.
+    pub token_mode: Option<TokenMode>,
+    /// Switch refreshing on or off.
+    pub enabled: Option<bool>,
+}
+
+/// Validate and apply `changes` to `app` with its audit record (all or
+/// nothing); the app as it is afterwards. Shared by the API and the app page.
+pub async fn edit_app(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &TenantScope,
+    app: &AppRow,
+    changes: &AppChanges<'_>,
+) -> Result<AppRow, ApiError> {
     let checked = (
-        body.name
-            .as_deref()
-            .map(|n| Name::parse("name", n))
-            .transpose(),
-        body.secret
-            .as_ref()
+        changes.name.map(|n| Name::parse("name", n)).transpose(),
+        changes
+            .secret
             .map(|s| parse_app_secret("secret", s))
             .transpose(),
-        body.secondary_secret
-            .as_ref()
+        changes
+            .secondary_secret
             .map(|o| {
-                o.as_ref()
-                    .map(|s| parse_app_secret("secondary_secret", s))
+                o.map(|s| parse_app_secret("secondary_secret", s))
                     .transpose()
             })
             .transpose(),
@@ -580,15 +615,16 @@ pub async fn edit(
         Some(None) => Some(None),
         None => None,
     };
-    let mode = body.token_mode.map(TokenMode::as_str);
+    let mode = changes.token_mode.map(TokenMode::as_str);
     let edit = db::apps::AppEdit {
         name: name.as_ref().map(Name::as_str),
         token_mode: mode,
         secret_ciphertext: secret_ct.as_deref(),
         secondary_secret_ciphertext: secondary_ct.as_ref().map(|o| o.as_deref()),
-        enabled: body.enabled,
+        enabled: changes.enabled,
     };
     let mut tx = state.pool.begin().await?;
+    db::tokens::lock_state(&mut tx, app.id).await?;
     db::apps::lock(&mut tx, scope.tenant_id, &app.appid)
         .await?
         .ok_or(ApiError::NotFound("app"))?;
@@ -598,7 +634,7 @@ pub async fn edit(
         ("secret", secret.is_some()),
         ("secondary_secret", secondary.is_some()),
         ("token_mode", mode.is_some()),
-        ("enabled", body.enabled.is_some()),
+        ("enabled", changes.enabled.is_some()),
     ]
     .into_iter()
     .filter_map(|(f, c)| c.then_some(f))
@@ -607,9 +643,9 @@ pub async fn edit(
         &mut *tx,
         db::audit::AuditEvent {
             actor_api_key_id: scope.api_key_id,
-            detail: json!({ "changed": changed, "enabled": body.enabled }),
+            detail: json!({ "changed": changed, "enabled": changes.enabled }),
             ..audit_event(
-                &req,
+                req,
                 Some(scope.tenant_id),
                 scope.user_id,
                 "app.edited",
@@ -619,10 +655,9 @@ pub async fn edit(
     )
     .await?;
     tx.commit().await?;
-    let app = db::apps::get(&state.pool, scope.tenant_id, &app.appid)
+    db::apps::get(&state.pool, scope.tenant_id, &app.appid)
         .await?
-        .ok_or(ApiError::NotFound("app"))?;
-    Ok(HttpResponse::Ok().json(app_view(&app, None)))
+        .ok_or(ApiError::NotFound("app"))
 }
 
 /// DELETE /api/v1/apps/{appid}
@@ -644,7 +679,19 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(Role::Admin)?;
     let app = find_app(&state, &principal, &scope, &path).await?;
+    remove_app(&req, &state, &scope, &app).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Delete `app` with its audit record. Shared by the API and the app page.
+pub async fn remove_app(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &TenantScope,
+    app: &AppRow,
+) -> Result<(), ApiError> {
     let mut tx = state.pool.begin().await?;
+    db::tokens::lock_state(&mut tx, app.id).await?;
     if !db::apps::delete(&mut *tx, scope.tenant_id, &app.appid).await? {
         return Err(ApiError::NotFound("app"));
     }
@@ -653,7 +700,7 @@ pub async fn remove(
         db::audit::AuditEvent {
             actor_api_key_id: scope.api_key_id,
             ..audit_event(
-                &req,
+                req,
                 Some(scope.tenant_id),
                 scope.user_id,
                 "app.deleted",
@@ -663,7 +710,7 @@ pub async fn remove(
     )
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// Refresh `app` now, audited; the app as it is afterwards and how the

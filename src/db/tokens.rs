@@ -78,6 +78,18 @@ pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedRow>, sq
     .await
 }
 
+/// Lock the token state of `app_id` (waiting for a refresh in progress).
+/// An edit or delete of the app takes this lock before the app's row, in
+/// the same order as the refresher (token state, then app), so the two
+/// never deadlock.
+pub async fn lock_state(conn: &mut PgConnection, app_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from token_state where app_id = $1 for update")
+        .bind(app_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Wait (at most `lock_timeout_ms`) for the row of `app_id` and lock it.
 pub async fn lock_for_refresh(
     conn: &mut PgConnection,

@@ -65,8 +65,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(pages::new_app_form))
                 .route(web::post().to(pages::register_app)),
         )
+        .service(
+            web::resource("/keys")
+                .route(web::get().to(pages::keys))
+                .route(web::post().to(pages::create_key)),
+        )
+        .route("/keys/{id}/revoke", web::post().to(pages::revoke_key))
         .route("/apps/{appid}", web::get().to(pages::app_page))
-        .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app));
+        .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
+        .route(
+            "/apps/{appid}/secret",
+            web::post().to(pages::replace_secret),
+        )
+        .route(
+            "/apps/{appid}/secondary",
+            web::post().to(pages::set_secondary),
+        )
+        .route("/apps/{appid}/enabled", web::post().to(pages::set_enabled))
+        .route("/apps/{appid}/delete", web::post().to(pages::delete_app));
 }
 
 async fn stylesheet() -> HttpResponse {

@@ -9,13 +9,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use minijinja::context;
 use minijinja::value::Serde;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::i18n::{self, Lang};
 use super::{Page, redirect, redirect_with_flash, same_origin};
-use crate::api::accounts;
 use crate::api::apps::{self as api_apps, NewAppInput};
+use crate::api::{accounts, api_keys};
 use crate::auth::{Principal, SessionPrincipal, session};
 use crate::db;
 use crate::db::apps::AppRow;
@@ -532,6 +532,26 @@ pub async fn app_page(
         Ok(app) => app,
         Err(e) => return page.error(&e),
     };
+    render_app_page(
+        &page,
+        &state,
+        &scope,
+        &app,
+        StatusCode::OK,
+        &FieldErrors::new(),
+    )
+    .await
+}
+
+/// Render the app page, with field errors of its forms.
+async fn render_app_page(
+    page: &Page,
+    state: &AppState,
+    scope: &crate::auth::TenantScope,
+    app: &AppRow,
+    status: StatusCode,
+    errors: &FieldErrors,
+) -> HttpResponse {
     let rows =
         match db::tokens::list_log(&state.pool, scope.tenant_id, Some(app.id), false, None, 50)
             .await
@@ -552,12 +572,14 @@ pub async fn app_page(
         })
         .collect();
     page.render(
-        StatusCode::OK,
+        status,
         "app.html",
         context! {
-            app => Serde(AppCard::of(&app)),
+            app => Serde(AppCard::of(app)),
             log => Serde(&log),
             can_edit => scope.role.at_least(Role::Admin),
+            has_secondary => app.has_secondary_secret,
+            errors => Serde(errors),
         },
     )
 }
@@ -596,6 +618,391 @@ pub async fn refresh_app(
                 AttemptOutcome::Failed(_) => ("error", "flash_refresh_failed"),
             };
             redirect_with_flash(&format!("/apps/{}", app.appid), kind, key, &app.appid)
+        }
+        Err(e) => page.error(&e),
+    }
+}
+
+/// An API key as the keys page lists it (never the key itself).
+#[derive(Serialize)]
+struct KeyLine {
+    id: String,
+    name: String,
+    prefix: String,
+    read_only: bool,
+    apps: Vec<String>,
+    created_at: String,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+}
+
+/// The create-key form as posted.
+#[derive(Deserialize)]
+pub struct NewKeyForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    read_only: Option<String>,
+}
+
+/// The owner or admin of a tenant, or the page that says why not.
+fn admin_scope(page: &Page) -> Result<crate::auth::TenantScope, ApiError> {
+    let (principal, _) = tenant_scope(page)?;
+    principal.require(Role::Admin)
+}
+
+/// A key just created, shown once with ready-to-use snippets.
+#[derive(Serialize)]
+struct ShownKey {
+    name: String,
+    prefix: String,
+    key: String,
+    curl_api: String,
+    curl_wechat: String,
+}
+
+/// Render the keys page with the tenant's keys.
+async fn keys_page(
+    page: &Page,
+    state: &AppState,
+    scope: &crate::auth::TenantScope,
+    status: StatusCode,
+    form_name: &str,
+    errors: &FieldErrors,
+    shown: Option<&ShownKey>,
+) -> HttpResponse {
+    let rows = match db::api_keys::list(&state.pool, scope.tenant_id).await {
+        Ok(rows) => rows,
+        Err(e) => return page.error(&e.into()),
+    };
+    let keys: Vec<KeyLine> = rows
+        .into_iter()
+        .map(|k| KeyLine {
+            id: k.id.to_string(),
+            name: k.name,
+            prefix: k.prefix,
+            read_only: k.read_only,
+            apps: k.apps,
+            created_at: when(k.created_at),
+            last_used_at: k.last_used_at.map(when),
+            revoked_at: k.revoked_at.map(when),
+        })
+        .collect();
+    page.render(
+        status,
+        "keys.html",
+        context! {
+            keys => Serde(&keys),
+            form => context! { name => form_name },
+            errors => Serde(errors),
+            created => Serde(shown),
+        },
+    )
+}
+
+/// GET /keys: the organisation's API keys (owners and admins).
+pub async fn keys(page: Page, state: web::Data<AppState>) -> HttpResponse {
+    match admin_scope(&page) {
+        Ok(scope) => {
+            keys_page(
+                &page,
+                &state,
+                &scope,
+                StatusCode::OK,
+                "",
+                &FieldErrors::new(),
+                None,
+            )
+            .await
+        }
+        Err(e) => page.error(&e),
+    }
+}
+
+/// POST /keys: create a key with the API's rules; the answer shows it once.
+pub async fn create_key(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<NewKeyForm>,
+) -> HttpResponse {
+    let NewKeyForm {
+        csrf_token,
+        name,
+        read_only,
+    } = form.into_inner();
+    let user = match form_session(&page, &csrf_token) {
+        Ok(user) => user.clone(),
+        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::Stale) => {
+            return redirect_with_flash("/keys", "error", "flash_stale_form", "");
+        }
+    };
+    let scope = match admin_scope(&page) {
+        Ok(scope) => scope,
+        Err(e) => return page.error(&e),
+    };
+    let read_only = read_only.is_some_and(|v| !v.is_empty());
+    match api_keys::create_key(&req, &state, user.user_id, &scope, &name, &[], read_only).await {
+        Ok(created) => {
+            let appid = match db::apps::list(&state.pool, scope.tenant_id, None, None, 1).await {
+                Ok(apps) => apps
+                    .first()
+                    .map_or_else(|| "wx0123456789abcdef".to_string(), |a| a.appid.clone()),
+                Err(e) => return page.error(&e.into()),
+            };
+            let base = {
+                let info = req.connection_info();
+                format!("{}://{}", info.scheme(), info.host())
+            };
+            let key = created.key.expose_secret().to_string();
+            let shown = ShownKey {
+                curl_api: format!(
+                    "curl -H 'Authorization: Bearer {key}' {base}/api/v1/apps/{appid}/token"
+                ),
+                curl_wechat: format!(
+                    "curl '{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={key}'"
+                ),
+                name: created.name,
+                prefix: created.prefix,
+                key,
+            };
+            keys_page(
+                &page,
+                &state,
+                &scope,
+                StatusCode::CREATED,
+                "",
+                &FieldErrors::new(),
+                Some(&shown),
+            )
+            .await
+        }
+        Err(ApiError::Validation(errors)) => {
+            keys_page(
+                &page,
+                &state,
+                &scope,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &name,
+                &field_errors(page.lang, &errors),
+                None,
+            )
+            .await
+        }
+        Err(e) => page.error(&e),
+    }
+}
+
+/// POST /keys/{id}/revoke: revoke after the confirmation step.
+pub async fn revoke_key(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let user = match form_session(&page, &form.csrf_token) {
+        Ok(user) => user.clone(),
+        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::Stale) => {
+            return redirect_with_flash("/keys", "error", "flash_stale_form", "");
+        }
+    };
+    let result = async {
+        let scope = admin_scope(&page)?;
+        let id = path
+            .parse::<uuid::Uuid>()
+            .map_err(|_| ApiError::NotFound("API key"))?;
+        let key = db::api_keys::get(&state.pool, scope.tenant_id, id)
+            .await?
+            .ok_or(ApiError::NotFound("API key"))?;
+        api_keys::revoke_key(&req, &state, user.user_id, &scope, id).await?;
+        Ok::<_, ApiError>(key.prefix)
+    }
+    .await;
+    match result {
+        Ok(prefix) => redirect_with_flash("/keys", "ok", "flash_key_revoked", &prefix),
+        Err(e) => page.error(&e),
+    }
+}
+
+/// The secret forms of the app page (never sent back).
+#[derive(Deserialize)]
+pub struct SecretForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    secondary_secret: String,
+    #[serde(default)]
+    clear: Option<String>,
+    #[serde(default)]
+    enabled: Option<String>,
+}
+
+/// Which action of the app page a post is.
+#[derive(Clone, Copy)]
+enum AppAction {
+    Secret,
+    Secondary,
+    Enabled,
+    Delete,
+}
+
+/// POST /apps/{appid}/secret: replace the AppSecret.
+pub async fn replace_secret(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(req, page, state, path, form.into_inner(), AppAction::Secret).await
+}
+
+/// POST /apps/{appid}/secondary: set or clear the secondary AppSecret.
+pub async fn set_secondary(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(
+        req,
+        page,
+        state,
+        path,
+        form.into_inner(),
+        AppAction::Secondary,
+    )
+    .await
+}
+
+/// POST /apps/{appid}/enabled: switch refreshing on or off.
+pub async fn set_enabled(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(
+        req,
+        page,
+        state,
+        path,
+        form.into_inner(),
+        AppAction::Enabled,
+    )
+    .await
+}
+
+/// POST /apps/{appid}/delete: delete after the confirmation step.
+pub async fn delete_app(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    app_action(req, page, state, path, form.into_inner(), AppAction::Delete).await
+}
+
+/// One action of the app page: the API's rules, then a flash and redirect;
+/// a bad secret shows the app page with the error next to its field.
+async fn app_action(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: SecretForm,
+    action: AppAction,
+) -> HttpResponse {
+    let back = format!("/apps/{}", path.trim().to_ascii_lowercase());
+    match form_session(&page, &form.csrf_token) {
+        Ok(_) => {}
+        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::Stale) => {
+            return redirect_with_flash(&back, "error", "flash_stale_form", "");
+        }
+    }
+    let (principal, _) = match tenant_scope(&page) {
+        Ok(s) => s,
+        Err(e) => return page.error(&e),
+    };
+    let found = async {
+        let scope = principal.require(Role::Admin)?;
+        let app = api_apps::find_app(&state, &principal, &scope, &path).await?;
+        Ok::<_, ApiError>((scope, app))
+    }
+    .await;
+    let (scope, app) = match found {
+        Ok(found) => found,
+        Err(e) => return page.error(&e),
+    };
+    let back = format!("/apps/{}", app.appid);
+    if matches!(action, AppAction::Delete) {
+        return match api_apps::remove_app(&req, &state, &scope, &app).await {
+            Ok(()) => redirect_with_flash("/dashboard", "ok", "flash_app_deleted", &app.appid),
+            Err(e) => page.error(&e),
+        };
+    }
+    let secret = AppSecret::from(form.secret);
+    let secondary = AppSecret::from(form.secondary_secret);
+    let (changes, flash) = match action {
+        AppAction::Secret => (
+            api_apps::AppChanges {
+                secret: Some(&secret),
+                ..Default::default()
+            },
+            "flash_secret_replaced",
+        ),
+        AppAction::Secondary if form.clear.is_some() => (
+            api_apps::AppChanges {
+                secondary_secret: Some(None),
+                ..Default::default()
+            },
+            "flash_secondary_cleared",
+        ),
+        AppAction::Secondary => (
+            api_apps::AppChanges {
+                secondary_secret: Some(Some(&secondary)),
+                ..Default::default()
+            },
+            "flash_secondary_set",
+        ),
+        AppAction::Enabled | AppAction::Delete => {
+            let on = form.enabled.as_deref() == Some("true");
+            (
+                api_apps::AppChanges {
+                    enabled: Some(on),
+                    ..Default::default()
+                },
+                if on {
+                    "flash_enabled"
+                } else {
+                    "flash_disabled"
+                },
+            )
+        }
+    };
+    match api_apps::edit_app(&req, &state, &scope, &app, &changes).await {
+        Ok(app) => redirect_with_flash(&back, "ok", flash, &app.appid),
+        Err(ApiError::Validation(errors)) => {
+            render_app_page(
+                &page,
+                &state,
+                &scope,
+                &app,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &field_errors(page.lang, &errors),
+            )
+            .await
         }
         Err(e) => page.error(&e),
     }

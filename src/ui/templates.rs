@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("app.html", include_str!("../../web/templates/app.html")),
     ("error.html", include_str!("../../web/templates/error.html")),
+    ("keys.html", include_str!("../../web/templates/keys.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -1,5 +1,6 @@
 //! The web UI in a real headless Chromium, driven through chromedriver:
-//! sign up, register an app against the simulator, break its secret, see
+//! sign up, register an app against the simulator, create an API key and
+//! read a token with it, break the app's secret, see
 //! the failure explained, switch to Chinese. Screenshots of the main pages
 //! go to `$SCREENSHOT_DIR` (CI keeps them; `docs/screenshots/` holds a set).
 //!
@@ -175,6 +176,52 @@ async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
     let text = text_when(&client, "#summary").await;
     assert!(text.contains("1 apps: 1 healthy"), "{text}");
     shot(&client, "dashboard").await;
+
+    // Create a key on the keys page and use it the way the snippets say.
+    client
+        .find(Locator::LinkText("API keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_when(&client, "form[action='/keys']").await;
+    fill(&client, "f-name", "build server").await;
+    submit(&client, "/keys").await;
+    let text = text_when(&client, "#new-key").await;
+    assert!(text.contains("shown only this once"), "{text}");
+    let key = client
+        .find(Locator::Id("new-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(key.starts_with("tvk_"), "{key}");
+    client
+        .find(Locator::Css("button.copy[data-copy='new-key']"))
+        .await
+        .expect("a copy button");
+    shot(&client, "key-created").await;
+    let http = reqwest::Client::new();
+    let res = http
+        .get(url(&format!("/api/v1/apps/{APPID}/token")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["access_token"].is_string(), "{body}");
+    let res = http
+        .get(url(&format!(
+            "/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={key}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["access_token"].is_string(), "{body}");
 
     sim.add_app(APPID, OTHER_SECRET);
     client.goto(&url(&format!("/apps/{APPID}"))).await.unwrap();

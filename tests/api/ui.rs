@@ -5,7 +5,7 @@
 use tokenvault::upstream::simulator::{SimConfig, WeChatSimulator};
 
 use crate::apps::{APPID, OTHER_SECRET, SECRET};
-use crate::helpers::{PASSWORD, spawn_app_with_sim};
+use crate::helpers::{PASSWORD, get_with_key, spawn_app_with_sim};
 
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -268,4 +268,301 @@ async fn a_sign_up_posted_from_another_site_is_refused() {
         .await
         .unwrap();
     assert_eq!(tenants, 0);
+}
+
+/// As the templates escape it.
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;").replace('/', "&#x2f;")
+}
+
+fn key_of(html: &str) -> String {
+    let (_, rest) = html
+        .split_once("id=\"new-key\">")
+        .expect("the new key is shown");
+    rest.split('<').next().unwrap().to_string()
+}
+
+async fn count_keys(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from api_keys")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Acme", "o@acme.test").await;
+    let res = owner
+        .post_json(
+            "/api/v1/apps",
+            &serde_json::json!({ "appid": APPID, "secret": SECRET }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let b = &owner.client;
+    let url = |p: &str| format!("{}{p}", app.address);
+
+    let (status, html) = page(b.get(url("/keys")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("href=\"/keys\""), "in the nav");
+    assert!(html.contains("No API keys yet"));
+    let csrf = csrf_of(&html);
+
+    // A missing name: the field error, nothing stored.
+    let (status, html) = page(
+        b.post(url("/keys"))
+            .form(&[("csrf_token", csrf.as_str()), ("name", "  ")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("This field is required"));
+    assert_eq!(count_keys(&app.pool).await, 0);
+
+    // A stale form token stores nothing.
+    let res = b
+        .post(url("/keys"))
+        .form(&[("csrf_token", "stale"), ("name", "ci")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("out of date"));
+    assert_eq!(count_keys(&app.pool).await, 0);
+
+    // Created: the key shown once, escaped, with snippets and copy buttons.
+    let (status, html) = page(
+        b.post(url("/keys"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("name", "<b>ci</b>"),
+                ("read_only", "1"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(!html.contains("<b>ci</b>"));
+    assert!(html.contains("&lt;b&gt;ci&lt;&#x2f;b&gt;") || html.contains("&lt;b&gt;ci&lt;/b&gt;"));
+    let key = key_of(&html);
+    assert!(key.starts_with("tvk_"), "{key}");
+    assert!(html.contains("data-copy=\"new-key\""));
+    assert!(html.contains(&format!("Authorization: Bearer {key}")));
+    assert!(html.contains(&escaped(&format!("/api/v1/apps/{APPID}/token"))));
+    assert!(html.contains(&escaped(&format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={key}"
+    ))));
+    assert!(!html.contains("<script>"), "no inline script");
+    let res = get_with_key(&app.address, &format!("/api/v1/apps/{APPID}/token"), &key).await;
+    assert_eq!(res.status(), 200);
+
+    // Listed without the key; read-only shown.
+    let (_, html) = page(b.get(url("/keys")).send().await.unwrap()).await;
+    assert!(!html.contains(&key), "the key is shown only once");
+    let prefix = &key[..12];
+    assert!(html.contains(prefix));
+    assert!(html.contains("read-only"));
+    let id: uuid::Uuid = sqlx::query_scalar("select id from api_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    // A viewer gets the 403 page and cannot create or revoke.
+    let viewer = app.invite_and_join(&owner, "viewer", "v@acme.test").await;
+    let (status, html) = page(viewer.client.get(url("/keys")).send().await.unwrap()).await;
+    assert_eq!(status, 403);
+    assert!(!html.contains(prefix));
+    let res = viewer
+        .client
+        .post(url("/keys"))
+        .form(&[("csrf_token", viewer.csrf.as_str()), ("name", "mine")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = viewer
+        .client
+        .post(url(&format!("/keys/{id}/revoke")))
+        .form(&[("csrf_token", viewer.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(count_keys(&app.pool).await, 1);
+
+    // Unknown or malformed ids are 404, never 500.
+    for bad in ["nope", "00000000-0000-0000-0000-000000000000"] {
+        let res = b
+            .post(url(&format!("/keys/{bad}/revoke")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{bad}");
+    }
+
+    // Revoked after the confirmation step: the key stops working.
+    let (status, html) = page(
+        b.post(url(&format!("/keys/{id}/revoke")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Key revoked"));
+    assert!(html.contains("revoked 20"));
+    let res = get_with_key(&app.address, &format!("/api/v1/apps/{APPID}/token"), &key).await;
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn manage_an_app_from_its_page() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Acme", "o@acme.test").await;
+    let res = owner
+        .post_json(
+            "/api/v1/apps",
+            &serde_json::json!({ "appid": APPID, "secret": SECRET }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let b = &owner.client;
+    let url = |p: &str| format!("{}{p}", app.address);
+    let (status, html) = page(b.get(url(&format!("/apps/{APPID}"))).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Manage"));
+    let csrf = csrf_of(&html);
+    let post = |action: &str, fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf_token", csrf.clone())];
+        form.extend(fields);
+        b.post(url(&format!("/apps/{APPID}/{action}")))
+            .form(&form)
+            .send()
+    };
+    let edits = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from audit_log where action = 'app.edited'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+
+    // Bad secrets: the error next to the field, never the secret, nothing stored.
+    let (status, html) = page(
+        post("secret", vec![("secret", "not-a-secret-<x>".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("id=\"e-secret\""));
+    assert!(!html.contains("not-a-secret"));
+    let (status, html) = page(
+        post("secondary", vec![("secondary_secret", "short".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("id=\"e-secondary_secret\""));
+    assert!(!html.contains("value=\"short\""));
+    assert_eq!(edits().await, 0);
+
+    // The secondary secret first: with a valid primary the refresher never
+    // promotes it, so the page shows what was set.
+    let (status, html) = page(
+        post("secondary", vec![("secondary_secret", OTHER_SECRET.into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Secondary AppSecret set for"));
+    assert!(html.contains("A secondary AppSecret is set."));
+    assert!(!html.contains(OTHER_SECRET));
+    let (_, html) = page(
+        post("secondary", vec![("clear", "1".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(html.contains("Secondary AppSecret cleared for"));
+    assert!(html.contains("No secondary AppSecret."));
+    let (status, html) = page(
+        post("secret", vec![("secret", OTHER_SECRET.into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("AppSecret replaced for"));
+    assert!(!html.contains(OTHER_SECRET));
+    let (_, html) = page(
+        post("enabled", vec![("enabled", "false".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(html.contains("Refreshing switched off for"));
+    assert!(html.contains("Switch refreshing on"));
+    let (_, html) = page(
+        post("enabled", vec![("enabled", "true".into())])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(html.contains("Refreshing switched on for"));
+    assert_eq!(edits().await, 5);
+
+    // A viewer sees no actions and cannot delete; a stale form deletes nothing.
+    let viewer = app.invite_and_join(&owner, "viewer", "v@acme.test").await;
+    let (_, html) = page(
+        viewer
+            .client
+            .get(url(&format!("/apps/{APPID}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(!html.contains("/delete\""));
+    let res = viewer
+        .client
+        .post(url(&format!("/apps/{APPID}/delete")))
+        .form(&[("csrf_token", viewer.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = b
+        .post(url(&format!("/apps/{APPID}/delete")))
+        .form(&[("csrf_token", "stale")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("out of date"));
+    for bad in ["wx0000000000000000", "%3Cx%3E"] {
+        let res = b
+            .post(url(&format!("/apps/{bad}/delete")))
+            .form(&[("csrf_token", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{bad}");
+    }
+
+    let (status, html) = page(post("delete", vec![]).await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("App deleted"));
+    let res = b.get(url(&format!("/apps/{APPID}"))).send().await.unwrap();
+    assert_eq!(res.status(), 404);
 }
