@@ -314,7 +314,7 @@ pub async fn current(
             "csrf_token": s.csrf_token,
         }),
         Principal::ApiKey(k) => json!({
-            "api_key": { "id": k.key_id, "read_only": k.read_only, "limited_to_apps": !k.app_ids.is_empty() },
+            "api_key": { "id": k.key_id, "read_only": k.read_only, "limited_to_apps": k.limited },
             "tenant": tenant(Some(k.tenant_id)).await?,
         }),
     };

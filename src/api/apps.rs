@@ -398,7 +398,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(Role::Admin)?;
     if let Principal::ApiKey(k) = &principal
-        && !k.app_ids.is_empty()
+        && k.limited
     {
         return Err(ApiError::Forbidden(
             "this API key is limited to some apps and cannot register new ones",
@@ -461,7 +461,7 @@ pub async fn list(
             detail: "after must be an AppID: the next_after of the previous page".into(),
         })?;
     let only = match &principal {
-        Principal::ApiKey(k) if !k.app_ids.is_empty() => Some(k.app_ids.to_vec()),
+        Principal::ApiKey(k) if k.limited => Some(k.app_ids.to_vec()),
         _ => None,
     };
     let apps = db::apps::list(
@@ -869,7 +869,7 @@ pub async fn tenant_log(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(Role::Viewer)?;
     if let Principal::ApiKey(k) = &principal
-        && !k.app_ids.is_empty()
+        && k.limited
     {
         return Err(ApiError::Forbidden(
             "this API key is limited to some apps: read each app's refresh log",

@@ -39,7 +39,10 @@ pub struct KeyPrincipal {
     pub tenant_id: Uuid,
     /// Read-only keys may not change anything.
     pub read_only: bool,
-    /// App ids it is limited to; empty means every app of the tenant.
+    /// Whether the key is limited to `app_ids` (then possibly to none, when
+    /// its apps were deleted) rather than open to every app of the tenant.
+    pub limited: bool,
+    /// App ids it is limited to.
     pub app_ids: Arc<[Uuid]>,
     /// Token reads made with this key since they were last written to the
     /// audit log (shared by every clone of the cached principal).
@@ -54,7 +57,7 @@ impl KeyPrincipal {
 
     /// Whether the key may use app `app_id`.
     pub fn allows_app(&self, app_id: Uuid) -> bool {
-        self.app_ids.is_empty() || self.app_ids.contains(&app_id)
+        !self.limited || self.app_ids.contains(&app_id)
     }
 }
 
@@ -146,6 +149,7 @@ impl KeyVerifier {
             key_id: row.id,
             tenant_id: row.tenant_id,
             read_only: row.read_only,
+            limited: row.limited_to_apps,
             app_ids: row.app_ids.into(),
             token_reads: Arc::new(AtomicU64::new(0)),
         };

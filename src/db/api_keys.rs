@@ -15,7 +15,9 @@ pub struct ApiKeyRow {
     pub prefix: String,
     /// Read-only keys cannot change anything.
     pub read_only: bool,
-    /// Appids the key is limited to; empty means every app of the tenant.
+    /// Whether the key is limited to the apps in `apps` (even when they were all deleted).
+    pub limited_to_apps: bool,
+    /// Appids the key is limited to.
     pub apps: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -36,13 +38,15 @@ pub struct KeyAuthRow {
     pub key_hash: Vec<u8>,
     /// Read-only?
     pub read_only: bool,
-    /// App ids (uuid) the key is limited to; empty means all.
+    /// Whether the key is limited to `app_ids` (possibly none left).
+    pub limited_to_apps: bool,
+    /// App ids (uuid) the key is limited to.
     pub app_ids: Vec<Uuid>,
     /// Revoked?
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const LIST_COLUMNS: &str = "k.id, k.name, k.prefix, k.read_only, k.created_at, k.last_used_at, k.revoked_at,
+const LIST_COLUMNS: &str = "k.id, k.name, k.prefix, k.read_only, k.limited_to_apps, k.created_at, k.last_used_at, k.revoked_at,
     coalesce((select array_agg(a.appid order by a.appid) from api_key_apps ka join apps a on a.id = ka.app_id
               where ka.api_key_id = k.id), '{}') as apps";
 
@@ -60,8 +64,8 @@ pub async fn insert(
     created_by: Uuid,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into api_keys (id, tenant_id, name, prefix, key_hash, read_only, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into api_keys (id, tenant_id, name, prefix, key_hash, read_only, created_by, limited_to_apps)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(tenant_id)
@@ -70,6 +74,7 @@ pub async fn insert(
     .bind(key_hash)
     .bind(read_only)
     .bind(created_by)
+    .bind(!app_ids.is_empty())
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -150,7 +155,7 @@ pub async fn by_prefix(
     prefix: &str,
 ) -> Result<Option<KeyAuthRow>, sqlx::Error> {
     sqlx::query_as(
-        "select k.id, k.tenant_id, k.key_hash, k.read_only, k.revoked_at,
+        "select k.id, k.tenant_id, k.key_hash, k.read_only, k.limited_to_apps, k.revoked_at,
                 coalesce((select array_agg(app_id) from api_key_apps where api_key_id = k.id), '{}') as app_ids
            from api_keys k where k.prefix = $1",
     )

@@ -419,3 +419,43 @@ async fn viewers_and_other_tenants_see_no_secrets_and_no_tokens() {
     .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_key_limited_to_a_deleted_app_opens_no_other_app() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Limit Co", "o@limit.test").await;
+    let other_appid = "wxfedcba9876543210";
+    for appid in [APPID, other_appid] {
+        let res = owner
+            .post_json(
+                "/api/v1/apps",
+                &json!({ "appid": appid, "secret": SECRET, "verify": false }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    let limited = owner
+        .create_key(json!({ "name": "only one", "apps": [APPID] }))
+        .await;
+    let key = limited["key"].as_str().unwrap();
+    assert_eq!(
+        owner
+            .delete(&format!("/api/v1/apps/{APPID}"))
+            .await
+            .status(),
+        204
+    );
+    // The key's only app is gone: it must not widen to the rest of the tenant.
+    let res = get_with_key(
+        &app.address,
+        &format!("/api/v1/apps/{other_appid}/token"),
+        key,
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    let list = json_of(get_with_key(&app.address, "/api/v1/apps", key).await).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    let who = json_of(get_with_key(&app.address, "/api/v1/session", key).await).await;
+    assert_eq!(who["api_key"]["limited_to_apps"], true);
+}
