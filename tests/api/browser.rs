@@ -174,7 +174,7 @@ async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
 
     client.goto(&url("/dashboard")).await.unwrap();
     let text = text_when(&client, "#summary").await;
-    assert!(text.contains("1 apps: 1 healthy"), "{text}");
+    assert!(text.contains("1 app: 1 healthy"), "{text}");
     shot(&client, "dashboard").await;
 
     // Create a key on the keys page and use it the way the snippets say.

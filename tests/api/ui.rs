@@ -156,7 +156,7 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     assert!(html.contains("Shop &lt;b&gt;"));
     assert!(!html.contains(SECRET));
     let (_, html) = page(b.get(url("/dashboard")).send().await.unwrap()).await;
-    assert!(html.contains("1 apps: 1 healthy"), "{html}");
+    assert!(html.contains("1 app: 1 healthy"), "{html}");
     assert!(html.contains("class=\"countdown\""));
 
     // The secret changes at WeChat: refresh now shows 40001 explained, in both languages.
