@@ -73,16 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/{id}/revoke", web::post().to(pages::revoke_key))
         .route("/apps/{appid}", web::get().to(pages::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
-        .route(
-            "/apps/{appid}/secret",
-            web::post().to(pages::replace_secret),
-        )
-        .route(
-            "/apps/{appid}/secondary",
-            web::post().to(pages::set_secondary),
-        )
-        .route("/apps/{appid}/enabled", web::post().to(pages::set_enabled))
-        .route("/apps/{appid}/delete", web::post().to(pages::delete_app));
+        .route("/apps/{appid}/{action}", web::post().to(pages::app_action));
 }
 
 async fn stylesheet() -> HttpResponse {

@@ -853,77 +853,35 @@ enum AppAction {
     Delete,
 }
 
-/// POST /apps/{appid}/secret: replace the AppSecret.
-pub async fn replace_secret(
-    req: HttpRequest,
-    page: Page,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<SecretForm>,
-) -> HttpResponse {
-    app_action(req, page, state, path, form.into_inner(), AppAction::Secret).await
+impl AppAction {
+    /// The action named by the last path segment.
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "secret" => Some(Self::Secret),
+            "secondary" => Some(Self::Secondary),
+            "enabled" => Some(Self::Enabled),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
 }
 
-/// POST /apps/{appid}/secondary: set or clear the secondary AppSecret.
-pub async fn set_secondary(
+/// POST /apps/{appid}/{secret|secondary|enabled|delete}: one action of the
+/// app page, by the API's rules, then a flash and redirect; a bad secret
+/// shows the app page with the error next to its field.
+pub async fn app_action(
     req: HttpRequest,
     page: Page,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     form: web::Form<SecretForm>,
 ) -> HttpResponse {
-    app_action(
-        req,
-        page,
-        state,
-        path,
-        form.into_inner(),
-        AppAction::Secondary,
-    )
-    .await
-}
-
-/// POST /apps/{appid}/enabled: switch refreshing on or off.
-pub async fn set_enabled(
-    req: HttpRequest,
-    page: Page,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<SecretForm>,
-) -> HttpResponse {
-    app_action(
-        req,
-        page,
-        state,
-        path,
-        form.into_inner(),
-        AppAction::Enabled,
-    )
-    .await
-}
-
-/// POST /apps/{appid}/delete: delete after the confirmation step.
-pub async fn delete_app(
-    req: HttpRequest,
-    page: Page,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<SecretForm>,
-) -> HttpResponse {
-    app_action(req, page, state, path, form.into_inner(), AppAction::Delete).await
-}
-
-/// One action of the app page: the API's rules, then a flash and redirect;
-/// a bad secret shows the app page with the error next to its field.
-async fn app_action(
-    req: HttpRequest,
-    page: Page,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: SecretForm,
-    action: AppAction,
-) -> HttpResponse {
-    let back = format!("/apps/{}", path.trim().to_ascii_lowercase());
+    let (appid, action) = path.into_inner();
+    let Some(action) = AppAction::parse(&action) else {
+        return page.error(&ApiError::NotFound("page"));
+    };
+    let form = form.into_inner();
+    let back = format!("/apps/{}", appid.trim().to_ascii_lowercase());
     match form_session(&page, &form.csrf_token) {
         Ok(_) => {}
         Err(FormRefusal::SignedOut) => return signed_out(),
@@ -937,7 +895,7 @@ async fn app_action(
     };
     let found = async {
         let scope = principal.require(Role::Admin)?;
-        let app = api_apps::find_app(&state, &principal, &scope, &path).await?;
+        let app = api_apps::find_app(&state, &principal, &scope, &appid).await?;
         Ok::<_, ApiError>((scope, app))
     }
     .await;

@@ -2,9 +2,9 @@
 //! show, edit, delete; secrets never come back; bad input is refused.
 
 use serde_json::{Value, json};
-use tokenvault::upstream::simulator::{SimConfig, TokenKind, WeChatSimulator};
+use tokenvault::upstream::simulator::{SimConfig, SimHandle, TokenKind, WeChatSimulator};
 
-use crate::helpers::{get_with_key, spawn_app_with_sim};
+use crate::helpers::{Browser, TestApp, get_with_key, spawn_app_with_sim};
 
 pub const APPID: &str = "wx1234567890abcdef";
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -14,12 +14,19 @@ async fn json_of(res: reqwest::Response) -> Value {
     res.json().await.expect("json body")
 }
 
-#[tokio::test]
-async fn register_a_mini_program_and_see_it_verified() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+/// A simulator that knows `APPID` with `SECRET`, the service talking to it,
+/// and the owner of a new organisation, signed in.
+async fn with_owner(config: SimConfig, org: &str, email: &str) -> (SimHandle, TestApp, Browser) {
+    let sim = WeChatSimulator::start(config).unwrap();
     sim.add_app(APPID, SECRET);
     let app = spawn_app_with_sim(&sim.base_url()).await;
-    let owner = app.signup("Mini Co", "o@mini.test").await;
+    let owner = app.signup(org, email).await;
+    (sim, app, owner)
+}
+
+#[tokio::test]
+async fn register_a_mini_program_and_see_it_verified() {
+    let (sim, _app, owner) = with_owner(SimConfig::fast(), "Mini Co", "o@mini.test").await;
 
     let res = owner
         .post_json(
@@ -61,10 +68,7 @@ async fn register_a_mini_program_and_see_it_verified() {
 
 #[tokio::test]
 async fn a_wrong_secret_is_reported_with_wechats_errcode_explained() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let owner = app.signup("Wrong Co", "o@wrong.test").await;
+    let (_sim, _app, owner) = with_owner(SimConfig::fast(), "Wrong Co", "o@wrong.test").await;
     let res = owner
         .post_json(
             "/api/v1/apps",
@@ -120,10 +124,7 @@ async fn a_wrong_secret_is_reported_with_wechats_errcode_explained() {
 
 #[tokio::test]
 async fn edit_disable_enable_and_delete() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let owner = app.signup("Edit Co", "o@edit.test").await;
+    let (sim, app, owner) = with_owner(SimConfig::fast(), "Edit Co", "o@edit.test").await;
     owner
         .post_json(
             "/api/v1/apps",
@@ -319,10 +320,7 @@ async fn long_tokens_are_kept_whole_and_nothing_secret_is_stored_in_plain_text()
 
 #[tokio::test]
 async fn viewers_and_other_tenants_see_no_secrets_and_no_tokens() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let owner = app.signup("Own Co", "o@own.test").await;
+    let (_sim, app, owner) = with_owner(SimConfig::fast(), "Own Co", "o@own.test").await;
     owner
         .post_json("/api/v1/apps", &json!({ "appid": APPID, "secret": SECRET }))
         .await;

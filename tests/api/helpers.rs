@@ -305,14 +305,7 @@ impl TestApp {
 
     /// A browser-like client: its own cookie jar, not signed in.
     pub fn browser(&self) -> Browser {
-        Browser {
-            address: self.address.clone(),
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .build()
-                .expect("client"),
-            csrf: String::new(),
-        }
+        Browser::new(&self.address)
     }
 
     /// Sign up a new organisation; returns its owner's browser, signed in.
@@ -322,51 +315,20 @@ impl TestApp {
 
     /// Sign in an existing account in a new browser.
     pub async fn login(&self, email: &str, password: &str) -> Browser {
-        let mut b = self.browser();
-        let res = b
-            .post_json(
-                "/api/v1/login",
-                &serde_json::json!({ "email": email, "password": password }),
-            )
-            .await;
-        assert_eq!(
-            res.status(),
-            200,
-            "login failed: {}",
-            res.text().await.unwrap_or_default()
-        );
-        let body: serde_json::Value = res.json().await.expect("json");
-        b.csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
-        b
+        let body = serde_json::json!({ "email": email, "password": password });
+        self.browser()
+            .start_session("/api/v1/login", &body, 200)
+            .await
     }
 }
 
 /// Sign up a new organisation on the service at `address`; returns its
 /// owner's browser, signed in.
 pub async fn signup_at(address: &str, org: &str, email: &str) -> Browser {
-    let mut b = Browser {
-        address: address.to_string(),
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .expect("client"),
-        csrf: String::new(),
-    };
-    let res = b
-        .post_json(
-            "/api/v1/signup",
-            &serde_json::json!({ "organization": org, "email": email, "password": PASSWORD }),
-        )
-        .await;
-    assert_eq!(
-        res.status(),
-        201,
-        "signup failed: {}",
-        res.text().await.unwrap_or_default()
-    );
-    let body: serde_json::Value = res.json().await.expect("json");
-    b.csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
-    b
+    let body = serde_json::json!({ "organization": org, "email": email, "password": PASSWORD });
+    Browser::new(address)
+        .start_session("/api/v1/signup", &body, 201)
+        .await
 }
 
 impl TestApp {
@@ -382,22 +344,11 @@ impl TestApp {
             res.text().await.unwrap_or_default()
         );
         let invite: serde_json::Value = res.json().await.expect("json");
-        let mut b = self.browser();
-        let res = b
-            .post_json(
-                "/api/v1/invites/accept",
-                &serde_json::json!({ "token": invite["token"], "email": email, "password": PASSWORD }),
-            )
-            .await;
-        assert_eq!(
-            res.status(),
-            201,
-            "join failed: {}",
-            res.text().await.unwrap_or_default()
-        );
-        let body: serde_json::Value = res.json().await.expect("json");
-        b.csrf = body["csrf_token"].as_str().expect("csrf").to_string();
-        b
+        let body =
+            serde_json::json!({ "token": invite["token"], "email": email, "password": PASSWORD });
+        self.browser()
+            .start_session("/api/v1/invites/accept", &body, 201)
+            .await
     }
 }
 
@@ -415,6 +366,35 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser for the service at `address`: its own cookie jar, signed out.
+    pub fn new(address: &str) -> Self {
+        Self {
+            address: address.to_string(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            csrf: String::new(),
+        }
+    }
+
+    /// POST `body` to a call that starts a session (sign-up, sign-in, joining),
+    /// expect `status`, and keep the session's CSRF token.
+    async fn start_session(mut self, path: &str, body: &serde_json::Value, status: u16) -> Self {
+        let res = self.post_json(path, body).await;
+        assert_eq!(
+            res.status(),
+            status,
+            "{path} failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let answer: serde_json::Value = res.json().await.expect("json");
+        self.csrf = answer["csrf_token"]
+            .as_str()
+            .expect("csrf token")
+            .to_string();
+        self
+    }
     /// GET.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client

@@ -449,6 +449,11 @@ async fn manage_an_app_from_its_page() {
             .form(&form)
             .send()
     };
+    // Post an action and read the page it lands on.
+    let act = |action: &'static str, fields: Vec<(&'static str, String)>| {
+        let sent = post(action, fields);
+        async move { page(sent.await.unwrap()).await }
+    };
     let edits = || async {
         sqlx::query_scalar::<_, i64>("select count(*) from audit_log where action = 'app.edited'")
             .fetch_one(&app.pool)
@@ -457,21 +462,11 @@ async fn manage_an_app_from_its_page() {
     };
 
     // Bad secrets: the error next to the field, never the secret, nothing stored.
-    let (status, html) = page(
-        post("secret", vec![("secret", "not-a-secret-<x>".into())])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = act("secret", vec![("secret", "not-a-secret-<x>".into())]).await;
     assert_eq!(status, 422);
     assert!(html.contains("id=\"e-secret\""));
     assert!(!html.contains("not-a-secret"));
-    let (status, html) = page(
-        post("secondary", vec![("secondary_secret", "short".into())])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = act("secondary", vec![("secondary_secret", "short".into())]).await;
     assert_eq!(status, 422);
     assert!(html.contains("id=\"e-secondary_secret\""));
     assert!(!html.contains("value=\"short\""));
@@ -479,47 +474,22 @@ async fn manage_an_app_from_its_page() {
 
     // The secondary secret first: with a valid primary the refresher never
     // promotes it, so the page shows what was set.
-    let (status, html) = page(
-        post("secondary", vec![("secondary_secret", OTHER_SECRET.into())])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = act("secondary", vec![("secondary_secret", OTHER_SECRET.into())]).await;
     assert_eq!(status, 200);
     assert!(html.contains("Secondary AppSecret set for"));
     assert!(html.contains("A secondary AppSecret is set."));
     assert!(!html.contains(OTHER_SECRET));
-    let (_, html) = page(
-        post("secondary", vec![("clear", "1".into())])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, html) = act("secondary", vec![("clear", "1".into())]).await;
     assert!(html.contains("Secondary AppSecret cleared for"));
     assert!(html.contains("No secondary AppSecret."));
-    let (status, html) = page(
-        post("secret", vec![("secret", OTHER_SECRET.into())])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, html) = act("secret", vec![("secret", OTHER_SECRET.into())]).await;
     assert_eq!(status, 200);
     assert!(html.contains("AppSecret replaced for"));
     assert!(!html.contains(OTHER_SECRET));
-    let (_, html) = page(
-        post("enabled", vec![("enabled", "false".into())])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, html) = act("enabled", vec![("enabled", "false".into())]).await;
     assert!(html.contains("Refreshing switched off for"));
     assert!(html.contains("Switch refreshing on"));
-    let (_, html) = page(
-        post("enabled", vec![("enabled", "true".into())])
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, html) = act("enabled", vec![("enabled", "true".into())]).await;
     assert!(html.contains("Refreshing switched on for"));
     assert_eq!(edits().await, 5);
 
