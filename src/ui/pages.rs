@@ -100,16 +100,21 @@ pub struct SignupForm {
     password: String,
 }
 
-/// GET /signup.
-pub async fn signup_form(page: Page) -> HttpResponse {
+/// An empty sign-in or sign-up form; the signed-in go to their dashboard.
+fn blank_form(page: &Page, template: &str) -> HttpResponse {
     if page.user.is_some() {
         return redirect("/dashboard");
     }
     page.render(
         StatusCode::OK,
-        "signup.html",
+        template,
         context! { form => context! {}, errors => FieldErrors::new() },
     )
+}
+
+/// GET /signup.
+pub async fn signup_form(page: Page) -> HttpResponse {
+    blank_form(&page, "signup.html")
 }
 
 /// POST /signup: a new organisation and its owner, signed in.
@@ -182,14 +187,7 @@ pub struct LoginForm {
 
 /// GET /login.
 pub async fn login_form(page: Page) -> HttpResponse {
-    if page.user.is_some() {
-        return redirect("/dashboard");
-    }
-    page.render(
-        StatusCode::OK,
-        "login.html",
-        context! { form => context! {}, errors => FieldErrors::new() },
-    )
+    blank_form(&page, "login.html")
 }
 
 /// POST /login: the same message whether the email is unknown or the password wrong.
