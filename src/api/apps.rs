@@ -894,7 +894,7 @@ pub async fn tenant_log(
 pub struct TokenQuery {
     /// The token must stay valid at least this many seconds (0 to 7000, default 0).
     #[param(value_type = Option<u64>, minimum = 0, maximum = 7000)]
-    min_ttl: Option<String>,
+    pub min_ttl: Option<String>,
 }
 
 /// Who may read tokens: any API key of the tenant (read-only included), and
@@ -937,25 +937,31 @@ pub async fn token(
     path: web::Path<String>,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = require_token_reader(&principal)?;
-    let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
-    let (app_id, appid) = resolve_for_token(&state, &principal, &scope, &path).await?;
+    read_token(&state, &principal, &path, query.min_ttl.as_deref()).await
+}
+
+/// A token read, shared by the routed handler and the fast path
+/// ([`super::token_fast_path`]), which answers the same request without the
+/// router's path matching.
+pub async fn read_token(
+    state: &AppState,
+    principal: &Principal,
+    appid: &str,
+    min_ttl: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = require_token_reader(principal)?;
+    let min_ttl = parse_min_ttl(min_ttl)?;
+    let (app_id, appid) = resolve_for_token(state, principal, &scope, appid).await?;
     match state.engine.token(scope.tenant_id, app_id, min_ttl).await {
         Ok(t) => {
             state.engine.metrics.count_read(true);
-            if let Principal::ApiKey(k) = &principal {
+            if let Principal::ApiKey(k) = principal {
                 k.count_token_read();
             }
-            let now = Utc::now();
             Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .json(json!({
-                    "appid": appid.as_str(),
-                    "access_token": t.access_token.expose_secret(),
-                    "expires_in": (t.expires_at - now).num_seconds(),
-                    "expires_at": t.expires_at,
-                    "fetched_at": t.fetched_at,
-                })))
+                .content_type("application/json")
+                .body(t.to_json(&appid, Utc::now())))
         }
         Err(TokenError::Unavailable(u)) => {
             state.engine.metrics.count_read(false);

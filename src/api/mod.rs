@@ -7,6 +7,7 @@ pub mod docs_page;
 pub mod health;
 pub mod members;
 pub mod openapi;
+pub mod token_fast_path;
 pub mod wechat_compat;
 
 use actix_web::http::StatusCode;

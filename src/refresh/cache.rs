@@ -7,7 +7,7 @@
 //! [`MAX_AGE`]: correctness never rests on the cache, only speed.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -29,21 +29,22 @@ struct Cached<T> {
 /// The cache.
 #[derive(Debug, Default)]
 pub struct ReadCache {
-    tokens: RwLock<HashMap<Uuid, Cached<ValidToken>>>,
+    tokens: RwLock<HashMap<Uuid, Cached<Arc<ValidToken>>>>,
     apps: RwLock<HashMap<Uuid, HashMap<String, Cached<Uuid>>>>,
 }
 
 impl ReadCache {
     /// The cached token of `app_id`, if it lives at least `min_ttl` more.
-    pub fn token(&self, app_id: Uuid, min_ttl: Duration) -> Option<ValidToken> {
+    pub fn token(&self, app_id: Uuid, min_ttl: Duration) -> Option<Arc<ValidToken>> {
         let tokens = self.tokens.read().ok()?;
         let hit = tokens.get(&app_id)?;
         let needed = Utc::now() + chrono::Duration::from_std(min_ttl).ok()?;
-        (hit.at.elapsed() < MAX_AGE && hit.value.expires_at > needed).then(|| hit.value.clone())
+        (hit.at.elapsed() < MAX_AGE && hit.value.expires_at > needed)
+            .then(|| Arc::clone(&hit.value))
     }
 
     /// Remember the token of `app_id`.
-    pub fn put_token(&self, app_id: Uuid, token: ValidToken) {
+    pub fn put_token(&self, app_id: Uuid, token: Arc<ValidToken>) {
         if let Ok(mut tokens) = self.tokens.write() {
             if tokens.len() >= CAPACITY {
                 tokens.clear();
@@ -108,13 +109,13 @@ impl ReadCache {
 mod tests {
     use super::*;
 
-    fn token(expires_in: i64) -> ValidToken {
-        ValidToken {
-            access_token: crate::secret::AccessToken::from("T".to_string()),
-            fetched_at: Utc::now(),
-            expires_at: Utc::now() + chrono::Duration::seconds(expires_in),
-            version: 1,
-        }
+    fn token(expires_in: i64) -> Arc<ValidToken> {
+        Arc::new(ValidToken::new(
+            crate::secret::AccessToken::from("T".to_string()),
+            Utc::now(),
+            Utc::now() + chrono::Duration::seconds(expires_in),
+            1,
+        ))
     }
 
     #[test]

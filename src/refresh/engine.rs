@@ -87,8 +87,8 @@ pub enum AttemptOutcome {
     Disabled,
 }
 
-/// A token fit to hand out.
-#[derive(Debug, Clone)]
+/// A token fit to hand out. Readers share one (`Arc`) per cached token.
+#[derive(Debug)]
 pub struct ValidToken {
     /// The token.
     pub access_token: crate::secret::AccessToken,
@@ -98,6 +98,61 @@ pub struct ValidToken {
     pub expires_at: DateTime<Utc>,
     /// Its version (for caches).
     pub version: i64,
+    /// `"access_token":…,"expires_at":…,"fetched_at":…` as JSON, rendered
+    /// once per token rather than once per read (secret: it holds the token).
+    json_fields: crate::secret::AccessToken,
+}
+
+impl ValidToken {
+    /// A token with its JSON fields rendered.
+    pub fn new(
+        access_token: crate::secret::AccessToken,
+        fetched_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        version: i64,
+    ) -> Self {
+        #[derive(serde::Serialize)]
+        struct Fields<'a> {
+            access_token: &'a str,
+            expires_at: DateTime<Utc>,
+            fetched_at: DateTime<Utc>,
+        }
+        let object = serde_json::to_string(&Fields {
+            access_token: access_token.expose_secret(),
+            expires_at,
+            fetched_at,
+        })
+        .unwrap_or_default();
+        // Without the braces, to be spliced into a larger object.
+        let fields = object
+            .strip_prefix('{')
+            .and_then(|o| o.strip_suffix('}'))
+            .unwrap_or_default()
+            .to_string();
+        Self {
+            access_token,
+            fetched_at,
+            expires_at,
+            version,
+            json_fields: crate::secret::AccessToken::from(fields),
+        }
+    }
+
+    /// The token as the REST API answers it:
+    /// `{"appid", "access_token", "expires_in", "expires_at", "fetched_at"}`.
+    /// `appid` is a parsed [`AppId`] (nothing in it needs escaping).
+    pub fn to_json(&self, appid: &AppId, now: DateTime<Utc>) -> String {
+        let fields = self.json_fields.expose_secret();
+        let mut body = String::with_capacity(fields.len() + appid.as_str().len() + 48);
+        body.push_str("{\"appid\":\"");
+        body.push_str(appid.as_str());
+        body.push_str("\",\"expires_in\":");
+        body.push_str(&(self.expires_at - now).num_seconds().to_string());
+        body.push(',');
+        body.push_str(fields);
+        body.push('}');
+        body
+    }
 }
 
 /// Why no token can be handed out now.
@@ -322,7 +377,7 @@ impl RefreshEngine {
         tenant_id: Uuid,
         app_id: Uuid,
         min_ttl: Duration,
-    ) -> Result<ValidToken, TokenError> {
+    ) -> Result<Arc<ValidToken>, TokenError> {
         if let Some(t) = self.cache.token(app_id, min_ttl) {
             return Ok(t);
         }
@@ -488,7 +543,7 @@ impl RefreshEngine {
         tenant_id: Uuid,
         app_id: Uuid,
         min_ttl: Duration,
-    ) -> Result<Option<ValidToken>, EngineError> {
+    ) -> Result<Option<Arc<ValidToken>>, EngineError> {
         let Some(cur) = tokens::current(&self.pool, app_id).await? else {
             return Err(EngineError::Gone);
         };
@@ -503,13 +558,13 @@ impl RefreshEngine {
         let token = self
             .crypto
             .decrypt_text(&ct, &Binding::access_token(tenant_id, app_id))?;
-        let valid = ValidToken {
-            access_token: crate::secret::AccessToken::from(token),
+        let valid = Arc::new(ValidToken::new(
+            crate::secret::AccessToken::from(token),
             fetched_at,
             expires_at,
-            version: cur.version,
-        };
-        self.cache.put_token(app_id, valid.clone());
+            cur.version,
+        ));
+        self.cache.put_token(app_id, Arc::clone(&valid));
         Ok(Some(valid))
     }
 
@@ -855,4 +910,38 @@ fn beijing_day(now: DateTime<Utc>) -> NaiveDate {
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    #[test]
+    fn the_rendered_body_is_the_json_of_the_token() {
+        let fetched = Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap();
+        let expires = fetched + chrono::Duration::seconds(7200);
+        let t = ValidToken::new(
+            crate::secret::AccessToken::from("sekr\"et\\/".to_string()),
+            fetched,
+            expires,
+            3,
+        );
+        let appid = AppId::parse("appid", "wx0123456789abcdef").unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(&t.to_json(&appid, fetched + chrono::Duration::seconds(200)))
+                .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "appid": "wx0123456789abcdef",
+                "access_token": "sekr\"et\\/",
+                "expires_in": 7000,
+                "expires_at": expires,
+                "fetched_at": fetched,
+            })
+        );
+        assert!(!format!("{t:?}").contains("sekr"), "{t:?}");
+    }
 }

@@ -457,3 +457,71 @@ async fn a_key_limited_to_a_deleted_app_opens_no_other_app() {
     let who = json_of(get_with_key(&app.address, "/api/v1/session", key).await).await;
     assert_eq!(who["api_key"]["limited_to_apps"], true);
 }
+
+/// The token read is answered before the router (`src/api/token_fast_path.rs`);
+/// a path the fast path leaves alone (a percent-encoded AppID) reaches the
+/// routed handler. Both must answer alike, errors included.
+#[tokio::test]
+async fn the_token_read_answers_alike_with_and_without_the_router() {
+    let (_sim, app, owner) = with_owner(SimConfig::fast(), "Alike Co", "o@alike.test").await;
+    let res = owner
+        .post_json("/api/v1/apps", &json!({ "appid": APPID, "secret": SECRET }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let routed_appid = APPID.replacen('1', "%31", 1);
+    assert_ne!(routed_appid, APPID);
+
+    let mut bodies = Vec::new();
+    for appid in [APPID, routed_appid.as_str()] {
+        let res = owner.get(&format!("/api/v1/apps/{appid}/token")).await;
+        assert_eq!(res.status(), 200, "{appid}");
+        let h = res.headers().clone();
+        assert_eq!(h["cache-control"], "no-store", "{appid}");
+        assert_eq!(h["content-type"], "application/json", "{appid}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{appid}");
+        let body = json_of(res).await;
+        assert_eq!(body["appid"], APPID);
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0]["access_token"], bodies[1]["access_token"]);
+    assert_eq!(bodies[0]["expires_at"], bodies[1]["expires_at"]);
+    assert_eq!(bodies[0]["fetched_at"], bodies[1]["fetched_at"]);
+
+    let anonymous = reqwest::Client::new();
+    for (query, status, code) in [
+        ("?min_ttl=abc", 400, "invalid_min_ttl"),
+        ("?min_ttl=1&min_ttl=2", 400, "invalid_query"),
+        ("?min_ttl=7001", 400, "invalid_min_ttl"),
+    ] {
+        for appid in [APPID, routed_appid.as_str()] {
+            let res = owner
+                .get(&format!("/api/v1/apps/{appid}/token{query}"))
+                .await;
+            assert_eq!(res.status(), status, "{appid}{query}");
+            assert_eq!(json_of(res).await["code"], code, "{appid}{query}");
+        }
+    }
+    for appid in [APPID, routed_appid.as_str()] {
+        let url = format!("{}/api/v1/apps/{appid}/token", app.address);
+        let res = anonymous.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{appid}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{appid}"
+        );
+        let res = anonymous
+            .get(&url)
+            .bearer_auth("tvk_nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{appid}");
+        // Other methods on the path are the router's: 405 as problem+json.
+        let res = anonymous.delete(&url).send().await.unwrap();
+        assert_eq!(res.status(), 405, "{appid}");
+    }
+    let res = owner.get("/api/v1/apps/wx0000000000000000/token").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(json_of(res).await["code"], "not_found");
+}
