@@ -167,6 +167,9 @@ async fn main() -> anyhow::Result<()> {
     let settings =
         tokenvault::cli::Cli::try_parse_from(["tokenvault", "--wechat-api-base", &sim.base_url()])?
             .settings;
+    // Logging as the service runs by default (`--log info`, text to stderr):
+    // every request gets its span, as in production.
+    tokenvault::telemetry::init(&settings.log, settings.log_format);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = Application::build(
