@@ -6,8 +6,9 @@
 //! this machine allows. Prints requests/s, p50/p99 latency and the ratio, and
 //! writes them to `target/bench/token_read.json`.
 //!
-//! Options (environment): `BENCH_SECONDS` (default 15), `BENCH_CONNECTIONS`
-//! (64), `BENCH_THREADS` (2). Needs `wrk` (Debian: `apt-get install wrk`).
+//! Options (environment): `BENCH_SECONDS` per load and round (default 10),
+//! `BENCH_ROUNDS` (3), `BENCH_CONNECTIONS` (64), `BENCH_THREADS` (2). Needs
+//! `wrk` (Debian: `apt-get install wrk`).
 
 use std::net::TcpListener;
 use std::process::Command;
@@ -56,7 +57,7 @@ fn millis(text: &str) -> Option<f64> {
 }
 
 fn run_wrk(url: &str, header: Option<&str>) -> Load {
-    let seconds = env_or("BENCH_SECONDS", 15);
+    let seconds = env_or("BENCH_SECONDS", 10);
     let connections = env_or("BENCH_CONNECTIONS", 64);
     let threads = env_or("BENCH_THREADS", 2);
     let mut cmd = Command::new("wrk");
@@ -233,33 +234,82 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
 
-    eprintln!("loading the bare actix-web handler (ceiling)…");
-    let ceiling = tokio::task::spawn_blocking(move || run_wrk(&bare_url, None)).await?;
-    eprintln!("loading tokenvault's /healthz (middleware, no auth)…");
+    // Rounds of (ceiling, /healthz, token read), each load in turn: a
+    // change in the machine's background load then shows in every figure
+    // of a round alike, and the medians over rounds ignore one bad round.
+    let rounds = env_or("BENCH_ROUNDS", 3).max(1);
     let healthz_url = format!("{base}/healthz");
-    let healthz = tokio::task::spawn_blocking(move || run_wrk(&healthz_url, None)).await?;
-    eprintln!("loading tokenvault's token read…");
-    let tv = tokio::task::spawn_blocking(move || run_wrk(&token_url, Some(&header))).await?;
-    let ratio = tv.requests_per_second / ceiling.requests_per_second;
+    let mut measured: Vec<[Load; 3]> = Vec::new();
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}: the bare actix-web handler (ceiling)…");
+        let u = bare_url.clone();
+        let ceiling = tokio::task::spawn_blocking(move || run_wrk(&u, None)).await?;
+        eprintln!("round {round}/{rounds}: tokenvault's /healthz (middleware, no auth)…");
+        let u = healthz_url.clone();
+        let healthz = tokio::task::spawn_blocking(move || run_wrk(&u, None)).await?;
+        eprintln!("round {round}/{rounds}: tokenvault's token read…");
+        let (u, h) = (token_url.clone(), header.clone());
+        let tv = tokio::task::spawn_blocking(move || run_wrk(&u, Some(&h))).await?;
+        eprintln!(
+            "round {round}/{rounds}: ceiling {:.0}/s, /healthz {:.0}/s, token read {:.0}/s (p99 {:.2} ms): {:.0} %",
+            ceiling.requests_per_second,
+            healthz.requests_per_second,
+            tv.requests_per_second,
+            tv.p99_ms,
+            100.0 * tv.requests_per_second / ceiling.requests_per_second
+        );
+        measured.push([ceiling, healthz, tv]);
+    }
+    let median = |f: &dyn Fn(&[Load; 3]) -> f64| {
+        let mut v: Vec<f64> = measured.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let figures = |i: usize| {
+        json!({
+            "requests_per_second": median(&|r| r[i].requests_per_second),
+            "p50_ms": median(&|r| r[i].p50_ms),
+            "p99_ms": median(&|r| r[i].p99_ms),
+            "errors": measured.iter().map(|r| r[i].errors).sum::<u64>(),
+        })
+    };
+    let ratio = median(&|r| r[2].requests_per_second / r[0].requests_per_second);
+    let errors: u64 = measured.iter().map(|r| r[2].errors).sum();
+    let rounds_json: Vec<Value> = measured
+        .iter()
+        .map(|r| {
+            json!({
+                "ceiling": r[0].requests_per_second,
+                "healthz": r[1].requests_per_second,
+                "token_read": r[2].requests_per_second,
+                "token_read_p99_ms": r[2].p99_ms,
+                "ratio": r[2].requests_per_second / r[0].requests_per_second,
+            })
+        })
+        .collect();
 
     let report = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "machine": machine(),
-        "load": { "tool": "wrk", "connections": env_or("BENCH_CONNECTIONS", 64), "threads": env_or("BENCH_THREADS", 2), "seconds": env_or("BENCH_SECONDS", 15) },
-        "ceiling": { "requests_per_second": ceiling.requests_per_second, "p50_ms": ceiling.p50_ms, "p99_ms": ceiling.p99_ms, "errors": ceiling.errors },
-        "healthz": { "requests_per_second": healthz.requests_per_second, "p50_ms": healthz.p50_ms, "p99_ms": healthz.p99_ms },
-        "token_read": { "requests_per_second": tv.requests_per_second, "p50_ms": tv.p50_ms, "p99_ms": tv.p99_ms, "errors": tv.errors },
-        "ratio": ratio,
+        "load": { "tool": "wrk", "connections": env_or("BENCH_CONNECTIONS", 64), "threads": env_or("BENCH_THREADS", 2), "seconds": env_or("BENCH_SECONDS", 10), "rounds": rounds },
+        "medians": {
+            "ceiling": figures(0),
+            "healthz": figures(1),
+            "token_read": figures(2),
+            "ratio": ratio,
+        },
+        "rounds": rounds_json,
         "targets": { "requests_per_second": 50_000, "p99_ms": 5.0, "ratio": 0.6 },
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     println!(
-        "token read: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | bare actix: {:.0} req/s, p99 {:.2} ms | ratio {:.0} %",
-        tv.requests_per_second,
-        tv.p50_ms,
-        tv.p99_ms,
-        ceiling.requests_per_second,
-        ceiling.p99_ms,
+        "medians of {rounds} rounds: token read {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | bare actix {:.0} req/s, p99 {:.2} ms | /healthz {:.0} req/s | ratio {:.0} %",
+        median(&|r| r[2].requests_per_second),
+        median(&|r| r[2].p50_ms),
+        median(&|r| r[2].p99_ms),
+        median(&|r| r[0].requests_per_second),
+        median(&|r| r[0].p99_ms),
+        median(&|r| r[1].requests_per_second),
         ratio * 100.0
     );
     std::fs::create_dir_all("target/bench")?;
@@ -273,6 +323,6 @@ async fn main() -> anyhow::Result<()> {
     pool.close().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     tokio::task::spawn_blocking(move || pg.stop()).await??;
-    anyhow::ensure!(tv.errors == 0, "{} failed requests under load", tv.errors);
+    anyhow::ensure!(errors == 0, "{errors} failed token reads under load");
     Ok(())
 }
