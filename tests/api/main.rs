@@ -17,5 +17,6 @@ mod openapi;
 mod refresh;
 mod simulator;
 mod ui;
+mod ui_ops;
 mod upstream;
 mod wechat_compat;
