@@ -9,6 +9,7 @@
 mod accounts;
 mod apps;
 mod browser;
+mod browser_ops;
 mod cli;
 mod crypto;
 mod health;

@@ -291,7 +291,7 @@ async fn operators_see_every_tenant_and_failing_app_and_nobody_else_does() {
     assert!(!page.contains("<b>Evil</b>"), "names are escaped");
     assert!(page.contains("Tenant Two"));
     assert!(
-        page.contains("2 organisations, 2 apps: 1 healthy, 1 failing"),
+        page.contains("Organisations: 2 · Apps: 2 (1 healthy, 1 failing)"),
         "{page}"
     );
     // Tenant one: 1 member, 2 apps, one healthy and one failing; two: 2 members.

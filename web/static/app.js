@@ -49,6 +49,7 @@
       case "ms": return value.toFixed(1) + " ms";
       case "s": return value.toFixed(1) + " s";
       case "label": return text[String(value)] || String(value);
+      case "up": return text[value ? "ok" : "down"];
       case "time": return new Date(value).toISOString().replace("T", " ").slice(0, 19) + " UTC";
       default: return String(value);
     }
