@@ -182,5 +182,36 @@ async fn an_operator_watches_the_service_live() {
     assert_eq!(kept, json!(true));
     shot(&client, "service-health-zh").await;
 
+    // The owner limits a new key to one app with a tick on the keys page.
+    client.delete_all_cookies().await.unwrap();
+    client.goto(&url("/lang/en?back=/login")).await.unwrap();
+    fill(&client, "f-email", "owner@acme.test").await;
+    fill(&client, "f-password", PASSWORD).await;
+    submit(&client, "/login").await;
+    text_when(&client, "#summary").await;
+    client.goto(&url("/keys")).await.unwrap();
+    text_when(&client, "form[action='/keys']").await;
+    fill(&client, "f-name", "shop server").await;
+    client
+        .find(Locator::Css(&format!("input[name=apps][value='{APPID}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    shot(&client, "key-limit-form").await;
+    submit(&client, "/keys").await;
+    text_when(&client, "#new-key").await;
+    let key = text_of(&client, "#new-key").await;
+    let row = text_of(&client, "table.keys tbody tr").await;
+    assert!(row.contains("shop server") && row.contains(APPID), "{row}");
+    let read = |appid: &str| {
+        reqwest::Client::new()
+            .get(url(&format!("/api/v1/apps/{appid}/token")))
+            .bearer_auth(&key)
+            .send()
+    };
+    assert_eq!(read(FAILING_APPID).await.unwrap().status(), 403);
+
     client.close().await.unwrap();
 }
