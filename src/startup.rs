@@ -91,7 +91,7 @@ impl Application {
                 .app_data(form_config())
                 .configure(api::configure)
                 .configure(ui::configure)
-                .default_service(web::to(api::not_found))
+                .default_service(web::to(ui::ops::not_found))
         })
         .listen(listener)?
         .disable_signals()

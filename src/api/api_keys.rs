@@ -97,25 +97,36 @@ pub async fn create_key(
     appids: &[String],
     read_only: bool,
 ) -> Result<CreatedKey, ApiError> {
-    let name = Name::parse("name", name)?;
+    // Every field is checked, so a form shows all its errors at once.
+    let name = Name::parse("name", name);
+    let mut errors = Vec::new();
+    let mut app_uuids = Vec::new();
     if appids.len() > MAX_APPS_PER_KEY {
-        return Err(FieldError::new(
+        errors.push(FieldError::new(
             "apps",
             "too_many",
             format!("a key may name at most {MAX_APPS_PER_KEY} apps"),
-        )
-        .into());
+        ));
+    } else {
+        let (found, missing) =
+            db::api_keys::resolve_appids(&state.pool, scope.tenant_id, appids).await?;
+        if !missing.is_empty() {
+            errors.push(FieldError::new(
+                "apps",
+                "unknown_app",
+                format!("no such app in this organisation: {}", missing.join(", ")),
+            ));
+        }
+        app_uuids = found;
     }
-    let (app_uuids, missing) =
-        db::api_keys::resolve_appids(&state.pool, scope.tenant_id, appids).await?;
-    if !missing.is_empty() {
-        return Err(FieldError::new(
-            "apps",
-            "unknown_app",
-            format!("no such app in this organisation: {}", missing.join(", ")),
-        )
-        .into());
-    }
+    let name = match name {
+        Ok(name) if errors.is_empty() => name,
+        Ok(_) => return Err(ApiError::Validation(errors)),
+        Err(e) => {
+            errors.insert(0, e);
+            return Err(ApiError::Validation(errors));
+        }
+    };
 
     let new = api_key::generate();
     let id = Uuid::new_v4();

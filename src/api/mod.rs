@@ -7,6 +7,7 @@ pub mod docs_page;
 pub mod health;
 pub mod members;
 pub mod openapi;
+pub mod service_health;
 pub mod token_fast_path;
 pub mod wechat_compat;
 
@@ -72,6 +73,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/operator/tenants").route(web::get().to(members::operator_tenants)),
                 )
                 .service(
+                    resource("/service-health")
+                        .route(web::get().to(service_health::service_health)),
+                )
+                .service(
                     resource("/apps")
                         .route(web::post().to(apps::create))
                         .route(web::get().to(apps::list)),
@@ -105,8 +110,9 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     )
 }
 
-/// Unknown paths answer problem+json like every other error.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
+/// Unknown API paths answer problem+json like every other error (the
+/// default service, `ui::ops::not_found`, sends browsers a page instead).
+pub fn not_found(req: &HttpRequest) -> HttpResponse {
     problem_response(
         StatusCode::NOT_FOUND,
         "not_found",

@@ -15,7 +15,7 @@ use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::{accounts, api_keys, apps, docs_page, health, members};
+use super::{accounts, api_keys, apps, docs_page, health, members, service_health};
 use crate::db::accounts::{MemberRow, TenantHealthRow};
 use crate::db::api_keys::ApiKeyRow;
 use crate::db::audit::AuditRow;
@@ -63,6 +63,7 @@ on every state-changing call.",
         members::delete_invite,
         members::audit_log,
         members::operator_tenants,
+        service_health::service_health,
         apps::create,
         apps::list,
         apps::show,

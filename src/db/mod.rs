@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod embedded;
 pub mod invites;
+pub mod ops;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;

@@ -10,6 +10,7 @@
 //! of the attacker's choosing (login CSRF).
 
 pub mod i18n;
+pub mod ops;
 pub mod pages;
 mod templates;
 
@@ -73,7 +74,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/{id}/revoke", web::post().to(pages::revoke_key))
         .route("/apps/{appid}", web::get().to(pages::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
-        .route("/apps/{appid}/{action}", web::post().to(pages::app_action));
+        .route("/apps/{appid}/{action}", web::post().to(pages::app_action))
+        .route("/status", web::get().to(ops::status_page))
+        .route("/operator", web::get().to(ops::operator_page));
 }
 
 async fn stylesheet() -> HttpResponse {
@@ -199,7 +202,7 @@ impl Page {
             ApiError::Unauthenticated(_) => {
                 return redirect_with_flash("/login", "error", "flash_signin_needed", "");
             }
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "error_not_found"),
+            ApiError::NotFound(_) => return self.not_found(),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "error_forbidden"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "error_too_many"),
             ApiError::Internal(cause) => {
@@ -213,6 +216,19 @@ impl Page {
             "error.html",
             context! { message => self.lang.text(key), status => status.as_u16() },
         )
+    }
+}
+
+impl Page {
+    /// The page for a path or an item that does not exist (or belongs to
+    /// another organisation): says so and links back.
+    pub fn not_found(&self) -> HttpResponse {
+        let back = match &self.user {
+            None => "login",
+            Some(u) if u.role == crate::domain::Role::Operator => "operator",
+            Some(_) => "dashboard",
+        };
+        self.render(StatusCode::NOT_FOUND, "notfound.html", context! { back })
     }
 }
 

@@ -50,6 +50,9 @@ fn field_errors(lang: Lang, errors: &[crate::domain::FieldError]) -> FieldErrors
 
 /// GET /: the dashboard for a signed-in person, else sign-in.
 pub async fn home(page: Page) -> HttpResponse {
+    if let Some(res) = super::ops::operator_home(&page) {
+        return res;
+    }
     redirect(if page.user.is_some() {
         "/dashboard"
     } else {
@@ -360,6 +363,9 @@ fn tenant_scope(page: &Page) -> Result<(Principal, crate::auth::TenantScope), Ap
 
 /// GET /dashboard: every app with its health, and a one-line summary.
 pub async fn dashboard(page: Page, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(res) = super::ops::operator_home(&page) {
+        return res;
+    }
     let (_, scope) = match tenant_scope(&page) {
         Ok(s) => s,
         Err(e) => return page.error(&e),
@@ -628,21 +634,40 @@ struct KeyLine {
     name: String,
     prefix: String,
     read_only: bool,
+    /// Limited to `apps` (possibly none left, when they were deleted).
+    limited: bool,
     apps: Vec<String>,
     created_at: String,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
 }
 
-/// The create-key form as posted.
-#[derive(Deserialize)]
+/// The create-key form as posted; `apps` repeats, once per ticked app
+/// (none: every app). Kept to show again after an error.
+#[derive(Debug, Default, Serialize)]
 pub struct NewKeyForm {
-    #[serde(default)]
+    #[serde(skip)]
     csrf_token: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
-    read_only: Option<String>,
+    read_only: bool,
+    apps: Vec<String>,
+}
+
+impl NewKeyForm {
+    /// The form from its fields in order (a repeated field does not fit a struct).
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut form = Self::default();
+        for (field, value) in pairs {
+            match field.as_str() {
+                "csrf_token" => form.csrf_token = value,
+                "name" => form.name = value,
+                "read_only" => form.read_only = !value.is_empty(),
+                "apps" => form.apps.push(value),
+                _ => {}
+            }
+        }
+        form
+    }
 }
 
 /// The owner or admin of a tenant, or the page that says why not.
@@ -661,20 +686,44 @@ struct ShownKey {
     curl_wechat: String,
 }
 
-/// Render the keys page with the tenant's keys.
+/// An app a new key can be limited to.
+#[derive(Serialize)]
+struct AppChoice {
+    appid: String,
+    name: String,
+}
+
+/// Render the keys page with the tenant's keys and apps to limit a new key to.
 async fn keys_page(
     page: &Page,
     state: &AppState,
     scope: &crate::auth::TenantScope,
     status: StatusCode,
-    form_name: &str,
+    form: &NewKeyForm,
     errors: &FieldErrors,
     shown: Option<&ShownKey>,
 ) -> HttpResponse {
-    let rows = match db::api_keys::list(&state.pool, scope.tenant_id).await {
-        Ok(rows) => rows,
+    let loaded = tokio::try_join!(
+        db::api_keys::list(&state.pool, scope.tenant_id),
+        db::apps::list(
+            &state.pool,
+            scope.tenant_id,
+            None,
+            None,
+            crate::api::MAX_PAGE
+        ),
+    );
+    let (rows, apps) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => return page.error(&e.into()),
     };
+    let apps: Vec<AppChoice> = apps
+        .into_iter()
+        .map(|a| AppChoice {
+            appid: a.appid,
+            name: a.name,
+        })
+        .collect();
     let keys: Vec<KeyLine> = rows
         .into_iter()
         .map(|k| KeyLine {
@@ -682,6 +731,7 @@ async fn keys_page(
             name: k.name,
             prefix: k.prefix,
             read_only: k.read_only,
+            limited: k.limited_to_apps,
             apps: k.apps,
             created_at: when(k.created_at),
             last_used_at: k.last_used_at.map(when),
@@ -693,7 +743,8 @@ async fn keys_page(
         "keys.html",
         context! {
             keys => Serde(&keys),
-            form => context! { name => form_name },
+            apps => Serde(&apps),
+            form => Serde(form),
             errors => Serde(errors),
             created => Serde(shown),
         },
@@ -709,7 +760,7 @@ pub async fn keys(page: Page, state: web::Data<AppState>) -> HttpResponse {
                 &state,
                 &scope,
                 StatusCode::OK,
-                "",
+                &NewKeyForm::default(),
                 &FieldErrors::new(),
                 None,
             )
@@ -724,14 +775,10 @@ pub async fn create_key(
     req: HttpRequest,
     page: Page,
     state: web::Data<AppState>,
-    form: web::Form<NewKeyForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let NewKeyForm {
-        csrf_token,
-        name,
-        read_only,
-    } = form.into_inner();
-    let user = match form_session(&page, &csrf_token) {
+    let form = NewKeyForm::from_pairs(form.into_inner());
+    let user = match form_session(&page, &form.csrf_token) {
         Ok(user) => user.clone(),
         Err(FormRefusal::SignedOut) => return signed_out(),
         Err(FormRefusal::Stale) => {
@@ -742,13 +789,27 @@ pub async fn create_key(
         Ok(scope) => scope,
         Err(e) => return page.error(&e),
     };
-    let read_only = read_only.is_some_and(|v| !v.is_empty());
-    match api_keys::create_key(&req, &state, user.user_id, &scope, &name, &[], read_only).await {
+    match api_keys::create_key(
+        &req,
+        &state,
+        user.user_id,
+        &scope,
+        &form.name,
+        &form.apps,
+        form.read_only,
+    )
+    .await
+    {
         Ok(created) => {
-            let appid = match db::apps::list(&state.pool, scope.tenant_id, None, None, 1).await {
-                Ok(apps) => apps
-                    .first()
-                    .map_or_else(|| "wx0123456789abcdef".to_string(), |a| a.appid.clone()),
+            // The snippets read a token of an app the key may read.
+            let first = match form.apps.first() {
+                Some(appid) => Ok(Some(appid.clone())),
+                None => db::apps::list(&state.pool, scope.tenant_id, None, None, 1)
+                    .await
+                    .map(|apps| apps.first().map(|a| a.appid.clone())),
+            };
+            let appid = match first {
+                Ok(appid) => appid.unwrap_or_else(|| "wx0123456789abcdef".to_string()),
                 Err(e) => return page.error(&e.into()),
             };
             let base = {
@@ -772,20 +833,28 @@ pub async fn create_key(
                 &state,
                 &scope,
                 StatusCode::CREATED,
-                "",
+                &NewKeyForm::default(),
                 &FieldErrors::new(),
                 Some(&shown),
             )
             .await
         }
         Err(ApiError::Validation(errors)) => {
+            let mut shown = field_errors(page.lang, &errors);
+            // The API's sentence names what was sent; the page says what to do.
+            for e in errors.iter().filter(|e| e.field == "apps") {
+                let text = page.lang.text(&format!("keylimit_err_{}", e.code));
+                if !text.is_empty() {
+                    shown.insert("apps", text.to_string());
+                }
+            }
             keys_page(
                 &page,
                 &state,
                 &scope,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &name,
-                &field_errors(page.lang, &errors),
+                &form,
+                &shown,
                 None,
             )
             .await

@@ -33,6 +33,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app.html", include_str!("../../web/templates/app.html")),
     ("error.html", include_str!("../../web/templates/error.html")),
     ("keys.html", include_str!("../../web/templates/keys.html")),
+    (
+        "status.html",
+        include_str!("../../web/templates/status.html"),
+    ),
+    (
+        "operator.html",
+        include_str!("../../web/templates/operator.html"),
+    ),
+    (
+        "notfound.html",
+        include_str!("../../web/templates/notfound.html"),
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

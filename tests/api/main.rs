@@ -9,6 +9,7 @@
 mod accounts;
 mod apps;
 mod browser;
+mod browser_ops;
 mod cli;
 mod crypto;
 mod health;
@@ -17,5 +18,6 @@ mod openapi;
 mod refresh;
 mod simulator;
 mod ui;
+mod ui_ops;
 mod upstream;
 mod wechat_compat;

@@ -28,3 +28,93 @@
     });
   });
 })();
+
+// Service health page: poll the JSON endpoint every few seconds and update
+// the values marked with data-field, and the replicas table, in place.
+(function () {
+  function labels() {
+    var map = {};
+    document.querySelectorAll("#health-labels [data-key]").forEach(function (li) {
+      map[li.dataset.key] = li.textContent;
+    });
+    return map;
+  }
+  function pick(obj, path) {
+    return path.split(".").reduce(function (o, k) { return o == null ? null : o[k]; }, obj);
+  }
+  function format(value, how, text) {
+    if (value === null || value === undefined) { return text.none; }
+    switch (how) {
+      case "pct": return (value * 100).toFixed(1) + " %";
+      case "ms": return value.toFixed(1) + " ms";
+      case "s": return value.toFixed(1) + " s";
+      case "label": return text[String(value)] || String(value);
+      case "up": return text[value ? "ok" : "down"];
+      case "time": return new Date(value).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+      default: return String(value);
+    }
+  }
+  function cell(row, label, text, css) {
+    var td = document.createElement("td");
+    td.dataset.label = label;
+    if (css) {
+      var inner = document.createElement(css === "code" ? "code" : "span");
+      if (css !== "code") { inner.className = css; }
+      inner.textContent = text;
+      td.appendChild(inner);
+    } else {
+      td.textContent = text;
+    }
+    row.appendChild(td);
+  }
+  function replicas(body, items, text) {
+    var names = body.dataset.labels.split("|");
+    var hosts = body.dataset.hosts === "1";
+    var rows = items.map(function (r) {
+      var tr = document.createElement("tr");
+      cell(tr, names[0], r.id, "code");
+      if (hosts) { cell(tr, names[1], r.host || text.none); }
+      cell(tr, names[2], r.version);
+      cell(tr, names[3], body.dataset.ago.replace("{n}", r.seconds_since_seen.toFixed(1)) +
+        " · " + format(r.last_seen_at, "time", text));
+      cell(tr, names[4], format(r.started_at, "time", text));
+      cell(tr, names[5], text[r.alive ? "alive" : "stale"], "badge badge-" + (r.alive ? "alive" : "stale"));
+      return tr;
+    });
+    if (!rows.length) {
+      var tr = document.createElement("tr");
+      cell(tr, "", body.dataset.empty, "muted");
+      rows.push(tr);
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+  function render(h, text) {
+    document.querySelectorAll("[data-field]").forEach(function (el) {
+      var value = pick(h, el.dataset.field);
+      el.textContent = format(value, el.dataset.format, text);
+      if (el.classList.contains("badge")) {
+        var state = typeof value === "boolean" ? (value ? "ok" : "down") : (value || "down");
+        el.className = "badge badge-" + state;
+      }
+    });
+    var body = document.getElementById("replica-rows");
+    if (body) { replicas(body, h.replicas.items, text); }
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var live = document.getElementById("health-live");
+    if (!live || !window.fetch) { return; }
+    var text = labels();
+    var status = document.getElementById("health-conn");
+    function poll() {
+      if (document.hidden) { return; }
+      fetch(live.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (res) {
+          if (!res.ok) { throw new Error(String(res.status)); }
+          return res.json();
+        })
+        .then(function (h) { render(h, text); status.textContent = text.live; })
+        .catch(function () { status.textContent = text.lost; });
+    }
+    setInterval(poll, Number(live.dataset.interval) || 5000);
+  });
+})();

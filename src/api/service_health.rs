@@ -1,0 +1,281 @@
+//! The service's own health, for everyone signed in and every API key:
+//! replicas seen recently, the refresh backlog, the database, and WeChat's
+//! answers over the last minutes. Only aggregates over all tenants, never a
+//! tenant's rows; host names of replicas are for operators only.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::db;
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Replicas seen within this long are listed.
+const LISTED_FOR_SECONDS: f64 = 3600.0;
+/// Most replicas listed.
+const MAX_REPLICAS: i64 = 50;
+/// A due app counts as overdue after this long.
+pub const OVERDUE_AFTER_SECONDS: f64 = 60.0;
+/// The window of the upstream figures.
+pub const UPSTREAM_WINDOW_MINUTES: i32 = 15;
+/// Share of attempts failing for WeChat's or the network's reasons above
+/// which the service counts as degraded (given enough attempts to judge).
+const DEGRADED_UPSTREAM_ERROR_RATE: f64 = 0.2;
+const MIN_ATTEMPTS_TO_JUDGE: i64 = 5;
+
+/// The service's health at one moment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceHealth {
+    /// `ok`, `degraded` (overdue refreshes, no live replica, WeChat failing)
+    /// or `down` (the database does not answer).
+    pub status: &'static str,
+    /// When this was measured.
+    pub checked_at: DateTime<Utc>,
+    /// The replica that answered.
+    pub answered_by: String,
+    /// Replicas that heartbeated in the last hour.
+    pub replicas: ReplicasHealth,
+    /// The refresh backlog; `null` when the database does not answer.
+    pub scheduler: Option<SchedulerHealth>,
+    /// The database as this replica sees it.
+    pub database: DatabaseHealth,
+    /// WeChat's answers over the window; `null` when the database does not answer.
+    pub upstream: Option<UpstreamHealth>,
+}
+
+/// Replicas that heartbeated recently.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplicasHealth {
+    /// Replicas whose last heartbeat is recent enough to count as alive.
+    pub alive: usize,
+    /// Listed replicas that stopped heartbeating.
+    pub stale: usize,
+    /// A replica is alive when seen within this many seconds.
+    pub alive_within_seconds: u64,
+    /// The replicas, most recently seen first.
+    pub items: Vec<ReplicaHealth>,
+}
+
+/// One replica.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplicaHealth {
+    /// Replica id (as in the refresh log).
+    pub id: String,
+    /// Host name; `null` except for operators.
+    pub host: Option<String>,
+    /// tokenvault version.
+    pub version: String,
+    /// First heartbeat.
+    pub started_at: DateTime<Utc>,
+    /// Last heartbeat.
+    pub last_seen_at: DateTime<Utc>,
+    /// Seconds since the last heartbeat.
+    pub seconds_since_seen: f64,
+    /// Seen recently enough to count as alive.
+    pub alive: bool,
+}
+
+/// Enabled apps waiting for their refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerHealth {
+    /// `ok`, or `lagging` when an app is overdue.
+    pub status: &'static str,
+    /// Apps due now (refreshes may be under way).
+    pub due_apps: i64,
+    /// Apps due for longer than `overdue_after_seconds`.
+    pub overdue_apps: i64,
+    /// How long the most overdue app has been due, in seconds (0: none due).
+    pub lag_seconds: f64,
+    /// When a due app counts as overdue.
+    pub overdue_after_seconds: f64,
+}
+
+/// The database as this replica sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseHealth {
+    /// It answered `select 1` within two seconds.
+    pub reachable: bool,
+    /// Round trip of that query, in milliseconds; `null` when unreachable.
+    pub latency_ms: Option<f64>,
+    /// Open connections of this replica's pool.
+    pub pool_size: u32,
+    /// Of those, idle.
+    pub pool_idle: u32,
+    /// Most connections the pool opens.
+    pub pool_max: u32,
+}
+
+/// Refresh attempts of every tenant over the window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamHealth {
+    /// `ok`, `failing` (WeChat or the network fails too often) or `idle` (no attempts).
+    pub status: &'static str,
+    /// Length of the window in minutes.
+    pub window_minutes: i32,
+    /// Attempts (token requests to WeChat).
+    pub attempts: i64,
+    /// Failed attempts, any reason (including apps' wrong settings).
+    pub failures: i64,
+    /// `failures / attempts`; `null` without attempts.
+    pub failure_rate: Option<f64>,
+    /// Failures of WeChat or the network: timeouts, 5xx, busy, malformed answers.
+    pub upstream_errors: i64,
+    /// `upstream_errors / attempts`; `null` without attempts.
+    pub upstream_error_rate: Option<f64>,
+    /// Median latency, in milliseconds.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile latency, in milliseconds.
+    pub p95_ms: Option<f64>,
+}
+
+/// Measure the service's health now; `operator` adds replicas' host names.
+pub async fn snapshot(state: &AppState, operator: bool) -> Result<ServiceHealth, ApiError> {
+    let pool = &state.pool;
+    let started = Instant::now();
+    let ping = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("select 1").execute(pool),
+    )
+    .await;
+    let reachable = matches!(ping, Ok(Ok(_)));
+    if let Ok(Err(e)) = &ping {
+        tracing::warn!(error = %e, "service health: the database does not answer");
+    }
+    let database = DatabaseHealth {
+        reachable,
+        latency_ms: reachable.then(|| round1(started.elapsed().as_secs_f64() * 1000.0)),
+        pool_size: pool.size(),
+        pool_idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        pool_max: pool.options().get_max_connections(),
+    };
+    let answered_by = state.engine.replica_id().to_string();
+    if !reachable {
+        return Ok(ServiceHealth {
+            status: "down",
+            checked_at: Utc::now(),
+            answered_by,
+            replicas: ReplicasHealth {
+                alive: 0,
+                stale: 0,
+                alive_within_seconds: alive_within(state),
+                items: Vec::new(),
+            },
+            scheduler: None,
+            database,
+            upstream: None,
+        });
+    }
+    let (replicas, backlog, window) = tokio::try_join!(
+        db::ops::replicas_seen(pool, LISTED_FOR_SECONDS, MAX_REPLICAS),
+        db::ops::backlog(pool, OVERDUE_AFTER_SECONDS),
+        db::ops::upstream_window(pool, UPSTREAM_WINDOW_MINUTES),
+    )?;
+
+    let alive_within_seconds = alive_within(state);
+    #[allow(clippy::cast_precision_loss, reason = "seconds, far below 2^52")]
+    let limit = alive_within_seconds as f64;
+    let items: Vec<ReplicaHealth> = replicas
+        .into_iter()
+        .map(|r| ReplicaHealth {
+            alive: r.seconds_since_seen <= limit,
+            seconds_since_seen: round1(r.seconds_since_seen.max(0.0)),
+            id: r.id,
+            host: operator.then_some(r.hostname),
+            version: r.version,
+            started_at: r.started_at,
+            last_seen_at: r.last_seen_at,
+        })
+        .collect();
+    let alive = items.iter().filter(|r| r.alive).count();
+    let scheduler = SchedulerHealth {
+        status: if backlog.overdue > 0 { "lagging" } else { "ok" },
+        due_apps: backlog.due,
+        overdue_apps: backlog.overdue,
+        lag_seconds: round1(backlog.lag_seconds.max(0.0)),
+        overdue_after_seconds: OVERDUE_AFTER_SECONDS,
+    };
+    let upstream = upstream_health(&window);
+    let upstream_failing = upstream.status == "failing";
+    let degraded = alive == 0 || backlog.overdue > 0 || upstream_failing;
+    Ok(ServiceHealth {
+        status: if degraded { "degraded" } else { "ok" },
+        checked_at: Utc::now(),
+        answered_by,
+        replicas: ReplicasHealth {
+            alive,
+            stale: items.len() - alive,
+            alive_within_seconds,
+            items,
+        },
+        scheduler: Some(scheduler),
+        database,
+        upstream: Some(upstream),
+    })
+}
+
+/// WeChat's answers over the window, judged.
+fn upstream_health(window: &db::ops::UpstreamWindow) -> UpstreamHealth {
+    let rate = |n: i64| {
+        #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+        let r = (window.attempts > 0).then(|| n as f64 / window.attempts as f64);
+        r.map(|r| (r * 1000.0).round() / 1000.0)
+    };
+    let upstream_error_rate = rate(window.upstream_errors);
+    let failing = window.attempts >= MIN_ATTEMPTS_TO_JUDGE
+        && upstream_error_rate.is_some_and(|r| r >= DEGRADED_UPSTREAM_ERROR_RATE);
+    UpstreamHealth {
+        status: match (window.attempts, failing) {
+            (0, _) => "idle",
+            (_, true) => "failing",
+            _ => "ok",
+        },
+        window_minutes: UPSTREAM_WINDOW_MINUTES,
+        attempts: window.attempts,
+        failures: window.failures,
+        failure_rate: rate(window.failures),
+        upstream_errors: window.upstream_errors,
+        upstream_error_rate,
+        p50_ms: window.p50_ms.map(round1),
+        p95_ms: window.p95_ms.map(round1),
+    }
+}
+
+/// A replica heartbeats every tick: three missed ticks make it stale.
+fn alive_within(state: &AppState) -> u64 {
+    state
+        .settings
+        .refresh_tick
+        .saturating_mul(3)
+        .saturating_add(5)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// GET /api/v1/service-health: the service's health, live.
+#[utoipa::path(
+    get,
+    path = "/api/v1/service-health",
+    tag = "service",
+    security(("api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The service's health now: replicas, refresh backlog, database, WeChat's answers over the last 15 minutes. Aggregates only; replicas' host names for operators", body = ServiceHealth),
+    ),
+)]
+pub async fn service_health(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let operator = principal.role() == Role::Operator;
+    let health = snapshot(&state, operator).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(health))
+}
