@@ -30,7 +30,8 @@ pub fn init(filter: &str, format: LogFormat) {
 /// The root span of every HTTP request: tracing-actix-web's default fields,
 /// but `http.target` is the path only. Query strings may carry secrets
 /// (`/cgi-bin/token?…&secret=<API key>`, as WeChat SDKs send it), and every
-/// log line inside a request repeats its span's fields.
+/// log line inside a request repeats its span's fields. A path whose route
+/// has a `{token}` segment (an invite link) is logged as its route.
 pub struct RedactedRootSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
@@ -46,6 +47,11 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
+        let target = if route.contains("{token}") {
+            route.clone()
+        } else {
+            request.path().to_string()
+        };
         let client_ip = request
             .connection_info()
             .realip_remote_addr()
@@ -57,7 +63,7 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             http.route = %route,
             http.client_ip = %client_ip,
             http.user_agent = %user_agent,
-            http.target = %request.path(),
+            http.target = %target,
             http.status_code = Empty,
             otel.name = %format!("{} {route}", request.method()),
             otel.kind = "server",
@@ -133,5 +139,37 @@ mod tests {
         );
         assert!(!logged.contains("tvk_secret_value"), "{logged}");
         assert!(!logged.contains("grant_type"), "{logged}");
+    }
+
+    #[actix_web::test]
+    async fn log_lines_never_show_an_invite_token_in_the_path() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
+                .route(
+                    "/invite/{token}",
+                    web::get().to(|| async {
+                        tracing::warn!("opening an invite");
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/invite/invite_token_value")
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert!(res.status().is_success());
+        let logged = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
+        assert!(logged.contains("opening an invite"), "{logged}");
+        assert!(logged.contains("/invite/{token}"), "{logged}");
+        assert!(!logged.contains("invite_token_value"), "{logged}");
     }
 }
