@@ -257,19 +257,21 @@ impl CreatedInvite {
     }
 }
 
-/// Create an invite link for a new admin or viewer, optionally for one
-/// email: shared by the JSON API and the members page. Nothing is stored
-/// unless every field is valid.
+/// Create an invite link for a new admin or viewer (`role` as named by
+/// the request or form), optionally for one email: shared by the JSON API
+/// and the members page. Nothing is stored unless every field is valid.
 pub async fn create_invite_link(
     req: &HttpRequest,
     state: &AppState,
     scope: &TenantScope,
     email: Option<&str>,
-    role: Role,
+    role: &str,
 ) -> Result<CreatedInvite, ApiError> {
     let email = email.map(|e| Email::parse("email", e)).transpose();
-    let role_ok = matches!(role, Role::Admin | Role::Viewer)
-        .then_some(role)
+    let role_ok = role
+        .parse::<Role>()
+        .ok()
+        .filter(|r| matches!(r, Role::Admin | Role::Viewer))
         .ok_or_else(|| {
             FieldError::new(
                 "role",
@@ -348,8 +350,14 @@ pub async fn create_invite(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_session()?;
     let scope = principal.require(Role::Admin)?;
-    let created =
-        create_invite_link(&req, &state, &scope, body.email.as_deref(), body.role).await?;
+    let created = create_invite_link(
+        &req,
+        &state,
+        &scope,
+        body.email.as_deref(),
+        body.role.as_str(),
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({

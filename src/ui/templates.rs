@@ -33,6 +33,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app.html", include_str!("../../web/templates/app.html")),
     ("error.html", include_str!("../../web/templates/error.html")),
     ("keys.html", include_str!("../../web/templates/keys.html")),
+    (
+        "members.html",
+        include_str!("../../web/templates/members.html"),
+    ),
+    (
+        "invite.html",
+        include_str!("../../web/templates/invite.html"),
+    ),
+    (
+        "invite_closed.html",
+        include_str!("../../web/templates/invite_closed.html"),
+    ),
+    ("audit.html", include_str!("../../web/templates/audit.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -17,5 +17,6 @@ mod openapi;
 mod refresh;
 mod simulator;
 mod ui;
+mod ui_people;
 mod upstream;
 mod wechat_compat;
