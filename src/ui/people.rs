@@ -64,6 +64,21 @@ fn role_name(lang: Lang, role: &str) -> String {
     }
 }
 
+/// What the visitor may do with a member.
+#[derive(Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum MemberAccess {
+    /// Change their role and remove them.
+    Manage,
+    /// Theirs to manage, but the only owner keeps the role: no form offers
+    /// what the last-owner rule refuses.
+    LastOwner,
+    /// A manager who may not manage this member (an admin, an owner).
+    NotTheirs,
+    /// A viewer: the list only.
+    ReadOnly,
+}
+
 /// A member as the members page lists them.
 #[derive(Serialize)]
 struct MemberLine {
@@ -72,12 +87,9 @@ struct MemberLine {
     role: String,
     joined: String,
     is_you: bool,
-    /// The only owner: the last-owner rule applies to them.
-    only_owner: bool,
-    /// Roles the visitor may give this member (empty: not theirs to manage).
+    access: MemberAccess,
+    /// Roles the visitor may give this member (with `Manage`).
     role_choices: Vec<&'static str>,
-    /// Whether the visitor may remove this member.
-    removable: bool,
 }
 
 /// An open invite as the members page lists it (never its token).
@@ -141,7 +153,16 @@ async fn members_page(
         .into_iter()
         .map(|m| {
             let current: Role = m.role.parse().unwrap_or(Role::Viewer);
-            let role_choices = if can_manage && may_manage(scope.role, current, None) {
+            let access = if !can_manage {
+                MemberAccess::ReadOnly
+            } else if !may_manage(scope.role, current, None) {
+                MemberAccess::NotTheirs
+            } else if current == Role::Owner && owners < 2 {
+                MemberAccess::LastOwner
+            } else {
+                MemberAccess::Manage
+            };
+            let role_choices = if access == MemberAccess::Manage {
                 TENANT_ROLES
                     .iter()
                     .filter(|r| may_manage(scope.role, current, Some(**r)))
@@ -153,8 +174,7 @@ async fn members_page(
             MemberLine {
                 id: m.id.to_string(),
                 is_you: Some(m.id) == scope.user_id,
-                only_owner: current == Role::Owner && owners < 2,
-                removable: can_manage && may_manage(scope.role, current, None),
+                access,
                 role_choices,
                 joined: when(m.created_at),
                 email: m.email,

@@ -18,7 +18,7 @@ use crate::apps::{APPID, OTHER_SECRET, SECRET};
 use crate::helpers::{PASSWORD, spawn_app_with_sim};
 
 /// chromedriver, stopped when dropped.
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -35,7 +35,7 @@ fn chromedriver() -> Option<PathBuf> {
     })
 }
 
-async fn start_browser() -> Option<(Driver, Client, tempfile::TempDir)> {
+pub(crate) async fn start_browser() -> Option<(Driver, Client, tempfile::TempDir)> {
     let Some(driver_bin) = chromedriver() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -91,7 +91,7 @@ async fn start_browser() -> Option<(Driver, Client, tempfile::TempDir)> {
     panic!("cannot connect to chromedriver: {last:?}");
 }
 
-async fn shot(client: &Client, name: &str) {
+pub(crate) async fn shot(client: &Client, name: &str) {
     let dir = std::env::var_os("SCREENSHOT_DIR").map_or_else(
         || std::env::temp_dir().join("tokenvault-screenshots"),
         PathBuf::from,
@@ -101,13 +101,13 @@ async fn shot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-async fn fill(client: &Client, id: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, id: &str, text: &str) {
     let field = client.find(Locator::Id(id)).await.expect(id);
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
 
-async fn submit(client: &Client, form_action: &str) {
+pub(crate) async fn submit(client: &Client, form_action: &str) {
     client
         .find(Locator::Css(&format!(
             "form[action='{form_action}'] button[type=submit]"
@@ -120,7 +120,7 @@ async fn submit(client: &Client, form_action: &str) {
 }
 
 /// The page's text once `css` matches (the next page has loaded).
-async fn text_when(client: &Client, css: &str) -> String {
+pub(crate) async fn text_when(client: &Client, css: &str) -> String {
     client
         .wait()
         .at_most(Duration::from_secs(10))

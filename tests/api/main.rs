@@ -9,6 +9,7 @@
 mod accounts;
 mod apps;
 mod browser;
+mod browser_people;
 mod cli;
 mod crypto;
 mod health;

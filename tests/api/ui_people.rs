@@ -140,6 +140,10 @@ async fn members_page_shows_each_role_what_it_may_do() {
         html.contains("The only owner"),
         "the last-owner rule is explained"
     );
+    assert!(
+        !html.contains(&format!("action=\"/members/{owner_id}/")),
+        "no form offers what the last-owner rule refuses"
+    );
     assert!(html.contains("(you)"));
     assert_eq!(
         csrf_of(&html),
