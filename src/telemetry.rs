@@ -30,7 +30,8 @@ pub fn init(filter: &str, format: LogFormat) {
 /// The root span of every HTTP request: tracing-actix-web's default fields,
 /// but `http.target` is the path only. Query strings may carry secrets
 /// (`/cgi-bin/token?…&secret=<API key>`, as WeChat SDKs send it), and every
-/// log line inside a request repeats its span's fields.
+/// log line inside a request repeats its span's fields. A path whose route
+/// has a `{token}` segment (an invite link) is logged as its route.
 pub struct RedactedRootSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
@@ -48,12 +49,19 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             .copied();
         // The TCP peer, as everywhere else (forwarding headers are not
         // trusted: anyone can send them). Every field costs formatting on
-        // every request: only what an operator reads is kept.
+        // every request: only what an operator reads is kept. A route with
+        // a secret in its path (an invite's `{token}`) logs the pattern.
+        let path = request.path();
+        let target: &str = if route.contains("{token}") {
+            &route
+        } else {
+            path
+        };
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.route = %route,
-            http.target = %request.path(),
+            http.target = %target,
             http.client_ip = request.peer_addr().map(|a| tracing::field::display(a.ip())),
             http.status_code = Empty,
             request_id = request_id.map(tracing::field::display),
@@ -127,5 +135,37 @@ mod tests {
         );
         assert!(!logged.contains("tvk_secret_value"), "{logged}");
         assert!(!logged.contains("grant_type"), "{logged}");
+    }
+
+    #[actix_web::test]
+    async fn log_lines_never_show_an_invite_token_in_the_path() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(TracingLogger::<RedactedRootSpan>::new())
+                .route(
+                    "/invite/{token}",
+                    web::get().to(|| async {
+                        tracing::warn!("opening an invite");
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/invite/invite_token_value")
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert!(res.status().is_success());
+        let logged = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
+        assert!(logged.contains("opening an invite"), "{logged}");
+        assert!(logged.contains("/invite/{token}"), "{logged}");
+        assert!(!logged.contains("invite_token_value"), "{logged}");
     }
 }

@@ -397,6 +397,8 @@ pub struct CreatedInvite {
     pub id: Uuid,
     /// Role the invitee gets.
     pub role: Role,
+    /// The email the invite is for, if it names one.
+    pub email: Option<String>,
     /// The invite token.
     pub token: String,
     /// The invite link, relative to the service.

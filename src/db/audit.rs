@@ -67,11 +67,13 @@ pub async fn record(db: impl PgExecutor<'_>, e: AuditEvent<'_>) -> Result<(), sq
     Ok(())
 }
 
-/// A tenant's audit log, newest first, before entry `before` (keyset paging).
+/// A tenant's audit log, newest first, before entry `before` (keyset
+/// paging), only entries of `action` if given.
 pub async fn list(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     before: Option<i64>,
+    action: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
     sqlx::query_as(
@@ -81,11 +83,13 @@ pub async fn list(
            left join users u on u.id = l.actor_user_id
            left join api_keys k on k.id = l.actor_api_key_id
           where l.tenant_id = $1 and ($2::bigint is null or l.id < $2)
+            and ($3::text is null or l.action = $3)
           order by l.id desc
-          limit $3",
+          limit $4",
     )
     .bind(tenant_id)
     .bind(before)
+    .bind(action)
     .bind(limit)
     .fetch_all(db)
     .await

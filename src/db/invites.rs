@@ -4,11 +4,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use crate::domain::Email;
+
 /// An invite as listed (never its token).
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct InviteRow {
     /// Invite id.
     pub id: Uuid,
+    /// The email the invite is for, if it names one.
+    pub email: Option<String>,
     /// Role the invitee gets.
     pub role: String,
     /// Created.
@@ -19,34 +23,79 @@ pub struct InviteRow {
     pub accepted_at: Option<DateTime<Utc>>,
 }
 
+/// An invite as its link finds it, whatever its state (for the page that
+/// opens the link: it says whether the link still works and why not).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InviteByToken {
+    /// Invite id.
+    pub id: Uuid,
+    /// The inviting organisation.
+    pub tenant_id: Uuid,
+    /// Its name.
+    pub tenant_name: String,
+    /// The email the invite is for, if it names one.
+    pub email: Option<String>,
+    /// Role the invitee gets.
+    pub role: String,
+    /// Expires.
+    pub expires_at: DateTime<Utc>,
+    /// Accepted, if it was.
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+/// An open invite, claimed (locked) for accepting.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedInvite {
+    /// Invite id.
+    pub id: Uuid,
+    /// The inviting organisation.
+    pub tenant_id: Uuid,
+    /// Role the invitee gets.
+    pub role: String,
+    /// The email the invite is for, if it names one.
+    pub email: Option<String>,
+}
+
+/// A new invite to store.
+pub struct NewInvite<'a> {
+    /// Invite id.
+    pub id: Uuid,
+    /// The inviting organisation.
+    pub tenant_id: Uuid,
+    /// Hash of the link's token.
+    pub token_hash: &'a [u8],
+    /// The email it is for, if any.
+    pub email: Option<&'a Email>,
+    /// Role the invitee gets.
+    pub role: &'a str,
+    /// Who invited.
+    pub created_by: Uuid,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Store an invite.
-pub async fn insert(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    tenant_id: Uuid,
-    token_hash: &[u8],
-    role: &str,
-    created_by: Uuid,
-    expires_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+pub async fn insert(db: impl PgExecutor<'_>, invite: &NewInvite<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "insert into invites (id, tenant_id, token_hash, role, created_by, expires_at) values ($1, $2, $3, $4, $5, $6)",
+        "insert into invites (id, tenant_id, token_hash, email, role, created_by, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(token_hash)
-    .bind(role)
-    .bind(created_by)
-    .bind(expires_at)
+    .bind(invite.id)
+    .bind(invite.tenant_id)
+    .bind(invite.token_hash)
+    .bind(invite.email.map(Email::as_str))
+    .bind(invite.role)
+    .bind(invite.created_by)
+    .bind(invite.expires_at)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Open invites of a tenant, newest first.
+/// Invites of a tenant, newest first.
 pub async fn list(db: impl PgExecutor<'_>, tenant_id: Uuid) -> Result<Vec<InviteRow>, sqlx::Error> {
     sqlx::query_as(
-        "select id, role, created_at, expires_at, accepted_at from invites
+        "select id, email, role, created_at, expires_at, accepted_at from invites
           where tenant_id = $1 order by created_at desc, id",
     )
     .bind(tenant_id)
@@ -54,29 +103,45 @@ pub async fn list(db: impl PgExecutor<'_>, tenant_id: Uuid) -> Result<Vec<Invite
     .await
 }
 
-/// Withdraw an invite; `false` if the tenant has no such invite.
+/// Withdraw an open invite; returns it, or `None` if the tenant has no such
+/// open invite.
 pub async fn delete(
     db: impl PgExecutor<'_>,
     tenant_id: Uuid,
     id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("delete from invites where tenant_id = $1 and id = $2 and accepted_at is null")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(db)
-            .await?;
-    Ok(done.rows_affected() == 1)
+) -> Result<Option<InviteRow>, sqlx::Error> {
+    sqlx::query_as(
+        "delete from invites where tenant_id = $1 and id = $2 and accepted_at is null
+         returning id, email, role, created_at, expires_at, accepted_at",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
-/// Claim an open, unexpired invite by its token hash (locks it); returns
-/// (invite id, tenant id, role).
+/// The invite a link's token names, open or not.
+pub async fn by_token(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+) -> Result<Option<InviteByToken>, sqlx::Error> {
+    sqlx::query_as(
+        "select i.id, i.tenant_id, t.name as tenant_name, i.email, i.role, i.expires_at, i.accepted_at
+           from invites i join tenants t on t.id = i.tenant_id
+          where i.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await
+}
+
+/// Claim an open, unexpired invite by its token hash (locks it).
 pub async fn claim(
     conn: &mut PgConnection,
     token_hash: &[u8],
-) -> Result<Option<(Uuid, Uuid, String)>, sqlx::Error> {
+) -> Result<Option<ClaimedInvite>, sqlx::Error> {
     sqlx::query_as(
-        "select id, tenant_id, role from invites
+        "select id, tenant_id, role, email from invites
           where token_hash = $1 and accepted_at is null and expires_at > now() for update",
     )
     .bind(token_hash)

@@ -12,6 +12,7 @@
 pub mod i18n;
 pub mod ops;
 pub mod pages;
+pub mod people;
 mod templates;
 
 use std::future::Future;
@@ -72,6 +73,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(pages::create_key)),
         )
         .route("/keys/{id}/revoke", web::post().to(pages::revoke_key))
+        .route("/members", web::get().to(people::members))
+        .service(
+            web::resource("/members/invite")
+                .route(web::get().to(people::invite_form))
+                .route(web::post().to(people::create_invite)),
+        )
+        .route("/members/{id}/role", web::post().to(people::change_role))
+        .route(
+            "/members/{id}/remove",
+            web::post().to(people::remove_member),
+        )
+        .route(
+            "/members/invites/{id}/revoke",
+            web::post().to(people::revoke_invite),
+        )
+        .route("/invite", web::get().to(people::invite_without_token))
+        .service(
+            web::resource("/invite/{token}")
+                .route(web::get().to(people::invite_page))
+                .route(web::post().to(people::accept_invite)),
+        )
+        .route("/audit", web::get().to(people::audit))
         .route("/apps/{appid}", web::get().to(pages::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
         .route("/apps/{appid}/{action}", web::post().to(pages::app_action))

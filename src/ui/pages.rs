@@ -28,11 +28,11 @@ use crate::startup::AppState;
 use crate::upstream::errcodes::{self, Errcode};
 
 /// Field errors of a form: field name to catalogue key (or message).
-type FieldErrors = BTreeMap<&'static str, String>;
+pub(super) type FieldErrors = BTreeMap<&'static str, String>;
 
 /// The field errors of a validation failure, as catalogue keys
 /// (`err_<code>`), falling back to the API's English sentence.
-fn field_errors(lang: Lang, errors: &[crate::domain::FieldError]) -> FieldErrors {
+pub(super) fn field_errors(lang: Lang, errors: &[crate::domain::FieldError]) -> FieldErrors {
     errors
         .iter()
         .map(|e| {
@@ -175,7 +175,7 @@ pub async fn signup(
     }
 }
 
-fn one(field: &'static str, text: &str) -> FieldErrors {
+pub(super) fn one(field: &'static str, text: &str) -> FieldErrors {
     FieldErrors::from([(field, text.to_string())])
 }
 
@@ -240,11 +240,11 @@ pub async fn login(
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf_token: String,
+    pub(super) csrf_token: String,
 }
 
 /// Why a form post of a signed-in person cannot go ahead.
-enum FormRefusal {
+pub(super) enum FormRefusal {
     /// No live session: sign in again.
     SignedOut,
     /// The token is stale (another session, an old tab).
@@ -252,12 +252,15 @@ enum FormRefusal {
 }
 
 /// Back to sign-in, saying the session expired.
-fn signed_out() -> HttpResponse {
+pub(super) fn signed_out() -> HttpResponse {
     redirect_with_flash("/login", "error", "flash_session_expired", "")
 }
 
 /// The signed-in person posting a form with a matching CSRF token.
-fn form_session<'a>(page: &'a Page, sent: &str) -> Result<&'a SessionPrincipal, FormRefusal> {
+pub(super) fn form_session<'a>(
+    page: &'a Page,
+    sent: &str,
+) -> Result<&'a SessionPrincipal, FormRefusal> {
     match &page.user {
         None => Err(FormRefusal::SignedOut),
         Some(user) if user.csrf_matches(sent) => Ok(user),
@@ -315,7 +318,7 @@ struct AppCard {
     explanation: Option<&'static Errcode>,
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(super) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -351,7 +354,7 @@ impl AppCard {
 }
 
 /// The tenant of a signed-in person, or the page that says why not.
-fn tenant_scope(page: &Page) -> Result<(Principal, crate::auth::TenantScope), ApiError> {
+pub(super) fn tenant_scope(page: &Page) -> Result<(Principal, crate::auth::TenantScope), ApiError> {
     let user = page
         .user
         .clone()
@@ -671,7 +674,7 @@ impl NewKeyForm {
 }
 
 /// The owner or admin of a tenant, or the page that says why not.
-fn admin_scope(page: &Page) -> Result<crate::auth::TenantScope, ApiError> {
+pub(super) fn admin_scope(page: &Page) -> Result<crate::auth::TenantScope, ApiError> {
     let (principal, _) = tenant_scope(page)?;
     principal.require(Role::Admin)
 }

@@ -45,6 +45,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         "notfound.html",
         include_str!("../../web/templates/notfound.html"),
     ),
+    (
+        "members.html",
+        include_str!("../../web/templates/members.html"),
+    ),
+    (
+        "invite.html",
+        include_str!("../../web/templates/invite.html"),
+    ),
+    (
+        "invite_closed.html",
+        include_str!("../../web/templates/invite_closed.html"),
+    ),
+    ("audit.html", include_str!("../../web/templates/audit.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
