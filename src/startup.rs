@@ -79,11 +79,11 @@ impl Application {
         spawn_background(&state);
         let server = HttpServer::new(move || {
             App::new()
-                // Innermost of the three: the token read skips the router
-                // but is still logged and gets the security headers.
-                .wrap(actix_web::middleware::from_fn(api::token_fast_path::serve))
                 .wrap(security_headers())
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
+                // Outermost: token reads answered from memory, before the
+                // logger and the router (see src/api/token_fast_path.rs).
+                .wrap(actix_web::middleware::from_fn(api::token_fast_path::serve))
                 .app_data(state.clone())
                 .app_data(json_config())
                 .app_data(path_config())
@@ -125,15 +125,22 @@ pub fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// Headers on every response (also set by the token read's fast path,
+/// which answers before the middleware that adds them).
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+];
+
 fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add((
-            "Content-Security-Policy",
-            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ))
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(DefaultHeaders::new(), DefaultHeaders::add)
 }
 
 fn json_config() -> web::JsonConfig {

@@ -37,13 +37,7 @@ pub struct RedactedRootSpan;
 impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
         use tracing::field::Empty;
-        // Naming the route costs a regular-expression match per dynamic
-        // route; the hottest one is recognised without.
-        let route = if crate::api::token_fast_path::token_read_appid(request.path()).is_some() {
-            crate::api::token_fast_path::TOKEN_READ_ROUTE.into()
-        } else {
-            request.match_pattern().unwrap_or_else(|| "default".into())
-        };
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
         let request_id = actix_web::HttpMessage::extensions(request)
             .get::<tracing_actix_web::RequestId>()
             .copied();

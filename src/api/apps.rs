@@ -27,7 +27,7 @@ use crate::startup::AppState;
 use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
 /// Largest `min_ttl`: WeChat tokens live 7200 s.
-const MAX_MIN_TTL: u64 = 7000;
+pub(crate) const MAX_MIN_TTL: u64 = 7000;
 
 /// Body of POST /api/v1/apps.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -894,7 +894,7 @@ pub async fn tenant_log(
 pub struct TokenQuery {
     /// The token must stay valid at least this many seconds (0 to 7000, default 0).
     #[param(value_type = Option<u64>, minimum = 0, maximum = 7000)]
-    pub min_ttl: Option<String>,
+    min_ttl: Option<String>,
 }
 
 /// Who may read tokens: any API key of the tenant (read-only included), and
@@ -940,10 +940,9 @@ pub async fn token(
     read_token(&state, &principal, &path, query.min_ttl.as_deref()).await
 }
 
-/// A token read, shared by the routed handler and the fast path
-/// ([`super::token_fast_path`]), which answers the same request without the
-/// router's path matching.
-pub async fn read_token(
+/// A token read: every case, from memory or the database (most reads are
+/// answered before the router by [`super::token_fast_path`]).
+async fn read_token(
     state: &AppState,
     principal: &Principal,
     appid: &str,
@@ -958,10 +957,7 @@ pub async fn read_token(
             if let Principal::ApiKey(k) = principal {
                 k.count_token_read();
             }
-            Ok(HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .content_type("application/json")
-                .body(t.to_json(&appid, Utc::now())))
+            Ok(super::token_fast_path::token_response(&appid, &t))
         }
         Err(TokenError::Unavailable(u)) => {
             state.engine.metrics.count_read(false);

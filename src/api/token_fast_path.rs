@@ -1,28 +1,35 @@
-//! The token read without the router.
+//! The token read from memory, before anything else.
 //!
-//! actix-web matches a path with a dynamic segment
-//! (`/api/v1/apps/{appid}/token`) by running a regular expression, and the
-//! request logger asks the same question again to name the route: on the
-//! hottest request the service answers, that was a tenth of the CPU
-//! (see docs/BENCHMARKS.md). This middleware recognises `GET
-//! /api/v1/apps/<appid>/token` with two string comparisons and answers it
-//! with the same code the routed handler runs ([`super::apps::read_token`]),
-//! with the same extractors, so the two cannot disagree. Anything else goes
-//! on to the router unchanged.
+//! Tenant servers read tokens many times a second, and nearly every read
+//! can be answered from this replica's memory: the API key is in the key
+//! cache, the AppID in the app cache, the decrypted token in the token
+//! cache (all three invalidated across replicas by LISTEN/NOTIFY). This
+//! middleware, the outermost, answers exactly those reads: `GET
+//! /api/v1/apps/<appid>/token` with a cached API key (`Authorization:
+//! Bearer`), a plain `min_ttl` (or none) and a cached token that lives long
+//! enough. Nothing is looked up in the database and nothing can fail, so
+//! there is nothing to log: the request logger's span, the router's
+//! regular-expression match and the query extractor are skipped (they were
+//! half of the read's cost, see docs/BENCHMARKS.md).
+//!
+//! Every other request, and every read this path cannot answer from memory
+//! (a session, an unknown or limited key, a cache miss, a token that needs
+//! refreshing, any error), goes on through the logger and the router to
+//! [`super::apps::token`], which answers every case. The success body comes
+//! from the same function on both paths ([`token_response`]).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
 
-use super::apps::{TokenQuery, read_token};
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::startup::AppState;
-
-/// The route pattern of the token read, as the router would name it.
-pub const TOKEN_READ_ROUTE: &str = "/api/v1/apps/{appid}/token";
+use crate::auth::KeyPrincipal;
+use crate::domain::AppId;
+use crate::refresh::engine::ValidToken;
+use crate::startup::{AppState, SECURITY_HEADERS};
 
 const PREFIX: &str = "/api/v1/apps/";
 const SUFFIX: &str = "/token";
@@ -34,50 +41,83 @@ pub fn token_read_appid(path: &str) -> Option<&str> {
     (!appid.is_empty() && !appid.contains(['/', '%'])).then_some(appid)
 }
 
-/// The middleware (`actix_web::middleware::from_fn`).
+/// The answer to a successful token read (both paths).
+pub fn token_response(appid: &AppId, token: &ValidToken) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .content_type("application/json")
+        .body(token.to_json(appid, Utc::now()))
+}
+
+/// The middleware (`actix_web::middleware::from_fn`, outermost).
 ///
 /// # Errors
-/// Only those of the services behind it; the token read's own errors are
-/// answered as responses, exactly as the router would.
+/// Only those of the services behind it.
 pub async fn serve(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if req.method() != Method::GET || token_read_appid(req.path()).is_none() {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+    if req.method() == Method::GET
+        && let Some(mut res) = from_memory(&req)
+    {
+        for (name, value) in SECURITY_HEADERS {
+            res.headers_mut().insert(
+                header::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        return Ok(req.into_response(res).map_into_right_body());
     }
-    let (http, _payload) = req.into_parts();
-    let res = answer(&http).await;
-    Ok(ServiceResponse::new(http, res).map_into_right_body())
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
-async fn answer(http: &HttpRequest) -> HttpResponse {
-    let Some(state) = http.app_data::<web::Data<AppState>>() else {
-        return HttpResponse::from_error(ApiError::Internal(anyhow::anyhow!(
-            "application state missing"
-        )));
-    };
-    let principal = match Principal::extract(http).await {
-        Ok(p) => p,
-        Err(e) => return HttpResponse::from_error(e),
-    };
-    // The query extractor applies the application's QueryConfig, as routed.
-    let query = match web::Query::<TokenQuery>::extract(http).await {
-        Ok(q) => q,
-        Err(e) => return HttpResponse::from_error(e),
-    };
-    let appid = token_read_appid(http.path()).unwrap_or_default();
-    read_token(state, &principal, appid, query.min_ttl.as_deref())
-        .await
-        .unwrap_or_else(HttpResponse::from_error)
+/// The answer when everything it needs is in memory; `None` otherwise.
+fn from_memory(req: &ServiceRequest) -> Option<HttpResponse> {
+    let appid = token_read_appid(req.path())?;
+    let min_ttl = plain_min_ttl(req.query_string())?;
+    let key = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let key: KeyPrincipal = state.auth.keys.verify_cached(key)?;
+    let appid = AppId::parse("appid", appid).ok()?;
+    let app_id = state.engine.cache.app_id(key.tenant_id, appid.as_str())?;
+    if !key.allows_app(app_id) {
+        return None;
+    }
+    let token = state
+        .engine
+        .cache
+        .token(app_id, std::time::Duration::from_secs(min_ttl))?;
+    state.engine.metrics.count_read_from_memory();
+    key.count_token_read();
+    Some(token_response(&appid, &token))
+}
+
+/// `min_ttl` from a query string that holds nothing else (or nothing), when
+/// it is a number the routed handler would accept; `None` sends the request
+/// the long way, where anything else gets its precise answer.
+fn plain_min_ttl(query: &str) -> Option<u64> {
+    if query.is_empty() {
+        return Some(0);
+    }
+    let value = query.strip_prefix("min_ttl=")?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) || value.len() > 4 {
+        return None;
+    }
+    let seconds: u64 = value.parse().ok()?;
+    (seconds <= super::apps::MAX_MIN_TTL).then_some(seconds)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::token_read_appid;
+    use super::{plain_min_ttl, token_read_appid};
 
     #[test]
     fn recognises_only_the_token_read() {
@@ -96,6 +136,27 @@ mod tests {
             "/apps/wx1/token",
         ] {
             assert_eq!(token_read_appid(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_plain_min_ttls_are_read_here() {
+        assert_eq!(plain_min_ttl(""), Some(0));
+        assert_eq!(plain_min_ttl("min_ttl=0"), Some(0));
+        assert_eq!(plain_min_ttl("min_ttl=7000"), Some(7000));
+        for long_way in [
+            "min_ttl=7001",
+            "min_ttl=",
+            "min_ttl=-1",
+            "min_ttl=+5",
+            "min_ttl=1e3",
+            "min_ttl=99999999999999999999",
+            "min_ttl=1&min_ttl=2",
+            "min_ttl=1&x=2",
+            "x=1",
+            "min_ttl=%31",
+        ] {
+            assert_eq!(plain_min_ttl(long_way), None, "{long_way}");
         }
     }
 }

@@ -130,15 +130,14 @@ impl KeyVerifier {
         key: &SecretString,
     ) -> Result<Option<KeyPrincipal>, sqlx::Error> {
         let key = key.expose_secret();
+        if let Some(hit) = self.verify_cached(key) {
+            return Ok(Some(hit));
+        }
         let Some(prefix) = prefix_of(key) else {
             return Ok(None);
         };
         let hash = token::hash(key);
         let now = Utc::now().timestamp();
-        if let Some(hit) = self.cached(&hash) {
-            hit.last_used.fetch_max(now, Ordering::Relaxed);
-            return Ok(Some(hit.principal.clone()));
-        }
         let Some(row) = db::api_keys::by_prefix(pool, prefix).await? else {
             return Ok(None);
         };
@@ -166,6 +165,16 @@ impl KeyVerifier {
             cache.insert(hash, entry);
         }
         Ok(Some(principal))
+    }
+
+    /// The principal for `key` if it was verified recently (no database);
+    /// `None` says nothing about the key: ask [`Self::verify`].
+    pub fn verify_cached(&self, key: &str) -> Option<KeyPrincipal> {
+        prefix_of(key)?;
+        let hit = self.cached(&token::hash(key))?;
+        hit.last_used
+            .fetch_max(Utc::now().timestamp(), Ordering::Relaxed);
+        Some(hit.principal.clone())
     }
 
     fn cached(&self, hash: &[u8; 32]) -> Option<Arc<CachedKey>> {

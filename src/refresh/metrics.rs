@@ -40,6 +40,7 @@ pub struct Metrics {
     /// Token reads answered.
     reads_ok: Counter,
     reads_unavailable: Counter,
+    reads_from_memory: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -94,6 +95,12 @@ impl Default for Metrics {
                 health: "unavailable".into(),
             })
             .clone();
+        let reads_from_memory = Counter::default();
+        registry.register(
+            "token_reads_from_memory",
+            "Token reads answered from this replica's caches, before the request logger and the router",
+            reads_from_memory.clone(),
+        );
         Self {
             registry,
             refreshes,
@@ -103,6 +110,7 @@ impl Default for Metrics {
             expiring_soon,
             reads_ok,
             reads_unavailable,
+            reads_from_memory,
         }
     }
 }
@@ -131,7 +139,13 @@ impl Metrics {
         self.claim_seconds.observe(d.as_secs_f64());
     }
 
-    /// Count a token read: answered with a token, or 503.
+    /// Count a token read answered from memory (see `api::token_fast_path`).
+    pub fn count_read_from_memory(&self) {
+        self.reads_ok.inc();
+        self.reads_from_memory.inc();
+    }
+
+    /// Count a token read answered (`served`) or refused for want of a token.
     pub fn count_read(&self, served: bool) {
         if served {
             self.reads_ok.inc();

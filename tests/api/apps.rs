@@ -458,50 +458,112 @@ async fn a_key_limited_to_a_deleted_app_opens_no_other_app() {
     assert_eq!(who["api_key"]["limited_to_apps"], true);
 }
 
-/// The token read is answered before the router (`src/api/token_fast_path.rs`);
-/// a path the fast path leaves alone (a percent-encoded AppID) reaches the
-/// routed handler. Both must answer alike, errors included.
+/// Token reads with a cached key and token are answered from memory before
+/// the logger and the router (`src/api/token_fast_path.rs`); a path that one
+/// leaves alone (a percent-encoded AppID) takes the long way. Both must
+/// answer alike, headers and errors included.
 #[tokio::test]
-async fn the_token_read_answers_alike_with_and_without_the_router() {
+async fn the_token_read_answers_alike_from_memory_and_the_long_way() {
     let (_sim, app, owner) = with_owner(SimConfig::fast(), "Alike Co", "o@alike.test").await;
     let res = owner
         .post_json("/api/v1/apps", &json!({ "appid": APPID, "secret": SECRET }))
         .await;
     assert_eq!(res.status(), 201);
-    let routed_appid = APPID.replacen('1', "%31", 1);
-    assert_ne!(routed_appid, APPID);
+    let key = owner
+        .create_key(json!({ "name": "alike", "read_only": true }))
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let long_way = APPID.replacen('1', "%31", 1);
+    assert_ne!(long_way, APPID);
+    let read = |appid: &str, query: &str| {
+        let path = format!("/api/v1/apps/{appid}/token{query}");
+        let (address, key) = (app.address.clone(), key.clone());
+        async move { get_with_key(&address, &path, &key).await }
+    };
 
-    let mut bodies = Vec::new();
-    for appid in [APPID, routed_appid.as_str()] {
-        let res = owner.get(&format!("/api/v1/apps/{appid}/token")).await;
-        assert_eq!(res.status(), 200, "{appid}");
-        let h = res.headers().clone();
-        assert_eq!(h["cache-control"], "no-store", "{appid}");
-        assert_eq!(h["content-type"], "application/json", "{appid}");
-        assert_eq!(h["x-content-type-options"], "nosniff", "{appid}");
-        let body = json_of(res).await;
-        assert_eq!(body["appid"], APPID);
-        bodies.push(body);
+    // Twice each: the first read may fill the caches, the second is served from them.
+    let mut seen = Vec::new();
+    for appid in [APPID, long_way.as_str(), APPID, long_way.as_str()] {
+        for query in ["", "?min_ttl=1"] {
+            let res = read(appid, query).await;
+            assert_eq!(res.status(), 200, "{appid}{query}");
+            let mut headers: Vec<(String, String)> = res
+                .headers()
+                .iter()
+                .filter(|(name, _)| !["date", "content-length"].contains(&name.as_str()))
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            headers.sort();
+            let body = json_of(res).await;
+            assert_eq!(body["appid"], APPID);
+            let fields: Vec<&str> = body
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                fields.len(),
+                5,
+                "appid, access_token, expires_in, expires_at, fetched_at: {body}"
+            );
+            seen.push((
+                headers,
+                body["access_token"].clone(),
+                body["expires_at"].clone(),
+            ));
+        }
     }
-    assert_eq!(bodies[0]["access_token"], bodies[1]["access_token"]);
-    assert_eq!(bodies[0]["expires_at"], bodies[1]["expires_at"]);
-    assert_eq!(bodies[0]["fetched_at"], bodies[1]["fetched_at"]);
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "every read answered alike: {seen:#?}"
+    );
+    // Both paths were taken: the second round of plain reads came from memory.
+    let metrics = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let from_memory: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tokenvault_token_reads_from_memory_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no memory counter in {metrics}"));
+    assert!(
+        (2..=3).contains(&from_memory),
+        "the plain AppID's reads after the first: {from_memory}"
+    );
+    let headers = &seen[0].0;
+    for expected in [
+        ("cache-control", "no-store"),
+        ("content-type", "application/json"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert!(
+            headers.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} in {headers:?}"
+        );
+    }
 
-    let anonymous = reqwest::Client::new();
     for (query, status, code) in [
         ("?min_ttl=abc", 400, "invalid_min_ttl"),
         ("?min_ttl=1&min_ttl=2", 400, "invalid_query"),
         ("?min_ttl=7001", 400, "invalid_min_ttl"),
+        ("?min_ttl=-1", 400, "invalid_min_ttl"),
     ] {
-        for appid in [APPID, routed_appid.as_str()] {
-            let res = owner
-                .get(&format!("/api/v1/apps/{appid}/token{query}"))
-                .await;
+        for appid in [APPID, long_way.as_str()] {
+            let res = read(appid, query).await;
             assert_eq!(res.status(), status, "{appid}{query}");
             assert_eq!(json_of(res).await["code"], code, "{appid}{query}");
         }
     }
-    for appid in [APPID, routed_appid.as_str()] {
+    let anonymous = reqwest::Client::new();
+    for appid in [APPID, long_way.as_str()] {
         let url = format!("{}/api/v1/apps/{appid}/token", app.address);
         let res = anonymous.get(&url).send().await.unwrap();
         assert_eq!(res.status(), 401, "{appid}");
@@ -517,11 +579,24 @@ async fn the_token_read_answers_alike_with_and_without_the_router() {
             .await
             .unwrap();
         assert_eq!(res.status(), 401, "{appid}");
+        // A key in the wrong header is no key.
+        let res = anonymous
+            .get(&url)
+            .header("X-Api-Key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{appid}");
         // Other methods on the path are the router's: 405 as problem+json.
-        let res = anonymous.delete(&url).send().await.unwrap();
+        let res = anonymous
+            .delete(&url)
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 405, "{appid}");
     }
-    let res = owner.get("/api/v1/apps/wx0000000000000000/token").await;
+    let res = get_with_key(&app.address, "/api/v1/apps/wx0000000000000000/token", &key).await;
     assert_eq!(res.status(), 404);
     assert_eq!(json_of(res).await["code"], "not_found");
 }
