@@ -223,7 +223,7 @@ impl Page {
     pub fn error(&self, e: &ApiError) -> HttpResponse {
         let (status, key) = match e {
             ApiError::Unauthenticated(_) => {
-                return redirect_with_flash("/login", "error", "flash_signin_needed", "");
+                return sign_in_then(&self.path, "flash_signin_needed");
             }
             ApiError::NotFound(_) => return self.not_found(),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "error_forbidden"),
@@ -258,8 +258,34 @@ impl Page {
 /// A 303 redirect to `location`.
 pub fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, local_path(location).unwrap_or("/")))
         .finish()
+}
+
+/// `path` if it is a path on this site that is safe to send the browser to:
+/// printable ASCII, starting with one `/` (never an open redirect, never a
+/// header split).
+pub fn local_path(path: &str) -> Option<&str> {
+    let safe = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic());
+    safe.then_some(path)
+}
+
+/// To the sign-in page with message `key`, coming back to `next` (a path
+/// on this site) once signed in.
+pub fn sign_in_then(next: &str, key: &str) -> HttpResponse {
+    let location = match local_path(next) {
+        Some(next) if !["/", "/login", "/logout", "/signup"].contains(&next) => format!(
+            "/login?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next)
+                .finish()
+        ),
+        _ => "/login".to_string(),
+    };
+    redirect_with_flash(&location, "error", key, "")
 }
 
 /// A 303 redirect to `location` that shows message `key` (with `arg`) there.
@@ -270,7 +296,7 @@ pub fn redirect_with_flash(location: &str, kind: &str, key: &str, arg: &str) -> 
         .same_site(SameSite::Lax)
         .finish();
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, local_path(location).unwrap_or("/")))
         .cookie(cookie)
         .finish()
 }

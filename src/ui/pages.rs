@@ -74,14 +74,7 @@ pub async fn switch_language(
 ) -> HttpResponse {
     let lang = Lang::from_tag(&path).unwrap_or(Lang::En);
     // Only a path on this site: never an open redirect.
-    let back = if query.back.starts_with('/')
-        && !query.back.starts_with("//")
-        && !query.back.contains('\\')
-    {
-        query.back.as_str()
-    } else {
-        "/"
-    };
+    let back = super::local_path(&query.back).unwrap_or("/");
     let cookie = Cookie::build(i18n::COOKIE, lang.tag())
         .path("/")
         .same_site(actix_web::cookie::SameSite::Lax)
@@ -186,11 +179,31 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    /// Where to go once signed in (a path on this site).
+    #[serde(default)]
+    next: String,
 }
 
-/// GET /login.
-pub async fn login_form(page: Page) -> HttpResponse {
-    blank_form(&page, "login.html")
+/// Query of the sign-in page.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// GET /login: the form, remembering where to go back to.
+pub async fn login_form(page: Page, query: web::Query<LoginQuery>) -> HttpResponse {
+    let Some(next) = super::local_path(&query.next) else {
+        return blank_form(&page, "login.html");
+    };
+    if page.user.is_some() {
+        return redirect(next);
+    }
+    page.render(
+        StatusCode::OK,
+        "login.html",
+        context! { form => context! { next }, errors => FieldErrors::new() },
+    )
 }
 
 /// POST /login: the same message whether the email is unknown or the password wrong.
@@ -200,12 +213,17 @@ pub async fn login(
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
-    let LoginForm { email, password } = form.into_inner();
+    let LoginForm {
+        email,
+        password,
+        next,
+    } = form.into_inner();
+    let next = super::local_path(&next);
     let again = |errors: FieldErrors, status| {
         page.render(
             status,
             "login.html",
-            context! { form => context! { email => email.as_str() }, errors },
+            context! { form => context! { email => email.as_str(), next }, errors },
         )
     };
     if !same_origin(&req) {
@@ -216,7 +234,7 @@ pub async fn login(
     }
     match accounts::sign_in(&req, &state, &email, SecretString::from(password)).await {
         Ok(signed_in) => {
-            let mut res = redirect("/dashboard");
+            let mut res = redirect(next.unwrap_or("/dashboard"));
             let _ = res.add_cookie(&signed_in.session.cookie);
             res
         }
@@ -251,9 +269,10 @@ pub(super) enum FormRefusal {
     Stale,
 }
 
-/// Back to sign-in, saying the session expired.
-pub(super) fn signed_out() -> HttpResponse {
-    redirect_with_flash("/login", "error", "flash_session_expired", "")
+/// Back to sign-in, saying the session expired; then back to `page` (where
+/// the form was) once signed in again.
+pub(super) fn signed_out(page: &str) -> HttpResponse {
+    super::sign_in_then(page, "flash_session_expired")
 }
 
 /// The signed-in person posting a form with a matching CSRF token.
@@ -452,7 +471,7 @@ pub async fn register_app(
     };
     match form_session(&page, &csrf_token) {
         Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out("/apps/new"),
         Err(FormRefusal::Stale) => {
             return again(
                 one("form", page.lang.text("flash_stale_form")),
@@ -602,7 +621,7 @@ pub async fn refresh_app(
     let back = format!("/apps/{}", path.trim().to_ascii_lowercase());
     match form_session(&page, &form.csrf_token) {
         Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out(&back),
         Err(FormRefusal::Stale) => {
             return redirect_with_flash(&back, "error", "flash_stale_form", "");
         }
@@ -783,7 +802,7 @@ pub async fn create_key(
     let form = NewKeyForm::from_pairs(form.into_inner());
     let user = match form_session(&page, &form.csrf_token) {
         Ok(user) => user.clone(),
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out("/keys"),
         Err(FormRefusal::Stale) => {
             return redirect_with_flash("/keys", "error", "flash_stale_form", "");
         }
@@ -876,7 +895,7 @@ pub async fn revoke_key(
 ) -> HttpResponse {
     let user = match form_session(&page, &form.csrf_token) {
         Ok(user) => user.clone(),
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out("/keys"),
         Err(FormRefusal::Stale) => {
             return redirect_with_flash("/keys", "error", "flash_stale_form", "");
         }
@@ -954,7 +973,7 @@ pub async fn app_action(
     let back = format!("/apps/{}", appid.trim().to_ascii_lowercase());
     match form_session(&page, &form.csrf_token) {
         Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out(&back),
         Err(FormRefusal::Stale) => {
             return redirect_with_flash(&back, "error", "flash_stale_form", "");
         }

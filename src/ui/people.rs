@@ -266,7 +266,7 @@ pub async fn create_invite(
     } = form.into_inner();
     let refused = match form_session(&page, &csrf_token) {
         Ok(_) => None,
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out("/members"),
         Err(FormRefusal::Stale) => Some(one("form", page.lang.text("flash_stale_form"))),
     };
     let scope = match admin_scope(&page) {
@@ -408,7 +408,7 @@ pub async fn change_role(
 ) -> HttpResponse {
     match form_session(&page, &form.csrf_token) {
         Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out("/members"),
         Err(FormRefusal::Stale) => {
             return redirect_with_flash("/members", "error", "flash_stale_form", "");
         }
@@ -458,7 +458,7 @@ pub async fn remove_member(
 ) -> HttpResponse {
     match form_session(&page, &form.csrf_token) {
         Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out("/members"),
         Err(FormRefusal::Stale) => {
             return redirect_with_flash("/members", "error", "flash_stale_form", "");
         }
@@ -484,7 +484,7 @@ pub async fn revoke_invite(
 ) -> HttpResponse {
     match form_session(&page, &form.csrf_token) {
         Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(),
+        Err(FormRefusal::SignedOut) => return signed_out("/members"),
         Err(FormRefusal::Stale) => {
             return redirect_with_flash("/members", "error", "flash_stale_form", "");
         }

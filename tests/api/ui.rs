@@ -536,3 +536,133 @@ async fn manage_an_app_from_its_page() {
     let res = b.get(url(&format!("/apps/{APPID}"))).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// An expired session: back to sign-in with a clear message, then back to
+/// the page the form was on; `next` is only ever a path on this site.
+#[tokio::test]
+async fn an_expired_session_signs_in_again_and_comes_back() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Back Co", "o@back.test").await;
+    let res = owner
+        .post_json(
+            "/api/v1/apps",
+            &serde_json::json!({ "appid": APPID, "secret": SECRET }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let no_redirects = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("{}{p}", app.address);
+    let sign_in = |next: Option<&str>| {
+        let mut fields = vec![("email", "o@back.test"), ("password", PASSWORD)];
+        if let Some(n) = next {
+            fields.push(("next", n));
+        }
+        no_redirects.post(url("/login")).form(&fields).send()
+    };
+    let location = |res: &reqwest::Response| {
+        res.headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+    };
+
+    let res = sign_in(None).await.unwrap();
+    assert_eq!(location(&res).as_deref(), Some("/dashboard"));
+    let (_, html) = page(no_redirects.get(url("/apps/new")).send().await.unwrap()).await;
+    let csrf = csrf_of(&html);
+
+    // The session expires while the form is open.
+    sqlx::query("update sessions set expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let res = no_redirects
+        .post(url("/apps/new"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("appid", "wx0000000000000001"),
+            ("secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res).as_deref(), Some("/login?next=%2Fapps%2Fnew"));
+    let (status, html) = page(
+        no_redirects
+            .get(url("/login?next=%2Fapps%2Fnew"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("session has expired"), "{html}");
+    assert!(
+        html.contains("name=\"next\" value=\"&#x2f;apps&#x2f;new\""),
+        "{html}"
+    );
+    let apps: i64 = sqlx::query_scalar("select count(*) from apps")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(apps, 1, "nothing stored by the refused form");
+    // Signing in goes back to the form.
+    let res = sign_in(Some("/apps/new")).await.unwrap();
+    assert_eq!(location(&res).as_deref(), Some("/apps/new"));
+
+    // A page opened while signed out comes back after signing in too.
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = anonymous
+        .get(url(&format!("/apps/{APPID}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&res),
+        Some(format!("/login?next=%2Fapps%2F{APPID}"))
+    );
+
+    // `next` never leaves the site nor splits a header.
+    for evil in [
+        "//evil.test/x",
+        "https://evil.test/",
+        "/\\evil.test",
+        "/a\r\nSet-Cookie: x=1",
+        "javascript:alert(1)",
+        "/a b",
+    ] {
+        // (Signing in is throttled per account: two evil values suffice.)
+        if evil.starts_with("//") || evil.contains('\r') {
+            let res = sign_in(Some(evil)).await.unwrap();
+            assert_eq!(res.status(), 303, "{evil:?}");
+            assert_eq!(location(&res).as_deref(), Some("/dashboard"), "{evil:?}");
+        }
+        let (status, html) = page(
+            anonymous
+                .get(url("/login"))
+                .query(&[("next", evil)])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{evil:?}");
+        assert!(!html.contains("name=\"next\""), "{evil:?}: {html}");
+        let res = anonymous
+            .get(url("/lang/en"))
+            .query(&[("back", evil)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&res).as_deref(), Some("/"), "{evil:?}");
+    }
+}
