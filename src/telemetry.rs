@@ -95,8 +95,9 @@ mod tests {
         }
     }
 
-    #[actix_web::test]
-    async fn log_lines_inside_a_request_never_show_its_query_string() {
+    /// What the service logs for one request to `route` at `uri`, whose
+    /// handler logs one warning.
+    async fn logged(route: &str, uri: &str) -> String {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -108,7 +109,7 @@ mod tests {
             App::new()
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 .route(
-                    "/cgi-bin/token",
+                    route,
                     web::get().to(|| async {
                         tracing::warn!("something inside the request");
                         HttpResponse::Ok().finish()
@@ -116,13 +117,20 @@ mod tests {
                 ),
         )
         .await;
-        let req = test::TestRequest::get()
-            .uri("/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=tvk_secret_value")
-            .to_request();
-        let res = test::call_service(&app, req).await;
+        let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
         assert!(res.status().is_success());
         let logged = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
         assert!(logged.contains("something inside the request"), "{logged}");
+        logged
+    }
+
+    #[actix_web::test]
+    async fn log_lines_inside_a_request_never_show_its_query_string() {
+        let logged = logged(
+            "/cgi-bin/token",
+            "/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=tvk_secret_value",
+        )
+        .await;
         assert!(
             logged.contains("/cgi-bin/token"),
             "the path is kept: {logged}"
@@ -133,32 +141,7 @@ mod tests {
 
     #[actix_web::test]
     async fn log_lines_never_show_an_invite_token_in_the_path() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let app = test::init_service(
-            App::new()
-                .wrap(TracingLogger::<RedactedRootSpan>::new())
-                .route(
-                    "/invite/{token}",
-                    web::get().to(|| async {
-                        tracing::warn!("opening an invite");
-                        HttpResponse::Ok().finish()
-                    }),
-                ),
-        )
-        .await;
-        let req = test::TestRequest::get()
-            .uri("/invite/invite_token_value")
-            .to_request();
-        let res = test::call_service(&app, req).await;
-        assert!(res.status().is_success());
-        let logged = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("utf-8");
-        assert!(logged.contains("opening an invite"), "{logged}");
+        let logged = logged("/invite/{token}", "/invite/invite_token_value").await;
         assert!(logged.contains("/invite/{token}"), "{logged}");
         assert!(!logged.contains("invite_token_value"), "{logged}");
     }
