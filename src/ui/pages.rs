@@ -417,9 +417,9 @@ pub struct NewAppForm {
     token_mode: String,
 }
 
-/// GET /apps/new.
+/// GET /apps/new: owners and admins only (viewers get the refusal page).
 pub async fn new_app_form(page: Page) -> HttpResponse {
-    if let Err(e) = tenant_scope(&page) {
+    if let Err(e) = admin_scope(&page) {
         return page.error(&e);
     }
     page.render(
