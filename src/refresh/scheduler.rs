@@ -72,6 +72,11 @@ async fn listen(engine: Arc<RefreshEngine>, pool: PgPool) {
 }
 
 async fn start_jobs(engine: Arc<RefreshEngine>, pool: PgPool, log_days: u32) -> anyhow::Result<()> {
+    // Seen from the start: the service health page would otherwise count
+    // a replica that just started as missing until its first tick.
+    if let Err(e) = heartbeat(&pool, engine.replica_id()).await {
+        tracing::warn!(error = %e, "first replica heartbeat failed; the tick retries it");
+    }
     let scheduler = JobScheduler::new().await?;
 
     let tick = engine.config().tick;

@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod ops;
 pub mod pages;
 pub mod people;
+pub mod snippets;
 mod templates;
 
 use std::future::Future;
@@ -156,6 +157,8 @@ pub struct Page {
     pub user: Option<SessionPrincipal>,
     flash: Option<Flash>,
     path: String,
+    /// This service's address as the visitor reached it, for snippets.
+    pub base_url: String,
 }
 
 impl FromRequest for Page {
@@ -175,6 +178,7 @@ impl FromRequest for Page {
                     .cookie(FLASH_COOKIE)
                     .and_then(|c| Flash::parse(c.value())),
                 path: req.path().to_string(),
+                base_url: snippets::base_url(&req),
             })
         })
     }

@@ -436,9 +436,9 @@ pub struct NewAppForm {
     token_mode: String,
 }
 
-/// GET /apps/new.
+/// GET /apps/new: owners and admins only (viewers get the refusal page).
 pub async fn new_app_form(page: Page) -> HttpResponse {
-    if let Err(e) = tenant_scope(&page) {
+    if let Err(e) = admin_scope(&page) {
         return page.error(&e);
     }
     page.render(
@@ -604,6 +604,9 @@ async fn render_app_page(
             app => Serde(AppCard::of(app)),
             log => Serde(&log),
             can_edit => scope.role.at_least(Role::Admin),
+            // How to read this app's token, for those who may create keys.
+            snippets => Serde(scope.role.at_least(Role::Admin)
+                .then(|| super::snippets::Snippets::new(&page.base_url, &app.appid, None))),
             has_secondary => app.has_secondary_secret,
             errors => Serde(errors),
         },
@@ -704,8 +707,9 @@ struct ShownKey {
     name: String,
     prefix: String,
     key: String,
-    curl_api: String,
-    curl_wechat: String,
+    /// The shell line that sets the key where the snippets read it.
+    export: String,
+    snippets: super::snippets::Snippets,
 }
 
 /// An app a new key can be limited to.
@@ -834,18 +838,10 @@ pub async fn create_key(
                 Ok(appid) => appid.unwrap_or_else(|| "wx0123456789abcdef".to_string()),
                 Err(e) => return page.error(&e.into()),
             };
-            let base = {
-                let info = req.connection_info();
-                format!("{}://{}", info.scheme(), info.host())
-            };
             let key = created.key.expose_secret().to_string();
             let shown = ShownKey {
-                curl_api: format!(
-                    "curl -H 'Authorization: Bearer {key}' {base}/api/v1/apps/{appid}/token"
-                ),
-                curl_wechat: format!(
-                    "curl '{base}/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={key}'"
-                ),
+                export: super::snippets::export_line(&key),
+                snippets: super::snippets::Snippets::new(&page.base_url, &appid, Some(&key)),
                 name: created.name,
                 prefix: created.prefix,
                 key,

@@ -21,5 +21,6 @@ mod simulator;
 mod ui;
 mod ui_ops;
 mod ui_people;
+mod ui_snippets;
 mod upstream;
 mod wechat_compat;
