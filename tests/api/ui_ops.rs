@@ -260,7 +260,7 @@ async fn the_health_page_shows_replicas_lag_and_upstream_errors_as_they_are() {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/login");
+    assert_eq!(res.headers()["location"], "/login?next=%2Fstatus");
 }
 
 #[tokio::test]

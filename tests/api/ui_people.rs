@@ -236,7 +236,11 @@ async fn members_page_shows_each_role_what_it_may_do() {
             .await
             .unwrap();
         assert_eq!(res.status(), 303, "{path}");
-        assert_eq!(res.headers()["location"], "/login");
+        // Back to this page once signed in.
+        assert_eq!(
+            res.headers()["location"],
+            format!("/login?next=%2F{}", &path[1..]).as_str()
+        );
     }
     let res = anon
         .post(format!("{}/members/invite", app.address))
@@ -249,7 +253,7 @@ async fn members_page_shows_each_role_what_it_may_do() {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/login");
+    assert_eq!(res.headers()["location"], "/login?next=%2Fmembers");
 }
 
 /// Inputs no form field may take: HTML and script, SQL, emoji, 10,000
