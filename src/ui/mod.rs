@@ -255,10 +255,21 @@ impl Page {
     }
 }
 
+/// `location`, or `/` when it holds a control character: a header value
+/// cannot (a path built from a mangled URL, e.g. `/apps/%0D%0A/refresh`,
+/// would otherwise end in a 500).
+fn safe_location(location: &str) -> &str {
+    if location.chars().any(char::is_control) {
+        "/"
+    } else {
+        location
+    }
+}
+
 /// A 303 redirect to `location`.
 pub fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, safe_location(location)))
         .finish()
 }
 
@@ -270,7 +281,7 @@ pub fn redirect_with_flash(location: &str, kind: &str, key: &str, arg: &str) -> 
         .same_site(SameSite::Lax)
         .finish();
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, safe_location(location)))
         .cookie(cookie)
         .finish()
 }

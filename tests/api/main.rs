@@ -19,6 +19,7 @@ mod openapi;
 mod refresh;
 mod simulator;
 mod ui;
+mod ui_forms;
 mod ui_ops;
 mod ui_people;
 mod upstream;
