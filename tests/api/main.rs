@@ -9,6 +9,7 @@
 mod accounts;
 mod apps;
 mod browser;
+mod browser_a11y;
 mod browser_ops;
 mod browser_people;
 mod cli;
