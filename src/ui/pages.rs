@@ -232,6 +232,15 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         );
     }
+    // Nothing typed is a field error, not a wrong password (the API, which
+    // has no fields to show, answers 401 alike).
+    if password.is_empty() {
+        let mut errors = one("password", page.lang.text("err_required"));
+        if let Err(e) = crate::domain::Email::parse("email", &email) {
+            errors.extend(field_errors(page.lang, &[e]));
+        }
+        return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
+    }
     match accounts::sign_in(&req, &state, &email, SecretString::from(password)).await {
         Ok(signed_in) => {
             let mut res = redirect(next.unwrap_or("/dashboard"));
@@ -1020,7 +1029,17 @@ pub async fn app_action(
             "flash_secondary_set",
         ),
         AppAction::Enabled | AppAction::Delete => {
-            let on = form.enabled.as_deref() == Some("true");
+            // The form sends `true` or `false`; anything else changes nothing.
+            let on = match form.enabled.as_deref() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => {
+                    return page.error(&ApiError::BadRequest {
+                        code: "invalid_field",
+                        detail: "enabled must be true or false".into(),
+                    });
+                }
+            };
             (
                 api_apps::AppChanges {
                     enabled: Some(on),

@@ -9,6 +9,7 @@
 mod accounts;
 mod apps;
 mod browser;
+mod browser_a11y;
 mod browser_ops;
 mod browser_people;
 mod cli;
@@ -19,6 +20,7 @@ mod openapi;
 mod refresh;
 mod simulator;
 mod ui;
+mod ui_forms;
 mod ui_ops;
 mod ui_people;
 mod ui_snippets;
