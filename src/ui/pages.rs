@@ -296,6 +296,24 @@ pub(super) fn form_session<'a>(
     }
 }
 
+/// The signed-in person posting a form of the page at `page_path`, or the
+/// answer for a refused post: sign-in (coming back to the page) for an
+/// expired session, the page with "form out of date" for a stale token.
+#[allow(
+    clippy::result_large_err,
+    reason = "the refusal is the response, sent at once"
+)]
+pub(super) fn form_user<'a>(
+    page: &'a Page,
+    sent: &str,
+    page_path: &str,
+) -> Result<&'a SessionPrincipal, HttpResponse> {
+    form_session(page, sent).map_err(|refusal| match refusal {
+        FormRefusal::SignedOut => signed_out(page_path),
+        FormRefusal::Stale => redirect_with_flash(page_path, "error", "flash_stale_form", ""),
+    })
+}
+
 /// POST /logout.
 pub async fn logout(
     req: HttpRequest,
@@ -631,12 +649,8 @@ pub async fn refresh_app(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let back = format!("/apps/{}", path.trim().to_ascii_lowercase());
-    match form_session(&page, &form.csrf_token) {
-        Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(&back),
-        Err(FormRefusal::Stale) => {
-            return redirect_with_flash(&back, "error", "flash_stale_form", "");
-        }
+    if let Err(refused) = form_user(&page, &form.csrf_token, &back) {
+        return refused;
     }
     let (principal, scope) = match tenant_scope(&page) {
         Ok(s) => s,
@@ -813,12 +827,9 @@ pub async fn create_key(
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let form = NewKeyForm::from_pairs(form.into_inner());
-    let user = match form_session(&page, &form.csrf_token) {
+    let user = match form_user(&page, &form.csrf_token, "/keys") {
         Ok(user) => user.clone(),
-        Err(FormRefusal::SignedOut) => return signed_out("/keys"),
-        Err(FormRefusal::Stale) => {
-            return redirect_with_flash("/keys", "error", "flash_stale_form", "");
-        }
+        Err(refused) => return refused,
     };
     let scope = match admin_scope(&page) {
         Ok(scope) => scope,
@@ -898,12 +909,9 @@ pub async fn revoke_key(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let user = match form_session(&page, &form.csrf_token) {
+    let user = match form_user(&page, &form.csrf_token, "/keys") {
         Ok(user) => user.clone(),
-        Err(FormRefusal::SignedOut) => return signed_out("/keys"),
-        Err(FormRefusal::Stale) => {
-            return redirect_with_flash("/keys", "error", "flash_stale_form", "");
-        }
+        Err(refused) => return refused,
     };
     let result = async {
         let scope = admin_scope(&page)?;
@@ -976,12 +984,8 @@ pub async fn app_action(
     };
     let form = form.into_inner();
     let back = format!("/apps/{}", appid.trim().to_ascii_lowercase());
-    match form_session(&page, &form.csrf_token) {
-        Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out(&back),
-        Err(FormRefusal::Stale) => {
-            return redirect_with_flash(&back, "error", "flash_stale_form", "");
-        }
+    if let Err(refused) = form_user(&page, &form.csrf_token, &back) {
+        return refused;
     }
     let (principal, _) = match tenant_scope(&page) {
         Ok(s) => s,

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::i18n::Lang;
 use super::pages::{
-    CsrfForm, FieldErrors, FormRefusal, admin_scope, field_errors, form_session, one, signed_out,
-    tenant_scope, when,
+    CsrfForm, FieldErrors, FormRefusal, admin_scope, field_errors, form_session, form_user, one,
+    signed_out, tenant_scope, when,
 };
 use super::{Page, redirect, redirect_with_flash, same_origin};
 use crate::api::members::{self as api_members, CreatedInvite, may_manage};
@@ -406,12 +406,8 @@ pub async fn change_role(
     path: web::Path<String>,
     form: web::Form<RoleForm>,
 ) -> HttpResponse {
-    match form_session(&page, &form.csrf_token) {
-        Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out("/members"),
-        Err(FormRefusal::Stale) => {
-            return redirect_with_flash("/members", "error", "flash_stale_form", "");
-        }
+    if let Err(refused) = form_user(&page, &form.csrf_token, "/members") {
+        return refused;
     }
     let (scope, id) = match admin_scope(&page).and_then(|s| Ok((s, member_id(&path)?))) {
         Ok(found) => found,
@@ -456,12 +452,8 @@ pub async fn remove_member(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    match form_session(&page, &form.csrf_token) {
-        Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out("/members"),
-        Err(FormRefusal::Stale) => {
-            return redirect_with_flash("/members", "error", "flash_stale_form", "");
-        }
+    if let Err(refused) = form_user(&page, &form.csrf_token, "/members") {
+        return refused;
     }
     let (scope, id) = match admin_scope(&page).and_then(|s| Ok((s, member_id(&path)?))) {
         Ok(found) => found,
@@ -482,12 +474,8 @@ pub async fn revoke_invite(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    match form_session(&page, &form.csrf_token) {
-        Ok(_) => {}
-        Err(FormRefusal::SignedOut) => return signed_out("/members"),
-        Err(FormRefusal::Stale) => {
-            return redirect_with_flash("/members", "error", "flash_stale_form", "");
-        }
+    if let Err(refused) = form_user(&page, &form.csrf_token, "/members") {
+        return refused;
     }
     let result = async {
         let scope = admin_scope(&page)?;
