@@ -107,6 +107,15 @@ pub async fn create_key(
             "too_many",
             format!("a key may name at most {MAX_APPS_PER_KEY} apps"),
         ));
+    } else if appids
+        .iter()
+        .any(|a| crate::domain::AppId::parse("apps", a).is_err())
+    {
+        errors.push(FieldError::new(
+            "apps",
+            "invalid_appid",
+            "every entry of apps must be an AppID such as wx0123456789abcdef",
+        ));
     } else {
         let (found, missing) =
             db::api_keys::resolve_appids(&state.pool, scope.tenant_id, appids).await?;

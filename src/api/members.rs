@@ -90,6 +90,15 @@ pub async fn change_member_role(
             "only an owner may give or take the owner role",
         ));
     }
+    if current == new_role {
+        // Nothing changes: no audit entry, and the member stays signed in
+        // (a real change ends their sessions).
+        return Ok(RoleChange {
+            member,
+            from: current,
+            to: new_role,
+        });
+    }
     if current == Role::Owner && new_role != Role::Owner {
         ensure_another_owner(&mut tx, scope.tenant_id).await?;
     }
@@ -625,6 +634,19 @@ pub async fn audit_page(
     action: Option<&str>,
     limit: i64,
 ) -> Result<AuditPage, ApiError> {
+    // Action names are dotted lower-case words (`member.joined`).
+    if let Some(a) = action
+        && (a.is_empty()
+            || a.len() > 64
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'))
+    {
+        return Err(ApiError::BadRequest {
+            code: "invalid_query",
+            detail: "action must be an action name such as member.joined".into(),
+        });
+    }
     let items = db::audit::list(&state.pool, scope.tenant_id, before, action, limit).await?;
     let next_before = (items.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| items.last().map(|i| i.id))

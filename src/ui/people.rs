@@ -431,6 +431,8 @@ pub async fn change_role(
         .await;
     };
     match api_members::change_member_role(&req, &state, &scope, id, role).await {
+        // The role it already had: nothing changed.
+        Ok(change) if change.from == change.to => super::redirect("/members"),
         Ok(change) if Some(change.member.id) == scope.user_id => {
             own_change("people_own_role_changed")
         }

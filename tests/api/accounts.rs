@@ -312,6 +312,30 @@ async fn roles_allow_and_refuse() {
     // A changed role ends that member's sessions.
     assert_eq!(viewer.get("/api/v1/members").await.status(), 401);
 
+    // The role a member already has: nothing changes, nobody is signed out,
+    // nothing is audited.
+    let changes = || async {
+        json_of(
+            owner
+                .get("/api/v1/audit-log?action=member.role_changed")
+                .await,
+        )
+        .await["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = changes().await;
+    let res = owner
+        .patch_json(
+            &format!("/api/v1/members/{owner_id}"),
+            &json!({ "role": "owner" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(owner.get("/api/v1/session").await.status(), 200);
+    assert_eq!(changes().await, before);
+
     // The last owner cannot be demoted or removed.
     let res = owner
         .patch_json(
@@ -666,6 +690,41 @@ async fn bad_input_gets_problem_json_and_stores_nothing() {
     assert_eq!(b.delete("/api/v1/api-keys/not-a-uuid").await.status(), 404);
     assert_eq!(b.get("/api/v1/audit-log?limit=0").await.status(), 400);
     assert_eq!(b.get("/api/v1/audit-log?limit=abc").await.status(), 400);
+    // NUL bytes and other non-names never reach the database (found by the
+    // schema check's session pass: they were 500s).
+    for action in ["%00", "member.joined%00", "A", "x%20y", ""] {
+        let res = b.get(&format!("/api/v1/audit-log?action={action}")).await;
+        assert_eq!(res.status(), 400, "{action:?}");
+        assert_eq!(json_of(res).await["code"], "invalid_query");
+    }
+    assert_eq!(
+        b.get("/api/v1/audit-log?action=member.joined")
+            .await
+            .status(),
+        200
+    );
+    let keys_before = json_of(b.get("/api/v1/api-keys").await).await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    for apps in [
+        json!(["\u{0}C"]),
+        json!(["wx0123456789abcdef", "<b>"]),
+        json!([""]),
+    ] {
+        let res = b
+            .post_json("/api/v1/api-keys", &json!({ "name": "k", "apps": apps }))
+            .await;
+        assert_eq!(res.status(), 422, "{apps}");
+        let problem = json_of(res).await;
+        assert_eq!(problem["errors"][0]["field"], "apps", "{problem}");
+        assert_eq!(problem["errors"][0]["code"], "invalid_appid", "{problem}");
+    }
+    let keys_after = json_of(b.get("/api/v1/api-keys").await).await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(keys_before, keys_after, "no key created");
 }
 
 #[tokio::test]

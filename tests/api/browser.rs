@@ -161,7 +161,12 @@ async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
     let Some((_driver, client, _profile)) = start_browser().await else {
         return;
     };
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    // Tokens that live long enough for the countdown to be read twice.
+    let sim = WeChatSimulator::start(SimConfig {
+        token_lifetime: Duration::from_secs(120),
+        ..SimConfig::fast()
+    })
+    .unwrap();
     sim.add_app(APPID, SECRET);
     let app = spawn_app_with_sim(&sim.base_url()).await;
     let url = |p: &str| format!("{}{p}", app.address);
