@@ -24,6 +24,21 @@ async fn with_owner(config: SimConfig, org: &str, email: &str) -> (SimHandle, Te
     (sim, app, owner)
 }
 
+/// As [`with_owner`] (fast simulator), with `APPID` registered and verified.
+pub async fn with_owner_and_app(org: &str, email: &str) -> (SimHandle, TestApp, Browser) {
+    let (sim, app, owner) = with_owner(SimConfig::fast(), org, email).await;
+    let res = owner
+        .post_json("/api/v1/apps", &json!({ "appid": APPID, "secret": SECRET }))
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    (sim, app, owner)
+}
+
 #[tokio::test]
 async fn register_a_mini_program_and_see_it_verified() {
     let (sim, _app, owner) = with_owner(SimConfig::fast(), "Mini Co", "o@mini.test").await;
@@ -464,11 +479,7 @@ async fn a_key_limited_to_a_deleted_app_opens_no_other_app() {
 /// answer alike, headers and errors included.
 #[tokio::test]
 async fn the_token_read_answers_alike_from_memory_and_the_long_way() {
-    let (_sim, app, owner) = with_owner(SimConfig::fast(), "Alike Co", "o@alike.test").await;
-    let res = owner
-        .post_json("/api/v1/apps", &json!({ "appid": APPID, "secret": SECRET }))
-        .await;
-    assert_eq!(res.status(), 201);
+    let (_sim, app, owner) = with_owner_and_app("Alike Co", "o@alike.test").await;
     let key = owner
         .create_key(json!({ "name": "alike", "read_only": true }))
         .await["key"]

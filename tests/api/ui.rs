@@ -291,17 +291,7 @@ async fn count_keys(pool: &sqlx::PgPool) -> i64 {
 
 #[tokio::test]
 async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let owner = app.signup("Acme", "o@acme.test").await;
-    let res = owner
-        .post_json(
-            "/api/v1/apps",
-            &serde_json::json!({ "appid": APPID, "secret": SECRET }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
+    let (_sim, app, owner) = crate::apps::with_owner_and_app("Acme", "o@acme.test").await;
     let b = &owner.client;
     let url = |p: &str| format!("{}{p}", app.address);
 
@@ -425,17 +415,7 @@ async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
 
 #[tokio::test]
 async fn manage_an_app_from_its_page() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let owner = app.signup("Acme", "o@acme.test").await;
-    let res = owner
-        .post_json(
-            "/api/v1/apps",
-            &serde_json::json!({ "appid": APPID, "secret": SECRET }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
+    let (_sim, app, owner) = crate::apps::with_owner_and_app("Acme", "o@acme.test").await;
     let b = &owner.client;
     let url = |p: &str| format!("{}{p}", app.address);
     let (status, html) = page(b.get(url(&format!("/apps/{APPID}"))).send().await.unwrap()).await;
@@ -541,17 +521,7 @@ async fn manage_an_app_from_its_page() {
 /// the page the form was on; `next` is only ever a path on this site.
 #[tokio::test]
 async fn an_expired_session_signs_in_again_and_comes_back() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
-    sim.add_app(APPID, SECRET);
-    let app = spawn_app_with_sim(&sim.base_url()).await;
-    let owner = app.signup("Back Co", "o@back.test").await;
-    let res = owner
-        .post_json(
-            "/api/v1/apps",
-            &serde_json::json!({ "appid": APPID, "secret": SECRET }),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
+    let (_sim, app, _owner) = crate::apps::with_owner_and_app("Back Co", "o@back.test").await;
     let no_redirects = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
