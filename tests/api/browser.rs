@@ -119,6 +119,17 @@ pub(crate) async fn submit(client: &Client, form_action: &str) {
         .unwrap();
 }
 
+/// Follow the link whose text is `text`.
+pub(crate) async fn click_link(client: &Client, text: &str) {
+    client
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("no link {text:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 /// The page's text once it contains `needle` (polled: the next page may
 /// still be loading).
 pub(crate) async fn text_with(client: &Client, needle: &str) -> String {
@@ -221,13 +232,7 @@ async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
     shot(&client, "dashboard").await;
 
     // Create a key on the keys page and use it the way the snippets say.
-    client
-        .find(Locator::LinkText("API keys"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "API keys").await;
     text_when(&client, "form[action='/keys']").await;
     fill(&client, "f-name", "build server").await;
     submit(&client, "/keys").await;
@@ -280,26 +285,14 @@ async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
     assert!(text.contains("What to do:"));
     shot(&client, "app-failing").await;
 
-    client
-        .find(Locator::LinkText("中文"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "中文").await;
     let text = text_when(&client, "html[lang='zh-CN'] .problem").await;
     assert!(text.contains("处理方法："), "{text}");
     assert!(text.contains("立即刷新"));
     shot(&client, "app-failing-zh").await;
 
     // Fix it as the explanation says: the new AppSecret, then refresh.
-    client
-        .find(Locator::LinkText("English"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "English").await;
     text_when(&client, "html[lang='en'] #f-secret").await;
     fill(&client, "f-secret", OTHER_SECRET).await;
     submit(&client, &format!("/apps/{APPID}/secret")).await;

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokenvault::upstream::simulator::{Fault, SimConfig, WeChatSimulator};
 
 use crate::apps::{APPID, OTHER_SECRET, SECRET};
-use crate::browser::{fill, shot, start_browser, submit, text_when};
+use crate::browser::{click_link, fill, shot, start_browser, submit, text_when};
 use crate::helpers::{PASSWORD, spawn_app_with_sim};
 use crate::ui_ops::create_operator;
 
@@ -92,13 +92,7 @@ async fn an_operator_watches_the_service_live() {
     shot(&client, "operator").await;
 
     // The health page, from the nav, updates in place.
-    client
-        .find(Locator::LinkText("Service health"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Service health").await;
     text_when(&client, "#health-live").await;
     text_becomes(&client, "#replica-rows", |t| t.contains("alive")).await;
     client
@@ -149,13 +143,7 @@ async fn an_operator_watches_the_service_live() {
     shot(&client, "service-health").await;
 
     // In Chinese, the live values come with Chinese labels.
-    client
-        .find(Locator::LinkText("中文"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "中文").await;
     let text = text_when(&client, "html[lang='zh-CN'] #health-live").await;
     assert!(
         text.contains("服务状态") && text.contains("微信接口"),

@@ -8,7 +8,7 @@ use fantoccini::{Client, Locator};
 use tokenvault::upstream::simulator::{SimConfig, TokenKind, WeChatSimulator};
 
 use crate::apps::APPID;
-use crate::browser::{fill, shot, start_browser, submit, text_when};
+use crate::browser::{click_link, fill, shot, start_browser, submit, text_when};
 use crate::helpers::{PASSWORD, spawn_app_with_sim};
 
 /// This test's AppSecret: its last four characters appear nowhere else on
@@ -17,16 +17,6 @@ const SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
 async fn source(client: &Client) -> String {
     client.source().await.expect("page source")
-}
-
-async fn click_link(client: &Client, text: &str) {
-    client
-        .find(Locator::LinkText(text))
-        .await
-        .unwrap_or_else(|e| panic!("no link {text}: {e}"))
-        .click()
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -19,6 +19,15 @@ async fn page(res: reqwest::Response) -> (u16, String) {
     (status, res.text().await.expect("body"))
 }
 
+/// Post a form; its status and page.
+async fn post_form(
+    client: &reqwest::Client,
+    url: String,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    page(client.post(url).form(fields).send().await.expect("request")).await
+}
+
 fn csrf_of(html: &str) -> String {
     let (_, rest) = html
         .split_once("name=\"csrf_token\" value=\"")
@@ -41,16 +50,14 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
 
     // Bad sign-up: every field wrong, the input escaped and kept (not the password).
     let evil = "<script>alert('x')</script>";
-    let (status, html) = page(
-        b.post(url("/signup"))
-            .form(&[
-                ("organization", evil),
-                ("email", "not an email"),
-                ("password", "short"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        &b,
+        url("/signup"),
+        &[
+            ("organization", evil),
+            ("email", "not an email"),
+            ("password", "short"),
+        ],
     )
     .await;
     assert_eq!(status, 422);
@@ -69,16 +76,14 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     assert_eq!(tenants, 0, "nothing stored half-way");
 
     // Good sign-up: the dashboard's empty state teaches the next step.
-    let (status, html) = page(
-        b.post(url("/signup"))
-            .form(&[
-                ("organization", "Acme 小程序"),
-                ("email", "owner@acme.test"),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        &b,
+        url("/signup"),
+        &[
+            ("organization", "Acme 小程序"),
+            ("email", "owner@acme.test"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{html}");
@@ -90,18 +95,16 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     let (_, form) = page(b.get(url("/apps/new")).send().await.unwrap()).await;
     let csrf = csrf_of(&form);
     let long = "名".repeat(10_000);
-    let (status, html) = page(
-        b.post(url("/apps/new"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("appid", "wx-not-an-appid"),
-                ("secret", "bad secret 🙂"),
-                ("name", long.as_str()),
-                ("token_mode", "stable"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        &b,
+        url("/apps/new"),
+        &[
+            ("csrf_token", csrf.as_str()),
+            ("appid", "wx-not-an-appid"),
+            ("secret", "bad secret 🙂"),
+            ("name", long.as_str()),
+            ("token_mode", "stable"),
+        ],
     )
     .await;
     assert_eq!(status, 422);
@@ -112,18 +115,16 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     assert!(!html.contains("bad secret"), "a secret is never sent back");
 
     // A stale CSRF token: back to the form, input kept, nothing stored.
-    let (status, html) = page(
-        b.post(url("/apps/new"))
-            .form(&[
-                ("csrf_token", "stale"),
-                ("appid", APPID),
-                ("secret", SECRET),
-                ("name", "Shop"),
-                ("token_mode", "stable"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        &b,
+        url("/apps/new"),
+        &[
+            ("csrf_token", "stale"),
+            ("appid", APPID),
+            ("secret", SECRET),
+            ("name", "Shop"),
+            ("token_mode", "stable"),
+        ],
     )
     .await;
     assert_eq!(status, 403);
@@ -136,18 +137,16 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     assert_eq!(apps, 0);
 
     // Register for real: the app page, healthy, and the dashboard's summary.
-    let (status, html) = page(
-        b.post(url("/apps/new"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("appid", APPID),
-                ("secret", SECRET),
-                ("name", "Shop <b>"),
-                ("token_mode", "stable"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        &b,
+        url("/apps/new"),
+        &[
+            ("csrf_token", csrf.as_str()),
+            ("appid", APPID),
+            ("secret", SECRET),
+            ("name", "Shop <b>"),
+            ("token_mode", "stable"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{html}");
@@ -161,12 +160,10 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
 
     // The secret changes at WeChat: refresh now shows 40001 explained, in both languages.
     sim.add_app(APPID, OTHER_SECRET);
-    let (status, html) = page(
-        b.post(url(&format!("/apps/{APPID}/refresh")))
-            .form(&[("csrf_token", csrf.as_str())])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        &b,
+        url(&format!("/apps/{APPID}/refresh")),
+        &[("csrf_token", csrf.as_str())],
     )
     .await;
     assert_eq!(status, 200);
@@ -185,14 +182,7 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     assert!(html.contains("立即刷新"));
 
     // Signing out needs the token too; afterwards the dashboard asks to sign in.
-    let (_, html) = page(
-        b.post(url("/logout"))
-            .form(&[("csrf_token", csrf.as_str())])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, html) = post_form(&b, url("/logout"), &[("csrf_token", csrf.as_str())]).await;
     assert!(html.contains("action=\"/login\""));
     let (_, html) = page(b.get(url("/dashboard")).send().await.unwrap()).await;
     assert!(html.contains("请先登录") || html.contains("Sign in to continue"));
@@ -302,12 +292,10 @@ async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
     let csrf = csrf_of(&html);
 
     // A missing name: the field error, nothing stored.
-    let (status, html) = page(
-        b.post(url("/keys"))
-            .form(&[("csrf_token", csrf.as_str()), ("name", "  ")])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        b,
+        url("/keys"),
+        &[("csrf_token", csrf.as_str()), ("name", "  ")],
     )
     .await;
     assert_eq!(status, 422);
@@ -325,16 +313,14 @@ async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
     assert_eq!(count_keys(&app.pool).await, 0);
 
     // Created: the key shown once, escaped, with snippets and copy buttons.
-    let (status, html) = page(
-        b.post(url("/keys"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("name", "<b>ci</b>"),
-                ("read_only", "1"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        b,
+        url("/keys"),
+        &[
+            ("csrf_token", csrf.as_str()),
+            ("name", "<b>ci</b>"),
+            ("read_only", "1"),
+        ],
     )
     .await;
     assert_eq!(status, 201);
@@ -398,12 +384,10 @@ async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
     }
 
     // Revoked after the confirmation step: the key stops working.
-    let (status, html) = page(
-        b.post(url(&format!("/keys/{id}/revoke")))
-            .form(&[("csrf_token", csrf.as_str())])
-            .send()
-            .await
-            .unwrap(),
+    let (status, html) = post_form(
+        b,
+        url(&format!("/keys/{id}/revoke")),
+        &[("csrf_token", csrf.as_str())],
     )
     .await;
     assert_eq!(status, 200);
