@@ -71,8 +71,10 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "TOKENVAULT_REPLICA_ID" => "someone-elses-replica".into(),
                 "TOKENVAULT_REFRESH_MARGIN" => "0.9".into(),
                 "TOKENVAULT_REFRESH_JITTER" => "0.5".into(),
-                "TOKENVAULT_RETRY_BASE" | "TOKENVAULT_CONFIG_RETRY" => "3600".into(),
-                "TOKENVAULT_REFRESH_TICK" | "TOKENVAULT_STABLE_RENEW_WINDOW" => "3600".into(),
+                "TOKENVAULT_RETRY_BASE"
+                | "TOKENVAULT_CONFIG_RETRY"
+                | "TOKENVAULT_REFRESH_TICK"
+                | "TOKENVAULT_STABLE_RENEW_WINDOW" => "3600".into(),
                 "TOKENVAULT_DB_MAX_CONNECTIONS" | "TOKENVAULT_SIM_TOKEN_LENGTH" => "16".into(),
                 "TOKENVAULT_SESSION_IDLE_MINUTES"
                 | "TOKENVAULT_SESSION_MAX_HOURS"

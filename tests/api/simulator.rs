@@ -3,7 +3,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -719,17 +719,12 @@ async fn the_wechat_sim_command_answers_curl_like_wechat() {
         json!([{"appid": APPID, "secret": SECRET}, {"appid": "wx2", "secret": SECRET}]).to_string(),
     )
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenvault"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("TOKENVAULT_") || var == "DATABASE_URL" {
-            cmd.env_remove(var);
-        }
-    }
-    let mut child = cmd
+    let sandbox = crate::helpers::Sandbox::new();
+    let mut child = sandbox
+        .tokenvault()
         .args(["wechat-sim", "--bind", "127.0.0.1:0", "--apps-file"])
         .arg(&apps)
         .args(["--token-lifetime", "60"])
-        .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
