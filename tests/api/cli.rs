@@ -138,32 +138,74 @@ async fn migrate_command_applies_every_migration() {
     assert!(tokenvault::db::migrations_applied(&pool).await.unwrap());
 }
 
-/// A running `tokenvault serve` on the embedded cluster.
+/// A running `tokenvault serve`.
 struct Service {
     child: Child,
     address: String,
+    /// Its log lines as they come.
+    lines: mpsc::Receiver<String>,
+    /// The lines read so far.
+    log: Vec<String>,
+}
+
+impl Service {
+    /// The first log line (read so far or to come) that contains `needle`.
+    fn line_with(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self.log.iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(e) => panic!("no log line with {needle:?} ({e}) in: {:#?}", self.log),
+            }
+        }
+    }
+
+    /// Every log line, once the process has exited.
+    fn whole_log(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            self.log.push(line);
+        }
+        &self.log
+    }
 }
 
 /// Start `tokenvault serve` in `sandbox`, on its data directory.
 fn start_embedded(sandbox: &Sandbox) -> Service {
-    let mut child = sandbox
-        .tokenvault()
+    start(&mut sandbox.tokenvault())
+}
+
+/// Start `cmd` (a `tokenvault serve`) and wait until it serves.
+fn start(cmd: &mut Command) -> Service {
+    let mut child = cmd
+        .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn tokenvault");
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
+    let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("serving on ").nth(1) {
-                let _ = tx.send(addr.trim().to_string());
-            }
+            let _ = tx.send(line);
         }
     });
-    let address = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("tokenvault did not start serving within 60 s");
-    Service { child, address }
+    let mut service = Service {
+        child,
+        address: String::new(),
+        lines,
+        log: Vec::new(),
+    };
+    let serving = service.line_with("serving on ");
+    service.address = serving
+        .split("serving on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    service
 }
 
 fn readyz(address: &str) -> u16 {
@@ -286,4 +328,81 @@ fn operator_commands_run_beside_a_serving_embedded_service() {
     )
     .unwrap();
     assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+}
+
+#[test]
+fn the_start_says_what_to_do_next_and_never_shows_a_key() {
+    let sandbox = Sandbox::new();
+    let mut svc = start_embedded(&sandbox);
+    let data_dir = sandbox.data_dir().canonicalize().unwrap();
+    let key_file = data_dir.join("master.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let key = key
+        .lines()
+        .find_map(|l| l.split_once(':'))
+        .map(|(_, key)| key.trim().to_string())
+        .expect("a key in the generated key file");
+
+    let open = svc.line_with("in a browser");
+    assert!(
+        open.contains(&format!("open {} in a browser to sign up", svc.address)),
+        "{open}"
+    );
+    let data = svc.line_with("data directory: ");
+    assert!(
+        data.contains(&format!("data directory: {} ", data_dir.display())),
+        "{data}"
+    );
+    let file = svc.line_with("master key file: ");
+    assert!(
+        file.ends_with(&format!("master key file: {}", key_file.display())),
+        "{file}"
+    );
+    let backup = svc.line_with("back up ");
+    assert!(
+        backup.contains(&format!(
+            "back up {} and keep it secret",
+            key_file.display()
+        )) && backup.contains("cannot be decrypted"),
+        "{backup}"
+    );
+    assert_eq!(readyz(&svc.address), 200);
+    kill(
+        Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+    let log = svc.whole_log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("embedded PostgreSQL stopped")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().all(|l| !l.contains(&key)),
+        "the master key is in the log: {log:#?}"
+    );
+
+    // Keys given as a setting: no file to name, the setting to keep safe.
+    let other = Sandbox::new();
+    let entry = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let mut svc = start(other.tokenvault().env("TOKENVAULT_MASTER_KEYS", entry));
+    let keys = svc.line_with("master keys: ");
+    assert!(
+        keys.contains("from TOKENVAULT_MASTER_KEYS; keep a copy of them somewhere safe"),
+        "{keys}"
+    );
+    assert!(!other.data_dir().join("master.key").exists());
+    kill(
+        Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+    let log = svc.whole_log();
+    assert!(
+        log.iter().all(|l| !l.contains("AAECAwQFBgcICQ")),
+        "a master key is in the log: {log:#?}"
+    );
 }

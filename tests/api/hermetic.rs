@@ -66,7 +66,7 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "TOKENVAULT_ACTIVE_KEY_ID" => "other".into(),
                 "TOKENVAULT_LOG" => "debug".into(),
                 "TOKENVAULT_LOG_FORMAT" => "json".into(),
-                "TOKENVAULT_SECURE_COOKIES" => "true".into(),
+                "TOKENVAULT_SECURE_COOKIES" | "TOKENVAULT_SIM_DEMO" => "true".into(),
                 "TOKENVAULT_WECHAT_API_BASE" => "http://127.0.0.1:9100".into(),
                 "TOKENVAULT_REPLICA_ID" => "someone-elses-replica".into(),
                 "TOKENVAULT_REFRESH_MARGIN" => "0.9".into(),
