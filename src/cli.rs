@@ -1,13 +1,16 @@
 //! The command line: `tokenvault [serve]`, `tokenvault migrate`, `tokenvault keys ...`,
 //! `tokenvault wechat-sim`.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::crypto::KeySource;
 use crate::db::{self, Database};
 use crate::keys::{self, KeysCommand};
 use crate::startup::{self, Application};
@@ -119,7 +122,17 @@ pub struct WechatSimArgs {
     #[arg(long = "token-length", env = "TOKENVAULT_SIM_TOKEN_LENGTH", default_value_t = 157,
           value_name = "N", value_parser = clap::value_parser!(u64).range(16..=65_536))]
     pub token_length: u64,
+    /// Add a demo mini-program, for trying tokenvault offline: AppID
+    /// `wx0de0de0de0de0de0`, AppSecret `de0de0de0de0de0de0de0de0de0de0de`
+    /// (both also logged at start).
+    #[arg(long = "demo", env = "TOKENVAULT_SIM_DEMO", action = clap::ArgAction::SetTrue)]
+    pub demo: bool,
 }
+
+/// AppID of the demo mini-program of `wechat-sim --demo`.
+pub const DEMO_APPID: &str = "wx0de0de0de0de0de0";
+/// AppSecret of the demo mini-program of `wechat-sim --demo`.
+pub const DEMO_SECRET: &str = "de0de0de0de0de0de0de0de0de0de0de";
 
 /// `tokenvault operator ...`
 #[derive(Debug, Subcommand)]
@@ -296,10 +309,14 @@ async fn serve_on(
     // Before serving anything: a key ring that cannot decrypt what is stored stops here.
     let crypto = Arc::new(keys::open_key_ring(&settings, &database.pool).await?);
     let addr = listener.local_addr()?;
+    let next_steps = next_steps(&settings, addr);
     let app = Application::build(settings, database.pool.clone(), crypto, listener)?;
     let handle = app.handle();
     let mut server = tokio::spawn(app.run_until_stopped());
     tracing::info!("tokenvault is serving on http://{addr}");
+    for line in &next_steps {
+        tracing::info!("{line}");
+    }
     tokio::select! {
         signal = shutdown_signal() => {
             tracing::info!("{signal} received: shutting down gracefully");
@@ -314,14 +331,78 @@ async fn serve_on(
     Ok(())
 }
 
+/// What someone who just started the service needs next, logged after
+/// "serving on": the address to open, where the data and the master keys
+/// are (absolute paths), and to keep the keys safe. Never a key itself.
+fn next_steps(settings: &Settings, addr: SocketAddr) -> Vec<String> {
+    let absolute = |path: &Path| {
+        path.canonicalize()
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut lines = vec![format!(
+        "open {} in a browser to sign up or sign in",
+        browser_url(addr)
+    )];
+    match &settings.database_url {
+        None => lines.push(format!(
+            "data directory: {} (the embedded PostgreSQL and its log)",
+            absolute(&settings.data_dir).display()
+        )),
+        Some(url) => lines.push(format!("database: DATABASE_URL ({url})")),
+    }
+    // The ring was loaded already: this names where it came from.
+    match keys::load_configured(settings)
+        .ok()
+        .flatten()
+        .map(|(_, source)| source)
+    {
+        Some(KeySource::File(path) | KeySource::DataDir(path)) => {
+            let path = absolute(&path);
+            lines.push(format!("master key file: {}", path.display()));
+            lines.push(format!(
+                "back up {} and keep it secret: without it the stored appsecrets and tokens \
+                 cannot be decrypted",
+                path.display()
+            ));
+        }
+        Some(KeySource::Setting) => lines.push(
+            "master keys: from TOKENVAULT_MASTER_KEYS; keep a copy of them somewhere safe: \
+             without them the stored appsecrets and tokens cannot be decrypted"
+                .into(),
+        ),
+        None => {}
+    }
+    lines
+}
+
+/// The address to open in a browser: a wildcard bind address is reached
+/// through the loopback of its family.
+fn browser_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
 async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
-    use crate::upstream::simulator::{SimConfig, WeChatSimulator, load_apps_file};
+    use crate::upstream::simulator::{AppSpec, SimConfig, WeChatSimulator, load_apps_file};
     use std::time::Duration;
     use tokio::signal::unix::{SignalKind, signal};
-    let apps = match &args.apps_file {
+    let mut apps = match &args.apps_file {
         Some(path) => load_apps_file(path).context("--apps-file (TOKENVAULT_SIM_APPS_FILE)")?,
         None => Vec::new(),
     };
+    let from_file = apps.len();
+    if args.demo {
+        apps.push(AppSpec {
+            appid: DEMO_APPID.into(),
+            secret: DEMO_SECRET.into(),
+            ip_whitelist: None,
+        });
+    }
     let config = SimConfig {
         token_lifetime: Duration::from_secs(args.token_lifetime),
         classic_overlap: Duration::from_secs(args.overlap),
@@ -346,9 +427,18 @@ async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
         sim.put_app(app);
     }
     if let Some(path) = &args.apps_file {
-        tracing::info!("loaded {} apps from {}", apps.len(), path.display());
+        tracing::info!("loaded {from_file} apps from {}", path.display());
     }
     tracing::info!("WeChat simulator listening on {}", sim.base_url());
+    if args.demo {
+        tracing::info!(
+            "demo mini-program: AppID {DEMO_APPID}, AppSecret {DEMO_SECRET} (register it in tokenvault)"
+        );
+        tracing::info!(
+            "point tokenvault at this simulator: TOKENVAULT_WECHAT_API_BASE={}",
+            sim.base_url()
+        );
+    }
     let received = tokio::select! {
         _ = interrupt.recv() => "SIGINT",
         _ = terminate.recv() => "SIGTERM",
@@ -372,5 +462,19 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "SIGINT",
         () = terminate => "SIGTERM",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browser_url_of_a_wildcard_bind_is_the_loopback() {
+        let url = |addr: &str| browser_url(addr.parse().unwrap());
+        assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(url("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(url("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(url("192.0.2.7:80"), "http://192.0.2.7:80");
     }
 }

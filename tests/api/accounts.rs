@@ -737,11 +737,11 @@ async fn operators_see_every_tenant_and_nothing_secret() {
     let out = tokio::task::spawn_blocking({
         let url = app.db.url();
         move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+            crate::helpers::Sandbox::new()
+                .tokenvault()
                 .args(["operator", "create", "--email", "ops@service.test"])
                 .env("DATABASE_URL", url)
                 .env("TOKENVAULT_OPERATOR_PASSWORD", PASSWORD)
-                .env_remove("TOKENVAULT_DATA_DIR")
                 .output()
                 .unwrap()
         }

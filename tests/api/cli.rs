@@ -9,25 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::helpers::TestDatabase;
-
-fn tokenvault() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenvault"));
-    for var in [
-        "DATABASE_URL",
-        "TOKENVAULT_BIND",
-        "TOKENVAULT_DATA_DIR",
-        "TOKENVAULT_LOG",
-        "TOKENVAULT_LOG_FORMAT",
-        "TOKENVAULT_MASTER_KEYS",
-        "TOKENVAULT_MASTER_KEY_FILE",
-        "TOKENVAULT_ACTIVE_KEY_ID",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
+use crate::helpers::{Sandbox, TestDatabase};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run tokenvault")
@@ -54,7 +36,7 @@ fn assert_clean_failure(out: &Output, expected: &str) -> String {
 
 #[test]
 fn help_explains_commands_and_settings() {
-    let out = run(tokenvault().arg("--help"));
+    let out = run(Sandbox::new().tokenvault().arg("--help"));
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for word in [
@@ -74,12 +56,18 @@ fn help_explains_commands_and_settings() {
 
 #[test]
 fn unknown_subcommand_or_flag_fails_cleanly() {
-    assert_clean_failure(&run(tokenvault().arg("frobnicate")), "frobnicate");
-    assert_clean_failure(&run(tokenvault().arg("--no-such-flag")), "--no-such-flag");
+    let sandbox = Sandbox::new();
+    assert_clean_failure(&run(sandbox.tokenvault().arg("frobnicate")), "frobnicate");
+    assert_clean_failure(
+        &run(sandbox.tokenvault().arg("--no-such-flag")),
+        "--no-such-flag",
+    );
 }
 
 #[test]
 fn invalid_settings_name_the_setting() {
+    let sandbox = Sandbox::new();
+    let tokenvault = || sandbox.tokenvault();
     let out = run(tokenvault().env("TOKENVAULT_BIND", "localhost"));
     assert_clean_failure(&out, "TOKENVAULT_BIND");
     let out = run(tokenvault().env("DATABASE_URL", "mysql://root:pw-never-shown@db/x"));
@@ -94,12 +82,10 @@ fn invalid_settings_name_the_setting() {
 
 #[test]
 fn unreachable_database_url_fails_with_one_line() {
-    let out = run(tokenvault()
-        .env(
-            "DATABASE_URL",
-            "postgres://nobody:pw-never-shown@127.0.0.1:1/none",
-        )
-        .env("TOKENVAULT_BIND", "127.0.0.1:0"));
+    let out = run(Sandbox::new().tokenvault().env(
+        "DATABASE_URL",
+        "postgres://nobody:pw-never-shown@127.0.0.1:1/none",
+    ));
     let stderr = assert_clean_failure(&out, "cannot connect to the database at DATABASE_URL");
     assert!(
         !stderr.contains("pw-never-shown"),
@@ -111,7 +97,8 @@ fn unreachable_database_url_fails_with_one_line() {
 fn port_in_use_fails_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = run(tokenvault()
+    let out = run(Sandbox::new()
+        .tokenvault()
         .env("TOKENVAULT_BIND", &addr)
         .env("DATABASE_URL", "postgres://u@127.0.0.1:1/none"));
     assert_clean_failure(&out, &format!("cannot listen on {addr}"));
@@ -119,12 +106,12 @@ fn port_in_use_fails_with_one_line() {
 
 #[test]
 fn unusable_data_dir_fails_with_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("a-file");
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
-    let out = run(tokenvault()
-        .env("TOKENVAULT_DATA_DIR", file.join("data"))
-        .env("TOKENVAULT_BIND", "127.0.0.1:0"));
+    let out = run(sandbox
+        .tokenvault()
+        .env("TOKENVAULT_DATA_DIR", file.join("data")));
     assert_clean_failure(&out, "cannot create data directory");
 }
 
@@ -133,7 +120,12 @@ async fn migrate_command_applies_every_migration() {
     let db = TestDatabase::create_empty().await;
     let out = tokio::task::spawn_blocking({
         let url = db.url();
-        move || run(tokenvault().arg("migrate").env("DATABASE_URL", url))
+        move || {
+            run(Sandbox::new()
+                .tokenvault()
+                .arg("migrate")
+                .env("DATABASE_URL", url))
+        }
     })
     .await
     .unwrap();
@@ -146,32 +138,74 @@ async fn migrate_command_applies_every_migration() {
     assert!(tokenvault::db::migrations_applied(&pool).await.unwrap());
 }
 
-/// A running `tokenvault serve` on the embedded cluster.
+/// A running `tokenvault serve`.
 struct Service {
     child: Child,
     address: String,
+    /// Its log lines as they come.
+    lines: mpsc::Receiver<String>,
+    /// The lines read so far.
+    log: Vec<String>,
 }
 
-fn start_embedded(data_dir: &Path) -> Service {
-    let mut child = tokenvault()
-        .env("TOKENVAULT_DATA_DIR", data_dir)
-        .env("TOKENVAULT_BIND", "127.0.0.1:0")
+impl Service {
+    /// The first log line (read so far or to come) that contains `needle`.
+    fn line_with(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self.log.iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(e) => panic!("no log line with {needle:?} ({e}) in: {:#?}", self.log),
+            }
+        }
+    }
+
+    /// Every log line, once the process has exited.
+    fn whole_log(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            self.log.push(line);
+        }
+        &self.log
+    }
+}
+
+/// Start `tokenvault serve` in `sandbox`, on its data directory.
+fn start_embedded(sandbox: &Sandbox) -> Service {
+    start(&mut sandbox.tokenvault())
+}
+
+/// Start `cmd` (a `tokenvault serve`) and wait until it serves.
+fn start(cmd: &mut Command) -> Service {
+    let mut child = cmd
+        .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn tokenvault");
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
+    let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("serving on ").nth(1) {
-                let _ = tx.send(addr.trim().to_string());
-            }
+            let _ = tx.send(line);
         }
     });
-    let address = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("tokenvault did not start serving within 60 s");
-    Service { child, address }
+    let mut service = Service {
+        child,
+        address: String::new(),
+        lines,
+        log: Vec::new(),
+    };
+    let serving = service.line_with("serving on ");
+    service.address = serving
+        .split("serving on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    service
 }
 
 fn readyz(address: &str) -> u16 {
@@ -221,15 +255,15 @@ fn wait_no_postgres(cluster: &Path, timeout: Duration) {
 
 #[test]
 fn embedded_database_survives_restarts_and_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
+    let sandbox = Sandbox::new();
+    let data_dir = sandbox.data_dir();
     let cluster = data_dir
         .canonicalize()
         .unwrap_or(data_dir.clone())
         .join("pg");
 
     // First start creates the cluster; SIGTERM stops everything cleanly.
-    let mut svc = start_embedded(&data_dir);
+    let mut svc = start_embedded(&sandbox);
     assert_eq!(readyz(&svc.address), 200);
     kill(
         Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
@@ -245,7 +279,7 @@ fn embedded_database_survives_restarts_and_kill_9() {
     assert!(!cluster.join("postmaster.pid").exists());
 
     // A second start finds the cluster; kill -9 leaves no server behind.
-    let mut svc = start_embedded(&data_dir);
+    let mut svc = start_embedded(&sandbox);
     assert_eq!(readyz(&svc.address), 200);
     svc.child.kill().unwrap();
     svc.child.wait().unwrap();
@@ -253,13 +287,11 @@ fn embedded_database_survives_restarts_and_kill_9() {
 
     // A crash of the server itself leaves a stale postmaster.pid: still starts.
     std::fs::write(cluster.join("postmaster.pid"), "999999\n").unwrap();
-    let mut svc = start_embedded(&data_dir);
+    let mut svc = start_embedded(&sandbox);
     assert_eq!(readyz(&svc.address), 200);
 
     // A second service on the same data directory is refused with a reason.
-    let out = run(tokenvault()
-        .env("TOKENVAULT_DATA_DIR", &data_dir)
-        .env("TOKENVAULT_BIND", "127.0.0.1:0"));
+    let out = run(&mut sandbox.tokenvault());
     assert_clean_failure(&out, "already using data directory");
 
     kill(
@@ -273,23 +305,17 @@ fn embedded_database_survives_restarts_and_kill_9() {
 
 #[test]
 fn operator_commands_run_beside_a_serving_embedded_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let mut svc = start_embedded(&data_dir);
+    let sandbox = Sandbox::new();
+    let mut svc = start_embedded(&sandbox);
     // The service holds the data directory; the command connects to its cluster.
-    let out = run(tokenvault()
-        .arg("keys")
-        .arg("status")
-        .env("TOKENVAULT_DATA_DIR", &data_dir));
+    let out = run(sandbox.tokenvault().arg("keys").arg("status"));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("active"));
-    let out = run(tokenvault()
-        .arg("migrate")
-        .env("TOKENVAULT_DATA_DIR", &data_dir));
+    let out = run(sandbox.tokenvault().arg("migrate"));
     assert!(
         out.status.success(),
         "{}",
@@ -302,4 +328,81 @@ fn operator_commands_run_beside_a_serving_embedded_service() {
     )
     .unwrap();
     assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+}
+
+#[test]
+fn the_start_says_what_to_do_next_and_never_shows_a_key() {
+    let sandbox = Sandbox::new();
+    let mut svc = start_embedded(&sandbox);
+    let data_dir = sandbox.data_dir().canonicalize().unwrap();
+    let key_file = data_dir.join("master.key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let key = key
+        .lines()
+        .find_map(|l| l.split_once(':'))
+        .map(|(_, key)| key.trim().to_string())
+        .expect("a key in the generated key file");
+
+    let open = svc.line_with("in a browser");
+    assert!(
+        open.contains(&format!("open {} in a browser to sign up", svc.address)),
+        "{open}"
+    );
+    let data = svc.line_with("data directory: ");
+    assert!(
+        data.contains(&format!("data directory: {} ", data_dir.display())),
+        "{data}"
+    );
+    let file = svc.line_with("master key file: ");
+    assert!(
+        file.ends_with(&format!("master key file: {}", key_file.display())),
+        "{file}"
+    );
+    let backup = svc.line_with("back up ");
+    assert!(
+        backup.contains(&format!(
+            "back up {} and keep it secret",
+            key_file.display()
+        )) && backup.contains("cannot be decrypted"),
+        "{backup}"
+    );
+    assert_eq!(readyz(&svc.address), 200);
+    kill(
+        Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+    let log = svc.whole_log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("embedded PostgreSQL stopped")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().all(|l| !l.contains(&key)),
+        "the master key is in the log: {log:#?}"
+    );
+
+    // Keys given as a setting: no file to name, the setting to keep safe.
+    let other = Sandbox::new();
+    let entry = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let mut svc = start(other.tokenvault().env("TOKENVAULT_MASTER_KEYS", entry));
+    let keys = svc.line_with("master keys: ");
+    assert!(
+        keys.contains("from TOKENVAULT_MASTER_KEYS; keep a copy of them somewhere safe"),
+        "{keys}"
+    );
+    assert!(!other.data_dir().join("master.key").exists());
+    kill(
+        Pid::from_raw(i32::try_from(svc.child.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_exit(&mut svc.child, Duration::from_secs(30)).success());
+    let log = svc.whole_log();
+    assert!(
+        log.iter().all(|l| !l.contains("AAECAwQFBgcICQ")),
+        "a master key is in the log: {log:#?}"
+    );
 }

@@ -2,7 +2,7 @@
 //! while the service serves, and a `pg_dump` that holds no secret.
 
 use std::ops::ControlFlow;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -13,7 +13,7 @@ use tokenvault::db::secrets::{self, KeyUsage};
 use tokenvault::keys::{self, KeyCheckError};
 use uuid::Uuid;
 
-use crate::helpers::{TestDatabase, spawn_app};
+use crate::helpers::{Sandbox, TestDatabase, spawn_app};
 
 const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const K2: &str = "k2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
@@ -447,25 +447,6 @@ async fn pg_dump_holds_no_secret_or_token() {
     assert!(checked >= 8, "too few secrets stored: {checked}");
 }
 
-fn tokenvault() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenvault"));
-    for var in [
-        "DATABASE_URL",
-        "TOKENVAULT_BIND",
-        "TOKENVAULT_DATA_DIR",
-        "TOKENVAULT_LOG",
-        "TOKENVAULT_LOG_FORMAT",
-        "TOKENVAULT_MASTER_KEYS",
-        "TOKENVAULT_MASTER_KEY_FILE",
-        "TOKENVAULT_ACTIVE_KEY_ID",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("TOKENVAULT_BIND", "127.0.0.1:0")
-        .stdin(Stdio::null());
-    cmd
-}
-
 async fn run(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
@@ -493,6 +474,10 @@ async fn service_refuses_to_start_with_the_wrong_keys() {
     keys::check_key_ring(&pool, &ring(&[K1], "k1"), &KeySource::Setting)
         .await
         .unwrap();
+    // The tokenvault a replica operator starts: a working directory and data
+    // directory of its own (never a key file some service left behind).
+    let sandbox = Sandbox::new();
+    let tokenvault = || sandbox.tokenvault();
     let with = |keys: &str| {
         let mut cmd = tokenvault();
         cmd.env("DATABASE_URL", db.url())
@@ -547,8 +532,9 @@ async fn keys_commands_rotate_and_report() {
     for n in 0..5 {
         apps.push(insert_app(&pool, &all, "k1", tenant, n).await);
     }
+    let sandbox = Sandbox::new();
     let keys_cmd = |args: &[&str]| {
-        let mut cmd = tokenvault();
+        let mut cmd = sandbox.tokenvault();
         cmd.env("DATABASE_URL", db.url())
             .env("TOKENVAULT_MASTER_KEYS", format!("{K1},{K2}"))
             .env("TOKENVAULT_ACTIVE_KEY_ID", "k2")

@@ -1,8 +1,16 @@
 //! Test harness: one PostgreSQL server per test process (the embedded cluster,
-//! or the server at `DATABASE_URL`), a fresh migrated database per test, and
-//! the application on a random port. `TEST_LOG=1` shows the service's logs.
+//! or the server at `TOKENVAULT_TEST_DATABASE_URL`), a fresh migrated
+//! database per test, and the application on a random port. `TEST_LOG=1`
+//! shows the service's logs.
+//!
+//! Nothing in the checkout or the shell reaches a test: in-process apps get
+//! settings parsed without the environment ([`default_settings`]), and every
+//! process a test starts gets a cleaned environment, a working directory and a
+//! data directory of its own ([`Sandbox`]). A `DATABASE_URL` exported for some
+//! other project is never used.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use sqlx::postgres::PgConnectOptions;
@@ -16,9 +24,14 @@ use uuid::Uuid;
 enum TestServer {
     /// A private cluster; the watchdog stops it when this process exits.
     Embedded(EmbeddedPostgres),
-    /// `DATABASE_URL`: connection options for its maintenance database.
+    /// `TOKENVAULT_TEST_DATABASE_URL`: connection options for its maintenance database.
     External(Box<PgConnectOptions>),
 }
+
+/// The only variable that points the tests at an existing PostgreSQL server
+/// (its role needs `CREATEDB`). `DATABASE_URL` is the service's setting, and
+/// may be exported for anything: the tests never read it.
+pub const TEST_DATABASE_URL: &str = "TOKENVAULT_TEST_DATABASE_URL";
 
 static SERVER: OnceLock<TestServer> = OnceLock::new();
 
@@ -27,9 +40,10 @@ fn server() -> &'static TestServer {
         if std::env::var_os("TEST_LOG").is_some() {
             tokenvault::telemetry::init("info", tokenvault::config::LogFormat::Text);
         }
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            let options: PgConnectOptions =
-                url.parse().expect("DATABASE_URL must be a PostgreSQL URL");
+        if let Ok(url) = std::env::var(TEST_DATABASE_URL) {
+            let options: PgConnectOptions = url
+                .parse()
+                .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is not a PostgreSQL URL: {e}"));
             return TestServer::External(Box::new(options));
         }
         remove_dead_test_clusters();
@@ -133,7 +147,7 @@ impl TestDatabase {
         match server() {
             TestServer::Embedded(pg) => pg.url(&self.name),
             TestServer::External(_) => {
-                let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+                let base = std::env::var(TEST_DATABASE_URL).expect(TEST_DATABASE_URL);
                 replace_database(&base, &self.name)
             }
         }
@@ -192,9 +206,33 @@ pub struct TestApp {
 
 /// Settings as the service would parse them from an empty environment.
 pub fn default_settings() -> Settings {
-    use clap::Parser as _;
-    tokenvault::cli::Cli::try_parse_from(["tokenvault"])
-        .expect("defaults parse")
+    settings_from(&[])
+}
+
+/// Settings from the flags in `args` and the defaults, never from the
+/// environment: the service's own command line with every argument's
+/// environment variable unbound. Generic over the arguments, so a setting
+/// added later cannot leak either. The data directory is one that does not
+/// exist (in-process apps are given their pool and key ring; should anything
+/// look there, it finds no leftover key file).
+fn settings_from(args: &[&str]) -> Settings {
+    use clap::builder::Resettable;
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let command = tokenvault::cli::Cli::command().mut_args(|arg| arg.env(Resettable::Reset));
+    let no_data_dir = std::env::temp_dir().join("tokenvault-test-no-data-dir");
+    let matches = command
+        .try_get_matches_from(
+            [
+                "tokenvault".as_ref(),
+                "--data-dir".as_ref(),
+                no_data_dir.as_os_str(),
+            ]
+            .into_iter()
+            .chain(args.iter().map(std::ffi::OsStr::new)),
+        )
+        .expect("test settings parse");
+    tokenvault::cli::Cli::from_arg_matches(&matches)
+        .expect("test settings parse")
         .settings
 }
 
@@ -215,9 +253,7 @@ pub async fn spawn_app() -> TestApp {
 /// Settings for a replica that talks to the simulator at `wechat`, on test
 /// time scales (tokens of a few seconds, fast retries, 1 s ticks).
 pub fn sim_settings(wechat: &str) -> Settings {
-    use clap::Parser as _;
-    tokenvault::cli::Cli::try_parse_from([
-        "tokenvault",
+    settings_from(&[
         "--wechat-api-base",
         wechat,
         "--upstream-timeout",
@@ -235,8 +271,6 @@ pub fn sim_settings(wechat: &str) -> Settings {
         "--refresh-concurrency",
         "8",
     ])
-    .expect("test settings parse")
-    .settings
 }
 
 /// Start the application on a fresh database, talking to the simulator.
@@ -460,6 +494,69 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+}
+
+/// A process a test starts runs in a sandbox: a temporary directory of its
+/// own as its working directory, with its data directory (`data/`) inside,
+/// so that no `./.tokenvault` of the checkout and no data directory of a
+/// running service is ever used. Removed when dropped.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A new, empty sandbox.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("tokenvault-child-")
+            .tempdir()
+            .expect("create a sandbox directory");
+        // Tests run as root start PostgreSQL as the postgres user, which
+        // must be able to pass through to the data directory.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("sandbox permissions");
+        Self { dir }
+    }
+
+    /// The working directory of the processes started here.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Their data directory (`TOKENVAULT_DATA_DIR`), created by the service.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `program` in this sandbox: the test process's environment without any
+    /// `TOKENVAULT_*` variable or `DATABASE_URL` (`PATH`, `HOME` and the rest
+    /// are kept), this directory as its working directory, standard input
+    /// closed.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        for (name, _) in std::env::vars_os() {
+            let text = name.to_string_lossy();
+            if text.starts_with("TOKENVAULT_") || text == "DATABASE_URL" {
+                cmd.env_remove(&name);
+            }
+        }
+        cmd.current_dir(self.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// The `tokenvault` binary in this sandbox, as [`Sandbox::command`], with
+    /// `TOKENVAULT_DATA_DIR` set to [`Sandbox::data_dir`] and `TOKENVAULT_BIND`
+    /// to `127.0.0.1:0` (never the 8080 of a service someone runs). Settings
+    /// the test gives afterwards, as variables or flags, take precedence.
+    pub fn tokenvault(&self) -> Command {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_tokenvault"));
+        cmd.env("TOKENVAULT_DATA_DIR", self.data_dir())
+            .env("TOKENVAULT_BIND", "127.0.0.1:0");
+        cmd
     }
 }
 

@@ -16,6 +16,7 @@ mod cli;
 mod crypto;
 mod health;
 mod helpers;
+mod hermetic;
 mod openapi;
 mod refresh;
 mod simulator;

@@ -5,14 +5,16 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokenvault::upstream::simulator::{Fault, SimConfig, SimHandle, TokenKind, WeChatSimulator};
 
 use crate::apps::{APPID, OTHER_SECRET, SECRET};
-use crate::helpers::{Browser, TEST_MASTER_KEYS, TestDatabase, get_with_key, spawn_app_with_sim};
+use crate::helpers::{
+    Browser, Sandbox, TEST_MASTER_KEYS, TestDatabase, get_with_key, spawn_app_with_sim,
+};
 
 async fn json_of(res: reqwest::Response) -> Value {
     res.json().await.expect("json body")
@@ -166,16 +168,18 @@ async fn three_replicas_refresh_each_app_once_per_cycle_and_never_serve_expired_
     assert_eq!(replicas_used, 3, "every replica took part");
 }
 
-/// Start the real binary as a replica; returns the child and its address.
-fn start_replica_process(database_url: &str, wechat: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+/// Start the real binary as a replica in `sandbox`; returns the child and its address.
+fn start_replica_process(
+    sandbox: &Sandbox,
+    database_url: &str,
+    wechat: &str,
+) -> (std::process::Child, String) {
+    let mut child = sandbox
+        .tokenvault()
         .env("DATABASE_URL", database_url)
         .env("TOKENVAULT_MASTER_KEYS", TEST_MASTER_KEYS)
         .env("TOKENVAULT_WECHAT_API_BASE", wechat)
-        .env("TOKENVAULT_BIND", "127.0.0.1:0")
         .env("TOKENVAULT_REFRESH_TICK", "1")
-        .env_remove("TOKENVAULT_DATA_DIR")
-        .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -200,9 +204,10 @@ async fn a_replica_killed_mid_refresh_is_taken_over() {
     sim.add_app(APPID, SECRET);
     sim.inject(APPID, Fault::Timeout { times: None }).unwrap();
     let db = TestDatabase::create_migrated().await;
+    let sandbox = std::sync::Arc::new(Sandbox::new());
     let (mut doomed, address) = tokio::task::spawn_blocking({
-        let (url, wechat) = (db.url(), sim.base_url());
-        move || start_replica_process(&url, &wechat)
+        let (url, wechat, sandbox) = (db.url(), sim.base_url(), sandbox.clone());
+        move || start_replica_process(&sandbox, &url, &wechat)
     })
     .await
     .unwrap();

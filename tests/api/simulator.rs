@@ -3,7 +3,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -719,17 +719,12 @@ async fn the_wechat_sim_command_answers_curl_like_wechat() {
         json!([{"appid": APPID, "secret": SECRET}, {"appid": "wx2", "secret": SECRET}]).to_string(),
     )
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenvault"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("TOKENVAULT_") || var == "DATABASE_URL" {
-            cmd.env_remove(var);
-        }
-    }
-    let mut child = cmd
+    let sandbox = crate::helpers::Sandbox::new();
+    let mut child = sandbox
+        .tokenvault()
         .args(["wechat-sim", "--bind", "127.0.0.1:0", "--apps-file"])
         .arg(&apps)
-        .args(["--token-lifetime", "60"])
-        .stdin(Stdio::null())
+        .args(["--token-lifetime", "60", "--demo"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -754,6 +749,21 @@ async fn the_wechat_sim_command_answers_curl_like_wechat() {
         log.iter().any(|l| l.contains("loaded 2 apps from")),
         "the log names how many apps were loaded: {log:#?}"
     );
+    // --demo: a mini-program to try tokenvault with, named in the log.
+    let demo = loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            panic!("no demo app in the log: {log:#?}");
+        };
+        log.push(line.clone());
+        if line.contains("demo mini-program:") {
+            break line;
+        }
+    };
+    let (demo_appid, demo_secret) = (tokenvault::cli::DEMO_APPID, tokenvault::cli::DEMO_SECRET);
+    assert!(
+        demo.contains(&format!("AppID {demo_appid}, AppSecret {demo_secret}")),
+        "{demo}"
+    );
 
     let c = Client::new();
     let v: Value = c
@@ -767,6 +777,17 @@ async fn the_wechat_sim_command_answers_curl_like_wechat() {
         .await
         .unwrap();
     assert_token_shape(&v, 60);
+    let stable = |secret: &str| {
+        c.post(format!("{base}/cgi-bin/stable_token"))
+            .json(
+                &json!({"grant_type": "client_credential", "appid": demo_appid, "secret": secret}),
+            )
+            .send()
+    };
+    let v: Value = stable(demo_secret).await.unwrap().json().await.unwrap();
+    assert_token_shape(&v, 60);
+    let v: Value = stable(SECRET).await.unwrap().json().await.unwrap();
+    assert_eq!(v["errcode"], 40001, "{v}");
 
     kill(
         Pid::from_raw(i32::try_from(child.id()).unwrap()),

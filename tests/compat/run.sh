@@ -18,6 +18,12 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
+# Only what this script sets reaches tokenvault: no TOKENVAULT_* setting or
+# DATABASE_URL exported in the caller's shell (TOKENVAULT_BIN is our input).
+bin_given="${TOKENVAULT_BIN:-}"
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(TOKENVAULT_|DATABASE_URL$)' || true)
+TOKENVAULT_BIN="$bin_given"
+
 if [ -z "${TOKENVAULT_BIN:-}" ]; then
   (cd "$repo" && cargo build --quiet --bin tokenvault)
   TOKENVAULT_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/tokenvault"
@@ -89,13 +95,15 @@ WECHAT_SECRET=0123456789abcdef0123456789abcdef
 printf '[{"appid": "%s", "secret": "%s"}]\n' "$APPID" "$WECHAT_SECRET" >"$work/apps.json"
 
 export NO_COLOR=1 TOKENVAULT_LOG_FORMAT=text
-"$TOKENVAULT_BIN" wechat-sim --bind 127.0.0.1:0 --apps-file "$work/apps.json" >"$work/sim.log" 2>&1 &
+# Both processes run in the work directory, never in the checkout (whose
+# ./.tokenvault may belong to a service someone runs).
+(cd "$work" && exec "$TOKENVAULT_BIN" wechat-sim --bind 127.0.0.1:0 --apps-file "$work/apps.json") >"$work/sim.log" 2>&1 &
 pids+=("$!")
 WECHAT_URL="$(wait_for_url "$work/sim.log" "WeChat simulator listening on" "${pids[-1]}")"
 
-TOKENVAULT_DATA_DIR="$work/data" TOKENVAULT_BIND=127.0.0.1:0 \
+(cd "$work" && TOKENVAULT_DATA_DIR="$work/data" TOKENVAULT_BIND=127.0.0.1:0 \
   TOKENVAULT_WECHAT_API_BASE="$WECHAT_URL" \
-  "$TOKENVAULT_BIN" serve >"$work/tokenvault.log" 2>&1 &
+  exec "$TOKENVAULT_BIN" serve) >"$work/tokenvault.log" 2>&1 &
 pids+=("$!")
 TOKENVAULT_URL="$(wait_for_url "$work/tokenvault.log" "tokenvault is serving on" "${pids[-1]}")"
 echo "compat: simulator at $WECHAT_URL, tokenvault at $TOKENVAULT_URL"

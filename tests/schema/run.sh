@@ -10,6 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# Only what this script sets reaches tokenvault: no TOKENVAULT_* setting or
+# DATABASE_URL exported in the caller's shell (TOKENVAULT_BIN is our input).
+bin_given="${TOKENVAULT_BIN:-}"
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(TOKENVAULT_|DATABASE_URL$)' || true)
+TOKENVAULT_BIN="$bin_given"
+
 max_examples=${SCHEMA_MAX_EXAMPLES:-25}
 max_time=${SCHEMA_MAX_TIME:-150}
 command -v schemathesis >/dev/null || { echo "schema: schemathesis missing: pip install -r tests/schema/requirements.txt" >&2; exit 1; }
@@ -53,14 +59,16 @@ address_from_log() {
   return 1
 }
 
-"$bin" wechat-sim --bind 127.0.0.1:0 >"$work/sim.log" 2>&1 &
+# Both processes run in the work directory, never in the checkout (whose
+# ./.tokenvault may belong to a service someone runs).
+(cd "$work" && exec "$bin" wechat-sim --bind 127.0.0.1:0) >"$work/sim.log" 2>&1 &
 pids+=($!)
 sim=$(address_from_log "$work/sim.log" "simulator listening on" "$!")
 
-TOKENVAULT_BIND=127.0.0.1:0 TOKENVAULT_DATA_DIR="$work/data" \
+(cd "$work" && TOKENVAULT_BIND=127.0.0.1:0 TOKENVAULT_DATA_DIR="$work/data" \
   TOKENVAULT_WECHAT_API_BASE="$sim" TOKENVAULT_UPSTREAM_TIMEOUT=2 \
   TOKENVAULT_LOG_FORMAT=text TOKENVAULT_LOG=info \
-  "$bin" serve >"$work/service.log" 2>&1 &
+  exec "$bin" serve) >"$work/service.log" 2>&1 &
 pids+=($!)
 base=$(address_from_log "$work/service.log" "tokenvault is serving on" "$!")
 echo "schema: tokenvault at $base, simulator at $sim"
