@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::audit_event;
-use crate::auth::{Principal, TenantScope, password, session, token};
+use crate::auth::{Principal, TenantScope, session, token};
 use crate::db;
 use crate::domain::{Email, FieldError, NewPassword, Role};
 use crate::error::ApiError;
@@ -508,7 +508,7 @@ pub async fn join(
             ));
         }
     };
-    let hash = password::hash(password.secret().clone()).await?;
+    let hash = state.auth.passwords.hash(password.secret().clone()).await?;
 
     let mut tx = state.pool.begin().await?;
     let Some(invite) = db::invites::claim(&mut tx, &token::hash(invite_token)).await? else {
