@@ -619,8 +619,7 @@ async fn service_health_is_measured_once_per_interval_and_rendered_per_caller() 
             .unwrap()
             .iter()
             .find(|r| r["id"] == "other-replica")
-            .map(|r| r["host"].clone())
-            .unwrap_or_else(|| panic!("not listed: {h}"))
+            .map_or_else(|| panic!("not listed: {h}"), |r| r["host"].clone())
     };
     assert_eq!(host_of(&for_operator), "host-secret");
     assert!(host_of(&for_tenant).is_null());
