@@ -583,6 +583,7 @@ pub async fn join(
     responses(
         (status = 201, description = "Joined and signed in; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
         (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn accept_invite(

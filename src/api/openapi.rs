@@ -197,7 +197,7 @@ impl Modify for CommonErrors {
             ),
             (
                 "429",
-                "Too many attempts; see `Retry-After` (`too_many_requests`)",
+                "Too many attempts, or too many invalid API keys from this address; see `Retry-After` (`too_many_requests`, `too_many_failed_key_attempts`)",
             ),
         ];
         for (path, item) in &mut doc.paths.paths {
