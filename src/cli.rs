@@ -145,6 +145,38 @@ pub enum OperatorCommand {
         #[arg(long)]
         email: String,
     },
+    /// Set how many apps one organisation may register, or give it the
+    /// service's default again (`TOKENVAULT_MAX_APPS_PER_TENANT`).
+    AppLimit {
+        /// The organisation: its id, or its exact name.
+        #[arg(long)]
+        tenant: String,
+        /// The limit (0 to 1000000), or `default`.
+        #[arg(value_name = "N|default", value_parser = parse_app_limit)]
+        limit: AppLimit,
+    },
+}
+
+/// An operator's app limit for one organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppLimit {
+    /// This many apps.
+    Apps(i32),
+    /// The service's default.
+    Default,
+}
+
+fn parse_app_limit(value: &str) -> Result<AppLimit, String> {
+    if value.eq_ignore_ascii_case("default") {
+        return Ok(AppLimit::Default);
+    }
+    match value.parse::<i32>() {
+        Ok(n) if (0..=db::app_limits::MAX_APP_LIMIT).contains(&n) => Ok(AppLimit::Apps(n)),
+        _ => Err(format!(
+            "expected a whole number from 0 to {} or `default`",
+            db::app_limits::MAX_APP_LIMIT
+        )),
+    }
 }
 
 /// Run the parsed command line.
@@ -159,6 +191,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate(settings).await,
         Command::Operator(OperatorCommand::Create { email }) => {
             create_operator(settings, &email).await
+        }
+        Command::Operator(OperatorCommand::AppLimit { tenant, limit }) => {
+            set_app_limit(settings, &tenant, limit).await
         }
         Command::Keys { command } => run_keys(settings, command).await,
         Command::WechatSim(args) => wechat_sim(args).await,
@@ -217,6 +252,51 @@ async fn create_operator(settings: Settings, email: &str) -> anyhow::Result<()> 
     .await;
     database.close().await?;
     result
+}
+
+async fn set_app_limit(settings: Settings, tenant: &str, limit: AppLimit) -> anyhow::Result<()> {
+    let database = Database::open_beside_service(&settings).await?;
+    let result = async {
+        if !db::migrations_applied(&database.pool).await? {
+            anyhow::bail!("the database schema is not up to date: run `tokenvault migrate` first");
+        }
+        let found = db::app_limits::find_tenants(&database.pool, tenant).await?;
+        let target = match found.as_slice() {
+            [] => anyhow::bail!("no organisation has the id or the exact name {tenant:?}"),
+            [one] => one,
+            several => anyhow::bail!(
+                "{} organisations are named {tenant:?}: name one by its id ({})",
+                several.len(),
+                several
+                    .iter()
+                    .map(|t| t.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let new = match limit {
+            AppLimit::Apps(n) => Some(n),
+            AppLimit::Default => None,
+        };
+        if db::app_limits::change(&database.pool, target.id, new, "cli", db::audit::AuditEvent::default())
+            .await?
+            .is_none()
+        {
+            anyhow::bail!("the organisation {tenant:?} was deleted meanwhile");
+        }
+        let default = settings.max_apps_per_tenant;
+        match new {
+            Some(n) => println!("{} ({}) may now register {n} apps", target.name, target.id),
+            None => println!(
+                "{} ({}) now has the default limit ({default} apps, TOKENVAULT_MAX_APPS_PER_TENANT)",
+                target.name, target.id
+            ),
+        }
+        Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
 }
 
 async fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::auth::client::TrustedProxies;
 use crate::crypto::{self, KeyRing};
 
 /// Every setting of every command. Each can be given as a flag (before or
@@ -164,6 +165,110 @@ pub struct Settings {
     #[arg(long = "active-key-id", env = "TOKENVAULT_ACTIVE_KEY_ID", value_name = "ID",
           value_parser = parse_active_key_id, global = true)]
     pub active_key_id: Option<String>,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated
+    /// CIDRs or addresses, e.g. `10.0.0.0/8,192.0.2.7`. Empty: the TCP peer
+    /// is the client, whatever the header says.
+    #[arg(long = "trusted-proxies", env = "TOKENVAULT_TRUSTED_PROXIES", default_value = "",
+          value_name = "CIDRS", value_parser = parse_trusted_proxies, global = true)]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Failed API key authentications allowed per client address (IPv6: per /64) per minute;
+    /// past it, 429 before any database lookup.
+    #[arg(long = "failed-key-auth-per-minute", env = "TOKENVAULT_FAILED_KEY_AUTH_PER_MINUTE",
+          default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000),
+          global = true)]
+    pub failed_key_auth_per_minute: u32,
+
+    /// Password hashes and checks (argon2, about 19 MiB each) running at once on this replica.
+    #[arg(long = "password-hash-concurrency", env = "TOKENVAULT_PASSWORD_HASH_CONCURRENCY",
+          default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64),
+          global = true)]
+    pub password_hash_concurrency: u32,
+
+    /// How long a sign-in, sign-up or invite waits for a free password hasher
+    /// before it is answered 503 `busy`, in milliseconds.
+    #[arg(long = "password-hash-wait-ms", env = "TOKENVAULT_PASSWORD_HASH_WAIT_MS",
+          default_value_t = 3000, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=60_000),
+          global = true)]
+    pub password_hash_wait_ms: u64,
+
+    /// `/metrics` and `/api/v1/service-health` are measured in the database at most once per this many seconds.
+    #[arg(long = "stats-cache-seconds", env = "TOKENVAULT_STATS_CACHE_SECONDS", default_value_t = 5,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub stats_cache_seconds: u64,
+
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`
+    /// (16 to 256 printable characters, no spaces).
+    #[arg(long = "metrics-token", env = "TOKENVAULT_METRICS_TOKEN", value_name = "TOKEN",
+          value_parser = MetricsTokenParser, global = true, hide_env_values = true)]
+    pub metrics_token: Option<MetricsToken>,
+
+    /// Apps an organisation may register, unless an operator set its own limit
+    /// (`tokenvault operator app-limit`).
+    #[arg(long = "max-apps-per-tenant", env = "TOKENVAULT_MAX_APPS_PER_TENANT", default_value_t = 1000,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    pub max_apps_per_tenant: u32,
+}
+
+/// The bearer token that `/metrics` asks for; never printed.
+#[derive(Clone)]
+pub struct MetricsToken(secrecy::SecretString);
+
+impl MetricsToken {
+    /// Whether `sent` is the token (compared in constant time, over hashes
+    /// of equal length, so neither content nor length leaks).
+    pub fn matches(&self, sent: &str) -> bool {
+        use secrecy::ExposeSecret as _;
+        let expected = crate::auth::token::hash(self.0.expose_secret());
+        crate::auth::token::constant_time_eq(&expected, &crate::auth::token::hash(sent))
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
+fn parse_metrics_token(value: &str) -> Result<MetricsToken, String> {
+    let ok = (16..=256).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(MetricsToken(value.to_string().into()))
+    } else {
+        Err("expected 16 to 256 printable ASCII characters without spaces (TOKENVAULT_METRICS_TOKEN)".into())
+    }
+}
+
+/// Parses `TOKENVAULT_METRICS_TOKEN` with an error that never repeats the value.
+#[derive(Debug, Clone, Copy)]
+struct MetricsTokenParser;
+
+impl clap::builder::TypedValueParser for MetricsTokenParser {
+    type Value = MetricsToken;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<MetricsToken, clap::Error> {
+        let fail = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("not UTF-8 text (TOKENVAULT_METRICS_TOKEN)".into()))?;
+        parse_metrics_token(text).map_err(fail)
+    }
+}
+
+fn parse_trusted_proxies(value: &str) -> Result<TrustedProxies, String> {
+    value.parse()
 }
 
 /// How log lines are written.
@@ -374,5 +479,25 @@ mod tests {
                 .contains("TOKENVAULT_ACTIVE_KEY_ID")
         );
         assert!(parse_bind("0.0.0.0:9000").is_ok());
+        assert!(
+            parse_trusted_proxies("10.0.0.0/8,nonsense")
+                .unwrap_err()
+                .contains("TOKENVAULT_TRUSTED_PROXIES")
+        );
+        assert!(parse_trusted_proxies("").unwrap().is_empty());
+        let err = parse_metrics_token("short secret").unwrap_err();
+        assert!(
+            err.contains("TOKENVAULT_METRICS_TOKEN") && !err.contains("short secret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_metrics_token_matches_only_itself_and_never_prints() {
+        let token = parse_metrics_token("metrics-token-0123456789").unwrap();
+        assert!(token.matches("metrics-token-0123456789"));
+        assert!(!token.matches("metrics-token-012345678"));
+        assert!(!token.matches(""));
+        assert!(!format!("{token:?}").contains("0123456789"));
     }
 }

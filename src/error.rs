@@ -52,6 +52,21 @@ pub enum ApiError {
     /// Too many attempts; try again after this many seconds.
     #[error("too many attempts: try again in {0} seconds")]
     TooManyRequests(u64),
+    /// A limit other than sign-in attempts was reached; try again after
+    /// `retry_after` seconds (429 with its own stable code).
+    #[error("{detail}")]
+    RateLimited {
+        /// Stable code, e.g. `too_many_failed_key_attempts`.
+        code: &'static str,
+        /// What was limited and what to do.
+        detail: String,
+        /// Seconds to wait (`Retry-After`).
+        retry_after: u64,
+    },
+    /// The server is at its limit for this kind of work (503 `busy`); try
+    /// again after this many seconds.
+    #[error("the server is busy: try again in {0} seconds")]
+    Busy(u64),
     /// Unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -61,7 +76,10 @@ impl ApiError {
     /// The stable code clients match on.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::RateLimited { code, .. } => code,
+            Self::Busy(_) => "busy",
             Self::Validation(_) => "validation_failed",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
@@ -168,7 +186,8 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -188,7 +207,11 @@ impl ResponseError for ApiError {
         };
         let mut res = problem_with_errors(self.status_code(), self.code(), detail, errors);
         match self {
-            Self::TooManyRequests(secs) => {
+            Self::TooManyRequests(secs)
+            | Self::RateLimited {
+                retry_after: secs, ..
+            }
+            | Self::Busy(secs) => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }

@@ -14,7 +14,8 @@ use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
 use crate::api;
-use crate::auth::{AuthState, KeyVerifier, LoginThrottle, api_key};
+use crate::auth::password::PasswordHasher;
+use crate::auth::{AuthState, KeyAuthThrottle, KeyVerifier, LoginThrottle, api_key};
 use crate::config::Settings;
 use crate::crypto::KeyRing;
 use crate::db;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub crypto: Arc<KeyRing>,
     /// The refresh engine of this replica.
     pub engine: Arc<RefreshEngine>,
+    /// Cached database figures (`/metrics`, service health) and the guards' metrics.
+    pub stats: api::metrics::Stats,
 }
 
 /// A built, not yet running, HTTP server.
@@ -67,7 +70,14 @@ impl Application {
                 nonzero(settings.login_attempts_per_account),
                 nonzero(settings.login_attempts_per_address),
             ),
+            key_failures: KeyAuthThrottle::new(nonzero(settings.failed_key_auth_per_minute)),
+            passwords: PasswordHasher::new(
+                usize::try_from(settings.password_hash_concurrency).unwrap_or(1),
+                Duration::from_millis(settings.password_hash_wait_ms),
+            ),
         };
+        let stats =
+            api::metrics::Stats::new(Duration::from_secs(settings.stats_cache_seconds), &auth);
         let engine = Arc::new(build_engine(&settings, pool.clone(), Arc::clone(&crypto))?);
         let state = web::Data::new(AppState {
             pool,
@@ -75,6 +85,7 @@ impl Application {
             auth,
             crypto,
             engine,
+            stats,
         });
         spawn_background(&state);
         let server = HttpServer::new(move || {
@@ -246,6 +257,8 @@ fn spawn_background(state: &web::Data<AppState>) {
                     tracing::warn!(error = %e, "cannot record token reads in the audit log");
                 }
                 st.auth.throttle.prune();
+                st.auth.key_failures.prune();
+                st.auth.keys.refused.prune();
                 let idle = chrono::Utc::now()
                     - chrono::Duration::minutes(i64::from(st.settings.session_idle_minutes));
                 if let Err(e) = db::sessions::prune(&st.pool, idle).await {

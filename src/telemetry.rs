@@ -41,8 +41,8 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
         let request_id = actix_web::HttpMessage::extensions(request)
             .get::<tracing_actix_web::RequestId>()
             .copied();
-        // The TCP peer, as everywhere else (forwarding headers are not
-        // trusted: anyone can send them). Every field costs formatting on
+        // The client address as everywhere else (`X-Forwarded-For` only from
+        // a trusted proxy: anyone can send it). Every field costs formatting on
         // every request: only what an operator reads is kept. A route with
         // a secret in its path (an invite's `{token}`) logs the pattern.
         let path = request.path();
@@ -56,7 +56,7 @@ impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
             http.method = %request.method(),
             http.route = %route,
             http.target = %target,
-            http.client_ip = request.peer_addr().map(|a| tracing::field::display(a.ip())),
+            http.client_ip = crate::auth::client_ip(request.request()).map(tracing::field::display),
             http.status_code = Empty,
             request_id = request_id.map(tracing::field::display),
             exception.message = Empty,

@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit_event;
-use crate::auth::{Principal, client_ip, password, session};
+use crate::auth::{Principal, client_ip, session};
 use crate::db;
 use crate::domain::{Email, Name, NewPassword, Role};
 use crate::error::ApiError;
@@ -84,7 +84,7 @@ pub async fn create_account(
             ));
         }
     };
-    let hash = password::hash(password.secret().clone()).await?;
+    let hash = state.auth.passwords.hash(password.secret().clone()).await?;
 
     let mut tx = state.pool.begin().await?;
     let (tenant_id, user_id) =
@@ -141,11 +141,15 @@ pub async fn sign_in(
     password: SecretString,
 ) -> Result<SignedIn, ApiError> {
     let email = Email::parse("email", email)?;
+    // Hard limits per address and per account from this address; from
+    // everywhere, an account's attempts are only slowed down, so a stranger
+    // cannot lock its owner out.
     throttle(state, req, Some(email.as_str()))?;
+    state.auth.throttle.slow_down(email.as_str()).await;
 
     let user = db::accounts::user_by_email(&state.pool, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify(password, stored).await?;
+    let verified = state.auth.passwords.verify(password, stored).await?;
     let user = match user {
         Some(u) if verified && u.disabled_at.is_none() => u,
         other => {
@@ -196,6 +200,8 @@ pub async fn sign_in(
     responses(
         (status = 201, description = "The organisation and its owner; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
         (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address (`too_many_requests`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn signup(
@@ -228,6 +234,8 @@ pub async fn signup(
     responses(
         (status = 200, description = "Signed in; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
         (status = 401, description = "Wrong email or password (`unauthenticated`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address, or for this account from this address (`too_many_requests`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn login(

@@ -312,6 +312,10 @@ pub async fn register(
         .map_err(anyhow::Error::from)?;
 
     let mut tx = state.pool.begin().await?;
+    // Room for one more app under the organisation's limit (its row stays
+    // locked until this transaction ends: concurrent registrations take turns).
+    db::app_limits::claim_app_slot(&mut tx, scope.tenant_id, state.settings.max_apps_per_tenant)
+        .await??;
     let inserted = db::apps::insert(
         &mut tx,
         &db::apps::NewApp {
@@ -387,7 +391,7 @@ pub async fn register(
     security(("api_key" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 201, description = "The registered app, without its secret, and whether WeChat accepted the credentials", body = crate::api::openapi::AppView),
-        (status = 409, description = "The AppID is registered in this organisation already (`app_exists`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The AppID is registered in this organisation already (`app_exists`), or the organisation has reached its app limit (`app_limit_reached`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn create(
@@ -1049,54 +1053,4 @@ pub async fn invalidate(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body))
-}
-
-/// GET /metrics: Prometheus text format.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "service",
-    security(()),
-    responses(
-        (status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text"),
-    ),
-)]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let rows: Vec<(bool, bool, i32, Option<String>, i64)> = sqlx::query_as(
-        "select a.enabled, coalesce(s.expires_at > now(), false), least(s.failure_streak, 1), s.last_error_class, count(*)
-           from apps a join token_state s on s.app_id = a.id group by 1, 2, 3, 4",
-    )
-    .fetch_all(&state.pool)
-    .await?;
-    let m = &state.engine.metrics;
-    for h in ["healthy", "refreshing", "degraded", "failing", "disabled"] {
-        m.apps_by_health
-            .get_or_create(&crate::refresh::metrics::HealthLabels { health: h.into() })
-            .set(0);
-    }
-    for (enabled, valid, streak, class, n) in rows {
-        let class = match class.as_deref() {
-            Some("configuration") => Some(ErrorClass::Configuration),
-            Some("bug") => Some(ErrorClass::Bug),
-            Some("quota") => Some(ErrorClass::Quota),
-            Some(_) => Some(ErrorClass::Transient),
-            None => None,
-        };
-        let h = policy::health(enabled, valid, streak, class);
-        m.apps_by_health
-            .get_or_create(&crate::refresh::metrics::HealthLabels {
-                health: h.as_str().into(),
-            })
-            .inc_by(n);
-    }
-    let expiring: i64 = sqlx::query_scalar(
-        "select count(*) from token_state s join apps a on a.id = s.app_id
-          where a.enabled and s.expires_at between now() and now() + interval '5 minutes'",
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    m.expiring_soon.set(expiring);
-    Ok(HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(m.encode()))
 }

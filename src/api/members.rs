@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::audit_event;
-use crate::auth::{Principal, TenantScope, password, session, token};
+use crate::auth::{Principal, TenantScope, session, token};
 use crate::db;
 use crate::domain::{Email, FieldError, NewPassword, Role};
 use crate::error::ApiError;
@@ -508,7 +508,7 @@ pub async fn join(
             ));
         }
     };
-    let hash = password::hash(password.secret().clone()).await?;
+    let hash = state.auth.passwords.hash(password.secret().clone()).await?;
 
     let mut tx = state.pool.begin().await?;
     let Some(invite) = db::invites::claim(&mut tx, &token::hash(invite_token)).await? else {
@@ -583,6 +583,7 @@ pub async fn join(
     responses(
         (status = 201, description = "Joined and signed in; sets the `tv_session` cookie", body = crate::api::openapi::SignedIn),
         (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn accept_invite(

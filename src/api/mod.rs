@@ -6,6 +6,7 @@ pub mod apps;
 pub mod docs_page;
 pub mod health;
 pub mod members;
+pub mod metrics;
 pub mod openapi;
 pub mod service_health;
 pub mod token_fast_path;
@@ -30,7 +31,7 @@ pub const MAX_PAGE: i64 = 200;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(apps::metrics))
+        .route("/metrics", web::get().to(metrics::metrics))
         .route(
             "/cgi-bin/token",
             web::get().to(wechat_compat::classic_token),

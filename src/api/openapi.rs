@@ -15,7 +15,7 @@ use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::{accounts, api_keys, apps, docs_page, health, members, service_health};
+use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
 use crate::db::accounts::{MemberRow, TenantHealthRow};
 use crate::db::api_keys::ApiKeyRow;
 use crate::db::audit::AuditRow;
@@ -43,7 +43,7 @@ on every state-changing call.",
     paths(
         health::healthz,
         health::readyz,
-        apps::metrics,
+        metrics::metrics,
         openapi_json,
         docs_page::page,
         docs_page::stylesheet,
@@ -145,6 +145,17 @@ impl Modify for Security {
             ))),
         );
         components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`TOKENVAULT_METRICS_TOKEN`, when the operator set one: then /metrics needs it.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "csrf",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-CSRF-Token",
@@ -186,7 +197,7 @@ impl Modify for CommonErrors {
             ),
             (
                 "429",
-                "Too many attempts; see `Retry-After` (`too_many_requests`)",
+                "Too many attempts, or too many invalid API keys from this address; see `Retry-After` (`too_many_requests`, `too_many_failed_key_attempts`)",
             ),
         ];
         for (path, item) in &mut doc.paths.paths {

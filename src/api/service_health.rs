@@ -2,6 +2,11 @@
 //! replicas seen recently, the refresh backlog, the database, and WeChat's
 //! answers over the last minutes. Only aggregates over all tenants, never a
 //! tenant's rows; host names of replicas are for operators only.
+//!
+//! Measured at most once per `TOKENVAULT_STATS_CACHE_SECONDS` (one
+//! measurement shared by concurrent callers, see [`crate::api::metrics`]);
+//! the measurement keeps host names, and each answer drops them for
+//! callers who are not operators.
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +35,7 @@ const DEGRADED_UPSTREAM_ERROR_RATE: f64 = 0.2;
 const MIN_ATTEMPTS_TO_JUDGE: i64 = 5;
 
 /// The service's health at one moment.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ServiceHealth {
     /// `ok`, `degraded` (overdue refreshes, no live replica, WeChat failing)
     /// or `down` (the database does not answer).
@@ -50,7 +55,7 @@ pub struct ServiceHealth {
 }
 
 /// Replicas that heartbeated recently.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReplicasHealth {
     /// Replicas whose last heartbeat is recent enough to count as alive.
     pub alive: usize,
@@ -63,7 +68,7 @@ pub struct ReplicasHealth {
 }
 
 /// One replica.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReplicaHealth {
     /// Replica id (as in the refresh log).
     pub id: String,
@@ -82,7 +87,7 @@ pub struct ReplicaHealth {
 }
 
 /// Enabled apps waiting for their refresh.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SchedulerHealth {
     /// `ok`, or `lagging` when an app is overdue.
     pub status: &'static str,
@@ -97,7 +102,7 @@ pub struct SchedulerHealth {
 }
 
 /// The database as this replica sees it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DatabaseHealth {
     /// It answered `select 1` within two seconds.
     pub reachable: bool,
@@ -112,7 +117,7 @@ pub struct DatabaseHealth {
 }
 
 /// Refresh attempts of every tenant over the window.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UpstreamHealth {
     /// `ok`, `failing` (WeChat or the network fails too often) or `idle` (no attempts).
     pub status: &'static str,
@@ -134,8 +139,22 @@ pub struct UpstreamHealth {
     pub p95_ms: Option<f64>,
 }
 
-/// Measure the service's health now; `operator` adds replicas' host names.
+/// The service's health, at most `TOKENVAULT_STATS_CACHE_SECONDS` old;
+/// `operator` keeps replicas' host names.
 pub async fn snapshot(state: &AppState, operator: bool) -> Result<ServiceHealth, ApiError> {
+    let measured = state.stats.health.get(|| measure(state)).await?;
+    let mut health = ServiceHealth::clone(&measured);
+    if !operator {
+        for replica in &mut health.replicas.items {
+            replica.host = None;
+        }
+    }
+    Ok(health)
+}
+
+/// Measure the service's health now, host names included.
+async fn measure(state: &AppState) -> Result<ServiceHealth, ApiError> {
+    let operator = true;
     let pool = &state.pool;
     let started = Instant::now();
     let ping = tokio::time::timeout(
@@ -259,14 +278,15 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// GET /api/v1/service-health: the service's health, live.
+/// GET /api/v1/service-health: the service's health, at most
+/// `TOKENVAULT_STATS_CACHE_SECONDS` old.
 #[utoipa::path(
     get,
     path = "/api/v1/service-health",
     tag = "service",
     security(("api_key" = []), ("session" = [])),
     responses(
-        (status = 200, description = "The service's health now: replicas, refresh backlog, database, WeChat's answers over the last 15 minutes. Aggregates only; replicas' host names for operators", body = ServiceHealth),
+        (status = 200, description = "The service's health, measured at most `TOKENVAULT_STATS_CACHE_SECONDS` ago (`checked_at`): replicas, refresh backlog, database, WeChat's answers over the last 15 minutes. Aggregates only; replicas' host names for operators", body = ServiceHealth),
     ),
 )]
 pub async fn service_health(

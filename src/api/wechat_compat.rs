@@ -14,6 +14,7 @@
 //! | `secret` missing | 41004 |
 //! | `appid` malformed, not in the key's organisation, or not allowed for a limited key | 40013 |
 //! | the key is unknown, malformed or revoked | 40125 |
+//! | too many invalid keys from this client address: refused before any lookup (`Retry-After` says how long) | 45011 |
 //! | stable token: not a POST | 43002 |
 //! | stable token: the body is not a JSON object of WeChat's field types | 47001 |
 //! | no valid token can be had: WeChat's errcode of the failed refresh, or -1 | e.g. 40164, 45009, -1 |
@@ -33,6 +34,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+use crate::auth::KeyRefusal;
 use crate::domain::AppId;
 use crate::refresh::engine::TokenError;
 use crate::startup::AppState;
@@ -53,6 +55,9 @@ const REQUIRE_POST: i64 = 43002;
 const DATA_FORMAT: i64 = 47001;
 /// System error: retry later.
 const SYSTEM_ERROR: i64 = -1;
+/// WeChat's "api minute-quota reach limit": SDKs wait rather than retry at
+/// once, which is what a client with a bad key should do.
+const MINUTE_QUOTA: i64 = 45011;
 
 /// The parameters of a token request, as sent.
 #[derive(Default)]
@@ -106,7 +111,7 @@ pub async fn classic_token(req: HttpRequest, state: web::Data<AppState>) -> Http
             _ => {}
         }
     }
-    answer(&state, creds).await
+    answer(&state, crate::auth::client_ip(&req), creds).await
 }
 
 /// POST /cgi-bin/stable_token with JSON
@@ -127,7 +132,7 @@ pub async fn stable_token(
         return wx_error(REQUIRE_POST, "require POST method");
     }
     match stable_request(&body) {
-        Some(creds) => answer(&state, creds).await,
+        Some(creds) => answer(&state, crate::auth::client_ip(&req), creds).await,
         None => wx_error(DATA_FORMAT, "data format error"),
     }
 }
@@ -159,7 +164,11 @@ fn stable_request(body: &[u8]) -> Option<Credentials> {
 }
 
 /// Check the request in WeChat's order and answer with the managed token.
-async fn answer(state: &AppState, creds: Credentials) -> HttpResponse {
+async fn answer(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    creds: Credentials,
+) -> HttpResponse {
     if creds.grant_type.as_deref() != Some("client_credential") {
         return wx_error(INVALID_GRANT_TYPE, "invalid grant_type");
     }
@@ -175,15 +184,26 @@ async fn answer(state: &AppState, creds: Credentials) -> HttpResponse {
     let Ok(appid) = AppId::parse("appid", &appid) else {
         return wx_error(INVALID_APPID, "invalid appid");
     };
-    let key = match state.auth.keys.verify(&state.pool, &secret).await {
-        Ok(Some(key)) => key,
-        Ok(None) => {
+    let key = match crate::auth::verify_api_key(state, client, &secret).await {
+        Ok(key) => key,
+        Err(KeyRefusal::Invalid) => {
             return wx_error(
                 INVALID_SECRET,
                 "invalid appsecret: the secret must be a valid tokenvault API key of this appid's organisation",
             );
         }
-        Err(e) => return system_error(&e, "cannot check the API key"),
+        Err(KeyRefusal::Throttled(retry_after)) => {
+            let mut res = wx_error(
+                MINUTE_QUOTA,
+                &format!(
+                    "api minute-quota reach limit: too many invalid API keys from this address; retry in {retry_after} seconds"
+                ),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return res;
+        }
+        Err(KeyRefusal::Database(e)) => return system_error(&e, "cannot check the API key"),
     };
     // Another tenant's app, an unknown one and one the key may not use all
     // answer the same: nothing tells them apart.

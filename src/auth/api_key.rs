@@ -7,6 +7,12 @@
 //! them on every replica through LISTEN/NOTIFY, and the cache is cleared
 //! whenever the notification connection is lost, so correctness never rests
 //! on the cache.
+//!
+//! Keys found unknown or revoked are remembered too, for a short while and
+//! in bounded memory ([`RefusedKeys`]), so repeating a bad key costs no
+//! database lookup. A remembered refusal can only refuse: a key is admitted
+//! only by the positive cache or the database. Malformed keys are refused
+//! by their shape, before either cache.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,6 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
 use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
@@ -114,6 +121,10 @@ struct CachedKey {
 #[derive(Default)]
 pub struct KeyVerifier {
     cache: RwLock<HashMap<[u8; 32], Arc<CachedKey>>>,
+    /// Keys recently found unknown or revoked.
+    pub refused: RefusedKeys,
+    /// Keys looked up in the database (metric).
+    pub lookups: Counter,
 }
 
 impl std::fmt::Debug for KeyVerifier {
@@ -137,11 +148,17 @@ impl KeyVerifier {
             return Ok(None);
         };
         let hash = token::hash(key);
+        if self.refused.contains(&hash) {
+            return Ok(None);
+        }
         let now = Utc::now().timestamp();
+        self.lookups.inc();
         let Some(row) = db::api_keys::by_prefix(pool, prefix).await? else {
+            self.refused.insert(hash);
             return Ok(None);
         };
         if row.revoked_at.is_some() || !token::constant_time_eq(&row.key_hash, &hash) {
+            self.refused.insert(hash);
             return Ok(None);
         }
         let principal = KeyPrincipal {
@@ -260,6 +277,67 @@ impl KeyVerifier {
     }
 }
 
+/// How long a refused key is remembered.
+const REFUSED_TTL: Duration = Duration::from_secs(30);
+/// Most refused keys remembered.
+const REFUSED_CAPACITY: usize = 50_000;
+
+/// Keys recently found unknown or revoked (by SHA-256, never the key):
+/// bounded, short-lived, and only ever a reason to refuse.
+#[derive(Default)]
+pub struct RefusedKeys {
+    entries: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
+    /// Refusals answered from here (metric).
+    pub hits: Counter,
+}
+
+impl RefusedKeys {
+    /// Whether the key with this hash was refused within the TTL.
+    pub fn contains(&self, hash: &[u8; 32]) -> bool {
+        let hit = self
+            .entries
+            .lock()
+            .ok()
+            .and_then(|entries| entries.get(hash).copied())
+            .is_some_and(|at| at.elapsed() < REFUSED_TTL);
+        if hit {
+            self.hits.inc();
+        }
+        hit
+    }
+
+    /// Remember a refused key; when full, expired entries go first, and
+    /// if none has expired, all of them (memory stays bounded).
+    pub fn insert(&self, hash: [u8; 32]) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= REFUSED_CAPACITY {
+                entries.retain(|_, at| at.elapsed() < REFUSED_TTL);
+                if entries.len() >= REFUSED_CAPACITY {
+                    entries.clear();
+                }
+            }
+            entries.insert(hash, Instant::now());
+        }
+    }
+
+    /// Drop expired entries.
+    pub fn prune(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, at| at.elapsed() < REFUSED_TTL);
+        }
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Evict revoked keys on this replica as other replicas announce them.
 /// Runs until the process ends; reconnects (and clears the cache) on loss.
 pub async fn follow_revocations(pool: PgPool, verifier: Arc<KeyVerifier>) {
@@ -332,5 +410,19 @@ mod tests {
         }
         // Multi-byte input must not panic on slicing.
         assert_eq!(prefix_of("tvk_ééééé_x"), None);
+    }
+
+    #[test]
+    fn refused_keys_are_remembered_within_bounds() {
+        let refused = RefusedKeys::default();
+        let a = token::hash("a");
+        assert!(!refused.contains(&a));
+        refused.insert(a);
+        assert!(refused.contains(&a));
+        assert_eq!(refused.hits.get(), 1);
+        for i in 0..REFUSED_CAPACITY + 10 {
+            refused.insert(token::hash(&i.to_string()));
+        }
+        assert!(refused.len() <= REFUSED_CAPACITY, "{}", refused.len());
     }
 }

@@ -3,6 +3,7 @@
 //! line which role they need.
 
 pub mod api_key;
+pub mod client;
 pub mod password;
 pub mod session;
 pub mod throttle;
@@ -23,8 +24,9 @@ use crate::domain::Role;
 use crate::error::ApiError;
 use crate::startup::AppState;
 pub use api_key::{KeyPrincipal, KeyVerifier};
+pub use client::{ThrottleKey, TrustedProxies};
 pub use session::SessionPrincipal;
-pub use throttle::LoginThrottle;
+pub use throttle::{KeyAuthThrottle, LoginThrottle};
 
 /// Per-replica authentication state.
 #[derive(Debug)]
@@ -33,6 +35,10 @@ pub struct AuthState {
     pub keys: Arc<KeyVerifier>,
     /// Sign-in throttle.
     pub throttle: LoginThrottle,
+    /// Failed API key authentications per client address.
+    pub key_failures: KeyAuthThrottle,
+    /// Password hashing, a few at a time.
+    pub passwords: password::PasswordHasher,
 }
 
 /// An authenticated caller.
@@ -117,9 +123,81 @@ impl Principal {
     }
 }
 
-/// The client's address as seen by this server.
+/// The client's address: the TCP peer, or, when the peer is one of
+/// `TOKENVAULT_TRUSTED_PROXIES`, the address it forwarded the request for
+/// (see [`client`]). The one answer for the audit log, sessions, throttles
+/// and the request log.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer.to_canonical());
+    };
+    let trusted = &state.settings.trusted_proxies;
+    if trusted.is_empty() {
+        return Some(peer.to_canonical());
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(actix_web::http::header::HeaderValue::as_bytes)
+        .collect::<Vec<_>>();
+    Some(trusted.client(peer, forwarded.into_iter()))
+}
+
+/// Why an API key was not accepted.
+#[derive(Debug)]
+pub enum KeyRefusal {
+    /// Malformed, unknown or revoked.
+    Invalid,
+    /// The client address failed too often: refused before any lookup;
+    /// retry after this many seconds.
+    Throttled(u64),
+    /// The database could not be asked.
+    Database(sqlx::Error),
+}
+
+impl From<KeyRefusal> for ApiError {
+    fn from(refusal: KeyRefusal) -> Self {
+        match refusal {
+            KeyRefusal::Invalid => Self::Unauthenticated("the API key is not valid or was revoked"),
+            KeyRefusal::Throttled(retry_after) => Self::RateLimited {
+                code: "too_many_failed_key_attempts",
+                detail: format!(
+                    "too many requests with an invalid API key from this address: check the key and try again in {retry_after} seconds"
+                ),
+                retry_after,
+            },
+            KeyRefusal::Database(e) => e.into(),
+        }
+    }
+}
+
+/// Check an API key sent by `client`: the one rule for every endpoint that
+/// takes keys. A recently verified key is admitted from memory; otherwise
+/// an address that failed too often is refused before the key is looked
+/// at, and every refusal counts against its address.
+pub async fn verify_api_key(
+    state: &AppState,
+    client: Option<IpAddr>,
+    key: &SecretString,
+) -> Result<KeyPrincipal, KeyRefusal> {
+    use secrecy::ExposeSecret as _;
+    if let Some(principal) = state.auth.keys.verify_cached(key.expose_secret()) {
+        return Ok(principal);
+    }
+    state
+        .auth
+        .key_failures
+        .admit(client)
+        .map_err(KeyRefusal::Throttled)?;
+    match state.auth.keys.verify(&state.pool, key).await {
+        Ok(Some(principal)) => Ok(principal),
+        Ok(None) => {
+            state.auth.key_failures.record_failure(client);
+            Err(KeyRefusal::Invalid)
+        }
+        Err(e) => Err(KeyRefusal::Database(e)),
+    }
 }
 
 impl FromRequest for Principal {
@@ -150,12 +228,10 @@ async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
                 "send the API key as 'Authorization: Bearer <key>'",
             ))?;
         let key = SecretString::from(key);
-        return match state.auth.keys.verify(&state.pool, &key).await? {
-            Some(k) => Ok(Principal::ApiKey(k)),
-            None => Err(ApiError::Unauthenticated(
-                "the API key is not valid or was revoked",
-            )),
-        };
+        return verify_api_key(state, client_ip(req), &key)
+            .await
+            .map(Principal::ApiKey)
+            .map_err(ApiError::from);
     }
     match session::from_request(req, state).await? {
         Some(s) => Ok(Principal::Session(s)),

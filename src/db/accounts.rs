@@ -206,6 +206,9 @@ pub struct TenantHealthRow {
     pub apps: i64,
     /// Apps whose last refresh failed.
     pub failing_apps: i64,
+    /// The organisation's own app limit, set by an operator; `null`: the
+    /// service's default.
+    pub app_limit: Option<i32>,
 }
 
 /// Every tenant's health, for operators.
@@ -214,7 +217,8 @@ pub async fn tenant_health(db: impl PgExecutor<'_>) -> Result<Vec<TenantHealthRo
         "select t.id, t.name, t.created_at,
                 (select count(*) from users u where u.tenant_id = t.id) as members,
                 (select count(*) from apps a where a.tenant_id = t.id) as apps,
-                (select count(*) from token_state s where s.tenant_id = t.id and s.failure_streak > 0) as failing_apps
+                (select count(*) from token_state s where s.tenant_id = t.id and s.failure_streak > 0) as failing_apps,
+                t.app_limit
            from tenants t
           order by t.created_at, t.id",
     )

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod app_limits;
 pub mod apps;
 pub mod audit;
 pub mod embedded;

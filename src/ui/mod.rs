@@ -100,7 +100,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
         .route("/apps/{appid}/{action}", web::post().to(pages::app_action))
         .route("/status", web::get().to(ops::status_page))
-        .route("/operator", web::get().to(ops::operator_page));
+        .route("/operator", web::get().to(ops::operator_page))
+        .route(
+            "/operator/tenants/{id}/app-limit",
+            web::post().to(ops::set_app_limit),
+        );
 }
 
 async fn stylesheet() -> HttpResponse {
@@ -231,7 +235,10 @@ impl Page {
             }
             ApiError::NotFound(_) => return self.not_found(),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "error_forbidden"),
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "error_too_many"),
+            ApiError::TooManyRequests(_) | ApiError::RateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "error_too_many")
+            }
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "error_busy"),
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "page failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "error_internal")

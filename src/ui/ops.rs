@@ -13,7 +13,7 @@ use minijinja::value::Serde;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Page, redirect};
+use super::{Page, redirect, redirect_with_flash};
 use crate::api::service_health;
 use crate::db;
 use crate::domain::Role;
@@ -90,6 +90,8 @@ impl HealthCounts {
 /// A tenant as the operator page lists it.
 #[derive(Serialize)]
 struct TenantLine {
+    id: Uuid,
+    app_limit: Option<i32>,
     name: String,
     created_at: String,
     members: i64,
@@ -157,6 +159,8 @@ pub async fn operator_page(page: Page, state: web::Data<AppState>) -> HttpRespon
         .into_iter()
         .map(|t| TenantLine {
             health: counts.remove(&t.id).unwrap_or_default(),
+            id: t.id,
+            app_limit: t.app_limit,
             name: t.name,
             created_at: when(t.created_at),
             members: t.members,
@@ -190,8 +194,68 @@ pub async fn operator_page(page: Page, state: web::Data<AppState>) -> HttpRespon
             app_total,
             failing => Serde(&failing),
             failing_capped => failing.len() >= usize::try_from(MAX_FAILING_LISTED).unwrap_or(usize::MAX),
+            default_app_limit => state.settings.max_apps_per_tenant,
         },
     )
+}
+
+/// The app-limit form of one tenant on the operator page.
+#[derive(serde::Deserialize)]
+pub struct AppLimitForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// A number, or empty for the service's default.
+    #[serde(default)]
+    app_limit: String,
+}
+
+/// POST /operator/tenants/{id}/app-limit: an operator sets the tenant's
+/// own app limit, or (empty) gives it the default again; audited.
+pub async fn set_app_limit(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<AppLimitForm>,
+) -> HttpResponse {
+    use super::pages::{FormRefusal, form_session};
+    let form = form.into_inner();
+    let operator = match form_session(&page, &form.csrf_token) {
+        Ok(user) => user,
+        Err(FormRefusal::SignedOut) => return super::pages::signed_out("/operator"),
+        Err(FormRefusal::Stale) => {
+            return redirect_with_flash("/operator", "error", "flash_stale_form", "");
+        }
+    };
+    if operator.role != Role::Operator {
+        return page.error(&ApiError::Forbidden(
+            "only operators of the service may see this",
+        ));
+    }
+    let Ok(tenant_id) = path.parse::<Uuid>() else {
+        return page.not_found();
+    };
+    let text = form.app_limit.trim();
+    let limit = if text.is_empty() {
+        None
+    } else {
+        match text.parse::<i32>() {
+            Ok(n) if (0..=db::app_limits::MAX_APP_LIMIT).contains(&n) => Some(n),
+            _ => return redirect_with_flash("/operator", "error", "ops_app_limit_invalid", ""),
+        }
+    };
+    let event = db::audit::AuditEvent {
+        actor_user_id: Some(operator.user_id),
+        client_ip: crate::auth::client_ip(&req).map(|ip| ip.to_string()),
+        ..Default::default()
+    };
+    match db::app_limits::change(&state.pool, tenant_id, limit, "page", event).await {
+        Ok(Some(tenant)) => {
+            redirect_with_flash("/operator", "ok", "ops_app_limit_set", &tenant.name)
+        }
+        Ok(None) => page.not_found(),
+        Err(e) => page.error(&e.into()),
+    }
 }
 
 /// Paths that belong to the API and other machine clients: their unknown

@@ -164,6 +164,10 @@ pub async fn signup(
             one("form", page.lang.text("error_too_many")),
             StatusCode::TOO_MANY_REQUESTS,
         ),
+        Err(ApiError::Busy(_)) => again(
+            one("form", page.lang.text("error_busy")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
         Err(e) => page.error(&e),
     }
 }
@@ -258,6 +262,10 @@ pub async fn login(
         Err(ApiError::TooManyRequests(_)) => again(
             one("form", page.lang.text("error_too_many")),
             StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(ApiError::Busy(_)) => again(
+            one("form", page.lang.text("error_busy")),
+            StatusCode::SERVICE_UNAVAILABLE,
         ),
         Err(e) => page.error(&e),
     }
@@ -545,6 +553,30 @@ pub async fn register_app(
                 _ => ("ok", "flash_app_registered"),
             };
             redirect_with_flash(&format!("/apps/{}", app.appid), key.0, key.1, &app.appid)
+        }
+        Err(ApiError::Conflict {
+            code: "app_limit_reached",
+            ..
+        }) => {
+            let limit = crate::db::app_limits::effective(
+                &state.pool,
+                scope.tenant_id,
+                state.settings.max_apps_per_tenant,
+            )
+            .await;
+            match limit {
+                Ok(limit) => again(
+                    one(
+                        "form",
+                        &page
+                            .lang
+                            .text("err_app_limit")
+                            .replace("{limit}", &limit.to_string()),
+                    ),
+                    StatusCode::CONFLICT,
+                ),
+                Err(e) => page.error(&e.into()),
+            }
         }
         Err(ApiError::Conflict { .. }) => again(
             one("appid", page.lang.text("err_app_exists")),

@@ -37,6 +37,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "signin.failed",
     "signout",
     "tenant.created",
+    "tenant.app_limit_changed",
     "member.joined",
     "member.role_changed",
     "member.removed",
@@ -643,6 +644,10 @@ pub async fn accept_invite(
         Err(ApiError::TooManyRequests(_)) => again(
             StatusCode::TOO_MANY_REQUESTS,
             one("form", page.lang.text("error_too_many")),
+        ),
+        Err(ApiError::Busy(_)) => again(
+            StatusCode::SERVICE_UNAVAILABLE,
+            one("form", page.lang.text("error_busy")),
         ),
         // Used or expired between opening the page and sending it.
         Err(ApiError::NotFound(_)) => match open_invite(&state, &path).await {

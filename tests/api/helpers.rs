@@ -568,3 +568,24 @@ fn replace_database_keeps_query() {
     );
     assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
 }
+
+/// Settings parsed from `args` (flags after `tokenvault`), as the service
+/// would parse them.
+pub fn settings_from(args: &[&str]) -> Settings {
+    use clap::Parser as _;
+    tokenvault::cli::Cli::try_parse_from(std::iter::once("tokenvault").chain(args.iter().copied()))
+        .expect("test settings parse")
+        .settings
+}
+
+/// Start the application with `settings` on a fresh, migrated database.
+pub async fn spawn_app_with_settings(settings: Settings) -> TestApp {
+    let db = TestDatabase::create_migrated().await;
+    let (address, pool) = start_server_with(&db, settings).await;
+    TestApp {
+        address,
+        pool,
+        client: reqwest::Client::new(),
+        db,
+    }
+}

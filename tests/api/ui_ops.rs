@@ -90,7 +90,11 @@ fn sim_with_apps() -> SimHandle {
 #[tokio::test]
 async fn the_health_page_shows_replicas_lag_and_upstream_errors_as_they_are() {
     let sim = sim_with_apps();
-    let app = spawn_app_with_sim(&sim.base_url()).await;
+    // The health is measured at most once per TOKENVAULT_STATS_CACHE_SECONDS:
+    // the shortest, so that each change below shows within a second.
+    let mut settings = crate::helpers::sim_settings(&sim.base_url());
+    settings.stats_cache_seconds = 1;
+    let app = crate::helpers::spawn_app_with_settings(settings).await;
     let owner = app.signup("Health Co", "h@health.test").await;
     let registered = register(&owner, APPID, SECRET, "classic").await;
     assert_eq!(registered["health"], "healthy");
@@ -130,7 +134,14 @@ async fn the_health_page_shows_replicas_lag_and_upstream_errors_as_they_are() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let h = health_of(&owner).await;
+    let h = health_when(&owner, "the replicas written to the database", |h| {
+        h["replicas"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "gone-quiet")
+    })
+    .await;
     let ids: Vec<&str> = h["replicas"]["items"]
         .as_array()
         .unwrap()
@@ -173,7 +184,10 @@ async fn the_health_page_shows_replicas_lag_and_upstream_errors_as_they_are() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let h = health_of(&owner).await;
+    let h = health_when(&owner, "the overdue app", |h| {
+        h["scheduler"]["overdue_apps"] == 1
+    })
+    .await;
     assert_eq!(h["scheduler"]["overdue_apps"], 1, "{h}");
     assert_eq!(h["scheduler"]["due_apps"], 1);
     let lag = h["scheduler"]["lag_seconds"].as_f64().unwrap();
