@@ -1,4 +1,4 @@
-//! The refresh-engine benchmark (issue 6): many apps in one PostgreSQL,
+//! The refresh-engine benchmark: many apps in one PostgreSQL,
 //! several replicas, the WeChat simulator with a latency fault on every app.
 //!
 //! `cargo bench --bench refresh` runs the full benchmark (10,000 apps, 3

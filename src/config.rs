@@ -129,6 +129,57 @@ pub struct Settings {
           value_name = "SECONDS", value_parser = parse_positive_seconds, global = true)]
     pub config_retry: f64,
 
+    /// Seconds WeChat keeps a replaced classic token alive (WeChat: 300). After a
+    /// classic call whose answer was lost, the stored token is trusted only this long.
+    #[arg(long = "classic-overlap", env = "TOKENVAULT_CLASSIC_OVERLAP", default_value_t = 300,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub classic_overlap: u64,
+
+    /// Upstream calls per app per WeChat quota day (midnight Beijing time); WeChat allows 2000 classic calls.
+    #[arg(long = "daily-upstream-budget", env = "TOKENVAULT_DAILY_UPSTREAM_BUDGET", default_value_t = 2000,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(10..=500_000), global = true)]
+    pub daily_upstream_budget: u32,
+
+    /// Of the daily budget, the last this many calls only scheduled refreshes may make.
+    #[arg(long = "scheduler-reserve", env = "TOKENVAULT_SCHEDULER_RESERVE", default_value_t = 200,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=500_000), global = true)]
+    pub scheduler_reserve: u32,
+
+    /// An invalidation report refreshes only a token at least this many seconds old.
+    #[arg(long = "invalidate-min-age", env = "TOKENVAULT_INVALIDATE_MIN_AGE", default_value_t = 60,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=7200), global = true)]
+    pub invalidate_min_age: u64,
+
+    /// Refreshes per app per hour that invalidation reports may cause.
+    #[arg(long = "invalidates-per-hour", env = "TOKENVAULT_INVALIDATES_PER_HOUR", default_value_t = 3,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60), global = true)]
+    pub invalidates_per_hour: u32,
+
+    /// "Refresh now" may go past a failure's retry time once per app per this many seconds.
+    #[arg(long = "refresh-now-cooldown", env = "TOKENVAULT_REFRESH_NOW_COOLDOWN", default_value_t = 60,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub refresh_now_cooldown: u64,
+
+    /// Token reads that refresh on demand, in flight at once on this replica (each holds a database connection).
+    #[arg(long = "on-demand-concurrency", env = "TOKENVAULT_ON_DEMAND_CONCURRENCY", default_value_t = 8,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    pub on_demand_concurrency: u32,
+
+    /// Of those, at most this many for one organisation.
+    #[arg(long = "on-demand-per-tenant", env = "TOKENVAULT_ON_DEMAND_PER_TENANT", default_value_t = 2,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    pub on_demand_per_tenant: u32,
+
+    /// Database connections kept for token reads, beside those of the refreshes.
+    #[arg(long = "db-read-connections", env = "TOKENVAULT_DB_READ_CONNECTIONS", default_value_t = 4,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    pub db_read_connections: u32,
+
+    /// Token reads per second one API key may make (twice as many in a burst); more get 429.
+    #[arg(long = "key-read-rate", env = "TOKENVAULT_KEY_READ_RATE", default_value_t = 500,
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000_000), global = true)]
+    pub key_read_rate: u32,
+
     /// Refresh log entries older than this many days are deleted.
     #[arg(long = "refresh-log-days", env = "TOKENVAULT_REFRESH_LOG_DAYS", default_value_t = 30,
           value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]

@@ -12,6 +12,9 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::FieldError;
+use crate::refresh::token::Unavailable;
+use crate::upstream::ErrorClass;
+use crate::upstream::errcodes::{self, Explanation};
 
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,10 @@ pub enum ApiError {
     /// again after this many seconds.
     #[error("the server is busy: try again in {0} seconds")]
     Busy(u64),
+    /// No valid token can be had now (503 `token_unavailable`, with the
+    /// failure behind it and `Retry-After`).
+    #[error("{}", .0.reason)]
+    TokenUnavailable(Unavailable),
     /// Unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -80,6 +87,7 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::RateLimited { code, .. } => code,
             Self::Busy(_) => "busy",
+            Self::TokenUnavailable(_) => "token_unavailable",
             Self::Validation(_) => "validation_failed",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
@@ -125,6 +133,42 @@ pub struct Problem<'a> {
     /// Field errors, for `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<&'a [FieldError]>,
+    /// For `token_unavailable`: why, and the failure behind it.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenProblem<'a>>,
+}
+
+/// What a `token_unavailable` answer adds to the problem.
+#[derive(Debug, Serialize)]
+pub struct TokenProblem<'a> {
+    /// What kept the token away: `failed`, `backoff`, `budget_spent`,
+    /// `not_renewable`, `busy`, `disabled` or `too_short`.
+    pub reason: &'a str,
+    /// The failure's WeChat errcode (`null` for a network failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<Option<i64>>,
+    /// The failure's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errmsg: Option<&'a str>,
+    /// The failure's class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<ErrorClass>,
+    /// What the errcode means and what to do (`null` when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Option<Explanation>>,
+}
+
+impl<'a> TokenProblem<'a> {
+    fn of(u: &'a Unavailable) -> Self {
+        let f = u.failure.as_ref();
+        Self {
+            reason: u.cause.as_str(),
+            errcode: f.map(|f| f.errcode),
+            errmsg: f.map(|f| f.errmsg.as_str()),
+            class: f.map(|f| f.class),
+            explanation: f.map(|f| errcodes::explanation(f.errcode)),
+        }
+    }
 }
 
 impl Serialize for FieldError {
@@ -140,7 +184,7 @@ impl Serialize for FieldError {
 
 /// Build a problem+json response.
 pub fn problem_response(status: StatusCode, code: &str, detail: String) -> HttpResponse {
-    problem_with_errors(status, code, detail, None)
+    problem_with_errors(status, code, detail, None, None)
 }
 
 fn problem_with_errors(
@@ -148,6 +192,7 @@ fn problem_with_errors(
     code: &str,
     detail: String,
     errors: Option<&[FieldError]>,
+    token: Option<TokenProblem<'_>>,
 ) -> HttpResponse {
     let body = Problem {
         kind: format!("https://tokenvault.dev/problems/{code}"),
@@ -156,6 +201,7 @@ fn problem_with_errors(
         code,
         detail,
         errors,
+        token,
     };
     HttpResponse::build(status)
         .insert_header((
@@ -187,7 +233,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooManyRequests(_) | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy(_) | Self::TokenUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -205,7 +251,11 @@ impl ResponseError for ApiError {
             Self::Validation(errors) => Some(errors.as_slice()),
             _ => None,
         };
-        let mut res = problem_with_errors(self.status_code(), self.code(), detail, errors);
+        let token = match self {
+            Self::TokenUnavailable(u) => Some(TokenProblem::of(u)),
+            _ => None,
+        };
+        let mut res = problem_with_errors(self.status_code(), self.code(), detail, errors, token);
         match self {
             Self::TooManyRequests(secs)
             | Self::RateLimited {
@@ -214,6 +264,12 @@ impl ResponseError for ApiError {
             | Self::Busy(secs) => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            Self::TokenUnavailable(u) => {
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(u.retry_after.as_secs().max(1)),
+                );
             }
             Self::Unauthenticated(_) => {
                 res.headers_mut().insert(

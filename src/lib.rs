@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod refresh;
 pub mod secret;
+pub mod service;
 pub mod startup;
 pub mod telemetry;
 pub mod ui;

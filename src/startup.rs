@@ -21,6 +21,7 @@ use crate::crypto::KeyRing;
 use crate::db;
 use crate::error::problem_response;
 use crate::refresh::engine::{EngineConfig, RefreshEngine};
+use crate::refresh::gate::Limits;
 use crate::refresh::metrics::Metrics;
 use crate::refresh::policy::Timing;
 use crate::refresh::scheduler;
@@ -65,7 +66,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let auth = AuthState {
-            keys: Arc::new(KeyVerifier::default()),
+            keys: Arc::new(KeyVerifier::with_read_rate(nonzero(settings.key_read_rate))),
             throttle: LoginThrottle::new(
                 nonzero(settings.login_attempts_per_account),
                 nonzero(settings.login_attempts_per_address),
@@ -78,7 +79,7 @@ impl Application {
         };
         let stats =
             api::metrics::Stats::new(Duration::from_secs(settings.stats_cache_seconds), &auth);
-        let engine = Arc::new(build_engine(&settings, pool.clone(), Arc::clone(&crypto))?);
+        let engine = Arc::new(build_engine(&settings, &pool, Arc::clone(&crypto))?);
         let state = web::Data::new(AppState {
             pool,
             settings,
@@ -189,32 +190,64 @@ fn json_config() -> web::JsonConfig {
 /// The engine of this replica, with the WeChat client the settings name.
 fn build_engine(
     settings: &Settings,
-    pool: PgPool,
+    pool: &PgPool,
     crypto: Arc<KeyRing>,
 ) -> anyhow::Result<RefreshEngine> {
+    if settings.scheduler_reserve >= settings.daily_upstream_budget {
+        anyhow::bail!(
+            "TOKENVAULT_SCHEDULER_RESERVE ({}) must be smaller than TOKENVAULT_DAILY_UPSTREAM_BUDGET ({})",
+            settings.scheduler_reserve,
+            settings.daily_upstream_budget
+        );
+    }
     let upstream_timeout = Duration::from_secs(settings.upstream_timeout);
     let client = WeChatClient::new(
         &settings.wechat_api_base,
         upstream_timeout.min(Duration::from_secs(5)),
         upstream_timeout,
     )?;
+    let stable_window = Duration::from_secs(settings.stable_renew_window);
     let config = EngineConfig {
         timing: Timing {
             margin: settings.refresh_margin,
             jitter: settings.refresh_jitter,
-            stable_window: Duration::from_secs(settings.stable_renew_window),
+            stable_window,
             retry_base: Duration::from_secs_f64(settings.retry_base),
             retry_cap: Duration::from_secs(300).max(Duration::from_secs_f64(settings.retry_base)),
             config_retry: Duration::from_secs_f64(settings.config_retry),
         },
+        limits: Limits {
+            daily_calls: settings.daily_upstream_budget,
+            scheduler_reserve: settings.scheduler_reserve,
+            bypass_interval: Duration::from_secs(settings.refresh_now_cooldown),
+            invalidate_min_age: Duration::from_secs(settings.invalidate_min_age),
+            invalidates_per_hour: settings.invalidates_per_hour,
+            stable_window,
+            ..Limits::default()
+        },
         concurrency: usize::try_from(settings.refresh_concurrency).unwrap_or(8),
+        on_demand_concurrency: usize::try_from(settings.on_demand_concurrency).unwrap_or(8),
+        on_demand_per_tenant: usize::try_from(settings.on_demand_per_tenant).unwrap_or(2),
         // Longer than the upstream timeout: a waiter outlasts the holder's call.
         lock_timeout: upstream_timeout + Duration::from_secs(5),
+        upstream_timeout,
+        classic_overlap: Duration::from_secs(settings.classic_overlap),
         replica_id: scheduler::replica_id(settings.replica_id.as_deref()),
         tick: Duration::from_secs(settings.refresh_tick),
     };
-    Ok(RefreshEngine::new(
+    // The engine's own connections: every scheduled and on-demand refresh
+    // holds one during its upstream call, and token reads keep a few more,
+    // so the web UI and the rest of the API can never take them (nor the
+    // other way round).
+    let engine_pool = db::pool_beside(
         pool,
+        settings.refresh_concurrency
+            + settings.on_demand_concurrency
+            + settings.db_read_connections
+            + 1,
+    );
+    Ok(RefreshEngine::new(
+        engine_pool,
         crypto,
         Arc::new(client),
         config,

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Deserializer};
@@ -18,11 +17,12 @@ use crate::crypto::Binding;
 use crate::db;
 use crate::db::apps::AppRow;
 use crate::domain::{AppId, FieldError, Name, Role, TokenMode, parse_app_secret};
-use crate::error::{ApiError, problem_response};
-use crate::refresh::engine::EngineError;
-use crate::refresh::engine::{AttemptOutcome, InvalidateOutcome, TokenError, Trigger};
+use crate::error::ApiError;
+use crate::refresh::engine::{AttemptOutcome, InvalidateOutcome, Trigger};
+use crate::refresh::gate::{Limits, Refusal};
 use crate::refresh::policy;
 use crate::secret::AppSecret;
+use crate::service::token_read::{self, ReadError, Reader};
 use crate::startup::AppState;
 use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
@@ -107,44 +107,6 @@ pub async fn find_app(
     Ok(app)
 }
 
-/// The app id of `appid` for a token read, from the replica's cache when
-/// it can be (the hot path asks no database); 404 as for any other
-/// request, 403 for a key limited to other apps.
-pub async fn resolve_for_token(
-    state: &AppState,
-    principal: &Principal,
-    scope: &TenantScope,
-    appid: &str,
-) -> Result<(Uuid, AppId), ApiError> {
-    let appid = AppId::parse("appid", appid).map_err(|_| ApiError::NotFound("app"))?;
-    let app_id = cached_app_id(state, scope.tenant_id, &appid)
-        .await?
-        .ok_or(ApiError::NotFound("app"))?;
-    if let Principal::ApiKey(k) = principal
-        && !k.allows_app(app_id)
-    {
-        return Err(ApiError::Forbidden("this API key is limited to other apps"));
-    }
-    Ok((app_id, appid))
-}
-
-/// The internal id of `appid` in `tenant_id`, from the replica's cache
-/// when it can be.
-pub async fn cached_app_id(
-    state: &AppState,
-    tenant_id: Uuid,
-    appid: &AppId,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    if let Some(id) = state.engine.cache.app_id(tenant_id, appid.as_str()) {
-        return Ok(Some(id));
-    }
-    let id = db::apps::id_of(&state.pool, tenant_id, appid.as_str()).await?;
-    if let Some(id) = id {
-        state.engine.cache.put_app_id(tenant_id, appid.as_str(), id);
-    }
-    Ok(id)
-}
-
 /// An errcode and what it means, for answers and pages.
 pub fn explained(errcode: Option<i64>) -> Value {
     match errcode.and_then(errcodes::explain) {
@@ -169,7 +131,7 @@ pub fn app_health(app: &AppRow) -> policy::Health {
     policy::health(app.enabled, valid, app.failure_streak, class)
 }
 
-fn app_view(app: &AppRow, secret_hint: Option<String>) -> Value {
+fn app_view(app: &AppRow, secret_hint: Option<String>, limits: &Limits) -> Value {
     let now = Utc::now();
     let health = app_health(app);
     let token = match (app.fetched_at, app.expires_at) {
@@ -199,6 +161,13 @@ fn app_view(app: &AppRow, secret_hint: Option<String>) -> Value {
         "last_success_at": app.last_success_at,
         "failure_streak": app.failure_streak,
         "failures_24h": app.failures_24h,
+        "upstream_calls_today": app.upstream_calls_today,
+        "upstream_budget": {
+            "daily_calls": limits.daily_calls,
+            "scheduler_reserve": limits.scheduler_reserve,
+            "force_refreshes_today": app.force_refreshes_today,
+            "force_refreshes_daily": limits.forced_daily,
+        },
         "last_error": last_error,
         "created_at": app.created_at,
         "updated_at": app.updated_at,
@@ -214,7 +183,21 @@ fn outcome_view(outcome: &AttemptOutcome) -> Value {
         AttemptOutcome::Refreshed => json!({ "ok": true, "outcome": "success" }),
         AttemptOutcome::Unchanged => json!({ "ok": true, "outcome": "unchanged" }),
         AttemptOutcome::Disabled => json!({ "ok": false, "outcome": "disabled" }),
+        AttemptOutcome::Refused(r) => json!({
+            "ok": false, "outcome": "refused", "reason": r.reason,
+            "detail": r.reason.explain(), "retry_after": r.retry_after.as_secs().max(1),
+        }),
         AttemptOutcome::Failed(f) => failure_view(f),
+    }
+}
+
+fn outcome_name(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Refreshed => "success",
+        AttemptOutcome::Unchanged => "unchanged",
+        AttemptOutcome::Disabled => "disabled",
+        AttemptOutcome::Refused(_) => "refused",
+        AttemptOutcome::Failed(_) => "failure",
     }
 }
 
@@ -416,7 +399,7 @@ pub async fn create(
         Some(outcome) => outcome_view(&outcome),
         None => json!({ "ok": null, "outcome": "not_checked" }),
     };
-    let mut view = app_view(&app, None);
+    let mut view = app_view(&app, None, &state.engine.config().limits);
     if let Some(obj) = view.as_object_mut() {
         obj.insert("verification".into(), verification);
     }
@@ -479,7 +462,10 @@ pub async fn list(
     let next = (apps.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| apps.last().map(|a| a.appid.clone()))
         .flatten();
-    let items: Vec<Value> = apps.iter().map(|a| app_view(a, None)).collect();
+    let items: Vec<Value> = apps
+        .iter()
+        .map(|a| app_view(a, None, &state.engine.config().limits))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_after": next })))
 }
 
@@ -515,7 +501,7 @@ pub async fn show(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(app_view(&app, hint)))
+    Ok(HttpResponse::Ok().json(app_view(&app, hint, &state.engine.config().limits)))
 }
 
 /// PATCH /api/v1/apps/{appid}: rename, replace or set secrets, switch mode, enable/disable.
@@ -548,7 +534,7 @@ pub async fn edit(
         enabled: body.enabled,
     };
     let app = edit_app(&req, &state, &scope, &app, &changes).await?;
-    Ok(HttpResponse::Ok().json(app_view(&app, None)))
+    Ok(HttpResponse::Ok().json(app_view(&app, None, &state.engine.config().limits)))
 }
 
 /// Changes to an app; `None` leaves a field as it is.
@@ -730,18 +716,13 @@ pub async fn refresh_app(
         .refresh_now(app.id, Trigger::Manual, Utc::now())
         .await
         .map_err(anyhow::Error::from)?;
-    db::audit::record(
-        &state.pool,
-        db::audit::AuditEvent {
-            actor_api_key_id: scope.api_key_id,
-            ..audit_event(
-                req,
-                Some(scope.tenant_id),
-                scope.user_id,
-                "app.refreshed",
-                Some(app.appid.clone()),
-            )
-        },
+    audit_app(
+        req,
+        state,
+        scope,
+        "app.refreshed",
+        &app.appid,
+        json!({ "outcome": outcome_name(&outcome) }),
     )
     .await?;
     let app = db::apps::get(&state.pool, scope.tenant_id, &app.appid)
@@ -759,6 +740,7 @@ pub async fn refresh_app(
     security(("api_key" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "The app and how the refresh went (`refresh`)", body = crate::api::openapi::AppView),
+        (status = 429, description = "The gate refused the call: `bypass_cooldown` (refresh now went past a retry time moments ago) or `budget_spent` (today's upstream calls are spent); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
 pub async fn refresh(
@@ -770,7 +752,10 @@ pub async fn refresh(
     let scope = principal.require(Role::Admin)?;
     let app = find_app(&state, &principal, &scope, &path).await?;
     let (app, outcome) = refresh_app(&req, &state, &scope, &app).await?;
-    let mut view = app_view(&app, None);
+    if let AttemptOutcome::Refused(r) = outcome {
+        return Err(refused(r));
+    }
+    let mut view = app_view(&app, None, &state.engine.config().limits);
     if let Some(obj) = view.as_object_mut() {
         obj.insert("refresh".into(), outcome_view(&outcome));
     }
@@ -932,7 +917,8 @@ fn parse_min_ttl(raw: Option<&str>) -> Result<Duration, ApiError> {
     security(("api_key" = []), ("session" = [])),
     responses(
         (status = 200, description = "A token valid for at least `min_ttl` seconds", body = crate::api::openapi::TokenView),
-        (status = 503, description = "No valid token can be had now (`token_unavailable`, with the WeChat `errcode` when there is one); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 429, description = "This API key reads faster than `TOKENVAULT_KEY_READ_RATE` allows (`key_read_rate`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "No valid token can be had now (`token_unavailable`, with `reason` and, when a failure is behind it, WeChat's `errcode`, `errmsg` and its explanation); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
 pub async fn token(
@@ -954,48 +940,31 @@ async fn read_token(
 ) -> Result<HttpResponse, ApiError> {
     let scope = require_token_reader(principal)?;
     let min_ttl = parse_min_ttl(min_ttl)?;
-    let (app_id, appid) = resolve_for_token(state, principal, &scope, appid).await?;
-    match state.engine.token(scope.tenant_id, app_id, min_ttl).await {
-        Ok(t) => {
-            state.engine.metrics.count_read(true);
-            if let Principal::ApiKey(k) = principal {
-                k.count_token_read();
-            }
-            Ok(super::token_fast_path::token_response(&appid, &t))
-        }
-        Err(TokenError::Unavailable(u)) => {
-            state.engine.metrics.count_read(false);
-            let mut res = problem_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "token_unavailable",
-                u.reason.clone(),
-            );
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(u.retry_after.as_secs().max(1)),
-            );
-            if let Some(f) = u.failure {
-                // Add the failure's errcode to the problem body.
-                let body = json!({
-                    "type": "https://tokenvault.dev/problems/token_unavailable",
-                    "title": "Service Unavailable", "status": 503, "code": "token_unavailable",
-                    "detail": u.reason, "errcode": f.errcode, "errmsg": f.errmsg, "class": f.class,
-                    "explanation": explained(f.errcode),
-                });
-                return Ok(HttpResponse::ServiceUnavailable()
-                    .insert_header((header::CONTENT_TYPE, "application/problem+json"))
-                    .insert_header((header::RETRY_AFTER, u.retry_after.as_secs().max(1)))
-                    .insert_header((header::CACHE_CONTROL, "no-store"))
-                    .body(body.to_string()));
-            }
-            Ok(res)
-        }
-        // Deleted between the lookup and the read.
-        Err(TokenError::Engine(EngineError::Gone)) => {
-            state.engine.cache.forget(Some(app_id));
-            Err(ApiError::NotFound("app"))
-        }
-        Err(TokenError::Engine(e)) => Err(ApiError::Internal(e.into())),
+    let appid = AppId::parse("appid", appid).map_err(|_| ApiError::NotFound("app"))?;
+    let reader = match principal {
+        Principal::ApiKey(k) => Reader::Key(k),
+        Principal::Session(_) => Reader::Person(&scope),
+    };
+    match token_read::read(state, reader, &appid, min_ttl).await {
+        Ok(t) => Ok(super::token_fast_path::token_response(&appid, &t)),
+        Err(e) => Err(read_error(e)),
+    }
+}
+
+/// The API's answer to a read that got no token.
+pub fn read_error(e: ReadError) -> ApiError {
+    match e {
+        ReadError::NotFound => ApiError::NotFound("app"),
+        ReadError::KeyLimited => ApiError::Forbidden("this API key is limited to other apps"),
+        ReadError::RateLimited(wait) => ApiError::RateLimited {
+            code: "key_read_rate",
+            detail: "this API key reads tokens faster than TOKENVAULT_KEY_READ_RATE allows: \
+                     keep the token until its expires_in instead of reading it for every call"
+                .into(),
+            retry_after: wait.as_secs().max(1),
+        },
+        ReadError::Unavailable(u) => ApiError::TokenUnavailable(u),
+        ReadError::Internal(e) => ApiError::Internal(e),
     }
 }
 
@@ -1018,9 +987,11 @@ pub struct InvalidateRequest {
     security(("api_key" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "Refreshed if the reported token is still the current one (compare-and-refresh)", body = crate::api::openapi::InvalidateView),
+        (status = 429, description = "The gate refused the refresh: `token_too_young`, `invalidate_limit`, `force_refresh_limit`, `backoff` or `budget_spent`; see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
 pub async fn invalidate(
+    req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
@@ -1046,11 +1017,75 @@ pub async fn invalidate(
         InvalidateOutcome::Stale => {
             json!({ "refreshed": false, "reason": "the reported token is no longer the current one; fetch the token again" })
         }
+        InvalidateOutcome::Refreshed(AttemptOutcome::Refused(r)) => {
+            // Refused reports are audited too: a key's, counted a minute at
+            // a time (a looping client writes one row); a person's, each.
+            match &principal {
+                Principal::ApiKey(k) => k.count_refused_report(),
+                Principal::Session(_) => {
+                    audit_app(
+                        &req,
+                        &state,
+                        &scope,
+                        "token.invalidate_refused",
+                        &app.appid,
+                        json!({ "reason": r.reason }),
+                    )
+                    .await?;
+                }
+            }
+            return Err(refused(r));
+        }
         InvalidateOutcome::Refreshed(o) => {
+            audit_app(
+                &req,
+                &state,
+                &scope,
+                "token.invalidated",
+                &app.appid,
+                json!({ "outcome": outcome_name(&o) }),
+            )
+            .await?;
             json!({ "refreshed": true, "refresh": outcome_view(&o) })
         }
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body))
+}
+
+/// The answer to a call the gate refused: 429 with the rule as its code.
+pub fn refused(r: Refusal) -> ApiError {
+    ApiError::RateLimited {
+        code: r.reason.as_str(),
+        detail: r.reason.explain().into(),
+        retry_after: r.retry_after.as_secs().max(1),
+    }
+}
+
+/// Audit an action on an app by the caller of `scope`.
+async fn audit_app(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &TenantScope,
+    action: &'static str,
+    appid: &str,
+    detail: Value,
+) -> Result<(), ApiError> {
+    db::audit::record(
+        &state.pool,
+        db::audit::AuditEvent {
+            actor_api_key_id: scope.api_key_id,
+            detail,
+            ..audit_event(
+                req,
+                Some(scope.tenant_id),
+                scope.user_id,
+                action,
+                Some(appid.to_string()),
+            )
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -78,6 +78,7 @@ struct CacheLabels {
 pub struct AppStats {
     by_health: Vec<(policy::Health, i64)>,
     expiring_soon: i64,
+    near_budget: i64,
 }
 
 /// The stats caches and the guards' metrics of this replica.
@@ -178,9 +179,18 @@ async fn measure_apps(state: &AppState) -> Result<AppStats, sqlx::Error> {
     )
     .fetch_one(&state.pool)
     .await?;
+    let limits = &state.engine.config().limits;
+    let near = limits.daily_calls.saturating_sub(limits.scheduler_reserve) * 4 / 5;
+    let near_budget = crate::db::budget::count_at_least(
+        &state.pool,
+        crate::refresh::policy::quota_day(chrono::Utc::now()),
+        i32::try_from(near).unwrap_or(i32::MAX),
+    )
+    .await?;
     Ok(AppStats {
         by_health,
         expiring_soon,
+        near_budget,
     })
 }
 
@@ -231,6 +241,7 @@ pub async fn metrics(
             .inc_by(*n);
     }
     m.expiring_soon.set(stats.expiring_soon);
+    m.apps_near_budget.set(stats.near_budget);
     // Two registries, one exposition: the first one's end marker goes.
     let mut body = m.encode();
     if let Some(kept) = body.strip_suffix("# EOF\n").map(str::len) {

@@ -483,8 +483,18 @@ pub struct LastError {
 pub struct RefreshOutcome {
     /// Whether it worked (`null`: not checked).
     pub ok: Option<bool>,
-    /// `success`, `unchanged`, `disabled`, `failure` or `not_checked`.
+    /// `success`, `unchanged`, `disabled`, `failure`, `refused` or `not_checked`.
     pub outcome: String,
+    /// Why no call was made (`refused` only): `backoff`, `bypass_cooldown`,
+    /// `budget_spent`, `token_too_young`, `invalidate_limit`, `force_refresh_limit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::refresh::gate::RefusalReason>,
+    /// What the refusal means (`refused` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Seconds until asking again makes sense (`refused` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
     /// Failure class (failures only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<ErrorClass>,
@@ -526,6 +536,10 @@ pub struct AppView {
     pub failure_streak: i32,
     /// Failed attempts in the last 24 hours.
     pub failures_24h: i64,
+    /// Calls to WeChat for this app today (WeChat's quota day, midnight Beijing time).
+    pub upstream_calls_today: i64,
+    /// The app's daily upstream budget.
+    pub upstream_budget: UpstreamBudget,
     /// The last failure, while the streak lasts.
     pub last_error: Option<LastError>,
     /// Registered.
@@ -541,6 +555,19 @@ pub struct AppView {
     /// The refresh just made (POST /apps/{appid}/refresh only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh: Option<RefreshOutcome>,
+}
+
+/// An app's daily upstream budget (the same for every app of the service).
+#[derive(Serialize, ToSchema)]
+pub struct UpstreamBudget {
+    /// Calls to WeChat per app per day.
+    pub daily_calls: u32,
+    /// Of those, the last this many only scheduled refreshes may make.
+    pub scheduler_reserve: u32,
+    /// Stable-mode force refreshes made today (invalidation reports).
+    pub force_refreshes_today: i64,
+    /// Force refreshes allowed per day (WeChat: 20).
+    pub force_refreshes_daily: u32,
 }
 
 /// A page of apps, by AppID.

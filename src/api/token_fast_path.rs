@@ -15,8 +15,9 @@
 //! Every other request, and every read this path cannot answer from memory
 //! (a session, an unknown or limited key, a cache miss, a token that needs
 //! refreshing, any error), goes on through the logger and the router to
-//! [`super::apps::token`], which answers every case. The success body comes
-//! from the same function on both paths ([`token_response`]).
+//! [`super::apps::token`], which answers every case. Both paths are the one
+//! use case of [`crate::service::token_read`] (this one its in-memory part),
+//! and the success body comes from the same function ([`token_response`]).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -28,7 +29,8 @@ use chrono::Utc;
 
 use crate::auth::KeyPrincipal;
 use crate::domain::AppId;
-use crate::refresh::engine::ValidToken;
+use crate::refresh::token::ValidToken;
+use crate::service::token_read;
 use crate::startup::{AppState, SECURITY_HEADERS};
 
 const PREFIX: &str = "/api/v1/apps/";
@@ -87,16 +89,8 @@ fn from_memory(req: &ServiceRequest) -> Option<HttpResponse> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let key: KeyPrincipal = state.auth.keys.verify_cached(key)?;
     let appid = AppId::parse("appid", appid).ok()?;
-    let app_id = state.engine.cache.app_id(key.tenant_id, appid.as_str())?;
-    if !key.allows_app(app_id) {
-        return None;
-    }
-    let token = state
-        .engine
-        .cache
-        .token(app_id, std::time::Duration::from_secs(min_ttl))?;
-    state.engine.metrics.count_read_from_memory();
-    key.count_token_read();
+    let token =
+        token_read::from_memory(state, &key, &appid, std::time::Duration::from_secs(min_ttl))?;
     Some(token_response(&appid, &token))
 }
 

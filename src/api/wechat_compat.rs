@@ -17,7 +17,9 @@
 //! | too many invalid keys from this client address: refused before any lookup (`Retry-After` says how long) | 45011 |
 //! | stable token: not a POST | 43002 |
 //! | stable token: the body is not a JSON object of WeChat's field types | 47001 |
-//! | no valid token can be had: WeChat's errcode of the failed refresh, or -1 | e.g. 40164, 45009, -1 |
+//! | the key reads faster than `TOKENVAULT_KEY_READ_RATE` allows (`Retry-After`) | 45011 |
+//! | no valid token can be had: WeChat's errcode of the failed (or still backing-off) refresh, or -1 (`Retry-After`) | e.g. 40164, 45009, -1 |
+//! | the app's upstream budget for today is spent | 45009 |
 //!
 //! `force_refresh: true` is accepted and ignored: the managed token is shared
 //! by every server of the organisation, and one client must not be able to
@@ -36,7 +38,9 @@ use serde_json::{Value, json};
 
 use crate::auth::KeyRefusal;
 use crate::domain::AppId;
-use crate::refresh::engine::TokenError;
+use crate::refresh::gate::RefusalReason;
+use crate::refresh::token::Cause;
+use crate::service::token_read::{self, ReadError, Reader};
 use crate::startup::AppState;
 
 /// `grant_type` is missing or not `client_credential`.
@@ -53,6 +57,8 @@ const SECRET_MISSING: i64 = 41004;
 const REQUIRE_POST: i64 = 43002;
 /// The body is not the JSON expected.
 const DATA_FORMAT: i64 = 47001;
+/// The daily quota is spent (tokenvault's budget for the app, like WeChat's own).
+const DAILY_QUOTA: i64 = 45009;
 /// System error: retry later.
 const SYSTEM_ERROR: i64 = -1;
 /// WeChat's "api minute-quota reach limit": SDKs wait rather than retry at
@@ -207,42 +213,56 @@ async fn answer(
     };
     // Another tenant's app, an unknown one and one the key may not use all
     // answer the same: nothing tells them apart.
-    let app_id = match super::apps::cached_app_id(state, key.tenant_id, &appid).await {
-        Ok(Some(id)) if key.allows_app(id) => id,
-        Ok(_) => return wx_error(INVALID_APPID, "invalid appid"),
-        Err(e) => return system_error(&e, "cannot read the app"),
-    };
-    match state
-        .engine
-        .token(key.tenant_id, app_id, Duration::ZERO)
-        .await
-    {
+    match token_read::read(state, Reader::Key(&key), &appid, Duration::ZERO).await {
         Ok(t) => {
-            state.engine.metrics.count_read(true);
-            key.count_token_read();
             let expires_in = (t.expires_at - Utc::now()).num_seconds().max(1);
             wx_json(&json!({
                 "access_token": t.access_token.expose_secret(),
                 "expires_in": expires_in,
             }))
         }
-        Err(TokenError::Unavailable(u)) => {
-            state.engine.metrics.count_read(false);
-            match u.failure {
+        Err(ReadError::NotFound | ReadError::KeyLimited) => {
+            wx_error(INVALID_APPID, "invalid appid")
+        }
+        Err(ReadError::RateLimited(wait)) => with_retry_after(
+            wx_error(
+                MINUTE_QUOTA,
+                "api minute-quota reach limit: this API key reads tokens faster than \
+                 TOKENVAULT_KEY_READ_RATE allows; keep the token for its expires_in",
+            ),
+            wait,
+        ),
+        Err(ReadError::Unavailable(u)) => {
+            let retry_after = u.retry_after;
+            let res = match (u.failure, u.cause) {
                 // WeChat refused tokenvault's refresh: pass its code on, so
                 // the SDK reacts as it would to WeChat (45009 waits, -1 retries).
-                Some(f) if f.errcode.is_some_and(|c| c != 0) => wx_error(
+                (Some(f), _) if f.errcode.is_some_and(|c| c != 0) => wx_error(
                     f.errcode.unwrap_or(SYSTEM_ERROR),
                     &format!(
                         "{} (WeChat's answer to tokenvault's refresh of this app)",
                         f.errmsg
                     ),
                 ),
+                (_, Cause::Refused(RefusalReason::BudgetSpent)) => wx_error(
+                    DAILY_QUOTA,
+                    &format!("reach max api daily quota limit: {}", u.reason),
+                ),
                 _ => wx_error(SYSTEM_ERROR, &format!("system error: {}", u.reason)),
-            }
+            };
+            with_retry_after(res, retry_after)
         }
-        Err(TokenError::Engine(e)) => system_error(&e, "the token read failed"),
+        Err(ReadError::Internal(e)) => system_error(e.as_ref(), "the token read failed"),
     }
+}
+
+/// Add `Retry-After` (whole seconds, at least one) to a WeChat-shaped answer.
+fn with_retry_after(mut res: HttpResponse, wait: Duration) -> HttpResponse {
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
+    res
 }
 
 /// -1, so the SDK retries; the cause goes to the log only.

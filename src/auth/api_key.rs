@@ -15,11 +15,14 @@
 //! by their shape, before either cache.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prometheus_client::metrics::counter::Counter;
 use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -54,12 +57,30 @@ pub struct KeyPrincipal {
     /// Token reads made with this key since they were last written to the
     /// audit log (shared by every clone of the cached principal).
     pub token_reads: Arc<AtomicU64>,
+    /// The key's token-read rate limit (one bucket per key on this replica).
+    pub read_limit: Arc<DefaultDirectRateLimiter>,
+    /// Invalidation reports refused since they were last written to the
+    /// audit log (aggregated like reads: a looping client writes one row a minute).
+    pub refused_reports: Arc<AtomicU64>,
 }
 
 impl KeyPrincipal {
     /// Count a token read for the audit log (aggregated, not a row per read).
     pub fn count_token_read(&self) {
         self.token_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Take one token read from the key's rate limit; `Err` with the time
+    /// to wait when the key reads faster than allowed.
+    pub fn admit_read(&self) -> Result<(), Duration> {
+        self.read_limit
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Count an invalidation report the gate refused, for the audit log.
+    pub fn count_refused_report(&self) {
+        self.refused_reports.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the key may use app `app_id`.
@@ -117,9 +138,52 @@ struct CachedKey {
     flushed: AtomicI64,
 }
 
+/// Token-read rate limits per key: one bucket per key id, kept when the
+/// key is verified again, so re-verification never refills it.
+pub struct ReadLimits {
+    quota: Quota,
+    buckets: Mutex<HashMap<Uuid, Arc<DefaultDirectRateLimiter>>>,
+}
+
+impl ReadLimits {
+    /// `per_second` reads a second per key, twice as many in a burst.
+    pub fn new(per_second: NonZeroU32) -> Self {
+        let burst = per_second.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+        Self {
+            quota: Quota::per_second(per_second).allow_burst(burst),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bucket of `key_id`.
+    fn bucket(&self, key_id: Uuid) -> Arc<DefaultDirectRateLimiter> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= CACHE_CAPACITY {
+            // Bounded: keep the buckets of keys still cached.
+            buckets.retain(|_, b| Arc::strong_count(b) > 1);
+        }
+        Arc::clone(
+            buckets
+                .entry(key_id)
+                .or_insert_with(|| Arc::new(RateLimiter::direct(self.quota))),
+        )
+    }
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self::new(NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN))
+    }
+}
+
 /// Verifies keys, caching the verified ones.
 #[derive(Default)]
 pub struct KeyVerifier {
+    /// Token-read rate limits per key.
+    pub reads: ReadLimits,
     cache: RwLock<HashMap<[u8; 32], Arc<CachedKey>>>,
     /// Keys recently found unknown or revoked.
     pub refused: RefusedKeys,
@@ -134,6 +198,14 @@ impl std::fmt::Debug for KeyVerifier {
 }
 
 impl KeyVerifier {
+    /// A verifier whose keys may each read `per_second` tokens a second.
+    pub fn with_read_rate(per_second: NonZeroU32) -> Self {
+        Self {
+            reads: ReadLimits::new(per_second),
+            ..Self::default()
+        }
+    }
+
     /// The principal for `key`, or `None` if it is malformed, unknown or revoked.
     pub async fn verify(
         &self,
@@ -168,6 +240,8 @@ impl KeyVerifier {
             limited: row.limited_to_apps,
             app_ids: row.app_ids.into(),
             token_reads: Arc::new(AtomicU64::new(0)),
+            read_limit: self.reads.bucket(row.id),
+            refused_reports: Arc::new(AtomicU64::new(0)),
         };
         let entry = Arc::new(CachedKey {
             principal: principal.clone(),
@@ -215,9 +289,11 @@ impl KeyVerifier {
     }
 
     /// Write one `token.read` audit entry per key with the number of token
-    /// reads since the previous call (keeps the audit log small).
+    /// reads since the previous call, and one `token.invalidate_refused`
+    /// with the number of refused invalidation reports (keeps the audit log
+    /// small however often a client loops).
     pub async fn flush_token_reads(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let counts: Vec<(Uuid, Uuid, u64)> = match self.cache.read() {
+        let counts: Vec<(Uuid, Uuid, u64, u64)> = match self.cache.read() {
             Ok(cache) => cache
                 .values()
                 .map(|e| {
@@ -226,24 +302,30 @@ impl KeyVerifier {
                         p.key_id,
                         p.tenant_id,
                         p.token_reads.swap(0, Ordering::Relaxed),
+                        p.refused_reports.swap(0, Ordering::Relaxed),
                     )
                 })
-                .filter(|c| c.2 > 0)
+                .filter(|c| c.2 > 0 || c.3 > 0)
                 .collect(),
             Err(_) => return Ok(()),
         };
-        for (key_id, tenant_id, count) in counts {
-            db::audit::record(
-                pool,
-                db::audit::AuditEvent {
-                    tenant_id: Some(tenant_id),
-                    actor_api_key_id: Some(key_id),
-                    action: "token.read",
-                    detail: serde_json::json!({ "count": count, "period_seconds": 60 }),
-                    ..db::audit::AuditEvent::default()
-                },
-            )
-            .await?;
+        for (key_id, tenant_id, reads, refused) in counts {
+            for (action, count) in [("token.read", reads), ("token.invalidate_refused", refused)] {
+                if count == 0 {
+                    continue;
+                }
+                db::audit::record(
+                    pool,
+                    db::audit::AuditEvent {
+                        tenant_id: Some(tenant_id),
+                        actor_api_key_id: Some(key_id),
+                        action,
+                        detail: serde_json::json!({ "count": count, "period_seconds": 60 }),
+                        ..db::audit::AuditEvent::default()
+                    },
+                )
+                .await?;
+            }
         }
         Ok(())
     }

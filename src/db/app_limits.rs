@@ -89,7 +89,7 @@ pub async fn set_override(
     limit: Option<i32>,
 ) -> Result<Option<TenantRef>, sqlx::Error> {
     let before: Option<TenantRef> =
-        sqlx::query_as("select id, name, app_limit from tenants where id = $1 for update")
+        sqlx::query_as("select id, name, app_limit from tenants where id = $1 for no key update")
             .bind(tenant_id)
             .fetch_optional(&mut *conn)
             .await?;

@@ -45,6 +45,10 @@ pub struct AppRow {
     pub last_errmsg: Option<String>,
     /// Failed attempts in the last 24 hours.
     pub failures_24h: i64,
+    /// Calls to WeChat today (WeChat's quota day).
+    pub upstream_calls_today: i64,
+    /// Stable force refreshes today.
+    pub force_refreshes_today: i64,
 }
 
 const APP_COLUMNS: &str = "a.id, a.tenant_id, a.appid, a.name, a.token_mode, a.enabled,
@@ -52,7 +56,14 @@ const APP_COLUMNS: &str = "a.id, a.tenant_id, a.appid, a.name, a.token_mode, a.e
     s.fetched_at, s.expires_at, s.next_refresh_at, s.failure_streak, s.last_attempt_at, s.last_success_at,
     s.last_error_class, s.last_errcode, s.last_errmsg,
     (select count(*) from refresh_log l where l.app_id = a.id and l.outcome = 'failure'
-        and l.created_at > now() - interval '24 hours') as failures_24h";
+        and l.created_at > now() - interval '24 hours') as failures_24h,
+    coalesce(b.calls, 0)::bigint as upstream_calls_today, coalesce(b.forced, 0)::bigint as force_refreshes_today";
+
+/// The join that brings today's upstream budget (WeChat's quota day is the
+/// date in Beijing, UTC+8) to [`APP_COLUMNS`].
+const BUDGET_JOIN: &str =
+    "left join upstream_budget b on b.tenant_id = a.tenant_id and b.appid = a.appid
+    and b.day >= ((now() at time zone 'UTC') + interval '8 hours')::date";
 
 /// What a new app stores.
 #[derive(Debug)]
@@ -112,7 +123,7 @@ pub async fn get(
     appid: &str,
 ) -> Result<Option<AppRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id
+        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id {BUDGET_JOIN}
           where a.tenant_id = $1 and a.appid = $2"
     ))
     .bind(tenant_id)
@@ -144,7 +155,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<AppRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id
+        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id {BUDGET_JOIN}
           where a.tenant_id = $1 and ($2::uuid[] is null or a.id = any($2))
             and ($3::text is null or a.appid > $3)
           order by a.appid limit $4"

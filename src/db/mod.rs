@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod app_limits;
 pub mod apps;
 pub mod audit;
+pub mod budget;
 pub mod embedded;
 pub mod invites;
 pub mod ops;
@@ -127,6 +128,15 @@ pub async fn connect(
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
+}
+
+/// A second pool of at most `max_connections` on the same database as
+/// `pool`, with the same settings, opening connections as it needs them.
+pub fn pool_beside(pool: &PgPool, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(pool.connect_options().as_ref().clone())
 }
 
 /// Create `name` on the embedded cluster if it does not exist yet.

@@ -7,7 +7,7 @@
 //! is the claim. A replica that dies mid-request loses its connection, and
 //! PostgreSQL releases the lock with it.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -40,12 +40,8 @@ pub struct ClaimedRow {
     pub next_refresh_at: DateTime<Utc>,
     /// Failures in a row.
     pub failure_streak: i32,
-    /// Beijing day of the force-refresh counter.
-    pub force_refresh_day: Option<NaiveDate>,
-    /// Force refreshes that day.
-    pub force_refresh_count: i32,
-    /// Last force refresh.
-    pub last_force_refresh_at: Option<DateTime<Utc>>,
+    /// When a person's "refresh now" last went past a pending retry time.
+    pub last_bypass_at: Option<DateTime<Utc>>,
     /// Token version (bumped on every stored token).
     pub version: i64,
     /// When the last attempt was stored.
@@ -60,12 +56,13 @@ pub struct ClaimedRow {
 
 const CLAIM_COLUMNS: &str = "s.app_id, s.tenant_id, a.appid, a.token_mode, a.enabled, a.secret_ciphertext,
     a.secondary_secret_ciphertext, s.access_token_ciphertext, s.token_fingerprint, s.fetched_at, s.expires_at,
-    s.next_refresh_at, s.failure_streak, s.force_refresh_day, s.force_refresh_count, s.last_force_refresh_at,
+    s.next_refresh_at, s.failure_streak, s.last_bypass_at,
     s.version, s.last_attempt_at, s.last_error_class, s.last_errcode, s.last_errmsg";
 
 /// Claim one due row that no other replica holds. The WHERE clause is
 /// re-checked by PostgreSQL after the lock is taken, so a row another replica
-/// just refreshed is not returned (the double-check of invariant 2).
+/// just refreshed is not returned (the double-check: no call for a token
+/// that is no longer due).
 pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "select {CLAIM_COLUMNS} from token_state s join apps a on a.id = s.app_id
@@ -128,8 +125,6 @@ pub struct StoredToken<'a> {
     pub next_refresh_at: DateTime<Utc>,
     /// Whether it differs from the token held before (bumps the version).
     pub changed: bool,
-    /// Force-refresh bookkeeping after this call.
-    pub force_refresh: Option<(NaiveDate, i32, DateTime<Utc>)>,
 }
 
 /// Store a successful refresh and clear the failure streak.
@@ -138,20 +133,13 @@ pub async fn store_success(
     app_id: Uuid,
     t: &StoredToken<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let (day, count, at) = match t.force_refresh {
-        Some((d, c, a)) => (Some(d), Some(c), Some(a)),
-        None => (None, None, None),
-    };
     sqlx::query_scalar(
         "update token_state set
             access_token_ciphertext = $2, token_fingerprint = $3, fetched_at = $4, expires_at = $5,
             next_refresh_at = $6, failure_streak = 0, last_attempt_at = clock_timestamp(), last_success_at = clock_timestamp(),
             last_error_class = null, last_errcode = null, last_errmsg = null,
             version = version + case when $7 then 1 else 0 end,
-            last_outcome = case when $7 then 'success' else 'unchanged' end,
-            force_refresh_day = coalesce($8, force_refresh_day),
-            force_refresh_count = coalesce($9, force_refresh_count),
-            last_force_refresh_at = coalesce($10, last_force_refresh_at)
+            last_outcome = case when $7 then 'success' else 'unchanged' end
           where app_id = $1
           returning version",
     )
@@ -162,34 +150,76 @@ pub async fn store_success(
     .bind(t.expires_at)
     .bind(t.next_refresh_at)
     .bind(t.changed)
-    .bind(day)
-    .bind(count)
-    .bind(at)
     .fetch_one(conn)
     .await
 }
 
-/// Record a failed refresh; the stored token (if any) is kept.
+/// A failed refresh to store.
+#[derive(Debug)]
+pub struct StoredFailure<'a> {
+    /// Failure class.
+    pub class: &'a str,
+    /// WeChat's errcode.
+    pub errcode: Option<i64>,
+    /// Message.
+    pub errmsg: &'a str,
+    /// The retry time.
+    pub next_refresh_at: DateTime<Utc>,
+    /// Trust the stored token only until then (it may have been replaced
+    /// at WeChat by a call whose answer was lost); `None` keeps its expiry.
+    pub trusted_until: Option<DateTime<Utc>>,
+}
+
+/// Record a failed refresh; the stored token (if any) is kept, its
+/// expiry shortened to `trusted_until` when that is earlier.
 pub async fn store_failure(
     conn: &mut PgConnection,
     app_id: Uuid,
-    class: &str,
-    errcode: Option<i64>,
-    errmsg: &str,
-    next_refresh_at: DateTime<Utc>,
+    f: &StoredFailure<'_>,
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar(
         "update token_state set
             failure_streak = failure_streak + 1, last_attempt_at = clock_timestamp(), last_error_class = $2,
-            last_errcode = $3, last_errmsg = $4, next_refresh_at = $5, last_outcome = 'failure'
+            last_errcode = $3, last_errmsg = $4, next_refresh_at = $5, last_outcome = 'failure',
+            expires_at = case when $6::timestamptz is not null and expires_at > $6 then $6 else expires_at end
           where app_id = $1
           returning failure_streak",
     )
     .bind(app_id)
-    .bind(class)
-    .bind(errcode.and_then(|c| i32::try_from(c).ok()))
-    .bind(errmsg)
-    .bind(next_refresh_at)
+    .bind(f.class)
+    .bind(f.errcode.and_then(|c| i32::try_from(c).ok()))
+    .bind(f.errmsg)
+    .bind(f.next_refresh_at)
+    .bind(f.trusted_until)
+    .fetch_one(conn)
+    .await
+}
+
+/// Remember that a person's "refresh now" went past a retry time at `at`.
+pub async fn record_bypass(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update token_state set last_bypass_at = $2 where app_id = $1")
+        .bind(app_id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Refreshes made for invalidation reports of `app_id` in the last hour.
+pub async fn invalidations_last_hour(
+    conn: &mut PgConnection,
+    app_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from refresh_log
+          where app_id = $1 and trigger = 'invalidate' and outcome <> 'skipped'
+            and created_at > now() - interval '1 hour'",
+    )
+    .bind(app_id)
     .fetch_one(conn)
     .await
 }
@@ -250,6 +280,8 @@ pub struct CurrentToken {
     pub last_errcode: Option<i32>,
     /// Last error class.
     pub last_error_class: Option<String>,
+    /// Last error message.
+    pub last_errmsg: Option<String>,
     /// Next planned refresh.
     pub next_refresh_at: DateTime<Utc>,
 }
@@ -261,12 +293,26 @@ pub async fn current(
 ) -> Result<Option<CurrentToken>, sqlx::Error> {
     sqlx::query_as(
         "select access_token_ciphertext, fetched_at, expires_at, version, failure_streak, last_errcode,
-                last_error_class, next_refresh_at
+                last_error_class, last_errmsg, next_refresh_at
            from token_state where app_id = $1",
     )
     .bind(app_id)
     .fetch_optional(db)
     .await
+}
+
+/// The fingerprint (SHA-256) of the current token of `app_id`, if any.
+pub async fn fingerprint(
+    db: impl PgExecutor<'_>,
+    app_id: Uuid,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>(
+        "select token_fingerprint from token_state where app_id = $1",
+    )
+    .bind(app_id)
+    .fetch_optional(db)
+    .await?
+    .flatten())
 }
 
 /// The earliest due time of any enabled app.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::engine::ValidToken;
+use super::token::{Unavailable, ValidToken};
 
 /// Longest time an entry is used without asking the database again.
 pub const MAX_AGE: Duration = Duration::from_secs(10);
@@ -31,6 +31,9 @@ struct Cached<T> {
 pub struct ReadCache {
     tokens: RwLock<HashMap<Uuid, Cached<Arc<ValidToken>>>>,
     apps: RwLock<HashMap<Uuid, HashMap<String, Cached<Uuid>>>>,
+    /// Apps with no token to hand out until a known time (a failure's
+    /// retry time): readers are answered without the database.
+    unavailable: RwLock<HashMap<Uuid, Cached<Unavailable>>>,
 }
 
 impl ReadCache {
@@ -53,6 +56,39 @@ impl ReadCache {
                 app_id,
                 Cached {
                     value: token,
+                    at: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Why `app_id` has no token now, if that is known and still holds;
+    /// `retry_after` counts down from when it was learnt.
+    pub fn unavailable(&self, app_id: Uuid) -> Option<Unavailable> {
+        let map = self.unavailable.read().ok()?;
+        let hit = map.get(&app_id)?;
+        let age = hit.at.elapsed();
+        if age >= MAX_AGE || age >= hit.value.retry_after {
+            return None;
+        }
+        let mut u = hit.value.clone();
+        u.retry_after = u
+            .retry_after
+            .saturating_sub(age)
+            .max(Duration::from_secs(1));
+        Some(u)
+    }
+
+    /// Remember that `app_id` has no token until `why.retry_after` from now.
+    pub fn put_unavailable(&self, app_id: Uuid, why: Unavailable) {
+        if let Ok(mut map) = self.unavailable.write() {
+            if map.len() >= CAPACITY {
+                map.clear();
+            }
+            map.insert(
+                app_id,
+                Cached {
+                    value: why,
                     at: Instant::now(),
                 },
             );
@@ -89,6 +125,9 @@ impl ReadCache {
             if let Ok(mut tokens) = self.tokens.write() {
                 tokens.remove(&id);
             }
+            if let Ok(mut unavailable) = self.unavailable.write() {
+                unavailable.remove(&id);
+            }
             if let Ok(mut apps) = self.apps.write() {
                 for by_appid in apps.values_mut() {
                     by_appid.retain(|_, v| v.value != id);
@@ -100,6 +139,9 @@ impl ReadCache {
             }
             if let Ok(mut apps) = self.apps.write() {
                 apps.clear();
+            }
+            if let Ok(mut unavailable) = self.unavailable.write() {
+                unavailable.clear();
             }
         }
     }

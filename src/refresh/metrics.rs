@@ -27,6 +27,13 @@ pub struct HealthLabels {
     pub health: String,
 }
 
+/// Labels of the refusal counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The gate's rule (`backoff`, `budget_spent`, …).
+    pub reason: &'static str,
+}
+
 /// The metrics.
 pub struct Metrics {
     registry: Registry,
@@ -37,6 +44,11 @@ pub struct Metrics {
     pub apps_by_health: Family<HealthLabels, Gauge>,
     /// Tokens that expire within the refresh margin (set before each scrape).
     pub expiring_soon: Gauge,
+    /// Apps that spent 80 % of the budget others than the scheduler may
+    /// spend today (set before each scrape).
+    pub apps_near_budget: Gauge,
+    /// Upstream calls the gate refused, by rule.
+    refusals: Family<ReasonLabels, Counter>,
     /// Token reads answered.
     reads_ok: Counter,
     reads_unavailable: Counter,
@@ -78,6 +90,18 @@ impl Default for Metrics {
             "Tokens of enabled apps that expire within five minutes",
             expiring_soon.clone(),
         );
+        let apps_near_budget = Gauge::default();
+        registry.register(
+            "apps_near_upstream_budget",
+            "Apps that spent at least 80 % of today's upstream budget outside the scheduler's reserve",
+            apps_near_budget.clone(),
+        );
+        let refusals = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "upstream_refusals",
+            "Upstream calls the gate refused, by rule",
+            refusals.clone(),
+        );
         let token_reads = Family::<HealthLabels, Counter>::default();
         registry.register(
             "token_reads",
@@ -108,6 +132,8 @@ impl Default for Metrics {
             claim_seconds,
             apps_by_health,
             expiring_soon,
+            apps_near_budget,
+            refusals,
             reads_ok,
             reads_unavailable,
             reads_from_memory,
@@ -125,6 +151,15 @@ impl Metrics {
                     .map(ErrorClass::as_str)
                     .unwrap_or_default()
                     .to_string(),
+            })
+            .inc();
+    }
+
+    /// Count a call the gate refused.
+    pub fn count_refusal(&self, reason: crate::refresh::gate::RefusalReason) {
+        self.refusals
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
             })
             .inc();
     }

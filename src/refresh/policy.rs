@@ -134,6 +134,11 @@ pub fn next_retry(
     }
 }
 
+/// WeChat's quota day of `now`: the date in Beijing (UTC+8).
+pub fn quota_day(now: DateTime<Utc>) -> chrono::NaiveDate {
+    (now + chrono::Duration::hours(8)).date_naive()
+}
+
 /// WeChat's daily quotas reset at midnight Beijing time.
 pub fn next_quota_day(now: DateTime<Utc>) -> DateTime<Utc> {
     let beijing = FixedOffset::east_opt(8 * 3600)

@@ -101,6 +101,10 @@ async fn start_jobs(engine: Arc<RefreshEngine>, pool: PgPool, log_days: u32) -> 
             let pool = prune_pool.clone();
             Box::pin(async move {
                 let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(log_days));
+                let yesterday = super::policy::quota_day(chrono::Utc::now()) - chrono::Days::new(1);
+                if let Err(e) = db::budget::prune(&pool, yesterday).await {
+                    tracing::warn!(error = %e, "cannot prune past upstream budgets; will retry");
+                }
                 loop {
                     match db::tokens::prune_log(&pool, cutoff, 5_000).await {
                         Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned old refresh log entries"),
@@ -121,6 +125,8 @@ async fn start_jobs(engine: Arc<RefreshEngine>, pool: PgPool, log_days: u32) -> 
     while !pool.is_closed() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // The engine's own pool goes with the service's.
+    engine.pool().close().await;
     let mut scheduler = scheduler;
     scheduler.shutdown().await?;
     Ok(())

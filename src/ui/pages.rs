@@ -22,6 +22,7 @@ use crate::db::apps::AppRow;
 use crate::domain::{Role, TokenMode};
 use crate::error::ApiError;
 use crate::refresh::engine::AttemptOutcome;
+use crate::refresh::gate::RefusalReason;
 use crate::refresh::policy::Health;
 use crate::secret::AppSecret;
 use crate::startup::AppState;
@@ -366,6 +367,7 @@ struct AppCard {
     last_attempt_at: Option<String>,
     next_refresh_at: Option<String>,
     failures_24h: i64,
+    upstream_calls_today: i64,
     failure_streak: i32,
     last_errcode: Option<i32>,
     last_errmsg: Option<String>,
@@ -396,6 +398,7 @@ impl AppCard {
             last_attempt_at: app.last_attempt_at.map(when),
             next_refresh_at: app.enabled.then(|| when(app.next_refresh_at)),
             failures_24h: app.failures_24h,
+            upstream_calls_today: app.upstream_calls_today,
             failure_streak: app.failure_streak,
             last_errcode: app.last_errcode.filter(|_| failing),
             last_errmsg: app.last_errmsg.clone().filter(|_| failing),
@@ -548,11 +551,8 @@ pub async fn register_app(
     };
     match api_apps::register(&req, &state, &scope, new, true).await {
         Ok((app, outcome)) => {
-            let key = match outcome {
-                Some(AttemptOutcome::Failed(_)) => ("error", "flash_app_registered_failing"),
-                _ => ("ok", "flash_app_registered"),
-            };
-            redirect_with_flash(&format!("/apps/{}", app.appid), key.0, key.1, &app.appid)
+            let (kind, key) = registered_flash(outcome.as_ref());
+            redirect_with_flash(&format!("/apps/{}", app.appid), kind, key, &app.appid)
         }
         Err(ApiError::Conflict {
             code: "app_limit_reached",
@@ -587,6 +587,15 @@ pub async fn register_app(
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         Err(e) => page.error(&e),
+    }
+}
+
+/// The flash after a registration: kind and message key.
+fn registered_flash(outcome: Option<&AttemptOutcome>) -> (&'static str, &'static str) {
+    match outcome {
+        Some(AttemptOutcome::Failed(_)) => ("error", "flash_app_registered_failing"),
+        Some(AttemptOutcome::Refused(_)) => ("error", "flash_app_registered_unchecked"),
+        _ => ("ok", "flash_app_registered"),
     }
 }
 
@@ -667,6 +676,10 @@ async fn render_app_page(
             snippets => Serde(scope.role.at_least(Role::Admin)
                 .then(|| super::snippets::Snippets::new(&page.base_url, &app.appid, None))),
             has_secondary => app.has_secondary_secret,
+            budget => context! {
+                daily => state.engine.config().limits.daily_calls,
+                reserve => state.engine.config().limits.scheduler_reserve,
+            },
             errors => Serde(errors),
         },
     )
@@ -700,6 +713,10 @@ pub async fn refresh_app(
                 AttemptOutcome::Refreshed | AttemptOutcome::Unchanged => ("ok", "flash_refreshed"),
                 AttemptOutcome::Disabled => ("error", "flash_refresh_disabled"),
                 AttemptOutcome::Failed(_) => ("error", "flash_refresh_failed"),
+                AttemptOutcome::Refused(r) if r.reason == RefusalReason::BudgetSpent => {
+                    ("error", "flash_refresh_budget")
+                }
+                AttemptOutcome::Refused(_) => ("error", "flash_refresh_cooldown"),
             };
             redirect_with_flash(&format!("/apps/{}", app.appid), kind, key, &app.appid)
         }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-/// How a failed fetch is handled (see `shared/wechat/API.md`).
+/// How a failed fetch is handled (see `docs/WECHAT.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorClass {
@@ -18,6 +18,18 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The class of a stored name. Only the four names are ever stored (a
+    /// check constraint says so); anything else reads as transient, the
+    /// class that retries soonest and asks nothing of the owner.
+    pub fn from_stored(name: &str) -> Self {
+        match name {
+            "quota" => Self::Quota,
+            "configuration" => Self::Configuration,
+            "bug" => Self::Bug,
+            _ => Self::Transient,
+        }
+    }
+
     /// The name as stored.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -209,6 +221,30 @@ pub const ERRCODES: &[Errcode] = &[
 /// The explanation of `code`, if it is known.
 pub fn explain(code: i64) -> Option<&'static Errcode> {
     ERRCODES.iter().find(|e| e.code == code)
+}
+
+/// What an errcode means and what to do, in both languages, as answers
+/// carry it (`explanation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Explanation {
+    /// What it means, in English.
+    pub meaning_en: &'static str,
+    /// What it means, in Chinese.
+    pub meaning_zh: &'static str,
+    /// What to do, in English.
+    pub fix_en: &'static str,
+    /// What to do, in Chinese.
+    pub fix_zh: &'static str,
+}
+
+/// The explanation of `errcode`, when there is one and it is known.
+pub fn explanation(errcode: Option<i64>) -> Option<Explanation> {
+    errcode.and_then(explain).map(|e| Explanation {
+        meaning_en: e.meaning_en,
+        meaning_zh: e.meaning_zh,
+        fix_en: e.fix_en,
+        fix_zh: e.fix_zh,
+    })
 }
 
 /// The class of an errcode; unknown codes are treated as transient (retried

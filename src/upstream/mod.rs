@@ -46,6 +46,10 @@ pub struct FetchFailure {
     pub errcode: Option<i64>,
     /// The provider's errmsg, or what went wrong on the way (never a secret).
     pub errmsg: String,
+    /// The request may have reached the provider and been served although
+    /// no answer arrived (a timeout or a connection lost after sending): a
+    /// new classic token may exist that nobody stored.
+    pub outcome_unknown: bool,
 }
 
 /// The outcome of one upstream call.

@@ -109,12 +109,15 @@ fn transient(errmsg: String) -> FetchFailure {
         class: ErrorClass::Transient,
         errcode: None,
         errmsg,
+        outcome_unknown: false,
     }
 }
 
 /// Network errors, described without the URL (it carries the secret for
-/// classic fetches).
+/// classic fetches). Any error but a failure to connect may come after
+/// WeChat received the request: its outcome is unknown.
 fn network_failure(e: reqwest::Error) -> FetchFailure {
+    let outcome_unknown = !e.is_connect();
     let what = if e.is_timeout() {
         "WeChat did not answer in time"
     } else if e.is_connect() {
@@ -126,7 +129,10 @@ fn network_failure(e: reqwest::Error) -> FetchFailure {
     };
     let e = e.without_url();
     let detail = crate::error::error_chain(&e);
-    transient(format!("{what}: {detail}"))
+    FetchFailure {
+        outcome_unknown,
+        ..transient(format!("{what}: {detail}"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -156,6 +162,7 @@ pub fn parse_answer(body: &[u8]) -> FetchOutcome {
                 class: errcodes::classify(code),
                 errcode: Some(code),
                 errmsg,
+                outcome_unknown: false,
             });
         }
         _ => {}

@@ -113,9 +113,7 @@ async fn an_operator_watches_the_service_live() {
     )
     .unwrap();
     for _ in 0..3 {
-        let res = owner
-            .post_json(&format!("/api/v1/apps/{APPID}/refresh"), &json!({}))
-            .await;
+        let res = crate::helpers::refresh_now(&owner, APPID).await;
         assert!(res.status().is_success());
     }
     text_becomes(&client, "[data-field='upstream.upstream_errors']", |t| {

@@ -215,7 +215,7 @@ pub fn default_settings() -> Settings {
 /// added later cannot leak either. The data directory is one that does not
 /// exist (in-process apps are given their pool and key ring; should anything
 /// look there, it finds no leftover key file).
-fn settings_from(args: &[&str]) -> Settings {
+pub fn settings_from(args: &[&str]) -> Settings {
     use clap::builder::Resettable;
     use clap::{CommandFactory as _, FromArgMatches as _};
     let command = tokenvault::cli::Cli::command().mut_args(|arg| arg.env(Resettable::Reset));
@@ -270,6 +270,15 @@ pub fn sim_settings(wechat: &str) -> Settings {
         "2",
         "--refresh-concurrency",
         "8",
+        // The fast simulator's classic overlap.
+        "--classic-overlap",
+        "1",
+        // Tokens live seconds here: reports of a fresh token are normal,
+        // and "refresh now" may go past a retry time once a second.
+        "--invalidate-min-age",
+        "0",
+        "--refresh-now-cooldown",
+        "1",
     ])
 }
 
@@ -335,6 +344,11 @@ impl TestApp {
     /// Another replica talking to the simulator at `wechat`; returns its address.
     pub async fn spawn_sim_replica(&self, wechat: &str) -> String {
         start_server_with(&self.db, sim_settings(wechat)).await.0
+    }
+
+    /// Another replica with `settings`; returns its address.
+    pub async fn spawn_replica_with(&self, settings: Settings) -> String {
+        start_server_with(&self.db, settings).await.0
     }
 
     /// A browser-like client: its own cookie jar, not signed in.
@@ -569,15 +583,6 @@ fn replace_database_keeps_query() {
     assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
 }
 
-/// Settings parsed from `args` (flags after `tokenvault`), as the service
-/// would parse them.
-pub fn settings_from(args: &[&str]) -> Settings {
-    use clap::Parser as _;
-    tokenvault::cli::Cli::try_parse_from(std::iter::once("tokenvault").chain(args.iter().copied()))
-        .expect("test settings parse")
-        .settings
-}
-
 /// Start the application with `settings` on a fresh, migrated database.
 pub async fn spawn_app_with_settings(settings: Settings) -> TestApp {
     let db = TestDatabase::create_migrated().await;
@@ -587,5 +592,27 @@ pub async fn spawn_app_with_settings(settings: Settings) -> TestApp {
         pool,
         client: reqwest::Client::new(),
         db,
+    }
+}
+
+/// Ask for "refresh now" of `appid` until it is tried: a refusal (429, "refresh
+/// now" went past a retry time moments ago) waits its `Retry-After`.
+pub async fn refresh_now(owner: &Browser, appid: &str) -> reqwest::Response {
+    loop {
+        let res = owner
+            .post_json(
+                &format!("/api/v1/apps/{appid}/refresh"),
+                &serde_json::json!({}),
+            )
+            .await;
+        if res.status() != 429 {
+            return res;
+        }
+        let wait: u64 = res.headers()["retry-after"]
+            .to_str()
+            .expect("Retry-After")
+            .parse()
+            .expect("seconds");
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
     }
 }

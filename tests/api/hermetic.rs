@@ -74,7 +74,10 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "TOKENVAULT_RETRY_BASE"
                 | "TOKENVAULT_CONFIG_RETRY"
                 | "TOKENVAULT_REFRESH_TICK"
-                | "TOKENVAULT_STABLE_RENEW_WINDOW" => "3600".into(),
+                | "TOKENVAULT_STABLE_RENEW_WINDOW"
+                | "TOKENVAULT_STATS_CACHE_SECONDS"
+                | "TOKENVAULT_CLASSIC_OVERLAP"
+                | "TOKENVAULT_INVALIDATE_MIN_AGE" => "3600".into(),
                 "TOKENVAULT_DB_MAX_CONNECTIONS" | "TOKENVAULT_SIM_TOKEN_LENGTH" => "16".into(),
                 "TOKENVAULT_SESSION_IDLE_MINUTES"
                 | "TOKENVAULT_SESSION_MAX_HOURS"
@@ -87,7 +90,21 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_SIM_OVERLAP"
                 | "TOKENVAULT_SIM_STABLE_RENEW_WINDOW"
                 | "TOKENVAULT_SIM_DAILY_QUOTA"
-                | "TOKENVAULT_SIM_MINUTE_QUOTA" => "1".into(),
+                | "TOKENVAULT_SIM_MINUTE_QUOTA"
+                | "TOKENVAULT_FAILED_KEY_AUTH_PER_MINUTE"
+                | "TOKENVAULT_PASSWORD_HASH_CONCURRENCY"
+                | "TOKENVAULT_PASSWORD_HASH_WAIT_MS"
+                | "TOKENVAULT_MAX_APPS_PER_TENANT"
+                | "TOKENVAULT_INVALIDATES_PER_HOUR"
+                | "TOKENVAULT_ON_DEMAND_CONCURRENCY"
+                | "TOKENVAULT_ON_DEMAND_PER_TENANT"
+                | "TOKENVAULT_DB_READ_CONNECTIONS"
+                | "TOKENVAULT_KEY_READ_RATE" => "1".into(),
+                "TOKENVAULT_TRUSTED_PROXIES" => "0.0.0.0/0,::/0".into(),
+                "TOKENVAULT_METRICS_TOKEN" => "someone-elses-metrics-token".into(),
+                "TOKENVAULT_REFRESH_NOW_COOLDOWN" => "86400".into(),
+                "TOKENVAULT_DAILY_UPSTREAM_BUDGET" => "10".into(),
+                "TOKENVAULT_SCHEDULER_RESERVE" => "9".into(),
                 "TOKENVAULT_SIM_APPS_FILE" => {
                     data_dir.join("no-such-apps.json").display().to_string()
                 }

@@ -14,6 +14,7 @@ mod browser_ops;
 mod browser_people;
 mod cli;
 mod crypto;
+mod guards;
 mod guards_edge;
 mod health;
 mod helpers;

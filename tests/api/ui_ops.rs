@@ -224,9 +224,7 @@ async fn the_health_page_shows_replicas_lag_and_upstream_errors_as_they_are() {
     )
     .unwrap();
     for _ in 0..4 {
-        let res = owner
-            .post_json(&format!("/api/v1/apps/{APPID}/refresh"), &json!({}))
-            .await;
+        let res = crate::helpers::refresh_now(&owner, APPID).await;
         assert!(res.status().is_success(), "{}", res.status());
     }
     let h = health_when(&owner, "four upstream errors", |h| {

@@ -1,4 +1,4 @@
-//! A faithful simulator of WeChat's token endpoints (`shared/wechat/API.md`),
+//! A faithful simulator of WeChat's token endpoints (`docs/WECHAT.md`),
 //! run as `tokenvault wechat-sim` or in-process from tests through
 //! [`WeChatSimulator::start`].
 //!
@@ -25,7 +25,10 @@
 //!   token: 41001 missing, 40014 unknown, 40001 superseded or force-refreshed,
 //!   42001 expired.
 //! - Faults per appid ([`Fault`]): latency, hanging, HTTP 5xx with a gateway's
-//!   HTML page, malformed JSON, busy (-1), dropped connections.
+//!   HTML page, malformed JSON, busy (-1), dropped connections. A call slowed
+//!   by latency completes even when its client gave up waiting, as at WeChat:
+//!   a timed-out classic call still issues its new token (and so starts the
+//!   old token's overlap), which nobody received.
 //! - A control API under `/sim/` and exact per-appid counters, including the
 //!   number of token calls in flight and its maximum.
 //!

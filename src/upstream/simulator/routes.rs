@@ -55,7 +55,28 @@ async fn classic_token(req: HttpRequest, state: web::Data<SimState>) -> HttpResp
     if let Some(res) = suffer(&state, &start, ip).await {
         return res;
     }
-    token_answer(state.classic_token(&creds, ip), &start)
+    let state = state.into_inner();
+    let issued = complete(start.latency, move || state.classic_token(&creds, ip)).await;
+    token_answer(issued, &start)
+}
+
+/// Wait the injected latency, then do the call's work in a task of its own:
+/// like WeChat, the simulator finishes a call whose client gave up (timed
+/// out or hung up), so the token it issues exists although nobody got it.
+async fn complete(
+    latency: std::time::Duration,
+    work: impl FnOnce() -> Result<Issued, WxError> + Send + 'static,
+) -> Result<Issued, WxError> {
+    let task = tokio::spawn(async move {
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        work()
+    });
+    task.await.unwrap_or(Err(WxError {
+        code: errcode::BUSY,
+        ip: None,
+    }))
 }
 
 async fn stable_token(req: HttpRequest, body: Bytes, state: web::Data<SimState>) -> HttpResponse {
@@ -70,7 +91,9 @@ async fn stable_token(req: HttpRequest, body: Bytes, state: web::Data<SimState>)
     if let Some(res) = suffer(&state, &start, ip).await {
         return res;
     }
-    token_answer(state.stable_token(&creds, force, ip), &start)
+    let state = state.into_inner();
+    let issued = complete(start.latency, move || state.stable_token(&creds, force, ip)).await;
+    token_answer(issued, &start)
 }
 
 /// The stable-token body: a JSON object whose fields, when present, have
@@ -97,13 +120,14 @@ fn stable_request(body: &[u8]) -> Option<(Credentials, bool)> {
     Some((creds, force))
 }
 
-/// Sleep the injected latency (the lock is not held), then play the injected
-/// mishap, if any.
+/// Play the injected mishap, if any, after the injected latency (the lock
+/// is not held); without one, the latency is waited where the work is done.
 async fn suffer(state: &SimState, start: &CallStart, ip: IpAddr) -> Option<HttpResponse> {
+    let mishap = start.mishap?;
     if !start.latency.is_zero() {
         tokio::time::sleep(start.latency).await;
     }
-    let res = match start.mishap? {
+    let res = match mishap {
         Mishap::Hang => {
             // Actix keeps running a handler whose client went away, so the
             // hang ends after `hang`, when the app's faults are cleared, or

@@ -1,0 +1,110 @@
+//! The upstream budget: calls and force refreshes per app (tenant and
+//! AppID) per quota day. The refresh engine reads and counts it with the
+//! app's token row locked, in the same transaction as the attempt.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// A budget row as stored.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct BudgetRow {
+    /// The quota day the counts belong to.
+    pub day: NaiveDate,
+    /// Calls that day.
+    pub calls: i32,
+    /// Force refreshes that day.
+    pub forced: i32,
+    /// The last force refresh.
+    pub last_forced_at: Option<DateTime<Utc>>,
+}
+
+/// Lock the budget row of an app (creating it for `today`), for the rest
+/// of the transaction.
+pub async fn lock(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    appid: &str,
+    today: NaiveDate,
+) -> Result<BudgetRow, sqlx::Error> {
+    sqlx::query(
+        "insert into upstream_budget (tenant_id, appid, day) values ($1, $2, $3)
+         on conflict (tenant_id, appid) do nothing",
+    )
+    .bind(tenant_id)
+    .bind(appid)
+    .bind(today)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_as(
+        "select day, calls, forced, last_forced_at from upstream_budget
+          where tenant_id = $1 and appid = $2 for update",
+    )
+    .bind(tenant_id)
+    .bind(appid)
+    .fetch_one(conn)
+    .await
+}
+
+/// Store the spending of day `day` after a call (the row is locked).
+pub async fn store(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    appid: &str,
+    day: NaiveDate,
+    row: &BudgetRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update upstream_budget set day = $3, calls = $4, forced = $5, last_forced_at = $6
+          where tenant_id = $1 and appid = $2",
+    )
+    .bind(tenant_id)
+    .bind(appid)
+    .bind(day)
+    .bind(row.calls)
+    .bind(row.forced)
+    .bind(row.last_forced_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Calls of `day` per AppID of a tenant, for the apps listed.
+pub async fn calls_on(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    appids: &[String],
+    day: NaiveDate,
+) -> Result<Vec<(String, i32, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "select appid, calls, forced from upstream_budget
+          where tenant_id = $1 and appid = any($2) and day >= $3",
+    )
+    .bind(tenant_id)
+    .bind(appids)
+    .bind(day)
+    .fetch_all(db)
+    .await
+}
+
+/// Apps (of every tenant) that spent at least `calls` on `day` or later.
+pub async fn count_at_least(
+    db: impl PgExecutor<'_>,
+    day: NaiveDate,
+    calls: i32,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from upstream_budget where day >= $1 and calls >= $2")
+        .bind(day)
+        .bind(calls)
+        .fetch_one(db)
+        .await
+}
+
+/// Delete the rows of days before `day` (they count nothing any more).
+pub async fn prune(db: impl PgExecutor<'_>, day: NaiveDate) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("delete from upstream_budget where day < $1")
+        .bind(day)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
