@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
@@ -20,34 +19,18 @@ use crate::config::Settings;
 use crate::crypto::KeyRing;
 use crate::db;
 use crate::error::problem_response;
+use crate::http::request_log::RedactedRootSpan;
 use crate::refresh::engine::{EngineConfig, RefreshEngine};
 use crate::refresh::gate::Limits;
 use crate::refresh::metrics::Metrics;
 use crate::refresh::policy::Timing;
 use crate::refresh::scheduler;
-use crate::telemetry::RedactedRootSpan;
+use crate::state::AppState;
 use crate::ui;
 use crate::upstream::wechat::WeChatClient;
 
 /// Largest JSON body accepted by any endpoint.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
-
-/// Shared state of every request handler.
-#[derive(Debug)]
-pub struct AppState {
-    /// The database pool.
-    pub pool: PgPool,
-    /// The settings the service started with.
-    pub settings: Settings,
-    /// Sessions, keys and throttles of this replica.
-    pub auth: AuthState,
-    /// The master keys that encrypt secrets at rest, checked against the database.
-    pub crypto: Arc<KeyRing>,
-    /// The refresh engine of this replica.
-    pub engine: Arc<RefreshEngine>,
-    /// Cached database figures (`/metrics`, service health) and the guards' metrics.
-    pub stats: api::metrics::Stats,
-}
 
 /// A built, not yet running, HTTP server.
 pub struct Application {
@@ -78,7 +61,7 @@ impl Application {
             ),
         };
         let stats =
-            api::metrics::Stats::new(Duration::from_secs(settings.stats_cache_seconds), &auth);
+            crate::stats::Stats::new(Duration::from_secs(settings.stats_cache_seconds), &auth);
         let engine = Arc::new(build_engine(&settings, &pool, Arc::clone(&crypto))?);
         let state = web::Data::new(AppState {
             pool,
@@ -91,7 +74,7 @@ impl Application {
         spawn_background(&state);
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(security_headers())
+                .wrap(crate::http::security_headers())
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 // Outermost: token reads answered from memory, before the
                 // logger and the router (see src/api/token_fast_path.rs).
@@ -135,24 +118,6 @@ pub fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
             "cannot listen on {addr} (TOKENVAULT_BIND): {e}; stop whatever uses that address or choose another with --bind"
         )
     })
-}
-
-/// Headers on every response (also set by the token read's fast path,
-/// which answers before the middleware that adds them).
-pub const SECURITY_HEADERS: [(&str, &str); 4] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
-    (
-        "content-security-policy",
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
-];
-
-fn security_headers() -> DefaultHeaders {
-    SECURITY_HEADERS
-        .into_iter()
-        .fold(DefaultHeaders::new(), DefaultHeaders::add)
 }
 
 fn json_config() -> web::JsonConfig {

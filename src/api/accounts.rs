@@ -7,11 +7,12 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit_event;
-use crate::auth::{Principal, client_ip, session};
+use crate::auth::{Principal, session};
 use crate::db;
 use crate::domain::{Email, Name, NewPassword, Role};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::identity::client_ip;
+use crate::state::AppState;
 
 /// Body of POST /api/v1/signup.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -111,7 +112,8 @@ pub async fn create_account(
     .await?;
     tx.commit().await?;
 
-    let session = session::start(req, state, user_id, Some(tenant_id)).await?;
+    let session =
+        crate::http::identity::start_session(req, state, user_id, Some(tenant_id)).await?;
     Ok(NewAccount {
         tenant_id,
         user_id,
@@ -171,7 +173,7 @@ pub async fn sign_in(
         .role
         .parse()
         .map_err(|()| anyhow::anyhow!("user {} has an unknown role", user.id))?;
-    let session = session::start(req, state, user.id, user.tenant_id).await?;
+    let session = crate::http::identity::start_session(req, state, user.id, user.tenant_id).await?;
     db::audit::record(
         &state.pool,
         audit_event(
@@ -278,7 +280,7 @@ pub async fn logout(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let s = principal.require_session()?;
-    session::end(&req, &state).await?;
+    crate::http::identity::end_session(&req, &state).await?;
     db::audit::record(
         &state.pool,
         audit_event(&req, s.tenant_id, Some(s.user_id), "signout", None),

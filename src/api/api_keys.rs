@@ -12,7 +12,7 @@ use crate::auth::{Principal, TenantScope, api_key};
 use crate::db;
 use crate::domain::{FieldError, Name, Role};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Most apps one key may be limited to.
 const MAX_APPS_PER_KEY: usize = 100;

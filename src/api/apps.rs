@@ -23,7 +23,7 @@ use crate::refresh::gate::{Limits, Refusal};
 use crate::refresh::policy;
 use crate::secret::AppSecret;
 use crate::service::token_read::{self, ReadError, Reader};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
 /// Largest `min_ttl`: WeChat tokens live 7200 s.

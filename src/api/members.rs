@@ -13,7 +13,7 @@ use crate::auth::{Principal, TenantScope, session, token};
 use crate::db;
 use crate::domain::{Email, FieldError, NewPassword, Role};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How long an invite link works.
 const INVITE_DAYS: i64 = 7;
@@ -494,7 +494,7 @@ pub async fn join(
     state
         .auth
         .throttle
-        .check(crate::auth::client_ip(req), None)
+        .check(crate::http::identity::client_ip(req), None)
         .map_err(ApiError::TooManyRequests)?;
     let checked = (
         Email::parse("email", email),
@@ -563,7 +563,8 @@ pub async fn join(
     )
     .await?;
     tx.commit().await?;
-    let session = session::start(req, state, user_id, Some(invite.tenant_id)).await?;
+    let session =
+        crate::http::identity::start_session(req, state, user_id, Some(invite.tenant_id)).await?;
     Ok(Joined {
         tenant_id: invite.tenant_id,
         user_id,

@@ -16,9 +16,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use uuid::Uuid;
 
-use crate::auth::client_ip;
 use crate::db::audit::AuditEvent;
 use crate::error::{ApiError, problem_response};
+use crate::http::identity::client_ip;
 
 /// Largest page a list endpoint returns.
 pub const MAX_PAGE: i64 = 200;

@@ -11,15 +11,16 @@
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use chrono::Utc;
 
 use crate::auth::Principal;
 use crate::db;
 use crate::domain::Role;
+pub use crate::domain::health::{
+    DatabaseHealth, ReplicaHealth, ReplicasHealth, SchedulerHealth, ServiceHealth, UpstreamHealth,
+};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Replicas seen within this long are listed.
 const LISTED_FOR_SECONDS: f64 = 3600.0;
@@ -33,111 +34,6 @@ pub const UPSTREAM_WINDOW_MINUTES: i32 = 15;
 /// which the service counts as degraded (given enough attempts to judge).
 const DEGRADED_UPSTREAM_ERROR_RATE: f64 = 0.2;
 const MIN_ATTEMPTS_TO_JUDGE: i64 = 5;
-
-/// The service's health at one moment.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ServiceHealth {
-    /// `ok`, `degraded` (overdue refreshes, no live replica, WeChat failing)
-    /// or `down` (the database does not answer).
-    pub status: &'static str,
-    /// When this was measured.
-    pub checked_at: DateTime<Utc>,
-    /// The replica that answered.
-    pub answered_by: String,
-    /// Replicas that heartbeated in the last hour.
-    pub replicas: ReplicasHealth,
-    /// The refresh backlog; `null` when the database does not answer.
-    pub scheduler: Option<SchedulerHealth>,
-    /// The database as this replica sees it.
-    pub database: DatabaseHealth,
-    /// WeChat's answers over the window; `null` when the database does not answer.
-    pub upstream: Option<UpstreamHealth>,
-}
-
-/// Replicas that heartbeated recently.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ReplicasHealth {
-    /// Replicas whose last heartbeat is recent enough to count as alive.
-    pub alive: usize,
-    /// Listed replicas that stopped heartbeating.
-    pub stale: usize,
-    /// A replica is alive when seen within this many seconds.
-    pub alive_within_seconds: u64,
-    /// The replicas, most recently seen first.
-    pub items: Vec<ReplicaHealth>,
-}
-
-/// One replica.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ReplicaHealth {
-    /// Replica id (as in the refresh log).
-    pub id: String,
-    /// Host name; `null` except for operators.
-    pub host: Option<String>,
-    /// tokenvault version.
-    pub version: String,
-    /// First heartbeat.
-    pub started_at: DateTime<Utc>,
-    /// Last heartbeat.
-    pub last_seen_at: DateTime<Utc>,
-    /// Seconds since the last heartbeat.
-    pub seconds_since_seen: f64,
-    /// Seen recently enough to count as alive.
-    pub alive: bool,
-}
-
-/// Enabled apps waiting for their refresh.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SchedulerHealth {
-    /// `ok`, or `lagging` when an app is overdue.
-    pub status: &'static str,
-    /// Apps due now (refreshes may be under way).
-    pub due_apps: i64,
-    /// Apps due for longer than `overdue_after_seconds`.
-    pub overdue_apps: i64,
-    /// How long the most overdue app has been due, in seconds (0: none due).
-    pub lag_seconds: f64,
-    /// When a due app counts as overdue.
-    pub overdue_after_seconds: f64,
-}
-
-/// The database as this replica sees it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DatabaseHealth {
-    /// It answered `select 1` within two seconds.
-    pub reachable: bool,
-    /// Round trip of that query, in milliseconds; `null` when unreachable.
-    pub latency_ms: Option<f64>,
-    /// Open connections of this replica's pool.
-    pub pool_size: u32,
-    /// Of those, idle.
-    pub pool_idle: u32,
-    /// Most connections the pool opens.
-    pub pool_max: u32,
-}
-
-/// Refresh attempts of every tenant over the window.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UpstreamHealth {
-    /// `ok`, `failing` (WeChat or the network fails too often) or `idle` (no attempts).
-    pub status: &'static str,
-    /// Length of the window in minutes.
-    pub window_minutes: i32,
-    /// Attempts (token requests to WeChat).
-    pub attempts: i64,
-    /// Failed attempts, any reason (including apps' wrong settings).
-    pub failures: i64,
-    /// `failures / attempts`; `null` without attempts.
-    pub failure_rate: Option<f64>,
-    /// Failures of WeChat or the network: timeouts, 5xx, busy, malformed answers.
-    pub upstream_errors: i64,
-    /// `upstream_errors / attempts`; `null` without attempts.
-    pub upstream_error_rate: Option<f64>,
-    /// Median latency, in milliseconds.
-    pub p50_ms: Option<f64>,
-    /// 95th percentile latency, in milliseconds.
-    pub p95_ms: Option<f64>,
-}
 
 /// The service's health, at most `TOKENVAULT_STATS_CACHE_SECONDS` old;
 /// `operator` keeps replicas' host names.

@@ -29,9 +29,10 @@ use chrono::Utc;
 
 use crate::auth::KeyPrincipal;
 use crate::domain::AppId;
+use crate::http::SECURITY_HEADERS;
 use crate::refresh::token::ValidToken;
 use crate::service::token_read;
-use crate::startup::{AppState, SECURITY_HEADERS};
+use crate::state::AppState;
 
 const PREFIX: &str = "/api/v1/apps/";
 const SUFFIX: &str = "/token";

@@ -36,12 +36,12 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::auth::KeyRefusal;
 use crate::domain::AppId;
 use crate::refresh::gate::RefusalReason;
 use crate::refresh::token::Cause;
+use crate::service::identity::KeyRefusal;
 use crate::service::token_read::{self, ReadError, Reader};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `grant_type` is missing or not `client_credential`.
 const INVALID_GRANT_TYPE: i64 = 40002;
@@ -117,7 +117,7 @@ pub async fn classic_token(req: HttpRequest, state: web::Data<AppState>) -> Http
             _ => {}
         }
     }
-    answer(&state, crate::auth::client_ip(&req), creds).await
+    answer(&state, crate::http::identity::client_ip(&req), creds).await
 }
 
 /// POST /cgi-bin/stable_token with JSON
@@ -138,7 +138,7 @@ pub async fn stable_token(
         return wx_error(REQUIRE_POST, "require POST method");
     }
     match stable_request(&body) {
-        Some(creds) => answer(&state, crate::auth::client_ip(&req), creds).await,
+        Some(creds) => answer(&state, crate::http::identity::client_ip(&req), creds).await,
         None => wx_error(DATA_FORMAT, "data format error"),
     }
 }
@@ -190,7 +190,7 @@ async fn answer(
     let Ok(appid) = AppId::parse("appid", &appid) else {
         return wx_error(INVALID_APPID, "invalid appid");
     };
-    let key = match crate::auth::verify_api_key(state, client, &secret).await {
+    let key = match crate::service::identity::verify_api_key(state, client, &secret).await {
         Ok(key) => key,
         Err(KeyRefusal::Invalid) => {
             return wx_error(

@@ -1,6 +1,7 @@
 //! Who is calling: browser sessions (cookie + CSRF token) and API keys
-//! (`Authorization: Bearer`). Handlers take a [`Principal`] and state in one
-//! line which role they need.
+//! (`Authorization: Bearer`), password hashing and the throttles. Handlers
+//! take a [`Principal`] (extracted from the request in `crate::http`) and
+//! state in one line which role they need.
 
 pub mod api_key;
 pub mod client;
@@ -9,20 +10,12 @@ pub mod session;
 pub mod throttle;
 pub mod token;
 
-use std::future::Future;
-use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
-use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::startup::AppState;
 pub use api_key::{KeyPrincipal, KeyVerifier};
 pub use client::{ThrottleKey, TrustedProxies};
 pub use session::SessionPrincipal;
@@ -120,123 +113,5 @@ impl Principal {
                 "only operators of the service may see this",
             )),
         }
-    }
-}
-
-/// The client's address: the TCP peer, or, when the peer is one of
-/// `TOKENVAULT_TRUSTED_PROXIES`, the address it forwarded the request for
-/// (see [`client`]). The one answer for the audit log, sessions, throttles
-/// and the request log.
-pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Some(peer.to_canonical());
-    };
-    let trusted = &state.settings.trusted_proxies;
-    if trusted.is_empty() {
-        return Some(peer.to_canonical());
-    }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .map(actix_web::http::header::HeaderValue::as_bytes)
-        .collect::<Vec<_>>();
-    Some(trusted.client(peer, forwarded.into_iter()))
-}
-
-/// Why an API key was not accepted.
-#[derive(Debug)]
-pub enum KeyRefusal {
-    /// Malformed, unknown or revoked.
-    Invalid,
-    /// The client address failed too often: refused before any lookup;
-    /// retry after this many seconds.
-    Throttled(u64),
-    /// The database could not be asked.
-    Database(sqlx::Error),
-}
-
-impl From<KeyRefusal> for ApiError {
-    fn from(refusal: KeyRefusal) -> Self {
-        match refusal {
-            KeyRefusal::Invalid => Self::Unauthenticated("the API key is not valid or was revoked"),
-            KeyRefusal::Throttled(retry_after) => Self::RateLimited {
-                code: "too_many_failed_key_attempts",
-                detail: format!(
-                    "too many requests with an invalid API key from this address: check the key and try again in {retry_after} seconds"
-                ),
-                retry_after,
-            },
-            KeyRefusal::Database(e) => e.into(),
-        }
-    }
-}
-
-/// Check an API key sent by `client`: the one rule for every endpoint that
-/// takes keys. A recently verified key is admitted from memory; otherwise
-/// an address that failed too often is refused before the key is looked
-/// at, and every refusal counts against its address.
-pub async fn verify_api_key(
-    state: &AppState,
-    client: Option<IpAddr>,
-    key: &SecretString,
-) -> Result<KeyPrincipal, KeyRefusal> {
-    use secrecy::ExposeSecret as _;
-    if let Some(principal) = state.auth.keys.verify_cached(key.expose_secret()) {
-        return Ok(principal);
-    }
-    state
-        .auth
-        .key_failures
-        .admit(client)
-        .map_err(KeyRefusal::Throttled)?;
-    match state.auth.keys.verify(&state.pool, key).await {
-        Ok(Some(principal)) => Ok(principal),
-        Ok(None) => {
-            state.auth.key_failures.record_failure(client);
-            Err(KeyRefusal::Invalid)
-        }
-        Err(e) => Err(KeyRefusal::Database(e)),
-    }
-}
-
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { authenticate(&req).await })
-    }
-}
-
-fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
-}
-
-async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = state(req)?;
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        // A credential that is present but wrong is refused, never ignored.
-        let key = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError::Unauthenticated(
-                "send the API key as 'Authorization: Bearer <key>'",
-            ))?;
-        let key = SecretString::from(key);
-        return verify_api_key(state, client_ip(req), &key)
-            .await
-            .map(Principal::ApiKey)
-            .map_err(ApiError::from);
-    }
-    match session::from_request(req, state).await? {
-        Some(s) => Ok(Principal::Session(s)),
-        None => Err(ApiError::Unauthenticated(
-            "sign in, or send an API key as 'Authorization: Bearer <key>'",
-        )),
     }
 }

@@ -56,9 +56,20 @@ impl fmt::Debug for AppId {
 
 /// Which WeChat endpoint keeps an app's token.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    sqlx::Type,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum TokenMode {
     /// `/cgi-bin/stable_token`: does not invalidate tokens other systems hold.
     #[default]

@@ -2,15 +2,23 @@
 //! deeper sees raw strings.
 
 mod app;
+mod audit;
 mod email;
+pub mod health;
+mod ids;
 mod name;
 mod password;
+mod refresh;
 mod role;
 
 pub use app::{AppId, TokenMode, parse_app_secret};
+pub use audit::AuditAction;
 pub use email::Email;
+pub use health::Health;
+pub use ids::{ApiKeyId, AppUuid, InviteId, TenantId, UserId};
 pub use name::Name;
 pub use password::NewPassword;
+pub use refresh::{ErrorClass, RefreshOutcome, Trigger};
 pub use role::Role;
 
 /// Why a field was refused: a stable code and a sentence for people.

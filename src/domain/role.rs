@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 
 /// What a person may do. Tenant roles are ordered: owner > admin > viewer.
 /// The operator runs the service itself and belongs to no tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Role {
     /// Everything in the tenant, including other owners.
     Owner,

@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use super::engine::{AttemptOutcome, EngineError, RefreshEngine, Trigger};
 use super::gate::{self, Decision, Refusal, Spent};
-use super::policy;
+use super::policy::{self, chrono_duration};
 use crate::auth::token::hash as fingerprint;
 use crate::crypto::Binding;
 use crate::db;
@@ -406,8 +406,4 @@ impl RefreshEngine {
 
 fn is_secret_rejected(f: &FetchFailure) -> bool {
     matches!(f.errcode, Some(40001 | 40125))
-}
-
-pub(super) fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }

@@ -27,7 +27,7 @@ pub use super::gate::Trigger;
 use super::gate::{Limits, Refusal};
 use super::metrics::Metrics;
 use super::policy::Timing;
-use super::reads::OnDemandSlots;
+use super::slots::OnDemandSlots;
 use super::token::Unavailable;
 use crate::auth::token::hash as fingerprint;
 use crate::crypto::KeyRing;

@@ -21,36 +21,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::policy;
+use super::policy::{self, chrono_duration};
 use crate::domain::TokenMode;
 
-/// What asks for an upstream call (stored in the refresh log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// The scheduler found the token due (also after an edit made it due).
-    Schedule,
-    /// A reader found no token valid long enough.
-    OnDemand,
-    /// A person asked for it.
-    Manual,
-    /// A client reported the current token as bad.
-    Invalidate,
-    /// The app was just registered.
-    Registration,
-}
-
-impl Trigger {
-    /// The name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Schedule => "schedule",
-            Self::OnDemand => "on_demand",
-            Self::Manual => "manual",
-            Self::Invalidate => "invalidate",
-            Self::Registration => "registration",
-        }
-    }
-}
+pub use crate::domain::Trigger;
 
 /// The gate's limits (settings).
 #[derive(Debug, Clone)]
@@ -350,10 +324,6 @@ fn until_at_least_a_second(now: DateTime<Utc>, until: DateTime<Utc>) -> Duration
         .to_std()
         .unwrap_or(Duration::ZERO)
         .max(Duration::from_secs(1))
-}
-
-fn chrono_duration(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]

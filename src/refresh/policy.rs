@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike as _, FixedOffset, TimeZone as _, Utc};
 use rand::Rng;
-use serde::Serialize;
 
+pub use crate::domain::Health;
 use crate::domain::TokenMode;
 use crate::upstream::ErrorClass;
 
@@ -134,6 +134,11 @@ pub fn next_retry(
     }
 }
 
+/// `d` as a chrono duration (saturating: a duration too long to count is forever).
+pub fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
 /// WeChat's quota day of `now`: the date in Beijing (UTC+8).
 pub fn quota_day(now: DateTime<Utc>) -> chrono::NaiveDate {
     (now + chrono::Duration::hours(8)).date_naive()
@@ -149,35 +154,6 @@ pub fn next_quota_day(now: DateTime<Utc>) -> DateTime<Utc> {
         .with_ymd_and_hms(tomorrow.year(), tomorrow.month(), tomorrow.day(), 0, 0, 0)
         .single()
         .map_or(now + chrono::Duration::days(1), |t| t.with_timezone(&Utc))
-}
-
-/// An app's health, derived from its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// A valid token, and the last refresh worked.
-    Healthy,
-    /// No valid token yet, and no failure so far: the first fetch is under way.
-    Refreshing,
-    /// Refreshes fail for a passing reason, but a valid token is still served.
-    Degraded,
-    /// Refreshes fail for a reason the owner must fix, or no valid token is left.
-    Failing,
-    /// Refreshing is switched off for this app.
-    Disabled,
-}
-
-impl Health {
-    /// The name as shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Healthy => "healthy",
-            Self::Refreshing => "refreshing",
-            Self::Degraded => "degraded",
-            Self::Failing => "failing",
-            Self::Disabled => "disabled",
-        }
-    }
 }
 
 /// Derive health.

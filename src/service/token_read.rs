@@ -17,7 +17,7 @@ use crate::db;
 use crate::domain::AppId;
 use crate::refresh::engine::{EngineError, TokenError};
 use crate::refresh::token::{Unavailable, ValidToken};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Who reads.
 #[derive(Debug, Clone, Copy)]

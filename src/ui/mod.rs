@@ -29,9 +29,9 @@ use minijinja::context;
 use minijinja::value::Serde;
 use sha2::{Digest as _, Sha256};
 
-use crate::auth::{SessionPrincipal, session};
+use crate::auth::SessionPrincipal;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use i18n::Lang;
 
 const STYLESHEET: &str = include_str!("../../web/static/app.css");
@@ -177,7 +177,7 @@ impl FromRequest for Page {
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
             Ok(Self {
                 lang: Lang::of(&req),
-                user: session::lookup(&req, state).await?,
+                user: crate::http::identity::lookup_session(&req, state).await?,
                 flash: req
                     .cookie(FLASH_COOKIE)
                     .and_then(|c| Flash::parse(c.value())),

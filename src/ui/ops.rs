@@ -19,7 +19,7 @@ use crate::db;
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::refresh::policy::{self, Health};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::upstream::ErrorClass;
 use crate::upstream::errcodes::{self, Errcode};
 
@@ -246,7 +246,7 @@ pub async fn set_app_limit(
     };
     let event = db::audit::AuditEvent {
         actor_user_id: Some(operator.user_id),
-        client_ip: crate::auth::client_ip(&req).map(|ip| ip.to_string()),
+        client_ip: crate::http::identity::client_ip(&req).map(|ip| ip.to_string()),
         ..Default::default()
     };
     match db::app_limits::change(&state.pool, tenant_id, limit, "page", event).await {

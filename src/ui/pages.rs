@@ -25,7 +25,7 @@ use crate::refresh::engine::AttemptOutcome;
 use crate::refresh::gate::RefusalReason;
 use crate::refresh::policy::Health;
 use crate::secret::AppSecret;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::upstream::errcodes::{self, Errcode};
 
 /// Field errors of a form: field name to catalogue key (or message).
@@ -332,7 +332,7 @@ pub async fn logout(
 ) -> HttpResponse {
     match form_session(&page, &form.csrf_token) {
         Ok(user) => {
-            if let Err(e) = session::end(&req, &state).await {
+            if let Err(e) = crate::http::identity::end_session(&req, &state).await {
                 return page.error(&ApiError::from(e));
             }
             let event =

@@ -25,7 +25,7 @@ use crate::auth::{TenantScope, token};
 use crate::db;
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Entries per page of the audit log.
 const AUDIT_PAGE_SIZE: i64 = 50;
@@ -50,6 +50,8 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "app.deleted",
     "app.refreshed",
     "token.read",
+    "token.invalidated",
+    "token.invalidate_refused",
 ];
 
 /// The roles a tenant member can have, highest first.

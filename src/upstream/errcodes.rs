@@ -3,43 +3,7 @@
 
 use serde::Serialize;
 
-/// How a failed fetch is handled (see `docs/WECHAT.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorClass {
-    /// Network trouble, timeouts, 5xx, malformed answers, WeChat busy: retry soon with backoff.
-    Transient,
-    /// A call quota is used up: wait for the quota window.
-    Quota,
-    /// The app's credentials or WeChat settings are wrong: the owner must act.
-    Configuration,
-    /// tokenvault sent a request WeChat calls malformed: should never happen.
-    Bug,
-}
-
-impl ErrorClass {
-    /// The class of a stored name. Only the four names are ever stored (a
-    /// check constraint says so); anything else reads as transient, the
-    /// class that retries soonest and asks nothing of the owner.
-    pub fn from_stored(name: &str) -> Self {
-        match name {
-            "quota" => Self::Quota,
-            "configuration" => Self::Configuration,
-            "bug" => Self::Bug,
-            _ => Self::Transient,
-        }
-    }
-
-    /// The name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Transient => "transient",
-            Self::Quota => "quota",
-            Self::Configuration => "configuration",
-            Self::Bug => "bug",
-        }
-    }
-}
+pub use crate::domain::ErrorClass;
 
 /// One errcode explained.
 #[derive(Debug, Clone, Copy, Serialize)]

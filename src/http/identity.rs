@@ -1,0 +1,171 @@
+//! Who is calling, read from the request: the client's address, the API key
+//! or the session cookie (with the CSRF token for state changes), turned
+//! into a [`Principal`] by the extractor every handler takes.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, web};
+use secrecy::SecretString;
+
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::auth::session::{COOKIE, CSRF_HEADER, SessionPrincipal, StartedSession};
+use crate::error::ApiError;
+use crate::service::identity::{self, find_session, verify_api_key};
+use crate::state::AppState;
+
+/// The client's address: the TCP peer, or, when the peer is one of
+/// `TOKENVAULT_TRUSTED_PROXIES`, the address it forwarded the request for
+/// (see [`client`]). The one answer for the audit log, sessions, throttles
+/// and the request log.
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer.to_canonical());
+    };
+    let trusted = &state.settings.trusted_proxies;
+    if trusted.is_empty() {
+        return Some(peer.to_canonical());
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(actix_web::http::header::HeaderValue::as_bytes)
+        .collect::<Vec<_>>();
+    Some(trusted.client(peer, forwarded.into_iter()))
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
+    }
+}
+
+fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let state = state(req)?;
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        // A credential that is present but wrong is refused, never ignored.
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthenticated(
+                "send the API key as 'Authorization: Bearer <key>'",
+            ))?;
+        let key = SecretString::from(key);
+        return verify_api_key(state, client_ip(req), &key)
+            .await
+            .map(Principal::ApiKey)
+            .map_err(ApiError::from);
+    }
+    match session(req, state).await? {
+        Some(s) => Ok(Principal::Session(s)),
+        None => Err(ApiError::Unauthenticated(
+            "sign in, or send an API key as 'Authorization: Bearer <key>'",
+        )),
+    }
+}
+
+/// The live session of this request, with the CSRF token checked for
+/// state-changing methods.
+async fn session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<SessionPrincipal>, ApiError> {
+    let Some(session) = lookup_session(req, state).await? else {
+        return Ok(None);
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !session.csrf_matches(sent) {
+            return Err(ApiError::Csrf);
+        }
+    }
+    Ok(Some(session))
+}
+
+/// The live session of this request without any CSRF check: for pages,
+/// whose forms carry the token in a field the caller checks with
+/// [`SessionPrincipal::csrf_matches`].
+pub async fn lookup_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<SessionPrincipal>, ApiError> {
+    match req.cookie(COOKIE) {
+        Some(c) => find_session(state, c.value()).await,
+        None => Ok(None),
+    }
+}
+
+/// The session cookie's value, if the request has one.
+pub fn session_cookie(req: &HttpRequest) -> Option<String> {
+    req.cookie(COOKIE).map(|c| c.value().to_string())
+}
+
+/// The request's `User-Agent`, if it is text.
+pub fn user_agent(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Start a session for `user_id` from this request (replacing the session
+/// it came with); the cookie of the answer must be set.
+pub async fn start_session(
+    req: &HttpRequest,
+    state: &AppState,
+    user_id: Uuid,
+    tenant_id: Option<Uuid>,
+) -> Result<StartedSession, sqlx::Error> {
+    identity::start_session(
+        state,
+        session_cookie(req).as_deref(),
+        user_id,
+        tenant_id,
+        client_ip(req),
+        user_agent(req),
+    )
+    .await
+}
+
+/// End the request's session, if any.
+pub async fn end_session(req: &HttpRequest, state: &AppState) -> Result<(), sqlx::Error> {
+    match req.cookie(COOKIE) {
+        Some(c) => identity::end_session(state, c.value()).await,
+        None => Ok(()),
+    }
+}
+
+impl FromRequest for crate::service::Actor {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            Ok(Self {
+                principal: authenticate(&req).await?,
+                client: client_ip(&req),
+            })
+        })
+    }
+}
