@@ -35,6 +35,7 @@ use sqlx::PgPool;
 use tokenvault::crypto::{Binding, KeyRing};
 use tokenvault::db::apps::NewApp;
 use tokenvault::db::embedded::{EmbeddedOptions, EmbeddedPostgres};
+use tokenvault::domain::{AppUuid, TenantId};
 use tokenvault::startup::Application;
 use tokenvault::upstream::simulator::{AppStats, Fault, SimConfig, SimHandle, WeChatSimulator};
 use uuid::Uuid;
@@ -304,7 +305,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     // Seed: one tenant, N apps, one read-only API key, in one transaction.
     let ring = Arc::new(KeyRing::parse(MASTER_KEYS)?);
     let started = Instant::now();
-    let tenant_id = Uuid::new_v4();
+    let tenant_id = TenantId::new();
     let key = tokenvault::auth::api_key::generate();
     let mut tx = admin.begin().await?;
     sqlx::query("insert into tenants (id, name) values ($1, 'Benchmark Co')")
@@ -323,7 +324,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     .await?;
     let now = Utc::now();
     for i in 0..args.apps {
-        let (id, appid, secret) = (Uuid::new_v4(), appid(i), secret(i));
+        let (id, appid, secret) = (AppUuid::new(), appid(i), secret(i));
         sim.add_app(&appid, &secret);
         sim.inject(&appid, latency.clone())?;
         let ciphertext = ring.encrypt(secret.as_bytes(), &Binding::app_secret(tenant_id, id))?;

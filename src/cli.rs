@@ -227,7 +227,7 @@ async fn create_operator(settings: Settings, email: &str) -> anyhow::Result<()> 
     let database = Database::open_beside_service(&settings).await?;
     let result = async {
         db::migrate(&database.pool).await?;
-        let id = uuid::Uuid::new_v4();
+        let id = crate::domain::UserId::new();
         match db::accounts::insert_user(&database.pool, id, None, &email, &hash, Role::Operator)
             .await
         {

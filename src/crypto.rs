@@ -12,6 +12,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+use crate::domain::{AppUuid, TenantId};
 use aes_gcm::aead::{Aead as _, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use base64::Engine as _;
@@ -74,28 +75,28 @@ pub struct Binding {
 
 impl Binding {
     /// The primary appsecret of app `app_id`.
-    pub fn app_secret(tenant_id: Uuid, app_id: Uuid) -> Self {
+    pub fn app_secret(tenant_id: TenantId, app_id: AppUuid) -> Self {
         Self {
-            tenant_id,
-            row_id: app_id,
+            tenant_id: tenant_id.uuid(),
+            row_id: app_id.uuid(),
             field: SecretField::AppSecret,
         }
     }
 
     /// The secondary appsecret of app `app_id` (used while a secret is rotated at WeChat).
-    pub fn secondary_app_secret(tenant_id: Uuid, app_id: Uuid) -> Self {
+    pub fn secondary_app_secret(tenant_id: TenantId, app_id: AppUuid) -> Self {
         Self {
-            tenant_id,
-            row_id: app_id,
+            tenant_id: tenant_id.uuid(),
+            row_id: app_id.uuid(),
             field: SecretField::SecondaryAppSecret,
         }
     }
 
     /// The access token of app `app_id` (`token_state` is keyed by the app id).
-    pub fn access_token(tenant_id: Uuid, app_id: Uuid) -> Self {
+    pub fn access_token(tenant_id: TenantId, app_id: AppUuid) -> Self {
         Self {
-            tenant_id,
-            row_id: app_id,
+            tenant_id: tenant_id.uuid(),
+            row_id: app_id.uuid(),
             field: SecretField::AccessToken,
         }
     }
@@ -601,7 +602,7 @@ mod tests {
     }
 
     fn binding() -> Binding {
-        Binding::app_secret(Uuid::from_u128(1), Uuid::from_u128(2))
+        Binding::app_secret(TenantId(Uuid::from_u128(1)), AppUuid(Uuid::from_u128(2)))
     }
 
     #[test]
@@ -671,13 +672,13 @@ mod tests {
     #[test]
     fn ciphertext_bound_to_tenant_row_and_field() {
         let ring = ring();
-        let (tenant, app) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (tenant, app) = (TenantId(Uuid::from_u128(1)), AppUuid(Uuid::from_u128(2)));
         let ct = ring
             .encrypt(b"secret", &Binding::app_secret(tenant, app))
             .unwrap();
         for other in [
-            Binding::app_secret(Uuid::from_u128(9), app),
-            Binding::app_secret(tenant, Uuid::from_u128(9)),
+            Binding::app_secret(TenantId(Uuid::from_u128(9)), app),
+            Binding::app_secret(tenant, AppUuid(Uuid::from_u128(9))),
             Binding::secondary_app_secret(tenant, app),
             Binding::access_token(tenant, app),
             Binding::key_check(),

@@ -408,7 +408,7 @@ async fn rotate_apps_batch(
         let mut fail = |column, error| {
             failures.push(RowFailure {
                 table: "apps",
-                id: row.id,
+                id: row.id.uuid(),
                 column,
                 error,
             });
@@ -436,7 +436,11 @@ async fn rotate_apps_batch(
     }
     // One app with two bad columns is one failed row.
     failures.dedup_by_key(|f| f.id);
-    Ok((rows.len() as u64, rows.last().map(|r| r.id), failures))
+    Ok((
+        rows.len() as u64,
+        rows.last().map(|r| r.id.uuid()),
+        failures,
+    ))
 }
 
 async fn rotate_tokens_batch(
@@ -458,13 +462,17 @@ async fn rotate_tokens_batch(
             Ok(None) => {}
             Err(error) => failures.push(RowFailure {
                 table: "token_state",
-                id: row.app_id,
+                id: row.app_id.uuid(),
                 column: "access_token_ciphertext",
                 error,
             }),
         }
     }
-    Ok((rows.len() as u64, rows.last().map(|r| r.app_id), failures))
+    Ok((
+        rows.len() as u64,
+        rows.last().map(|r| r.app_id.uuid()),
+        failures,
+    ))
 }
 
 /// The `keys status` table: per key id, whether it is active and in the

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::audit_event;
 use crate::auth::{Principal, session};
 use crate::db;
-use crate::domain::{Email, Name, NewPassword, Role};
+use crate::domain::{Email, Name, NewPassword, Role, TenantId, UserId};
 use crate::error::ApiError;
 use crate::http::identity::client_ip;
 use crate::state::AppState;
@@ -51,9 +51,9 @@ fn throttle(state: &AppState, req: &HttpRequest, account: Option<&str>) -> Resul
 /// A new organisation with its owner, signed in.
 pub struct NewAccount {
     /// The organisation.
-    pub tenant_id: uuid::Uuid,
+    pub tenant_id: TenantId,
     /// Its owner.
-    pub user_id: uuid::Uuid,
+    pub user_id: UserId,
     /// The organisation's name.
     pub organization: Name,
     /// The owner's email.
@@ -306,7 +306,7 @@ pub async fn current(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = |t: Option<uuid::Uuid>| {
+    let tenant = |t: Option<TenantId>| {
         let pool = state.pool.clone();
         async move {
             Ok::<_, ApiError>(match t {

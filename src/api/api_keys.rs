@@ -5,12 +5,11 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::audit_event;
 use crate::auth::{Principal, TenantScope, api_key};
 use crate::db;
-use crate::domain::{FieldError, Name, Role};
+use crate::domain::{ApiKeyId, FieldError, Name, Role, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -77,7 +76,7 @@ pub async fn create(
 /// A key just created; `key` is shown once, then only its hash is kept.
 pub struct CreatedKey {
     /// Key id.
-    pub id: Uuid,
+    pub id: ApiKeyId,
     /// Its name, as stored.
     pub name: String,
     /// The whole key.
@@ -91,7 +90,7 @@ pub struct CreatedKey {
 pub async fn create_key(
     req: &HttpRequest,
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     scope: &TenantScope,
     name: &str,
     appids: &[String],
@@ -138,7 +137,7 @@ pub async fn create_key(
     };
 
     let new = api_key::generate();
-    let id = Uuid::new_v4();
+    let id = ApiKeyId::new();
     let mut tx = state.pool.begin().await?;
     db::api_keys::insert(
         &mut tx,
@@ -211,7 +210,7 @@ pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
     let user = principal.require_session()?;
     let scope = principal.require(Role::Admin)?;
@@ -224,9 +223,9 @@ pub async fn revoke(
 pub async fn revoke_key(
     req: &HttpRequest,
     state: &AppState,
-    user_id: Uuid,
+    user_id: UserId,
     scope: &TenantScope,
-    id: Uuid,
+    id: ApiKeyId,
 ) -> Result<(), ApiError> {
     let mut tx = state.pool.begin().await?;
     let Some(key) = db::api_keys::get(&mut *tx, scope.tenant_id, id).await? else {

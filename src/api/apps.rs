@@ -9,14 +9,13 @@ use chrono::Utc;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::{audit_event, page_limit};
 use crate::auth::{Principal, TenantScope};
 use crate::crypto::Binding;
 use crate::db;
 use crate::db::apps::AppRow;
-use crate::domain::{AppId, FieldError, Name, Role, TokenMode, parse_app_secret};
+use crate::domain::{AppId, AppUuid, FieldError, Name, Role, TokenMode, parse_app_secret};
 use crate::error::ApiError;
 use crate::refresh::engine::{AttemptOutcome, InvalidateOutcome, Trigger};
 use crate::refresh::gate::{Limits, Refusal};
@@ -275,7 +274,7 @@ pub async fn register(
 ) -> Result<(AppRow, Option<AttemptOutcome>), ApiError> {
     let registered_at = Utc::now();
     let (appid, name, mode) = (new.appid, new.name, new.mode);
-    let id = Uuid::new_v4();
+    let id = AppUuid::new();
     let secret_ct = state
         .crypto
         .encrypt(

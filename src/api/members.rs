@@ -6,12 +6,11 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::audit_event;
 use crate::auth::{Principal, TenantScope, session, token};
 use crate::db;
-use crate::domain::{Email, FieldError, NewPassword, Role};
+use crate::domain::{Email, FieldError, InviteId, NewPassword, Role, TenantId, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -74,7 +73,7 @@ pub async fn change_member_role(
     req: &HttpRequest,
     state: &AppState,
     scope: &TenantScope,
-    member_id: Uuid,
+    member_id: UserId,
     new_role: Role,
 ) -> Result<RoleChange, ApiError> {
     if new_role == Role::Operator {
@@ -142,7 +141,7 @@ pub async fn change_role(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<UserId>,
     body: web::Json<ChangeRoleRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_session()?;
@@ -159,7 +158,7 @@ pub async fn remove_member(
     req: &HttpRequest,
     state: &AppState,
     scope: &TenantScope,
-    member_id: Uuid,
+    member_id: UserId,
 ) -> Result<db::accounts::MemberRow, ApiError> {
     let mut tx = state.pool.begin().await?;
     let member = lock_member(&mut tx, scope, member_id).await?;
@@ -202,7 +201,7 @@ pub async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_session()?;
     let scope = principal.require(Role::Admin)?;
@@ -213,7 +212,7 @@ pub async fn remove(
 async fn lock_member(
     tx: &mut sqlx::PgConnection,
     scope: &TenantScope,
-    member_id: Uuid,
+    member_id: UserId,
 ) -> Result<db::accounts::MemberRow, ApiError> {
     db::accounts::member_for_update(tx, scope.tenant_id, member_id)
         .await?
@@ -222,7 +221,7 @@ async fn lock_member(
 
 async fn ensure_another_owner(
     tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<(), ApiError> {
     if db::accounts::owner_count_for_update(tx, tenant_id).await? < 2 {
         return Err(ApiError::Conflict {
@@ -248,7 +247,7 @@ pub struct CreateInviteRequest {
 /// An invite just created; its token is shown only once.
 pub struct CreatedInvite {
     /// Invite id.
-    pub id: Uuid,
+    pub id: InviteId,
     /// Role the invitee gets.
     pub role: Role,
     /// The email it is for, if any.
@@ -300,7 +299,7 @@ pub async fn create_invite_link(
         .user_id
         .ok_or(ApiError::Forbidden("this needs a signed-in user"))?;
     let invite_token = token::random_token(32);
-    let id = Uuid::new_v4();
+    let id = InviteId::new();
     let expires_at = Utc::now() + Duration::days(INVITE_DAYS);
     let mut tx = state.pool.begin().await?;
     db::invites::insert(
@@ -405,7 +404,7 @@ pub async fn withdraw_invite(
     req: &HttpRequest,
     state: &AppState,
     scope: &TenantScope,
-    id: Uuid,
+    id: InviteId,
 ) -> Result<db::invites::InviteRow, ApiError> {
     let mut tx = state.pool.begin().await?;
     let invite = db::invites::delete(&mut *tx, scope.tenant_id, id)
@@ -444,7 +443,7 @@ pub async fn delete_invite(
     req: HttpRequest,
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<Uuid>,
+    path: web::Path<InviteId>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_session()?;
     let scope = principal.require(Role::Admin)?;
@@ -469,9 +468,9 @@ pub struct AcceptInviteRequest {
 /// A person who just joined an organisation through an invite, signed in.
 pub struct Joined {
     /// The organisation.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// The new member.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Their email.
     pub email: Email,
     /// The role the invite gave them.
@@ -527,7 +526,7 @@ pub async fn join(
         .into());
     }
     let role: Role = invite.role.parse().unwrap_or(Role::Viewer);
-    let user_id = Uuid::new_v4();
+    let user_id = UserId::new();
     match db::accounts::insert_user(
         &mut *tx,
         user_id,

@@ -14,9 +14,9 @@ pub mod wechat_compat;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use uuid::Uuid;
 
 use crate::db::audit::AuditEvent;
+use crate::domain::{TenantId, UserId};
 use crate::error::{ApiError, problem_response};
 use crate::http::identity::client_ip;
 
@@ -124,8 +124,8 @@ pub fn not_found(req: &HttpRequest) -> HttpResponse {
 /// An audit event with the request's address filled in.
 pub fn audit_event<'a>(
     req: &HttpRequest,
-    tenant_id: Option<Uuid>,
-    actor_user_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
+    actor_user_id: Option<UserId>,
     action: &'a str,
     target: Option<String>,
 ) -> AuditEvent<'a> {

@@ -13,7 +13,6 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
-use uuid::Uuid;
 
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
 use crate::db::accounts::{MemberRow, TenantHealthRow};
@@ -21,7 +20,7 @@ use crate::db::api_keys::ApiKeyRow;
 use crate::db::audit::AuditRow;
 use crate::db::invites::InviteRow;
 use crate::db::tokens::LogRow;
-use crate::domain::{Role, TokenMode};
+use crate::domain::{ApiKeyId, InviteId, Role, TenantId, TokenMode, UserId};
 use crate::refresh::policy::Health;
 use crate::upstream::ErrorClass;
 
@@ -305,7 +304,7 @@ pub struct ReadinessChecks {
 #[derive(Serialize, ToSchema)]
 pub struct TenantRef {
     /// Tenant id.
-    pub id: Uuid,
+    pub id: TenantId,
     /// Organisation name.
     pub name: String,
 }
@@ -314,7 +313,7 @@ pub struct TenantRef {
 #[derive(Serialize, ToSchema)]
 pub struct UserRef {
     /// User id.
-    pub id: Uuid,
+    pub id: UserId,
     /// Email.
     pub email: String,
     /// Role.
@@ -352,7 +351,7 @@ pub struct WhoAmI {
 #[derive(Serialize, ToSchema)]
 pub struct KeyRef {
     /// Key id.
-    pub id: Uuid,
+    pub id: ApiKeyId,
     /// Read-only keys cannot change anything.
     pub read_only: bool,
     /// Whether the key is limited to some apps.
@@ -363,7 +362,7 @@ pub struct KeyRef {
 #[derive(Serialize, ToSchema)]
 pub struct CreatedApiKey {
     /// Key id.
-    pub id: Uuid,
+    pub id: ApiKeyId,
     /// Name.
     pub name: String,
     /// The key itself: store it now, it is never shown again.
@@ -394,7 +393,7 @@ pub struct MemberList {
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
     /// User id.
-    pub id: Uuid,
+    pub id: UserId,
     /// Email.
     pub email: String,
     /// The new role.
@@ -405,7 +404,7 @@ pub struct MemberView {
 #[derive(Serialize, ToSchema)]
 pub struct CreatedInvite {
     /// Invite id.
-    pub id: Uuid,
+    pub id: InviteId,
     /// Role the invitee gets.
     pub role: Role,
     /// The email the invite is for, if it names one.

@@ -27,10 +27,10 @@ use prometheus_client::metrics::counter::Counter;
 use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::token;
 use crate::db;
+use crate::domain::{ApiKeyId, AppUuid, TenantId};
 
 /// Channel on which revocations are announced to every replica.
 pub const REVOCATION_CHANNEL: &str = "tokenvault_api_keys";
@@ -44,16 +44,16 @@ const CACHE_CAPACITY: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct KeyPrincipal {
     /// Key id.
-    pub key_id: Uuid,
+    pub key_id: ApiKeyId,
     /// Its tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Read-only keys may not change anything.
     pub read_only: bool,
     /// Whether the key is limited to `app_ids` (then possibly to none, when
     /// its apps were deleted) rather than open to every app of the tenant.
     pub limited: bool,
     /// App ids it is limited to.
-    pub app_ids: Arc<[Uuid]>,
+    pub app_ids: Arc<[AppUuid]>,
     /// Token reads made with this key since they were last written to the
     /// audit log (shared by every clone of the cached principal).
     pub token_reads: Arc<AtomicU64>,
@@ -84,7 +84,7 @@ impl KeyPrincipal {
     }
 
     /// Whether the key may use app `app_id`.
-    pub fn allows_app(&self, app_id: Uuid) -> bool {
+    pub fn allows_app(&self, app_id: AppUuid) -> bool {
         !self.limited || self.app_ids.contains(&app_id)
     }
 }
@@ -142,7 +142,7 @@ struct CachedKey {
 /// key is verified again, so re-verification never refills it.
 pub struct ReadLimits {
     quota: Quota,
-    buckets: Mutex<HashMap<Uuid, Arc<DefaultDirectRateLimiter>>>,
+    buckets: Mutex<HashMap<ApiKeyId, Arc<DefaultDirectRateLimiter>>>,
 }
 
 impl ReadLimits {
@@ -156,7 +156,7 @@ impl ReadLimits {
     }
 
     /// The bucket of `key_id`.
-    fn bucket(&self, key_id: Uuid) -> Arc<DefaultDirectRateLimiter> {
+    fn bucket(&self, key_id: ApiKeyId) -> Arc<DefaultDirectRateLimiter> {
         let mut buckets = self
             .buckets
             .lock()
@@ -275,7 +275,7 @@ impl KeyVerifier {
     }
 
     /// Forget a key (it was revoked or changed).
-    pub fn evict(&self, key_id: Uuid) {
+    pub fn evict(&self, key_id: ApiKeyId) {
         if let Ok(mut cache) = self.cache.write() {
             cache.retain(|_, v| v.principal.key_id != key_id);
         }
@@ -293,7 +293,7 @@ impl KeyVerifier {
     /// with the number of refused invalidation reports (keeps the audit log
     /// small however often a client loops).
     pub async fn flush_token_reads(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let counts: Vec<(Uuid, Uuid, u64, u64)> = match self.cache.read() {
+        let counts: Vec<(ApiKeyId, TenantId, u64, u64)> = match self.cache.read() {
             Ok(cache) => cache
                 .values()
                 .map(|e| {
@@ -332,7 +332,7 @@ impl KeyVerifier {
 
     /// Write the last-use times gathered since the previous flush.
     pub async fn flush_last_used(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let pending: Vec<(Uuid, i64, Arc<CachedKey>)> = match self.cache.read() {
+        let pending: Vec<(ApiKeyId, i64, Arc<CachedKey>)> = match self.cache.read() {
             Ok(cache) => cache
                 .values()
                 .filter_map(|e| {
@@ -346,7 +346,7 @@ impl KeyVerifier {
         if pending.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Uuid> = pending.iter().map(|p| p.0).collect();
+        let ids: Vec<ApiKeyId> = pending.iter().map(|p| p.0).collect();
         let times: Vec<DateTime<Utc>> = pending
             .iter()
             .map(|p| DateTime::from_timestamp(p.1, 0).unwrap_or_else(Utc::now))
@@ -433,7 +433,7 @@ pub async fn follow_revocations(pool: PgPool, verifier: Arc<KeyVerifier>) {
                     verifier.clear();
                     loop {
                         match listener.try_recv().await {
-                            Ok(Some(n)) => match n.payload().parse::<Uuid>() {
+                            Ok(Some(n)) => match n.payload().parse::<ApiKeyId>() {
                                 Ok(id) => verifier.evict(id),
                                 Err(_) => verifier.clear(),
                             },

@@ -12,9 +12,7 @@ pub mod token;
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
-use crate::domain::Role;
+use crate::domain::{ApiKeyId, Role, TenantId, UserId};
 use crate::error::ApiError;
 pub use api_key::{KeyPrincipal, KeyVerifier};
 pub use client::{ThrottleKey, TrustedProxies};
@@ -47,11 +45,11 @@ pub enum Principal {
 #[derive(Debug, Clone, Copy)]
 pub struct TenantScope {
     /// The tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// The acting user, for session callers.
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The acting key, for key callers.
-    pub api_key_id: Option<Uuid>,
+    pub api_key_id: Option<ApiKeyId>,
     /// The caller's effective role.
     pub role: Role,
 }

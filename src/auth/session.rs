@@ -4,10 +4,9 @@
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
-use uuid::Uuid;
 
 use super::token;
-use crate::domain::Role;
+use crate::domain::{Role, TenantId, UserId};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "tv_session";
@@ -18,9 +17,9 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug, Clone)]
 pub struct SessionPrincipal {
     /// User id.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Tenant; `None` for operators.
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     /// Email.
     pub email: String,
     /// Role.

@@ -2,17 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
-use crate::domain::{Email, Name, Role};
+use crate::domain::{Email, Name, Role, TenantId, UserId};
 
 /// A person's account as the auth layer needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     /// User id.
-    pub id: Uuid,
+    pub id: UserId,
     /// Tenant, or `None` for operators.
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     /// Email (lower-case).
     pub email: String,
     /// argon2id PHC string.
@@ -27,7 +26,7 @@ pub struct UserRow {
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct MemberRow {
     /// User id.
-    pub id: Uuid,
+    pub id: UserId,
     /// Email.
     pub email: String,
     /// Role name.
@@ -47,9 +46,9 @@ pub async fn create_tenant_with_owner(
     organization: &Name,
     email: &Email,
     password_hash: &str,
-) -> Result<(Uuid, Uuid), sqlx::Error> {
-    let tenant_id = Uuid::new_v4();
-    let user_id = Uuid::new_v4();
+) -> Result<(TenantId, UserId), sqlx::Error> {
+    let tenant_id = TenantId::new();
+    let user_id = UserId::new();
     sqlx::query("insert into tenants (id, name) values ($1, $2)")
         .bind(tenant_id)
         .bind(organization.as_str())
@@ -70,8 +69,8 @@ pub async fn create_tenant_with_owner(
 /// Insert a user.
 pub async fn insert_user(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    tenant_id: Option<Uuid>,
+    id: UserId,
+    tenant_id: Option<TenantId>,
     email: &Email,
     password_hash: &str,
     role: Role,
@@ -105,7 +104,7 @@ pub async fn user_by_email(
 /// The tenant's name.
 pub async fn tenant_name(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("select name from tenants where id = $1")
         .bind(tenant_id)
@@ -116,7 +115,7 @@ pub async fn tenant_name(
 /// Members of a tenant, oldest first.
 pub async fn list_members(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
     sqlx::query_as(
         "select id, email, role, created_at from users where tenant_id = $1 order by created_at, id",
@@ -129,8 +128,8 @@ pub async fn list_members(
 /// One member of a tenant, locked for update.
 pub async fn member_for_update(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    user_id: Uuid,
+    tenant_id: TenantId,
+    user_id: UserId,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
     sqlx::query_as(
         "select id, email, role, created_at from users where tenant_id = $1 and id = $2 for update",
@@ -145,9 +144,9 @@ pub async fn member_for_update(
 /// last-owner check).
 pub async fn owner_count_for_update(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<i64, sqlx::Error> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+    let ids: Vec<UserId> = sqlx::query_scalar(
         "select id from users where tenant_id = $1 and role = 'owner' for update",
     )
     .bind(tenant_id)
@@ -159,8 +158,8 @@ pub async fn owner_count_for_update(
 /// Change a member's role.
 pub async fn set_role(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    user_id: Uuid,
+    tenant_id: TenantId,
+    user_id: UserId,
     role: Role,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update users set role = $3 where tenant_id = $1 and id = $2")
@@ -180,8 +179,8 @@ pub async fn set_role(
 /// Remove a member (their sessions go with them).
 pub async fn delete_member(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    user_id: Uuid,
+    tenant_id: TenantId,
+    user_id: UserId,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("delete from users where tenant_id = $1 and id = $2")
         .bind(tenant_id)
@@ -195,7 +194,7 @@ pub async fn delete_member(
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct TenantHealthRow {
     /// Tenant id.
-    pub id: Uuid,
+    pub id: TenantId,
     /// Organisation name.
     pub name: String,
     /// When it signed up.

@@ -1,14 +1,14 @@
 //! API keys: stored as a visible prefix and a SHA-256 of the whole key.
 
+use crate::domain::{ApiKeyId, AppUuid, TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
 /// An API key as listed (never the key itself).
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiKeyRow {
     /// Key id.
-    pub id: Uuid,
+    pub id: ApiKeyId,
     /// Name given at creation.
     pub name: String,
     /// Visible prefix, to recognise the key.
@@ -31,9 +31,9 @@ pub struct ApiKeyRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyAuthRow {
     /// Key id.
-    pub id: Uuid,
+    pub id: ApiKeyId,
     /// Tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// SHA-256 of the whole key.
     pub key_hash: Vec<u8>,
     /// Read-only?
@@ -41,7 +41,7 @@ pub struct KeyAuthRow {
     /// Whether the key is limited to `app_ids` (possibly none left).
     pub limited_to_apps: bool,
     /// App ids (uuid) the key is limited to.
-    pub app_ids: Vec<Uuid>,
+    pub app_ids: Vec<AppUuid>,
     /// Revoked?
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -54,14 +54,14 @@ const LIST_COLUMNS: &str = "k.id, k.name, k.prefix, k.read_only, k.limited_to_ap
 #[allow(clippy::too_many_arguments)]
 pub async fn insert(
     conn: &mut PgConnection,
-    id: Uuid,
-    tenant_id: Uuid,
+    id: ApiKeyId,
+    tenant_id: TenantId,
     name: &str,
     prefix: &str,
     key_hash: &[u8],
     read_only: bool,
-    app_ids: &[Uuid],
-    created_by: Uuid,
+    app_ids: &[AppUuid],
+    created_by: UserId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into api_keys (id, tenant_id, name, prefix, key_hash, read_only, created_by, limited_to_apps)
@@ -91,10 +91,10 @@ pub async fn insert(
 /// Map appids to app ids within a tenant; returns the appids not found.
 pub async fn resolve_appids(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appids: &[String],
-) -> Result<(Vec<Uuid>, Vec<String>), sqlx::Error> {
-    let found: Vec<(Uuid, String)> =
+) -> Result<(Vec<AppUuid>, Vec<String>), sqlx::Error> {
+    let found: Vec<(AppUuid, String)> =
         sqlx::query_as("select id, appid from apps where tenant_id = $1 and appid = any($2)")
             .bind(tenant_id)
             .bind(appids)
@@ -111,8 +111,8 @@ pub async fn resolve_appids(
 /// One key of a tenant.
 pub async fn get(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    id: Uuid,
+    tenant_id: TenantId,
+    id: ApiKeyId,
 ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "select {LIST_COLUMNS} from api_keys k where k.tenant_id = $1 and k.id = $2"
@@ -124,7 +124,10 @@ pub async fn get(
 }
 
 /// A tenant's keys, newest first.
-pub async fn list(db: impl PgExecutor<'_>, tenant_id: Uuid) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "select {LIST_COLUMNS} from api_keys k where k.tenant_id = $1 order by k.created_at desc, k.id"
     ))
@@ -136,8 +139,8 @@ pub async fn list(db: impl PgExecutor<'_>, tenant_id: Uuid) -> Result<Vec<ApiKey
 /// Revoke a key; `false` if the tenant has no such key. Revoking twice is fine.
 pub async fn revoke(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    id: Uuid,
+    tenant_id: TenantId,
+    id: ApiKeyId,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2",
@@ -167,7 +170,7 @@ pub async fn by_prefix(
 /// Record last use of many keys at once.
 pub async fn record_last_used(
     db: impl PgExecutor<'_>,
-    ids: &[Uuid],
+    ids: &[ApiKeyId],
     times: &[DateTime<Utc>],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -2,6 +2,7 @@
 //! (`TOKENVAULT_MAX_APPS_PER_TENANT`) or an operator's limit for it
 //! (`tenants.app_limit`).
 
+use crate::domain::TenantId;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -20,7 +21,7 @@ pub struct LimitReached {
 /// cannot pass at the limit) and check there is room for one more app.
 pub async fn claim_app_slot(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     default_limit: u32,
 ) -> Result<Result<(), LimitReached>, sqlx::Error> {
     let own: Option<i32> =
@@ -44,7 +45,7 @@ pub async fn claim_app_slot(
 /// The limit in force for `tenant_id`.
 pub async fn effective(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     default_limit: u32,
 ) -> Result<i64, sqlx::Error> {
     let own: Option<i32> = sqlx::query_scalar("select app_limit from tenants where id = $1")
@@ -59,7 +60,7 @@ pub async fn effective(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TenantRef {
     /// Tenant id.
-    pub id: Uuid,
+    pub id: TenantId,
     /// Organisation name.
     pub name: String,
     /// Its own app limit, if an operator set one.
@@ -85,7 +86,7 @@ pub async fn find_tenants(
 /// as it was before, `None` if there is no such tenant. Locks the row.
 pub async fn set_override(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     limit: Option<i32>,
 ) -> Result<Option<TenantRef>, sqlx::Error> {
     let before: Option<TenantRef> =
@@ -109,7 +110,7 @@ pub async fn set_override(
 /// (nothing is recorded then).
 pub async fn change(
     pool: &sqlx::PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     limit: Option<i32>,
     via: &str,
     event: super::audit::AuditEvent<'_>,

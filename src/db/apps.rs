@@ -1,16 +1,16 @@
 //! Registered mini-programs and their health (`apps` joined with `token_state`).
 
+use crate::domain::{AppUuid, TenantId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
 /// An app with the state of its token (never the secret or the token).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AppRow {
     /// Internal id.
-    pub id: Uuid,
+    pub id: AppUuid,
     /// Tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// WeChat AppID.
     pub appid: String,
     /// Display name.
@@ -69,9 +69,9 @@ const BUDGET_JOIN: &str =
 #[derive(Debug)]
 pub struct NewApp<'a> {
     /// Internal id (also part of the ciphertexts' binding).
-    pub id: Uuid,
+    pub id: AppUuid,
     /// Tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// WeChat AppID.
     pub appid: &'a str,
     /// Display name.
@@ -119,7 +119,7 @@ pub async fn insert(conn: &mut PgConnection, app: &NewApp<'_>) -> Result<(), sql
 /// One app of a tenant by AppID.
 pub async fn get(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appid: &str,
 ) -> Result<Option<AppRow>, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -135,9 +135,9 @@ pub async fn get(
 /// The internal id of `appid` in `tenant_id`.
 pub async fn id_of(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appid: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
+) -> Result<Option<AppUuid>, sqlx::Error> {
     sqlx::query_scalar("select id from apps where tenant_id = $1 and appid = $2")
         .bind(tenant_id)
         .bind(appid)
@@ -149,8 +149,8 @@ pub async fn id_of(
 /// the apps in `only` (a key limited to some apps).
 pub async fn list(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    only: Option<&[Uuid]>,
+    tenant_id: TenantId,
+    only: Option<&[AppUuid]>,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AppRow>, sqlx::Error> {
@@ -172,7 +172,7 @@ pub async fn list(
 #[derive(Debug, sqlx::FromRow)]
 pub struct AppSecrets {
     /// Internal id.
-    pub id: Uuid,
+    pub id: AppUuid,
     /// Encrypted primary secret.
     pub secret_ciphertext: Vec<u8>,
     /// Encrypted secondary secret.
@@ -182,7 +182,7 @@ pub struct AppSecrets {
 /// Lock an app row for an edit.
 pub async fn lock(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appid: &str,
 ) -> Result<Option<AppSecrets>, sqlx::Error> {
     sqlx::query_as(
@@ -214,7 +214,7 @@ pub struct AppEdit<'a> {
 /// made due at once (or parked while disabled).
 pub async fn update(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     edit: &AppEdit<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -271,7 +271,7 @@ pub async fn update(
 /// Delete an app (its token and log go with it).
 pub async fn delete(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appid: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("delete from apps where tenant_id = $1 and appid = $2")

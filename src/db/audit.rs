@@ -1,18 +1,18 @@
 //! The audit log: who did what, when, from where.
 
+use crate::domain::{ApiKeyId, TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 /// One event to record.
 #[derive(Debug, Default)]
 pub struct AuditEvent<'a> {
     /// Tenant (none for events of the service itself).
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     /// Acting user.
-    pub actor_user_id: Option<Uuid>,
+    pub actor_user_id: Option<UserId>,
     /// Acting API key.
-    pub actor_api_key_id: Option<Uuid>,
+    pub actor_api_key_id: Option<ApiKeyId>,
     /// What happened, e.g. `api_key.created`.
     pub action: &'a str,
     /// What it happened to, e.g. a key id or an email.
@@ -71,7 +71,7 @@ pub async fn record(db: impl PgExecutor<'_>, e: AuditEvent<'_>) -> Result<(), sq
 /// paging), only entries of `action` if given.
 pub async fn list(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     before: Option<i64>,
     action: Option<&str>,
     limit: i64,

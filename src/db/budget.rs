@@ -2,9 +2,9 @@
 //! AppID) per quota day. The refresh engine reads and counts it with the
 //! app's token row locked, in the same transaction as the attempt.
 
+use crate::domain::TenantId;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
 /// A budget row as stored.
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
@@ -23,7 +23,7 @@ pub struct BudgetRow {
 /// of the transaction.
 pub async fn lock(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appid: &str,
     today: NaiveDate,
 ) -> Result<BudgetRow, sqlx::Error> {
@@ -49,7 +49,7 @@ pub async fn lock(
 /// Store the spending of day `day` after a call (the row is locked).
 pub async fn store(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appid: &str,
     day: NaiveDate,
     row: &BudgetRow,
@@ -72,7 +72,7 @@ pub async fn store(
 /// Calls of `day` per AppID of a tenant, for the apps listed.
 pub async fn calls_on(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appids: &[String],
     day: NaiveDate,
 ) -> Result<Vec<(String, i32, i32)>, sqlx::Error> {
@@ -93,11 +93,14 @@ pub async fn count_at_least(
     day: NaiveDate,
     calls: i32,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select count(*) from upstream_budget where day >= $1 and calls >= $2")
-        .bind(day)
-        .bind(calls)
-        .fetch_one(db)
-        .await
+    let n = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from upstream_budget where day >= $1 and calls >= $2"#,
+        day,
+        calls
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(n)
 }
 
 /// Delete the rows of days before `day` (they count nothing any more).

@@ -2,15 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
-use crate::domain::Email;
+use crate::domain::{Email, InviteId, TenantId, UserId};
 
 /// An invite as listed (never its token).
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct InviteRow {
     /// Invite id.
-    pub id: Uuid,
+    pub id: InviteId,
     /// The email the invite is for, if it names one.
     pub email: Option<String>,
     /// Role the invitee gets.
@@ -28,9 +27,9 @@ pub struct InviteRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InviteByToken {
     /// Invite id.
-    pub id: Uuid,
+    pub id: InviteId,
     /// The inviting organisation.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Its name.
     pub tenant_name: String,
     /// The email the invite is for, if it names one.
@@ -47,9 +46,9 @@ pub struct InviteByToken {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedInvite {
     /// Invite id.
-    pub id: Uuid,
+    pub id: InviteId,
     /// The inviting organisation.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Role the invitee gets.
     pub role: String,
     /// The email the invite is for, if it names one.
@@ -59,9 +58,9 @@ pub struct ClaimedInvite {
 /// A new invite to store.
 pub struct NewInvite<'a> {
     /// Invite id.
-    pub id: Uuid,
+    pub id: InviteId,
     /// The inviting organisation.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Hash of the link's token.
     pub token_hash: &'a [u8],
     /// The email it is for, if any.
@@ -69,7 +68,7 @@ pub struct NewInvite<'a> {
     /// Role the invitee gets.
     pub role: &'a str,
     /// Who invited.
-    pub created_by: Uuid,
+    pub created_by: UserId,
     /// When the link stops working.
     pub expires_at: DateTime<Utc>,
 }
@@ -93,7 +92,10 @@ pub async fn insert(db: impl PgExecutor<'_>, invite: &NewInvite<'_>) -> Result<(
 }
 
 /// Invites of a tenant, newest first.
-pub async fn list(db: impl PgExecutor<'_>, tenant_id: Uuid) -> Result<Vec<InviteRow>, sqlx::Error> {
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+) -> Result<Vec<InviteRow>, sqlx::Error> {
     sqlx::query_as(
         "select id, email, role, created_at, expires_at, accepted_at from invites
           where tenant_id = $1 order by created_at desc, id",
@@ -107,8 +109,8 @@ pub async fn list(db: impl PgExecutor<'_>, tenant_id: Uuid) -> Result<Vec<Invite
 /// open invite.
 pub async fn delete(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    id: Uuid,
+    tenant_id: TenantId,
+    id: InviteId,
 ) -> Result<Option<InviteRow>, sqlx::Error> {
     sqlx::query_as(
         "delete from invites where tenant_id = $1 and id = $2 and accepted_at is null
@@ -152,8 +154,8 @@ pub async fn claim(
 /// Mark an invite accepted.
 pub async fn mark_accepted(
     conn: &mut PgConnection,
-    id: Uuid,
-    user_id: Uuid,
+    id: InviteId,
+    user_id: UserId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update invites set accepted_at = now(), accepted_by = $2 where id = $1")
         .bind(id)

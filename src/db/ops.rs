@@ -2,9 +2,9 @@
 //! the refresh backlog, upstream results over a recent window, and app
 //! health across tenants. None of them reads a secret or a token column.
 
+use crate::domain::TenantId;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 /// A replica that heartbeated recently.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -107,7 +107,7 @@ pub async fn upstream_window(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HealthGroup {
     /// Tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Refreshing switched on.
     pub enabled: bool,
     /// A token that has not expired.
@@ -136,7 +136,7 @@ pub async fn health_groups(db: impl PgExecutor<'_>) -> Result<Vec<HealthGroup>, 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FailingApp {
     /// Tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Organisation name.
     pub tenant_name: String,
     /// WeChat AppID.

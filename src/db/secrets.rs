@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::crypto::FORMAT_VERSION;
+use crate::domain::{AppUuid, TenantId};
 
 /// The label `key_usage` gives to ciphertexts whose header cannot be read
 /// (not a valid key id, so it never clashes with one).
@@ -141,9 +142,9 @@ pub async fn count_not_under(pool: &PgPool, key_id: &str) -> Result<(i64, i64), 
 #[derive(Debug, Clone)]
 pub struct AppCiphertexts {
     /// `apps.id`.
-    pub id: Uuid,
+    pub id: AppUuid,
     /// `apps.tenant_id`.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// `apps.secret_ciphertext`.
     pub secret: Vec<u8>,
     /// `apps.secondary_secret_ciphertext`.
@@ -154,14 +155,14 @@ pub struct AppCiphertexts {
 #[derive(Debug, Clone)]
 pub struct TokenCiphertext {
     /// `token_state.app_id`.
-    pub app_id: Uuid,
+    pub app_id: AppUuid,
     /// `token_state.tenant_id`.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// `token_state.access_token_ciphertext`.
     pub token: Vec<u8>,
 }
 
-type AppRow = (Uuid, Uuid, Vec<u8>, Option<Vec<u8>>);
+type AppRow = (AppUuid, TenantId, Vec<u8>, Option<Vec<u8>>);
 
 /// Lock and return up to `limit` apps after `after` (in id order) holding a
 /// ciphertext not under `key_id`, skipping `exclude` and rows locked by
@@ -202,7 +203,7 @@ pub async fn lock_apps_not_under(
 /// Replace an app's ciphertexts (`None` keeps a column as it is).
 pub async fn update_app_ciphertexts(
     conn: &mut PgConnection,
-    id: Uuid,
+    id: AppUuid,
     secret: Option<&[u8]>,
     secondary: Option<&[u8]>,
 ) -> Result<(), sqlx::Error> {
@@ -227,7 +228,7 @@ pub async fn lock_tokens_not_under(
     exclude: &[Uuid],
     limit: i64,
 ) -> Result<Vec<TokenCiphertext>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+    let rows: Vec<(AppUuid, TenantId, Vec<u8>)> = sqlx::query_as(
         "select app_id, tenant_id, access_token_ciphertext from token_state
           where app_id > $2 and app_id <> all($3)
             and substring(access_token_ciphertext from 1 for length($1)) <> $1
@@ -255,7 +256,7 @@ pub async fn lock_tokens_not_under(
 /// `version` are unchanged.
 pub async fn update_token_ciphertext(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     ciphertext: &[u8],
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update token_state set access_token_ciphertext = $2 where app_id = $1")

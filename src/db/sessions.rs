@@ -1,17 +1,17 @@
 //! Server-side browser sessions. The cookie holds a random id; the table
 //! holds its SHA-256, so a database leak does not hand out sessions.
 
+use crate::domain::{TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 /// A live session joined with its user.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     /// User id.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Tenant (none for operators).
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     /// Email.
     pub email: String,
     /// Role name.
@@ -28,9 +28,9 @@ pub struct NewSession<'a> {
     /// SHA-256 of the cookie value.
     pub id_hash: &'a [u8],
     /// The user.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The user's tenant.
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     /// CSRF token.
     pub csrf_token: &'a str,
     /// Absolute expiry.

@@ -7,17 +7,17 @@
 //! is the claim. A replica that dies mid-request loses its connection, and
 //! PostgreSQL releases the lock with it.
 
+use crate::domain::{AppUuid, TenantId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
 /// A locked token row with what a refresh needs.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedRow {
     /// App id.
-    pub app_id: Uuid,
+    pub app_id: AppUuid,
     /// Tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// WeChat AppID.
     pub appid: String,
     /// `stable` or `classic`.
@@ -79,7 +79,7 @@ pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedRow>, sq
 /// An edit or delete of the app takes this lock before the app's row, in
 /// the same order as the refresher (token state, then app), so the two
 /// never deadlock.
-pub async fn lock_state(conn: &mut PgConnection, app_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn lock_state(conn: &mut PgConnection, app_id: AppUuid) -> Result<(), sqlx::Error> {
     sqlx::query("select 1 from token_state where app_id = $1 for update")
         .bind(app_id)
         .execute(conn)
@@ -90,7 +90,7 @@ pub async fn lock_state(conn: &mut PgConnection, app_id: Uuid) -> Result<(), sql
 /// Wait (at most `lock_timeout_ms`) for the row of `app_id` and lock it.
 pub async fn lock_for_refresh(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     lock_timeout_ms: u32,
 ) -> Result<Option<ClaimedRow>, sqlx::Error> {
     sqlx::query(&format!("set local lock_timeout = {lock_timeout_ms}"))
@@ -130,7 +130,7 @@ pub struct StoredToken<'a> {
 /// Store a successful refresh and clear the failure streak.
 pub async fn store_success(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     t: &StoredToken<'_>,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -174,7 +174,7 @@ pub struct StoredFailure<'a> {
 /// expiry shortened to `trusted_until` when that is earlier.
 pub async fn store_failure(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     f: &StoredFailure<'_>,
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar(
@@ -198,7 +198,7 @@ pub async fn store_failure(
 /// Remember that a person's "refresh now" went past a retry time at `at`.
 pub async fn record_bypass(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update token_state set last_bypass_at = $2 where app_id = $1")
@@ -212,7 +212,7 @@ pub async fn record_bypass(
 /// Refreshes made for invalidation reports of `app_id` in the last hour.
 pub async fn invalidations_last_hour(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "select count(*) from refresh_log
@@ -227,7 +227,7 @@ pub async fn invalidations_last_hour(
 /// Move the next refresh without an attempt.
 pub async fn reschedule(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("update token_state set next_refresh_at = $2 where app_id = $1")
@@ -239,7 +239,7 @@ pub async fn reschedule(
 }
 
 /// Make the row due now (manual refresh, edited app).
-pub async fn make_due(db: impl PgExecutor<'_>, app_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn make_due(db: impl PgExecutor<'_>, app_id: AppUuid) -> Result<(), sqlx::Error> {
     sqlx::query("update token_state set next_refresh_at = now() where app_id = $1 and next_refresh_at > now()")
         .bind(app_id)
         .execute(db)
@@ -250,7 +250,7 @@ pub async fn make_due(db: impl PgExecutor<'_>, app_id: Uuid) -> Result<(), sqlx:
 /// Promote the secondary secret to primary (it worked where the primary failed).
 pub async fn promote_secondary(
     conn: &mut PgConnection,
-    app_id: Uuid,
+    app_id: AppUuid,
     new_primary: &[u8],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -289,7 +289,7 @@ pub struct CurrentToken {
 /// Read the current token of `app_id` (no lock).
 pub async fn current(
     db: impl PgExecutor<'_>,
-    app_id: Uuid,
+    app_id: AppUuid,
 ) -> Result<Option<CurrentToken>, sqlx::Error> {
     sqlx::query_as(
         "select access_token_ciphertext, fetched_at, expires_at, version, failure_streak, last_errcode,
@@ -304,7 +304,7 @@ pub async fn current(
 /// The fingerprint (SHA-256) of the current token of `app_id`, if any.
 pub async fn fingerprint(
     db: impl PgExecutor<'_>,
-    app_id: Uuid,
+    app_id: AppUuid,
 ) -> Result<Option<Vec<u8>>, sqlx::Error> {
     Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>(
         "select token_fingerprint from token_state where app_id = $1",
@@ -326,9 +326,9 @@ pub async fn next_due(db: impl PgExecutor<'_>) -> Result<Option<DateTime<Utc>>, 
 #[derive(Debug)]
 pub struct LogEntry<'a> {
     /// Tenant.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// App.
-    pub app_id: Uuid,
+    pub app_id: AppUuid,
     /// What started it.
     pub trigger: &'a str,
     /// `success`, `unchanged`, `failure` or `skipped`.
@@ -394,8 +394,8 @@ pub struct LogRow {
 /// only failures, before entry `before`.
 pub async fn list_log(
     db: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    app_id: Option<Uuid>,
+    tenant_id: TenantId,
+    app_id: Option<AppUuid>,
     failures_only: bool,
     before: Option<i64>,
     limit: i64,

@@ -11,10 +11,9 @@ use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpRequest, web};
 use secrecy::SecretString;
 
-use uuid::Uuid;
-
 use crate::auth::Principal;
 use crate::auth::session::{COOKIE, CSRF_HEADER, SessionPrincipal, StartedSession};
+use crate::domain::{TenantId, UserId};
 use crate::error::ApiError;
 use crate::service::identity::{self, find_session, verify_api_key};
 use crate::state::AppState;
@@ -133,8 +132,8 @@ pub fn user_agent(req: &HttpRequest) -> Option<&str> {
 pub async fn start_session(
     req: &HttpRequest,
     state: &AppState,
-    user_id: Uuid,
-    tenant_id: Option<Uuid>,
+    user_id: UserId,
+    tenant_id: Option<TenantId>,
 ) -> Result<StartedSession, sqlx::Error> {
     identity::start_session(
         state,

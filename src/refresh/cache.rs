@@ -11,9 +11,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use uuid::Uuid;
 
 use super::token::{Unavailable, ValidToken};
+use crate::domain::{AppUuid, TenantId};
 
 /// Longest time an entry is used without asking the database again.
 pub const MAX_AGE: Duration = Duration::from_secs(10);
@@ -29,16 +29,16 @@ struct Cached<T> {
 /// The cache.
 #[derive(Debug, Default)]
 pub struct ReadCache {
-    tokens: RwLock<HashMap<Uuid, Cached<Arc<ValidToken>>>>,
-    apps: RwLock<HashMap<Uuid, HashMap<String, Cached<Uuid>>>>,
+    tokens: RwLock<HashMap<AppUuid, Cached<Arc<ValidToken>>>>,
+    apps: RwLock<HashMap<TenantId, HashMap<String, Cached<AppUuid>>>>,
     /// Apps with no token to hand out until a known time (a failure's
     /// retry time): readers are answered without the database.
-    unavailable: RwLock<HashMap<Uuid, Cached<Unavailable>>>,
+    unavailable: RwLock<HashMap<AppUuid, Cached<Unavailable>>>,
 }
 
 impl ReadCache {
     /// The cached token of `app_id`, if it lives at least `min_ttl` more.
-    pub fn token(&self, app_id: Uuid, min_ttl: Duration) -> Option<Arc<ValidToken>> {
+    pub fn token(&self, app_id: AppUuid, min_ttl: Duration) -> Option<Arc<ValidToken>> {
         let tokens = self.tokens.read().ok()?;
         let hit = tokens.get(&app_id)?;
         let needed = Utc::now() + chrono::Duration::from_std(min_ttl).ok()?;
@@ -47,7 +47,7 @@ impl ReadCache {
     }
 
     /// Remember the token of `app_id`.
-    pub fn put_token(&self, app_id: Uuid, token: Arc<ValidToken>) {
+    pub fn put_token(&self, app_id: AppUuid, token: Arc<ValidToken>) {
         if let Ok(mut tokens) = self.tokens.write() {
             if tokens.len() >= CAPACITY {
                 tokens.clear();
@@ -64,7 +64,7 @@ impl ReadCache {
 
     /// Why `app_id` has no token now, if that is known and still holds;
     /// `retry_after` counts down from when it was learnt.
-    pub fn unavailable(&self, app_id: Uuid) -> Option<Unavailable> {
+    pub fn unavailable(&self, app_id: AppUuid) -> Option<Unavailable> {
         let map = self.unavailable.read().ok()?;
         let hit = map.get(&app_id)?;
         let age = hit.at.elapsed();
@@ -80,7 +80,7 @@ impl ReadCache {
     }
 
     /// Remember that `app_id` has no token until `why.retry_after` from now.
-    pub fn put_unavailable(&self, app_id: Uuid, why: Unavailable) {
+    pub fn put_unavailable(&self, app_id: AppUuid, why: Unavailable) {
         if let Ok(mut map) = self.unavailable.write() {
             if map.len() >= CAPACITY {
                 map.clear();
@@ -96,14 +96,14 @@ impl ReadCache {
     }
 
     /// The app id of `appid` in `tenant_id`, if cached.
-    pub fn app_id(&self, tenant_id: Uuid, appid: &str) -> Option<Uuid> {
+    pub fn app_id(&self, tenant_id: TenantId, appid: &str) -> Option<AppUuid> {
         let apps = self.apps.read().ok()?;
         let hit = apps.get(&tenant_id)?.get(appid)?;
         (hit.at.elapsed() < MAX_AGE).then_some(hit.value)
     }
 
     /// Remember that `appid` of `tenant_id` is app `app_id`.
-    pub fn put_app_id(&self, tenant_id: Uuid, appid: &str, app_id: Uuid) {
+    pub fn put_app_id(&self, tenant_id: TenantId, appid: &str, app_id: AppUuid) {
         if let Ok(mut apps) = self.apps.write() {
             if apps.values().map(HashMap::len).sum::<usize>() >= CAPACITY {
                 apps.clear();
@@ -120,7 +120,7 @@ impl ReadCache {
 
     /// Forget what is known of `app_id` (its token row changed or is gone),
     /// or everything when `None` (notifications may have been missed).
-    pub fn forget(&self, app_id: Option<Uuid>) {
+    pub fn forget(&self, app_id: Option<AppUuid>) {
         if let Some(id) = app_id {
             if let Ok(mut tokens) = self.tokens.write() {
                 tokens.remove(&id);
@@ -163,13 +163,13 @@ mod tests {
     #[test]
     fn serves_only_tokens_that_live_long_enough_and_forgets() {
         let cache = ReadCache::default();
-        let (app, tenant) = (Uuid::new_v4(), Uuid::new_v4());
+        let (app, tenant) = (AppUuid::new(), TenantId::new());
         cache.put_token(app, token(100));
         assert!(cache.token(app, Duration::from_secs(10)).is_some());
         assert!(cache.token(app, Duration::from_secs(200)).is_none());
         cache.put_app_id(tenant, "wx1", app);
         assert_eq!(cache.app_id(tenant, "wx1"), Some(app));
-        assert_eq!(cache.app_id(Uuid::new_v4(), "wx1"), None);
+        assert_eq!(cache.app_id(TenantId::new(), "wx1"), None);
         cache.forget(Some(app));
         assert!(cache.token(app, Duration::ZERO).is_none());
         assert_eq!(cache.app_id(tenant, "wx1"), None);

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 use super::cache::ReadCache;
 pub use super::gate::Trigger;
@@ -32,6 +31,7 @@ use super::token::Unavailable;
 use crate::auth::token::hash as fingerprint;
 use crate::crypto::KeyRing;
 use crate::db::tokens::{self, ClaimedRow};
+use crate::domain::AppUuid;
 use crate::upstream::{ErrorClass, FetchFailure, TokenProvider};
 
 /// Least time between two claim rounds of one replica's scheduler loop.
@@ -128,7 +128,7 @@ pub struct RefreshEngine {
     pub(super) provider: Arc<dyn TokenProvider>,
     pub(super) config: EngineConfig,
     wake: tokio::sync::Notify,
-    flights: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    flights: Mutex<HashMap<AppUuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Decrypted tokens and app ids of this replica (speed only).
     pub cache: ReadCache,
     /// Scheduled refreshes in flight at once (`concurrency` permits).
@@ -294,7 +294,7 @@ impl RefreshEngine {
     /// answer: WeChat is not asked twice.
     pub async fn refresh_now(
         &self,
-        app_id: Uuid,
+        app_id: AppUuid,
         trigger: Trigger,
         since: DateTime<Utc>,
     ) -> Result<AttemptOutcome, EngineError> {
@@ -315,7 +315,7 @@ impl RefreshEngine {
     /// Compare-and-refresh: refresh only if `reported` is still the current token.
     pub async fn invalidate(
         &self,
-        app_id: Uuid,
+        app_id: AppUuid,
         reported: &str,
     ) -> Result<InvalidateOutcome, EngineError> {
         let reported_fp = fingerprint(reported);
@@ -348,14 +348,14 @@ impl RefreshEngine {
         Ok(InvalidateOutcome::Refreshed(outcome))
     }
 
-    async fn current_fingerprint(&self, app_id: Uuid) -> Result<Option<Vec<u8>>, EngineError> {
+    async fn current_fingerprint(&self, app_id: AppUuid) -> Result<Option<Vec<u8>>, EngineError> {
         Ok(tokens::fingerprint(&self.pool, app_id).await?)
     }
 
     pub(super) async fn lock_row(
         &self,
         tx: &mut PgConnection,
-        app_id: Uuid,
+        app_id: AppUuid,
     ) -> Result<ClaimedRow, EngineError> {
         let ms = u32::try_from(self.config.lock_timeout.as_millis()).unwrap_or(u32::MAX);
         tokens::lock_for_refresh(tx, app_id, ms)
@@ -363,7 +363,7 @@ impl RefreshEngine {
             .ok_or(EngineError::Gone)
     }
 
-    pub(super) fn flight(&self, app_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn flight(&self, app_id: AppUuid) -> Arc<tokio::sync::Mutex<()>> {
         let mut flights = self
             .flights
             .lock()

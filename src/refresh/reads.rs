@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use uuid::Uuid;
 
 use super::engine::{AttemptOutcome, EngineError, RefreshEngine, TokenError, Trigger};
 use super::gate::{self, RefusalReason};
@@ -20,6 +19,7 @@ use super::policy::chrono_duration;
 use super::token::{Cause, Unavailable, ValidToken};
 use crate::crypto::Binding;
 use crate::db::tokens::{self, CurrentToken};
+use crate::domain::{AppUuid, TenantId};
 use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
 /// What the stored state says, before any lock is taken.
@@ -38,8 +38,8 @@ impl RefreshEngine {
     /// other replicas wait on the row lock, then read the one new token.
     pub async fn token(
         &self,
-        tenant_id: Uuid,
-        app_id: Uuid,
+        tenant_id: TenantId,
+        app_id: AppUuid,
         min_ttl: Duration,
     ) -> Result<Arc<ValidToken>, TokenError> {
         if let Some(t) = self.cache.token(app_id, min_ttl) {
@@ -96,7 +96,7 @@ impl RefreshEngine {
     /// unless someone else just did; `None` when no attempt was needed.
     async fn refresh_on_demand(
         &self,
-        app_id: Uuid,
+        app_id: AppUuid,
         min_ttl: Duration,
     ) -> Result<Option<AttemptOutcome>, TokenError> {
         let mut tx = self.pool.begin().await.map_err(EngineError::from)?;
@@ -128,8 +128,8 @@ impl RefreshEngine {
     /// retries are the scheduler's), which then needs no lock and no slot.
     async fn stored(
         &self,
-        tenant_id: Uuid,
-        app_id: Uuid,
+        tenant_id: TenantId,
+        app_id: AppUuid,
         min_ttl: Duration,
     ) -> Result<Stored, EngineError> {
         let cur = tokens::current(&self.pool, app_id)
@@ -153,8 +153,8 @@ impl RefreshEngine {
     /// The stored token, decrypted, if it lives at least `min_ttl` more.
     pub async fn read_valid(
         &self,
-        tenant_id: Uuid,
-        app_id: Uuid,
+        tenant_id: TenantId,
+        app_id: AppUuid,
         min_ttl: Duration,
     ) -> Result<Option<Arc<ValidToken>>, EngineError> {
         let cur = tokens::current(&self.pool, app_id)
@@ -165,8 +165,8 @@ impl RefreshEngine {
 
     fn decrypt_valid(
         &self,
-        tenant_id: Uuid,
-        app_id: Uuid,
+        tenant_id: TenantId,
+        app_id: AppUuid,
         cur: &CurrentToken,
         min_ttl: Duration,
     ) -> Result<Option<Arc<ValidToken>>, EngineError> {
@@ -194,7 +194,7 @@ impl RefreshEngine {
     async fn why_unavailable(
         &self,
         outcome: Option<AttemptOutcome>,
-        app_id: Uuid,
+        app_id: AppUuid,
         min_ttl: Duration,
     ) -> Result<Unavailable, EngineError> {
         let current = tokens::current(&self.pool, app_id)

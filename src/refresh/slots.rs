@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::domain::TenantId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use uuid::Uuid;
 
 /// Bounds on on-demand refreshes: a replica-wide semaphore and one per
 /// organisation, so a tenant whose apps all need refreshing (or all fail)
@@ -13,7 +13,7 @@ use uuid::Uuid;
 pub struct OnDemandSlots {
     replica: Arc<Semaphore>,
     per_tenant: usize,
-    tenants: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
+    tenants: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
 }
 
 /// A held on-demand slot (both permits), released on drop.
@@ -33,7 +33,7 @@ impl OnDemandSlots {
     }
 
     /// A slot for `tenant_id`, waiting at most `wait`; `None` if none freed up.
-    pub async fn acquire(&self, tenant_id: Uuid, wait: Duration) -> Option<OnDemandSlot> {
+    pub async fn acquire(&self, tenant_id: TenantId, wait: Duration) -> Option<OnDemandSlot> {
         let tenant = self.tenant(tenant_id);
         tokio::time::timeout(wait, async {
             let tenant = tenant.acquire_owned().await.ok()?;
@@ -48,7 +48,7 @@ impl OnDemandSlots {
         .flatten()
     }
 
-    fn tenant(&self, tenant_id: Uuid) -> Arc<Semaphore> {
+    fn tenant(&self, tenant_id: TenantId) -> Arc<Semaphore> {
         let mut tenants = self
             .tenants
             .lock()
@@ -73,7 +73,7 @@ mod tests {
     #[tokio::test]
     async fn one_tenant_cannot_take_every_slot() {
         let slots = OnDemandSlots::new(3, 2);
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, b) = (TenantId::new(), TenantId::new());
         let short = Duration::from_millis(20);
         let a1 = slots.acquire(a, short).await.expect("first");
         let _a2 = slots.acquire(a, short).await.expect("second");

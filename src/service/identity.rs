@@ -6,11 +6,11 @@ use std::net::IpAddr;
 
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
-use uuid::Uuid;
 
 use crate::auth::session::{self, SessionPrincipal, StartedSession};
 use crate::auth::{KeyPrincipal, token};
 use crate::db;
+use crate::domain::{TenantId, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -78,8 +78,8 @@ pub async fn verify_api_key(
 pub async fn start_session(
     state: &AppState,
     replaced: Option<&str>,
-    user_id: Uuid,
-    tenant_id: Option<Uuid>,
+    user_id: UserId,
+    tenant_id: Option<TenantId>,
     client: Option<IpAddr>,
     user_agent: Option<&str>,
 ) -> Result<StartedSession, sqlx::Error> {

@@ -10,11 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use uuid::Uuid;
+use crate::domain::{AppId, AppUuid, TenantId};
 
 use crate::auth::{KeyPrincipal, TenantScope};
 use crate::db;
-use crate::domain::AppId;
 use crate::refresh::engine::{EngineError, TokenError};
 use crate::refresh::token::{Unavailable, ValidToken};
 use crate::state::AppState;
@@ -29,7 +28,7 @@ pub enum Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn tenant_id(&self) -> Uuid {
+    fn tenant_id(&self) -> TenantId {
         match self {
             Self::Key(k) => k.tenant_id,
             Self::Person(s) => s.tenant_id,
@@ -123,9 +122,9 @@ pub async fn read(
 /// for the pool of the web UI).
 pub async fn cached_app_id(
     state: &AppState,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     appid: &AppId,
-) -> Result<Option<Uuid>, sqlx::Error> {
+) -> Result<Option<AppUuid>, sqlx::Error> {
     if let Some(id) = state.engine.cache.app_id(tenant_id, appid.as_str()) {
         return Ok(Some(id));
     }

@@ -11,12 +11,11 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use minijinja::value::Serde;
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::{Page, redirect, redirect_with_flash};
 use crate::api::service_health;
 use crate::db;
-use crate::domain::Role;
+use crate::domain::{Role, TenantId};
 use crate::error::ApiError;
 use crate::refresh::policy::{self, Health};
 use crate::state::AppState;
@@ -90,7 +89,7 @@ impl HealthCounts {
 /// A tenant as the operator page lists it.
 #[derive(Serialize)]
 struct TenantLine {
-    id: Uuid,
+    id: TenantId,
     app_limit: Option<i32>,
     name: String,
     created_at: String,
@@ -143,7 +142,7 @@ pub async fn operator_page(page: Page, state: web::Data<AppState>) -> HttpRespon
         Ok(loaded) => loaded,
         Err(e) => return page.error(&e.into()),
     };
-    let mut counts: BTreeMap<Uuid, HealthCounts> = BTreeMap::new();
+    let mut counts: BTreeMap<TenantId, HealthCounts> = BTreeMap::new();
     let mut total = HealthCounts::default();
     for g in &groups {
         let health = policy::health(
@@ -232,7 +231,7 @@ pub async fn set_app_limit(
             "only operators of the service may see this",
         ));
     }
-    let Ok(tenant_id) = path.parse::<Uuid>() else {
+    let Ok(tenant_id) = path.parse::<TenantId>() else {
         return page.not_found();
     };
     let text = form.app_limit.trim();

@@ -19,7 +19,7 @@ use crate::api::{accounts, api_keys};
 use crate::auth::{Principal, SessionPrincipal, session};
 use crate::db;
 use crate::db::apps::AppRow;
-use crate::domain::{Role, TokenMode};
+use crate::domain::{ApiKeyId, Role, TokenMode};
 use crate::error::ApiError;
 use crate::refresh::engine::AttemptOutcome;
 use crate::refresh::gate::RefusalReason;
@@ -965,7 +965,7 @@ pub async fn revoke_key(
     let result = async {
         let scope = admin_scope(&page)?;
         let id = path
-            .parse::<uuid::Uuid>()
+            .parse::<ApiKeyId>()
             .map_err(|_| ApiError::NotFound("API key"))?;
         let key = db::api_keys::get(&state.pool, scope.tenant_id, id)
             .await?

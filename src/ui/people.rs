@@ -12,7 +12,6 @@ use minijinja::context;
 use minijinja::value::Serde;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::i18n::Lang;
 use super::pages::{
@@ -23,7 +22,7 @@ use super::{Page, redirect, redirect_with_flash, same_origin};
 use crate::api::members::{self as api_members, CreatedInvite, may_manage};
 use crate::auth::{TenantScope, token};
 use crate::db;
-use crate::domain::Role;
+use crate::domain::{InviteId, Role, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -338,7 +337,7 @@ pub struct RoleForm {
 }
 
 /// A member id from the path; anything else is a member that does not exist.
-fn member_id(raw: &str) -> Result<Uuid, ApiError> {
+fn member_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound("member"))
 }
 
@@ -348,7 +347,7 @@ async fn row_error(
     state: &AppState,
     scope: &TenantScope,
     status: StatusCode,
-    id: Uuid,
+    id: UserId,
     text: String,
 ) -> HttpResponse {
     members_page(
@@ -369,7 +368,7 @@ async fn member_refusal(
     page: &Page,
     state: &AppState,
     scope: &TenantScope,
-    id: Uuid,
+    id: UserId,
     e: ApiError,
 ) -> HttpResponse {
     let (status, text) = match e {
@@ -485,7 +484,7 @@ pub async fn revoke_invite(
     let result = async {
         let scope = admin_scope(&page)?;
         let id = path
-            .parse::<Uuid>()
+            .parse::<InviteId>()
             .map_err(|_| ApiError::NotFound("invite"))?;
         api_members::withdraw_invite(&req, &state, &scope, id).await
     }

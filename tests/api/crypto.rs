@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sqlx::PgPool;
 use tokenvault::crypto::{Binding, KeyRing, KeySource, key_id_of};
 use tokenvault::db::secrets::{self, KeyUsage};
+use tokenvault::domain::{AppUuid, TenantId};
 use tokenvault::keys::{self, KeyCheckError};
 use uuid::Uuid;
 
@@ -69,11 +70,11 @@ async fn insert_app(
     .bind(id)
     .bind(tenant_id)
     .bind(format!("wx{}", &id.simple().to_string()[..16]))
-    .bind(enc(&secret, Binding::app_secret(tenant_id, id)))
+    .bind(enc(&secret, Binding::app_secret(TenantId(tenant_id), AppUuid(id))))
     .bind(
         secondary
             .as_deref()
-            .map(|s| enc(s, Binding::secondary_app_secret(tenant_id, id))),
+            .map(|s| enc(s, Binding::secondary_app_secret(TenantId(tenant_id), AppUuid(id)))),
     )
     .execute(pool)
     .await
@@ -87,7 +88,7 @@ async fn insert_app(
     .bind(
         token
             .as_deref()
-            .map(|t| enc(t, Binding::access_token(tenant_id, id))),
+            .map(|t| enc(t, Binding::access_token(TenantId(tenant_id), AppUuid(id)))),
     )
     .bind(token.as_ref().map(|_| vec![0u8; 32]))
     .execute(pool)
@@ -121,13 +122,16 @@ async fn assert_under(pool: &PgPool, ring: &KeyRing, app: &StoredApp, key_id: &s
         String::from_utf8(ring.decrypt(ct, &binding).unwrap().to_vec()).unwrap()
     };
     let (t, a) = (app.tenant_id, app.id);
-    assert_eq!(text(&secret, Binding::app_secret(t, a)), app.secret);
     assert_eq!(
-        secondary.map(|ct| text(&ct, Binding::secondary_app_secret(t, a))),
+        text(&secret, Binding::app_secret(TenantId(t), AppUuid(a))),
+        app.secret
+    );
+    assert_eq!(
+        secondary.map(|ct| text(&ct, Binding::secondary_app_secret(TenantId(t), AppUuid(a)))),
         app.secondary
     );
     assert_eq!(
-        token.map(|ct| text(&ct, Binding::access_token(t, a))),
+        token.map(|ct| text(&ct, Binding::access_token(TenantId(t), AppUuid(a)))),
         app.token
     );
 }

@@ -26,7 +26,7 @@ pub(crate) async fn create_operator(app: &TestApp, email: &str) -> Browser {
     let parsed = Email::parse("email", email).unwrap();
     tokenvault::db::accounts::insert_user(
         &app.pool,
-        Uuid::new_v4(),
+        tokenvault::domain::UserId::new(),
         None,
         &parsed,
         &hash,
