@@ -95,4 +95,18 @@ mod tests {
         }
         assert_eq!(AuditAction::parse("nope"), None);
     }
+
+    /// The database's check constraint lists exactly these names, so no
+    /// stored action fails to decode.
+    #[test]
+    fn the_check_constraint_lists_every_action() {
+        let migration = include_str!("../../migrations/20261201000003_audit_actions_checked.sql");
+        let listed: Vec<&str> = migration
+            .lines()
+            .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))
+            .filter_map(|l| l.strip_suffix('\''))
+            .collect();
+        let known: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(listed, known);
+    }
 }
