@@ -8,11 +8,25 @@ use serde::Deserialize;
 
 use super::pages::{CsrfForm, FieldErrors, FormRefusal, field_errors, form_session, one};
 use super::{Page, redirect, redirect_with_flash, same_origin};
-use crate::api::accounts;
-use crate::auth::session;
-use crate::db;
+use crate::auth::{Principal, session};
 use crate::error::ApiError;
+use crate::http::identity::{client_ip, visitor};
+use crate::service::Actor;
+use crate::service::accounts::{self, SignUp};
 use crate::state::AppState;
+
+/// The signed-in person of a page as the use cases' actor, from the
+/// request's address; unauthenticated when nobody is signed in.
+pub(super) fn page_actor(page: &Page, req: &HttpRequest) -> Result<Actor, ApiError> {
+    let user = page
+        .user
+        .clone()
+        .ok_or(ApiError::Unauthenticated("sign in"))?;
+    Ok(Actor {
+        principal: Principal::Session(user),
+        client: client_ip(req),
+    })
+}
 
 /// The sign-up form as posted.
 #[derive(Deserialize)]
@@ -67,15 +81,12 @@ pub async fn signup(
             StatusCode::FORBIDDEN,
         );
     }
-    match accounts::create_account(
-        &req,
-        &state,
-        &organization,
-        &email,
-        SecretString::from(password),
-    )
-    .await
-    {
+    let input = SignUp {
+        organization: &organization,
+        email: &email,
+        password: SecretString::from(password),
+    };
+    match accounts::sign_up(&state, &visitor(&req), input).await {
         Ok(account) => {
             let mut res = redirect_with_flash("/dashboard", "ok", "flash_welcome", "");
             let _ = res.add_cookie(&account.session.cookie);
@@ -170,7 +181,7 @@ pub async fn login(
         }
         return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    match accounts::sign_in(&req, &state, &email, SecretString::from(password)).await {
+    match accounts::sign_in(&state, &visitor(&req), &email, SecretString::from(password)).await {
         Ok(signed_in) => {
             let mut res = redirect(next.unwrap_or("/dashboard"));
             let _ = res.add_cookie(&signed_in.session.cookie);
@@ -204,14 +215,16 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     match form_session(&page, &form.csrf_token) {
-        Ok(user) => {
-            if let Err(e) = crate::http::identity::end_session(&req, &state).await {
-                return page.error(&ApiError::from(e));
-            }
-            let event =
-                crate::api::audit_event(&req, user.tenant_id, Some(user.user_id), "signout", None);
-            if let Err(e) = db::audit::record(&state.pool, event).await {
-                tracing::warn!(error = %e, "cannot record sign-out");
+        Ok(_) => {
+            let signed_out = match page_actor(&page, &req) {
+                Ok(actor) => {
+                    let cookie = visitor(&req).session_cookie;
+                    accounts::sign_out(&state, &actor, cookie.as_deref()).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = signed_out {
+                return page.error(&e);
             }
             let mut res = redirect_with_flash("/login", "ok", "flash_signed_out", "");
             let _ = res.add_cookie(&session::removal_cookie(state.settings.secure_cookies));

@@ -7,12 +7,13 @@ use minijinja::value::Serde;
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
+use super::accounts::page_actor;
 use super::pages::{CsrfForm, FieldErrors, admin_scope, field_errors, form_user, when};
 use super::{Page, redirect_with_flash};
-use crate::api::api_keys;
-use crate::db;
 use crate::domain::ApiKeyId;
 use crate::error::ApiError;
+use crate::service::Actor;
+use crate::service::keys::{self, ApiKeyRow, CreatedKey, NewKey};
 use crate::state::AppState;
 
 /// An API key as the keys page lists it (never the key itself).
@@ -69,36 +70,19 @@ struct ShownKey {
     snippets: super::snippets::Snippets,
 }
 
-/// An app a new key can be limited to.
-#[derive(Serialize)]
-struct AppChoice {
-    appid: String,
-    name: String,
-}
-
 /// Render the keys page with the tenant's keys and apps to limit a new key to.
 async fn keys_page(
     page: &Page,
     state: &AppState,
-    scope: &crate::auth::TenantScope,
+    actor: &Actor,
     status: StatusCode,
     form: &NewKeyForm,
     errors: &FieldErrors,
     shown: Option<&ShownKey>,
 ) -> HttpResponse {
-    let loaded = tokio::try_join!(
-        db::api_keys::list(&state.pool, scope.tenant_id),
-        db::apps::list(
-            &state.pool,
-            scope.tenant_id,
-            None,
-            None,
-            crate::api::MAX_PAGE
-        ),
-    );
-    let (rows, apps) = match loaded {
+    let (rows, apps) = match keys::page(state, actor).await {
         Ok(loaded) => loaded,
-        Err(e) => return page.error(&e.into()),
+        Err(e) => return page.error(&e),
     };
     let apps: Vec<AppChoice> = apps
         .into_iter()
@@ -107,20 +91,7 @@ async fn keys_page(
             name: a.name,
         })
         .collect();
-    let keys: Vec<KeyLine> = rows
-        .into_iter()
-        .map(|k| KeyLine {
-            id: k.id.to_string(),
-            name: k.name,
-            prefix: k.prefix,
-            read_only: k.read_only,
-            limited: k.limited_to_apps,
-            apps: k.apps,
-            created_at: when(k.created_at),
-            last_used_at: k.last_used_at.map(when),
-            revoked_at: k.revoked_at.map(when),
-        })
-        .collect();
+    let keys: Vec<KeyLine> = rows.into_iter().map(KeyLine::of).collect();
     page.render(
         status,
         "keys.html",
@@ -134,14 +105,37 @@ async fn keys_page(
     )
 }
 
+/// An app a new key can be limited to.
+#[derive(Serialize)]
+struct AppChoice {
+    appid: String,
+    name: String,
+}
+
+impl KeyLine {
+    fn of(k: ApiKeyRow) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name,
+            prefix: k.prefix,
+            read_only: k.read_only,
+            limited: k.limited_to_apps,
+            apps: k.apps,
+            created_at: when(k.created_at),
+            last_used_at: k.last_used_at.map(when),
+            revoked_at: k.revoked_at.map(when),
+        }
+    }
+}
+
 /// GET /keys: the organisation's API keys (owners and admins).
-pub async fn keys(page: Page, state: web::Data<AppState>) -> HttpResponse {
-    match admin_scope(&page) {
-        Ok(scope) => {
+pub async fn keys(req: HttpRequest, page: Page, state: web::Data<AppState>) -> HttpResponse {
+    match admin_scope(&page).and_then(|_| page_actor(&page, &req)) {
+        Ok(actor) => {
             keys_page(
                 &page,
                 &state,
-                &scope,
+                &actor,
                 StatusCode::OK,
                 &NewKeyForm::default(),
                 &FieldErrors::new(),
@@ -153,6 +147,39 @@ pub async fn keys(page: Page, state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// The page for a key just created: shown once, with snippets that read a
+/// token of an app the key may read.
+async fn created_page(
+    page: &Page,
+    state: &AppState,
+    actor: &Actor,
+    created: CreatedKey,
+    limited_to: &[String],
+) -> HttpResponse {
+    let appid = match keys::sample_appid(state, actor, limited_to).await {
+        Ok(appid) => appid,
+        Err(e) => return page.error(&e),
+    };
+    let key = created.key.expose_secret().to_string();
+    let shown = ShownKey {
+        export: super::snippets::export_line(&key),
+        snippets: super::snippets::Snippets::new(&page.base_url, &appid, Some(&key)),
+        name: created.name,
+        prefix: created.prefix,
+        key,
+    };
+    keys_page(
+        page,
+        state,
+        actor,
+        StatusCode::CREATED,
+        &NewKeyForm::default(),
+        &FieldErrors::new(),
+        Some(&shown),
+    )
+    .await
+}
+
 /// POST /keys: create a key with the API's rules; the answer shows it once.
 pub async fn create_key(
     req: HttpRequest,
@@ -161,56 +188,20 @@ pub async fn create_key(
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let form = NewKeyForm::from_pairs(form.into_inner());
-    let user = match form_user(&page, &form.csrf_token, "/keys") {
-        Ok(user) => user.clone(),
-        Err(refused) => return refused,
-    };
-    let scope = match admin_scope(&page) {
-        Ok(scope) => scope,
+    if let Err(refused) = form_user(&page, &form.csrf_token, "/keys") {
+        return refused;
+    }
+    let actor = match admin_scope(&page).and_then(|_| page_actor(&page, &req)) {
+        Ok(actor) => actor,
         Err(e) => return page.error(&e),
     };
-    match api_keys::create_key(
-        &req,
-        &state,
-        user.user_id,
-        &scope,
-        &form.name,
-        &form.apps,
-        form.read_only,
-    )
-    .await
-    {
-        Ok(created) => {
-            // The snippets read a token of an app the key may read.
-            let first = match form.apps.first() {
-                Some(appid) => Ok(Some(appid.clone())),
-                None => db::apps::list(&state.pool, scope.tenant_id, None, None, 1)
-                    .await
-                    .map(|apps| apps.first().map(|a| a.appid.clone())),
-            };
-            let appid = match first {
-                Ok(appid) => appid.unwrap_or_else(|| "wx0123456789abcdef".to_string()),
-                Err(e) => return page.error(&e.into()),
-            };
-            let key = created.key.expose_secret().to_string();
-            let shown = ShownKey {
-                export: super::snippets::export_line(&key),
-                snippets: super::snippets::Snippets::new(&page.base_url, &appid, Some(&key)),
-                name: created.name,
-                prefix: created.prefix,
-                key,
-            };
-            keys_page(
-                &page,
-                &state,
-                &scope,
-                StatusCode::CREATED,
-                &NewKeyForm::default(),
-                &FieldErrors::new(),
-                Some(&shown),
-            )
-            .await
-        }
+    let input = NewKey {
+        name: &form.name,
+        appids: &form.apps,
+        read_only: form.read_only,
+    };
+    match keys::create(&state, &actor, &input).await {
+        Ok(created) => created_page(&page, &state, &actor, created, &form.apps).await,
         Err(ApiError::Validation(errors)) => {
             let mut shown = field_errors(page.lang, &errors);
             // The API's sentence names what was sent; the page says what to do.
@@ -223,7 +214,7 @@ pub async fn create_key(
             keys_page(
                 &page,
                 &state,
-                &scope,
+                &actor,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &form,
                 &shown,
@@ -243,24 +234,20 @@ pub async fn revoke_key(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let user = match form_user(&page, &form.csrf_token, "/keys") {
-        Ok(user) => user.clone(),
-        Err(refused) => return refused,
-    };
+    if let Err(refused) = form_user(&page, &form.csrf_token, "/keys") {
+        return refused;
+    }
     let result = async {
-        let scope = admin_scope(&page)?;
+        admin_scope(&page)?;
+        let actor = page_actor(&page, &req)?;
         let id = path
             .parse::<ApiKeyId>()
             .map_err(|_| ApiError::NotFound("API key"))?;
-        let key = db::api_keys::get(&state.pool, scope.tenant_id, id)
-            .await?
-            .ok_or(ApiError::NotFound("API key"))?;
-        api_keys::revoke_key(&req, &state, user.user_id, &scope, id).await?;
-        Ok::<_, ApiError>(key.prefix)
+        keys::revoke(&state, &actor, id).await
     }
     .await;
     match result {
-        Ok(prefix) => redirect_with_flash("/keys", "ok", "flash_key_revoked", &prefix),
+        Ok(key) => redirect_with_flash("/keys", "ok", "flash_key_revoked", &key.prefix),
         Err(e) => page.error(&e),
     }
 }

@@ -10,7 +10,9 @@
 //! of the attacker's choosing (login CSRF).
 
 pub mod accounts;
+pub mod audit;
 pub mod i18n;
+pub mod join;
 pub mod keys;
 pub mod ops;
 pub mod pages;
@@ -91,13 +93,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/members/invites/{id}/revoke",
             web::post().to(people::revoke_invite),
         )
-        .route("/invite", web::get().to(people::invite_without_token))
+        .route("/invite", web::get().to(join::invite_without_token))
         .service(
             web::resource("/invite/{token}")
-                .route(web::get().to(people::invite_page))
-                .route(web::post().to(people::accept_invite)),
+                .route(web::get().to(join::invite_page))
+                .route(web::post().to(join::accept_invite)),
         )
-        .route("/audit", web::get().to(people::audit))
+        .route("/audit", web::get().to(audit::audit))
         .route("/apps/{appid}", web::get().to(pages::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
         .route("/apps/{appid}/{action}", web::post().to(pages::app_action))
