@@ -1,4 +1,5 @@
-//! Sign-up, sessions, CSRF and sign-in throttling over the JSON API.
+//! Sign-up, sessions, CSRF and sign-in throttling over the JSON API, and
+//! operators, who see every tenant and nothing secret.
 
 use std::time::Instant;
 
@@ -236,4 +237,56 @@ async fn login_is_throttled_per_account() {
         .await
         .unwrap();
     assert_eq!(res.status(), 429);
+}
+
+#[tokio::test]
+async fn operators_see_every_tenant_and_nothing_secret() {
+    let app = spawn_app().await;
+    let owner = app.signup("Tenant One", "one@t.test").await;
+    owner.create_key(json!({ "name": "k" })).await;
+    app.signup("Tenant Two", "two@t.test").await;
+
+    let out = tokio::task::spawn_blocking({
+        let url = app.db.url();
+        move || {
+            crate::helpers::Sandbox::new()
+                .tokenvault()
+                .args(["operator", "create", "--email", "ops@service.test"])
+                .env("DATABASE_URL", url)
+                .env("TOKENVAULT_OPERATOR_PASSWORD", PASSWORD)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let ops = app.login("ops@service.test", PASSWORD).await;
+    let res = ops.get("/api/v1/operator/tenants").await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Tenant One", "Tenant Two"]);
+    assert_eq!(body["items"][0]["members"], 1);
+    assert!(!text.contains("tvk_"), "no keys in the operator view");
+    // Operators do not act inside tenants; tenants do not see the operator view.
+    assert_eq!(ops.get("/api/v1/members").await.status(), 403);
+    assert_eq!(
+        ops.post_json("/api/v1/api-keys", &json!({ "name": "x" }))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(owner.get("/api/v1/operator/tenants").await.status(), 403);
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, get_with_key, spawn_app};
 use crate::accounts::json_of;
+use crate::helpers::{PASSWORD, get_with_key, spawn_app};
 
 #[tokio::test]
 async fn roles_allow_and_refuse() {

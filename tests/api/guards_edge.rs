@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    PASSWORD, TestApp, get_with_key, settings_from, spawn_app_with_settings,
-};
+use crate::helpers::{PASSWORD, TestApp, get_with_key, settings_from, spawn_app_with_settings};
 
 /// A token for `/metrics` in these tests.
 pub(crate) const METRICS_TOKEN: &str = "metrics-token-for-tests-0123";

@@ -7,10 +7,8 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{
-    Browser, PASSWORD, TestApp,
-};
 use crate::guards_edge::{body, spawn};
+use crate::helpers::{Browser, PASSWORD, TestApp};
 
 fn appid(n: usize) -> String {
     format!("wx{n:016x}")

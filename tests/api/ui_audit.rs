@@ -4,9 +4,7 @@
 use uuid::Uuid;
 
 use crate::helpers::spawn_app;
-use crate::ui_people::{
-    get, invite_on_page, page, rows,
-};
+use crate::ui_people::{get, invite_on_page, page, rows};
 
 #[tokio::test]
 async fn the_audit_log_pages_newest_first_and_filters_by_action() {

@@ -6,10 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::helpers::{Browser, PASSWORD, spawn_app};
-use crate::ui_people::{
-    count, escaped, get, invite_on_page, link_of, page,
-    post, role_of,
-};
+use crate::ui_people::{count, escaped, get, invite_on_page, link_of, page, post, role_of};
 
 /// Inputs no form field may take: HTML and script, SQL, emoji, 10,000
 /// characters, nothing.

@@ -256,7 +256,6 @@ async fn members_page_shows_each_role_what_it_may_do() {
     assert_eq!(res.headers()["location"], "/login?next=%2Fmembers");
 }
 
-
 #[tokio::test]
 async fn roles_change_and_members_go_by_the_last_owner_rule() {
     let app = spawn_app().await;
