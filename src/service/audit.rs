@@ -74,3 +74,25 @@ pub async fn page(
         .flatten();
     Ok(AuditPage { items, next_before })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_filters_parse_names_and_refuse_anything_else() {
+        assert_eq!(ActionFilter::parse(None).unwrap(), ActionFilter::All);
+        assert_eq!(
+            ActionFilter::parse(Some("member.joined")).unwrap(),
+            ActionFilter::Only(AuditAction::MemberJoined)
+        );
+        // Well-formed but unknown: an empty page, not an error.
+        assert_eq!(
+            ActionFilter::parse(Some("member.flew_away")).unwrap(),
+            ActionFilter::Unknown
+        );
+        for bad in ["", "Member.Joined", "member joined", &"a".repeat(65)] {
+            assert!(ActionFilter::parse(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
