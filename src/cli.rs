@@ -240,9 +240,8 @@ async fn create_operator(settings: Settings, email: &str) -> anyhow::Result<()> 
             &database.pool,
             db::audit::AuditEvent {
                 actor_user_id: Some(id),
-                action: "operator.created",
                 target: Some(email.to_string()),
-                ..Default::default()
+                ..db::audit::AuditEvent::new(crate::domain::AuditAction::OperatorCreated)
             },
         )
         .await?;
@@ -260,7 +259,7 @@ async fn set_app_limit(settings: Settings, tenant: &str, limit: AppLimit) -> any
         if !db::migrations_applied(&database.pool).await? {
             anyhow::bail!("the database schema is not up to date: run `tokenvault migrate` first");
         }
-        let found = db::app_limits::find_tenants(&database.pool, tenant).await?;
+        let found = crate::service::tenants::find(&database.pool, tenant).await?;
         let target = match found.as_slice() {
             [] => anyhow::bail!("no organisation has the id or the exact name {tenant:?}"),
             [one] => one,
@@ -278,7 +277,8 @@ async fn set_app_limit(settings: Settings, tenant: &str, limit: AppLimit) -> any
             AppLimit::Apps(n) => Some(n),
             AppLimit::Default => None,
         };
-        if db::app_limits::change(&database.pool, target.id, new, "cli", db::audit::AuditEvent::default())
+        let by = crate::service::tenants::LimitSetter::CommandLine;
+        if crate::service::tenants::set_app_limit(&database.pool, by, target.id, new)
             .await?
             .is_none()
         {

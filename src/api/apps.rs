@@ -338,7 +338,7 @@ pub async fn register(
                 req,
                 Some(scope.tenant_id),
                 scope.user_id,
-                "app.registered",
+                crate::domain::AuditAction::AppRegistered,
                 Some(appid.to_string()),
             )
         },
@@ -637,7 +637,7 @@ pub async fn edit_app(
                 req,
                 Some(scope.tenant_id),
                 scope.user_id,
-                "app.edited",
+                crate::domain::AuditAction::AppEdited,
                 Some(app.appid.clone()),
             )
         },
@@ -692,7 +692,7 @@ pub async fn remove_app(
                 req,
                 Some(scope.tenant_id),
                 scope.user_id,
-                "app.deleted",
+                crate::domain::AuditAction::AppDeleted,
                 Some(app.appid.clone()),
             )
         },
@@ -719,7 +719,7 @@ pub async fn refresh_app(
         req,
         state,
         scope,
-        "app.refreshed",
+        crate::domain::AuditAction::AppRefreshed,
         &app.appid,
         json!({ "outcome": outcome_name(&outcome) }),
     )
@@ -1026,7 +1026,7 @@ pub async fn invalidate(
                         &req,
                         &state,
                         &scope,
-                        "token.invalidate_refused",
+                        crate::domain::AuditAction::TokenInvalidateRefused,
                         &app.appid,
                         json!({ "reason": r.reason }),
                     )
@@ -1040,7 +1040,7 @@ pub async fn invalidate(
                 &req,
                 &state,
                 &scope,
-                "token.invalidated",
+                crate::domain::AuditAction::TokenInvalidated,
                 &app.appid,
                 json!({ "outcome": outcome_name(&o) }),
             )
@@ -1067,7 +1067,7 @@ async fn audit_app(
     req: &HttpRequest,
     state: &AppState,
     scope: &TenantScope,
-    action: &'static str,
+    action: crate::domain::AuditAction,
     appid: &str,
     detail: Value,
 ) -> Result<(), ApiError> {

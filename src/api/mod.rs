@@ -10,13 +10,14 @@ pub mod metrics;
 pub mod openapi;
 pub mod service_health;
 pub mod token_fast_path;
+pub mod views;
 pub mod wechat_compat;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::db::audit::AuditEvent;
-use crate::domain::{TenantId, UserId};
+use crate::domain::{AuditAction, TenantId, UserId};
 use crate::error::{ApiError, problem_response};
 use crate::http::identity::client_ip;
 
@@ -121,21 +122,22 @@ pub fn not_found(req: &HttpRequest) -> HttpResponse {
     )
 }
 
-/// An audit event with the request's address filled in.
-pub fn audit_event<'a>(
+/// An audit event with the request's address filled in, for the handlers
+/// that record one themselves; use cases build theirs from the actor
+/// (`crate::service::Actor::audit`).
+pub fn audit_event(
     req: &HttpRequest,
     tenant_id: Option<TenantId>,
     actor_user_id: Option<UserId>,
-    action: &'a str,
+    action: AuditAction,
     target: Option<String>,
-) -> AuditEvent<'a> {
+) -> AuditEvent {
     AuditEvent {
         tenant_id,
         actor_user_id,
-        action,
         target,
         client_ip: client_ip(req).map(|ip| ip.to_string()),
-        ..AuditEvent::default()
+        ..AuditEvent::new(action)
     }
 }
 

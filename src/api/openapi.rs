@@ -14,13 +14,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::views::people;
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
-use crate::db::accounts::{MemberRow, TenantHealthRow};
-use crate::db::api_keys::ApiKeyRow;
-use crate::db::audit::AuditRow;
-use crate::db::invites::InviteRow;
 use crate::db::tokens::LogRow;
-use crate::domain::{ApiKeyId, InviteId, Role, TenantId, TokenMode, UserId};
+use crate::domain::{AuditAction, Role, TokenMode};
 use crate::refresh::policy::Health;
 use crate::upstream::ErrorClass;
 
@@ -77,8 +74,9 @@ on every state-changing call.",
         super::wechat_compat::stable_token,
     ),
     components(schemas(
-        Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass,
-        MemberRow, TenantHealthRow, ApiKeyRow, AuditRow, InviteRow, LogRow,
+        Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass, LogRow,
+        AuditAction, people::Member, people::TenantHealth, people::ApiKeyView,
+        people::AuditEntry, people::InviteView,
     )),
     modifiers(&Security, &CommonErrors),
     tags(
@@ -298,146 +296,6 @@ pub struct ReadinessChecks {
     pub database: String,
     /// `ok`, `pending` or `unknown`.
     pub migrations: String,
-}
-
-/// An organisation.
-#[derive(Serialize, ToSchema)]
-pub struct TenantRef {
-    /// Tenant id.
-    pub id: TenantId,
-    /// Organisation name.
-    pub name: String,
-}
-
-/// A person.
-#[derive(Serialize, ToSchema)]
-pub struct UserRef {
-    /// User id.
-    pub id: UserId,
-    /// Email.
-    pub email: String,
-    /// Role.
-    pub role: Role,
-}
-
-/// A new session: who signed in, and the CSRF token for JSON calls.
-#[derive(Serialize, ToSchema)]
-pub struct SignedIn {
-    /// The organisation (`null` for operators).
-    pub tenant: Option<TenantRef>,
-    /// The signed-in person.
-    pub user: UserRef,
-    /// Send in `X-CSRF-Token` on state-changing calls.
-    pub csrf_token: String,
-}
-
-/// Who is calling: a signed-in person (`user`, `csrf_token`) or an API key (`api_key`).
-#[derive(Serialize, ToSchema)]
-pub struct WhoAmI {
-    /// The signed-in person (sessions only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<UserRef>,
-    /// The API key making the request (keys only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<KeyRef>,
-    /// The organisation (`null` for operators).
-    pub tenant: Option<TenantRef>,
-    /// The CSRF token (sessions only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub csrf_token: Option<String>,
-}
-
-/// The API key making a request.
-#[derive(Serialize, ToSchema)]
-pub struct KeyRef {
-    /// Key id.
-    pub id: ApiKeyId,
-    /// Read-only keys cannot change anything.
-    pub read_only: bool,
-    /// Whether the key is limited to some apps.
-    pub limited_to_apps: bool,
-}
-
-/// A new API key; `key` is shown only here.
-#[derive(Serialize, ToSchema)]
-pub struct CreatedApiKey {
-    /// Key id.
-    pub id: ApiKeyId,
-    /// Name.
-    pub name: String,
-    /// The key itself: store it now, it is never shown again.
-    pub key: String,
-    /// Visible prefix, to recognise the key.
-    pub prefix: String,
-    /// Read-only keys cannot change anything.
-    pub read_only: bool,
-    /// Appids the key is limited to; empty means every app.
-    pub apps: Vec<String>,
-}
-
-/// The tenant's API keys.
-#[derive(Serialize, ToSchema)]
-pub struct ApiKeyList {
-    /// Keys, newest first.
-    pub items: Vec<ApiKeyRow>,
-}
-
-/// The tenant's members.
-#[derive(Serialize, ToSchema)]
-pub struct MemberList {
-    /// Members.
-    pub items: Vec<MemberRow>,
-}
-
-/// A member after a role change.
-#[derive(Serialize, ToSchema)]
-pub struct MemberView {
-    /// User id.
-    pub id: UserId,
-    /// Email.
-    pub email: String,
-    /// The new role.
-    pub role: Role,
-}
-
-/// A new invitation; `token` and `url` are shown only here.
-#[derive(Serialize, ToSchema)]
-pub struct CreatedInvite {
-    /// Invite id.
-    pub id: InviteId,
-    /// Role the invitee gets.
-    pub role: Role,
-    /// The email the invite is for, if it names one.
-    pub email: Option<String>,
-    /// The invite token.
-    pub token: String,
-    /// The invite link, relative to the service.
-    pub url: String,
-    /// When the link stops working.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The tenant's invitations.
-#[derive(Serialize, ToSchema)]
-pub struct InviteList {
-    /// Invitations.
-    pub items: Vec<InviteRow>,
-}
-
-/// A page of the audit log.
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    /// Entries, newest first.
-    pub items: Vec<AuditRow>,
-    /// Pass as `before` for the next page; `null` on the last page.
-    pub next_before: Option<i64>,
-}
-
-/// Every tenant's health.
-#[derive(Serialize, ToSchema)]
-pub struct TenantHealthList {
-    /// Tenants.
-    pub items: Vec<TenantHealthRow>,
 }
 
 /// What a WeChat errcode means and how to fix it.

@@ -30,7 +30,7 @@ use sqlx::PgPool;
 
 use super::token;
 use crate::db;
-use crate::domain::{ApiKeyId, AppUuid, TenantId};
+use crate::domain::{ApiKeyId, AppUuid, AuditAction, TenantId};
 
 /// Channel on which revocations are announced to every replica.
 pub const REVOCATION_CHANNEL: &str = "tokenvault_api_keys";
@@ -310,7 +310,10 @@ impl KeyVerifier {
             Err(_) => return Ok(()),
         };
         for (key_id, tenant_id, reads, refused) in counts {
-            for (action, count) in [("token.read", reads), ("token.invalidate_refused", refused)] {
+            for (action, count) in [
+                (AuditAction::TokenRead, reads),
+                (AuditAction::TokenInvalidateRefused, refused),
+            ] {
                 if count == 0 {
                     continue;
                 }
@@ -319,9 +322,8 @@ impl KeyVerifier {
                     db::audit::AuditEvent {
                         tenant_id: Some(tenant_id),
                         actor_api_key_id: Some(key_id),
-                        action,
                         detail: serde_json::json!({ "count": count, "period_seconds": 60 }),
-                        ..db::audit::AuditEvent::default()
+                        ..db::audit::AuditEvent::new(action)
                     },
                 )
                 .await?;

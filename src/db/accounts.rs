@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgExecutor};
 use crate::domain::{Email, Name, Role, TenantId, UserId};
 
 /// A person's account as the auth layer needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UserRow {
     /// User id.
     pub id: UserId,
@@ -16,21 +16,21 @@ pub struct UserRow {
     pub email: String,
     /// argon2id PHC string.
     pub password_hash: String,
-    /// Role name.
-    pub role: String,
+    /// Role.
+    pub role: Role,
     /// When the account was disabled, if it was.
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// A member as listed to the tenant.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct MemberRow {
     /// User id.
     pub id: UserId,
     /// Email.
     pub email: String,
-    /// Role name.
-    pub role: String,
+    /// Role.
+    pub role: Role,
     /// When they joined.
     pub created_at: DateTime<Utc>,
 }
@@ -49,11 +49,13 @@ pub async fn create_tenant_with_owner(
 ) -> Result<(TenantId, UserId), sqlx::Error> {
     let tenant_id = TenantId::new();
     let user_id = UserId::new();
-    sqlx::query("insert into tenants (id, name) values ($1, $2)")
-        .bind(tenant_id)
-        .bind(organization.as_str())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "insert into tenants (id, name) values ($1, $2)",
+        tenant_id as _,
+        organization.as_str(),
+    )
+    .execute(&mut *conn)
+    .await?;
     insert_user(
         conn,
         user_id,
@@ -75,14 +77,14 @@ pub async fn insert_user(
     password_hash: &str,
     role: Role,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into users (id, tenant_id, email, password_hash, role) values ($1, $2, $3, $4, $5)",
+        id as _,
+        tenant_id as _,
+        email.as_str(),
+        password_hash,
+        role as _,
     )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(email.as_str())
-    .bind(password_hash)
-    .bind(role.as_str())
     .execute(db)
     .await?;
     Ok(())
@@ -93,10 +95,13 @@ pub async fn user_by_email(
     db: impl PgExecutor<'_>,
     email: &Email,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, tenant_id, email, password_hash, role, disabled_at from users where lower(email) = $1",
+    sqlx::query_as!(
+        UserRow,
+        r#"select id as "id: UserId", tenant_id as "tenant_id: TenantId", email, password_hash,
+                  role as "role: Role", disabled_at
+             from users where lower(email) = $1"#,
+        email.as_str(),
     )
-    .bind(email.as_str())
     .fetch_optional(db)
     .await
 }
@@ -106,8 +111,7 @@ pub async fn tenant_name(
     db: impl PgExecutor<'_>,
     tenant_id: TenantId,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("select name from tenants where id = $1")
-        .bind(tenant_id)
+    sqlx::query_scalar!("select name from tenants where id = $1", tenant_id as _)
         .fetch_optional(db)
         .await
 }
@@ -117,10 +121,12 @@ pub async fn list_members(
     db: impl PgExecutor<'_>,
     tenant_id: TenantId,
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, email, role, created_at from users where tenant_id = $1 order by created_at, id",
+    sqlx::query_as!(
+        MemberRow,
+        r#"select id as "id: UserId", email, role as "role: Role", created_at
+             from users where tenant_id = $1 order by created_at, id"#,
+        tenant_id as _,
     )
-    .bind(tenant_id)
     .fetch_all(db)
     .await
 }
@@ -131,11 +137,13 @@ pub async fn member_for_update(
     tenant_id: TenantId,
     user_id: UserId,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, email, role, created_at from users where tenant_id = $1 and id = $2 for update",
+    sqlx::query_as!(
+        MemberRow,
+        r#"select id as "id: UserId", email, role as "role: Role", created_at
+             from users where tenant_id = $1 and id = $2 for update"#,
+        tenant_id as _,
+        user_id as _,
     )
-    .bind(tenant_id)
-    .bind(user_id)
     .fetch_optional(conn)
     .await
 }
@@ -146,10 +154,10 @@ pub async fn owner_count_for_update(
     conn: &mut PgConnection,
     tenant_id: TenantId,
 ) -> Result<i64, sqlx::Error> {
-    let ids: Vec<UserId> = sqlx::query_scalar(
+    let ids = sqlx::query_scalar!(
         "select id from users where tenant_id = $1 and role = 'owner' for update",
+        tenant_id as _,
     )
-    .bind(tenant_id)
     .fetch_all(conn)
     .await?;
     Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
@@ -162,15 +170,16 @@ pub async fn set_role(
     user_id: UserId,
     role: Role,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set role = $3 where tenant_id = $1 and id = $2")
-        .bind(tenant_id)
-        .bind(user_id)
-        .bind(role.as_str())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "update users set role = $3 where tenant_id = $1 and id = $2",
+        tenant_id as _,
+        user_id as _,
+        role as _,
+    )
+    .execute(&mut *conn)
+    .await?;
     // A changed role takes effect at once: end the member's sessions.
-    sqlx::query("delete from sessions where user_id = $1")
-        .bind(user_id)
+    sqlx::query!("delete from sessions where user_id = $1", user_id as _)
         .execute(conn)
         .await?;
     Ok(())
@@ -182,16 +191,18 @@ pub async fn delete_member(
     tenant_id: TenantId,
     user_id: UserId,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("delete from users where tenant_id = $1 and id = $2")
-        .bind(tenant_id)
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query!(
+        "delete from users where tenant_id = $1 and id = $2",
+        tenant_id as _,
+        user_id as _,
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Per-tenant summary for operators: no secrets, no tokens.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct TenantHealthRow {
     /// Tenant id.
     pub id: TenantId,
@@ -205,21 +216,23 @@ pub struct TenantHealthRow {
     pub apps: i64,
     /// Apps whose last refresh failed.
     pub failing_apps: i64,
-    /// The organisation's own app limit, set by an operator; `null`: the
+    /// The organisation's own app limit, set by an operator; `None`: the
     /// service's default.
     pub app_limit: Option<i32>,
 }
 
 /// Every tenant's health, for operators.
 pub async fn tenant_health(db: impl PgExecutor<'_>) -> Result<Vec<TenantHealthRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select t.id, t.name, t.created_at,
-                (select count(*) from users u where u.tenant_id = t.id) as members,
-                (select count(*) from apps a where a.tenant_id = t.id) as apps,
-                (select count(*) from token_state s where s.tenant_id = t.id and s.failure_streak > 0) as failing_apps,
-                t.app_limit
-           from tenants t
-          order by t.created_at, t.id",
+    sqlx::query_as!(
+        TenantHealthRow,
+        r#"select t.id as "id: TenantId", t.name, t.created_at,
+                  (select count(*) from users u where u.tenant_id = t.id) as "members!",
+                  (select count(*) from apps a where a.tenant_id = t.id) as "apps!",
+                  (select count(*) from token_state s
+                    where s.tenant_id = t.id and s.failure_streak > 0) as "failing_apps!",
+                  t.app_limit
+             from tenants t
+            order by t.created_at, t.id"#,
     )
     .fetch_all(db)
     .await

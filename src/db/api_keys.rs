@@ -1,11 +1,12 @@
 //! API keys: stored as a visible prefix and a SHA-256 of the whole key.
 
-use crate::domain::{ApiKeyId, AppUuid, TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
+use crate::domain::{ApiKeyId, AppUuid, TenantId, UserId};
+
 /// An API key as listed (never the key itself).
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyRow {
     /// Key id.
     pub id: ApiKeyId,
@@ -28,7 +29,7 @@ pub struct ApiKeyRow {
 }
 
 /// What verifying a key needs.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct KeyAuthRow {
     /// Key id.
     pub id: ApiKeyId,
@@ -46,43 +47,49 @@ pub struct KeyAuthRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const LIST_COLUMNS: &str = "k.id, k.name, k.prefix, k.read_only, k.limited_to_apps, k.created_at, k.last_used_at, k.revoked_at,
-    coalesce((select array_agg(a.appid order by a.appid) from api_key_apps ka join apps a on a.id = ka.app_id
-              where ka.api_key_id = k.id), '{}') as apps";
+/// A key to store.
+#[derive(Debug)]
+pub struct NewApiKey<'a> {
+    /// Key id.
+    pub id: ApiKeyId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Name given at creation.
+    pub name: &'a str,
+    /// Visible prefix.
+    pub prefix: &'a str,
+    /// SHA-256 of the whole key.
+    pub key_hash: &'a [u8],
+    /// Read-only?
+    pub read_only: bool,
+    /// The apps it is limited to; empty: every app.
+    pub app_ids: &'a [AppUuid],
+    /// Who created it.
+    pub created_by: UserId,
+}
 
 /// Insert a key and its app limits.
-#[allow(clippy::too_many_arguments)]
-pub async fn insert(
-    conn: &mut PgConnection,
-    id: ApiKeyId,
-    tenant_id: TenantId,
-    name: &str,
-    prefix: &str,
-    key_hash: &[u8],
-    read_only: bool,
-    app_ids: &[AppUuid],
-    created_by: UserId,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn insert(conn: &mut PgConnection, key: &NewApiKey<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
         "insert into api_keys (id, tenant_id, name, prefix, key_hash, read_only, created_by, limited_to_apps)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        key.id as _,
+        key.tenant_id as _,
+        key.name,
+        key.prefix,
+        key.key_hash,
+        key.read_only,
+        key.created_by as _,
+        !key.app_ids.is_empty(),
     )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(name)
-    .bind(prefix)
-    .bind(key_hash)
-    .bind(read_only)
-    .bind(created_by)
-    .bind(!app_ids.is_empty())
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into api_key_apps (api_key_id, app_id, tenant_id) select $1, unnest($2::uuid[]), $3",
+        key.id as _,
+        key.app_ids as _,
+        key.tenant_id as _,
     )
-    .bind(id)
-    .bind(app_ids)
-    .bind(tenant_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -94,18 +101,19 @@ pub async fn resolve_appids(
     tenant_id: TenantId,
     appids: &[String],
 ) -> Result<(Vec<AppUuid>, Vec<String>), sqlx::Error> {
-    let found: Vec<(AppUuid, String)> =
-        sqlx::query_as("select id, appid from apps where tenant_id = $1 and appid = any($2)")
-            .bind(tenant_id)
-            .bind(appids)
-            .fetch_all(db)
-            .await?;
+    let found = sqlx::query!(
+        r#"select id as "id: AppUuid", appid from apps where tenant_id = $1 and appid = any($2)"#,
+        tenant_id as _,
+        appids,
+    )
+    .fetch_all(db)
+    .await?;
     let missing = appids
         .iter()
-        .filter(|a| !found.iter().any(|(_, f)| f == *a))
+        .filter(|a| !found.iter().any(|f| f.appid == **a))
         .cloned()
         .collect();
-    Ok((found.into_iter().map(|(id, _)| id).collect(), missing))
+    Ok((found.into_iter().map(|f| f.id).collect(), missing))
 }
 
 /// One key of a tenant.
@@ -114,11 +122,19 @@ pub async fn get(
     tenant_id: TenantId,
     id: ApiKeyId,
 ) -> Result<Option<ApiKeyRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {LIST_COLUMNS} from api_keys k where k.tenant_id = $1 and k.id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(id)
+    // The same columns as `list` (a macro takes one literal, so they are
+    // written out twice).
+    sqlx::query_as!(
+        ApiKeyRow,
+        r#"select k.id as "id: ApiKeyId", k.name, k.prefix, k.read_only, k.limited_to_apps,
+                  k.created_at, k.last_used_at, k.revoked_at,
+                  coalesce((select array_agg(a.appid order by a.appid)
+                              from api_key_apps ka join apps a on a.id = ka.app_id
+                             where ka.api_key_id = k.id), '{}') as "apps!"
+             from api_keys k where k.tenant_id = $1 and k.id = $2"#,
+        tenant_id as _,
+        id as _,
+    )
     .fetch_optional(db)
     .await
 }
@@ -128,27 +144,39 @@ pub async fn list(
     db: impl PgExecutor<'_>,
     tenant_id: TenantId,
 ) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {LIST_COLUMNS} from api_keys k where k.tenant_id = $1 order by k.created_at desc, k.id"
-    ))
-    .bind(tenant_id)
+    sqlx::query_as!(
+        ApiKeyRow,
+        r#"select k.id as "id: ApiKeyId", k.name, k.prefix, k.read_only, k.limited_to_apps,
+                  k.created_at, k.last_used_at, k.revoked_at,
+                  coalesce((select array_agg(a.appid order by a.appid)
+                              from api_key_apps ka join apps a on a.id = ka.app_id
+                             where ka.api_key_id = k.id), '{}') as "apps!"
+             from api_keys k where k.tenant_id = $1 order by k.created_at desc, k.id"#,
+        tenant_id as _,
+    )
     .fetch_all(db)
     .await
 }
 
-/// Revoke a key; `false` if the tenant has no such key. Revoking twice is fine.
+/// Revoke a key; `false` if the tenant has no such key. Revoking twice is
+/// fine. Every replica hears of it on `channel` when the transaction
+/// commits.
 pub async fn revoke(
-    db: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     tenant_id: TenantId,
     id: ApiKeyId,
+    channel: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = $1 and id = $2",
+        tenant_id as _,
+        id as _,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .execute(db)
+    .execute(&mut *conn)
     .await?;
+    sqlx::query!("select pg_notify($1, $2)", channel, id.to_string())
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -157,12 +185,15 @@ pub async fn by_prefix(
     db: impl PgExecutor<'_>,
     prefix: &str,
 ) -> Result<Option<KeyAuthRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select k.id, k.tenant_id, k.key_hash, k.read_only, k.limited_to_apps, k.revoked_at,
-                coalesce((select array_agg(app_id) from api_key_apps where api_key_id = k.id), '{}') as app_ids
-           from api_keys k where k.prefix = $1",
+    sqlx::query_as!(
+        KeyAuthRow,
+        r#"select k.id as "id: ApiKeyId", k.tenant_id as "tenant_id: TenantId", k.key_hash,
+                  k.read_only, k.limited_to_apps, k.revoked_at,
+                  coalesce((select array_agg(app_id) from api_key_apps where api_key_id = k.id),
+                           '{}') as "app_ids!: Vec<AppUuid>"
+             from api_keys k where k.prefix = $1"#,
+        prefix,
     )
-    .bind(prefix)
     .fetch_optional(db)
     .await
 }
@@ -173,12 +204,12 @@ pub async fn record_last_used(
     ids: &[ApiKeyId],
     times: &[DateTime<Utc>],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update api_keys k set last_used_at = greatest(k.last_used_at, u.t)
            from unnest($1::uuid[], $2::timestamptz[]) as u(id, t) where k.id = u.id",
+        ids as _,
+        times,
     )
-    .bind(ids)
-    .bind(times)
     .execute(db)
     .await?;
     Ok(())

@@ -1,20 +1,21 @@
 //! The audit log: who did what, when, from where.
 
-use crate::domain::{ApiKeyId, TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
+use crate::domain::{ApiKeyId, AuditAction, TenantId, UserId};
+
 /// One event to record.
-#[derive(Debug, Default)]
-pub struct AuditEvent<'a> {
+#[derive(Debug)]
+pub struct AuditEvent {
     /// Tenant (none for events of the service itself).
     pub tenant_id: Option<TenantId>,
     /// Acting user.
     pub actor_user_id: Option<UserId>,
     /// Acting API key.
     pub actor_api_key_id: Option<ApiKeyId>,
-    /// What happened, e.g. `api_key.created`.
-    pub action: &'a str,
+    /// What happened.
+    pub action: AuditAction,
     /// What it happened to, e.g. a key id or an email.
     pub target: Option<String>,
     /// More, as JSON (never a secret).
@@ -23,13 +24,44 @@ pub struct AuditEvent<'a> {
     pub client_ip: Option<String>,
 }
 
+impl AuditEvent {
+    /// An event of `action` by nobody in particular, from nowhere (the
+    /// service itself, the command line); fill in the rest.
+    pub fn new(action: AuditAction) -> Self {
+        Self {
+            tenant_id: None,
+            actor_user_id: None,
+            actor_api_key_id: None,
+            action,
+            target: None,
+            detail: serde_json::Value::Null,
+            client_ip: None,
+        }
+    }
+
+    /// The same event, about `target`.
+    #[must_use]
+    pub fn target(self, target: impl Into<String>) -> Self {
+        Self {
+            target: Some(target.into()),
+            ..self
+        }
+    }
+
+    /// The same event, with `detail`.
+    #[must_use]
+    pub fn detail(self, detail: serde_json::Value) -> Self {
+        Self { detail, ..self }
+    }
+}
+
 /// An audit entry as listed.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct AuditRow {
     /// Entry id.
     pub id: i64,
     /// What happened.
-    pub action: String,
+    pub action: AuditAction,
     /// Email of the acting user, if a user acted.
     pub actor_email: Option<String>,
     /// Prefix of the acting API key, if a key acted.
@@ -45,23 +77,23 @@ pub struct AuditRow {
 }
 
 /// Record an event.
-pub async fn record(db: impl PgExecutor<'_>, e: AuditEvent<'_>) -> Result<(), sqlx::Error> {
+pub async fn record(db: impl PgExecutor<'_>, e: AuditEvent) -> Result<(), sqlx::Error> {
     let detail = if e.detail.is_null() {
         serde_json::json!({})
     } else {
         e.detail
     };
-    sqlx::query(
+    sqlx::query!(
         "insert into audit_log (tenant_id, actor_user_id, actor_api_key_id, action, target, detail, client_ip)
          values ($1, $2, $3, $4, $5, $6, $7)",
+        e.tenant_id as _,
+        e.actor_user_id as _,
+        e.actor_api_key_id as _,
+        e.action as _,
+        e.target,
+        detail,
+        e.client_ip,
     )
-    .bind(e.tenant_id)
-    .bind(e.actor_user_id)
-    .bind(e.actor_api_key_id)
-    .bind(e.action)
-    .bind(e.target)
-    .bind(detail)
-    .bind(e.client_ip)
     .execute(db)
     .await?;
     Ok(())
@@ -73,24 +105,25 @@ pub async fn list(
     db: impl PgExecutor<'_>,
     tenant_id: TenantId,
     before: Option<i64>,
-    action: Option<&str>,
+    action: Option<AuditAction>,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select l.id, l.action, u.email as actor_email, k.prefix as actor_api_key, l.target, l.detail,
-                l.client_ip, l.created_at
-           from audit_log l
-           left join users u on u.id = l.actor_user_id
-           left join api_keys k on k.id = l.actor_api_key_id
-          where l.tenant_id = $1 and ($2::bigint is null or l.id < $2)
-            and ($3::text is null or l.action = $3)
-          order by l.id desc
-          limit $4",
+    sqlx::query_as!(
+        AuditRow,
+        r#"select l.id, l.action as "action: AuditAction", u.email as "actor_email?",
+                  k.prefix as "actor_api_key?", l.target, l.detail, l.client_ip, l.created_at
+             from audit_log l
+             left join users u on u.id = l.actor_user_id
+             left join api_keys k on k.id = l.actor_api_key_id
+            where l.tenant_id = $1 and ($2::bigint is null or l.id < $2)
+              and ($3::text is null or l.action = $3)
+            order by l.id desc
+            limit $4"#,
+        tenant_id as _,
+        before,
+        action as _,
+        limit,
     )
-    .bind(tenant_id)
-    .bind(before)
-    .bind(action)
-    .bind(limit)
     .fetch_all(db)
     .await
 }

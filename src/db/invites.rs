@@ -3,17 +3,17 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
-use crate::domain::{Email, InviteId, TenantId, UserId};
+use crate::domain::{Email, InviteId, Role, TenantId, UserId};
 
 /// An invite as listed (never its token).
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct InviteRow {
     /// Invite id.
     pub id: InviteId,
     /// The email the invite is for, if it names one.
     pub email: Option<String>,
     /// Role the invitee gets.
-    pub role: String,
+    pub role: Role,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Expires.
@@ -24,7 +24,7 @@ pub struct InviteRow {
 
 /// An invite as its link finds it, whatever its state (for the page that
 /// opens the link: it says whether the link still works and why not).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct InviteByToken {
     /// Invite id.
     pub id: InviteId,
@@ -35,7 +35,7 @@ pub struct InviteByToken {
     /// The email the invite is for, if it names one.
     pub email: Option<String>,
     /// Role the invitee gets.
-    pub role: String,
+    pub role: Role,
     /// Expires.
     pub expires_at: DateTime<Utc>,
     /// Accepted, if it was.
@@ -43,14 +43,14 @@ pub struct InviteByToken {
 }
 
 /// An open invite, claimed (locked) for accepting.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedInvite {
     /// Invite id.
     pub id: InviteId,
     /// The inviting organisation.
     pub tenant_id: TenantId,
     /// Role the invitee gets.
-    pub role: String,
+    pub role: Role,
     /// The email the invite is for, if it names one.
     pub email: Option<String>,
 }
@@ -66,7 +66,7 @@ pub struct NewInvite<'a> {
     /// The email it is for, if any.
     pub email: Option<&'a Email>,
     /// Role the invitee gets.
-    pub role: &'a str,
+    pub role: Role,
     /// Who invited.
     pub created_by: UserId,
     /// When the link stops working.
@@ -75,17 +75,17 @@ pub struct NewInvite<'a> {
 
 /// Store an invite.
 pub async fn insert(db: impl PgExecutor<'_>, invite: &NewInvite<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into invites (id, tenant_id, token_hash, email, role, created_by, expires_at)
          values ($1, $2, $3, $4, $5, $6, $7)",
+        invite.id as _,
+        invite.tenant_id as _,
+        invite.token_hash,
+        invite.email.map(Email::as_str),
+        invite.role as _,
+        invite.created_by as _,
+        invite.expires_at,
     )
-    .bind(invite.id)
-    .bind(invite.tenant_id)
-    .bind(invite.token_hash)
-    .bind(invite.email.map(Email::as_str))
-    .bind(invite.role)
-    .bind(invite.created_by)
-    .bind(invite.expires_at)
     .execute(db)
     .await?;
     Ok(())
@@ -96,11 +96,13 @@ pub async fn list(
     db: impl PgExecutor<'_>,
     tenant_id: TenantId,
 ) -> Result<Vec<InviteRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, email, role, created_at, expires_at, accepted_at from invites
-          where tenant_id = $1 order by created_at desc, id",
+    sqlx::query_as!(
+        InviteRow,
+        r#"select id as "id: InviteId", email, role as "role: Role", created_at, expires_at,
+                  accepted_at
+             from invites where tenant_id = $1 order by created_at desc, id"#,
+        tenant_id as _,
     )
-    .bind(tenant_id)
     .fetch_all(db)
     .await
 }
@@ -112,12 +114,14 @@ pub async fn delete(
     tenant_id: TenantId,
     id: InviteId,
 ) -> Result<Option<InviteRow>, sqlx::Error> {
-    sqlx::query_as(
-        "delete from invites where tenant_id = $1 and id = $2 and accepted_at is null
-         returning id, email, role, created_at, expires_at, accepted_at",
+    sqlx::query_as!(
+        InviteRow,
+        r#"delete from invites where tenant_id = $1 and id = $2 and accepted_at is null
+           returning id as "id: InviteId", email, role as "role: Role", created_at, expires_at,
+                     accepted_at"#,
+        tenant_id as _,
+        id as _,
     )
-    .bind(tenant_id)
-    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -127,12 +131,15 @@ pub async fn by_token(
     db: impl PgExecutor<'_>,
     token_hash: &[u8],
 ) -> Result<Option<InviteByToken>, sqlx::Error> {
-    sqlx::query_as(
-        "select i.id, i.tenant_id, t.name as tenant_name, i.email, i.role, i.expires_at, i.accepted_at
-           from invites i join tenants t on t.id = i.tenant_id
-          where i.token_hash = $1",
+    sqlx::query_as!(
+        InviteByToken,
+        r#"select i.id as "id: InviteId", i.tenant_id as "tenant_id: TenantId",
+                  t.name as tenant_name, i.email, i.role as "role: Role", i.expires_at,
+                  i.accepted_at
+             from invites i join tenants t on t.id = i.tenant_id
+            where i.token_hash = $1"#,
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(db)
     .await
 }
@@ -142,11 +149,14 @@ pub async fn claim(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<ClaimedInvite>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, tenant_id, role, email from invites
-          where token_hash = $1 and accepted_at is null and expires_at > now() for update",
+    sqlx::query_as!(
+        ClaimedInvite,
+        r#"select id as "id: InviteId", tenant_id as "tenant_id: TenantId", role as "role: Role",
+                  email
+             from invites
+            where token_hash = $1 and accepted_at is null and expires_at > now() for update"#,
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(conn)
     .await
 }
@@ -157,10 +167,12 @@ pub async fn mark_accepted(
     id: InviteId,
     user_id: UserId,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update invites set accepted_at = now(), accepted_by = $2 where id = $1")
-        .bind(id)
-        .bind(user_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "update invites set accepted_at = now(), accepted_by = $2 where id = $1",
+        id as _,
+        user_id as _,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! Server-side browser sessions. The cookie holds a random id; the table
 //! holds its SHA-256, so a database leak does not hand out sessions.
 
-use crate::domain::{TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
+use crate::domain::{Role, TenantId, UserId};
+
 /// A live session joined with its user.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct SessionRow {
     /// User id.
     pub user_id: UserId,
@@ -14,8 +15,8 @@ pub struct SessionRow {
     pub tenant_id: Option<TenantId>,
     /// Email.
     pub email: String,
-    /// Role name.
-    pub role: String,
+    /// Role.
+    pub role: Role,
     /// CSRF token of this session.
     pub csrf_token: String,
     /// Last request seen.
@@ -43,17 +44,17 @@ pub struct NewSession<'a> {
 
 /// Store a new session.
 pub async fn insert(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into sessions (id_hash, user_id, tenant_id, csrf_token, expires_at, client_ip, user_agent)
          values ($1, $2, $3, $4, $5, $6, $7)",
+        s.id_hash,
+        s.user_id as _,
+        s.tenant_id as _,
+        s.csrf_token,
+        s.expires_at,
+        s.client_ip,
+        s.user_agent,
     )
-    .bind(s.id_hash)
-    .bind(s.user_id)
-    .bind(s.tenant_id)
-    .bind(s.csrf_token)
-    .bind(s.expires_at)
-    .bind(s.client_ip)
-    .bind(s.user_agent)
     .execute(db)
     .await?;
     Ok(())
@@ -66,33 +67,36 @@ pub async fn find_live(
     id_hash: &[u8],
     idle_since: DateTime<Utc>,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select s.user_id, u.tenant_id, u.email, u.role, s.csrf_token, s.last_seen_at
-           from sessions s join users u on u.id = s.user_id
-          where s.id_hash = $1
-            and s.expires_at > now()
-            and s.last_seen_at > $2
-            and u.disabled_at is null",
+    sqlx::query_as!(
+        SessionRow,
+        r#"select s.user_id as "user_id: UserId", u.tenant_id as "tenant_id: TenantId", u.email,
+                  u.role as "role: Role", s.csrf_token, s.last_seen_at
+             from sessions s join users u on u.id = s.user_id
+            where s.id_hash = $1
+              and s.expires_at > now()
+              and s.last_seen_at > $2
+              and u.disabled_at is null"#,
+        id_hash,
+        idle_since,
     )
-    .bind(id_hash)
-    .bind(idle_since)
     .fetch_optional(db)
     .await
 }
 
 /// Record activity (the caller throttles how often).
 pub async fn touch(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx::Error> {
-    sqlx::query("update sessions set last_seen_at = now() where id_hash = $1")
-        .bind(id_hash)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "update sessions set last_seen_at = now() where id_hash = $1",
+        id_hash
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// End a session.
 pub async fn delete(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from sessions where id_hash = $1")
-        .bind(id_hash)
+    sqlx::query!("delete from sessions where id_hash = $1", id_hash)
         .execute(db)
         .await?;
     Ok(())
@@ -100,9 +104,11 @@ pub async fn delete(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx:
 
 /// Remove expired and idle sessions; returns how many.
 pub async fn prune(db: impl PgExecutor<'_>, idle_since: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("delete from sessions where expires_at <= now() or last_seen_at <= $1")
-        .bind(idle_since)
-        .execute(db)
-        .await?;
+    let done = sqlx::query!(
+        "delete from sessions where expires_at <= now() or last_seen_at <= $1",
+        idle_since
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected())
 }

@@ -9,7 +9,6 @@ macro_rules! actions {
         /// An action in the audit log.
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type,
-            utoipa::ToSchema,
         )]
         #[sqlx(type_name = "text")]
         pub enum AuditAction {
@@ -34,6 +33,22 @@ macro_rules! actions {
         }
     };
 }
+
+// Written out rather than derived: the derive does not see the names the
+// macro above gives the variants, and would document the variants' Rust
+// names instead of the names sent.
+impl utoipa::PartialSchema for AuditAction {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An action in the audit log."))
+            .enum_values(Some(Self::ALL.iter().map(|a| a.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AuditAction {}
 
 actions! {
     /// A person signed in.
@@ -94,5 +109,30 @@ mod tests {
             );
         }
         assert_eq!(AuditAction::parse("nope"), None);
+    }
+
+    /// The OpenAPI document names the actions as they are sent.
+    #[test]
+    fn the_schema_lists_the_names_sent() {
+        use utoipa::{PartialSchema as _, ToSchema as _};
+        let schema = serde_json::to_value(AuditAction::schema()).unwrap();
+        let names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(schema["enum"], serde_json::json!(names));
+        assert_eq!(schema["type"], "string");
+        assert_eq!(AuditAction::name(), "AuditAction");
+    }
+
+    /// The database's check constraint lists exactly these names, so no
+    /// stored action fails to decode.
+    #[test]
+    fn the_check_constraint_lists_every_action() {
+        let migration = include_str!("../../migrations/20261201000003_audit_actions_checked.sql");
+        let listed: Vec<&str> = migration
+            .lines()
+            .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))
+            .filter_map(|l| l.strip_suffix('\''))
+            .collect();
+        let known: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(listed, known);
     }
 }

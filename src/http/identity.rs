@@ -12,10 +12,10 @@ use actix_web::{FromRequest, HttpRequest, web};
 use secrecy::SecretString;
 
 use crate::auth::Principal;
-use crate::auth::session::{COOKIE, CSRF_HEADER, SessionPrincipal, StartedSession};
-use crate::domain::{TenantId, UserId};
+use crate::auth::session::{COOKIE, CSRF_HEADER, SessionPrincipal};
 use crate::error::ApiError;
-use crate::service::identity::{self, find_session, verify_api_key};
+use crate::service::Visitor;
+use crate::service::identity::{find_session, verify_api_key};
 use crate::state::AppState;
 
 /// The client's address: the TCP peer, or, when the peer is one of
@@ -127,30 +127,22 @@ pub fn user_agent(req: &HttpRequest) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-/// Start a session for `user_id` from this request (replacing the session
-/// it came with); the cookie of the answer must be set.
-pub async fn start_session(
-    req: &HttpRequest,
-    state: &AppState,
-    user_id: UserId,
-    tenant_id: Option<TenantId>,
-) -> Result<StartedSession, sqlx::Error> {
-    identity::start_session(
-        state,
-        session_cookie(req).as_deref(),
-        user_id,
-        tenant_id,
-        client_ip(req),
-        user_agent(req),
-    )
-    .await
+/// The visitor making this request: its address, `User-Agent` and the
+/// session cookie it came with (ended when a new session starts).
+pub fn visitor(req: &HttpRequest) -> Visitor {
+    Visitor {
+        client: client_ip(req),
+        user_agent: user_agent(req).map(str::to_string),
+        session_cookie: session_cookie(req),
+    }
 }
 
-/// End the request's session, if any.
-pub async fn end_session(req: &HttpRequest, state: &AppState) -> Result<(), sqlx::Error> {
-    match req.cookie(COOKIE) {
-        Some(c) => identity::end_session(state, c.value()).await,
-        None => Ok(()),
+impl FromRequest for Visitor {
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(visitor(req)))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::auth::{KeyPrincipal, token};
 use crate::db;
 use crate::domain::{TenantId, UserId};
 use crate::error::ApiError;
+use crate::service::Visitor;
 use crate::state::AppState;
 
 /// Activity is written back at most this often per session.
@@ -73,24 +74,25 @@ pub async fn verify_api_key(
     }
 }
 
-/// Start a session for `user_id`, ending `replaced` (the session the
-/// request came with: a new id on every sign-in, no session fixation).
+/// Start a session for `user_id` from `visitor`, ending the session the
+/// visitor came with (a new id on every sign-in, no session fixation).
 pub async fn start_session(
     state: &AppState,
-    replaced: Option<&str>,
+    visitor: &Visitor,
     user_id: UserId,
     tenant_id: Option<TenantId>,
-    client: Option<IpAddr>,
-    user_agent: Option<&str>,
 ) -> Result<StartedSession, sqlx::Error> {
-    if let Some(old) = replaced {
+    if let Some(old) = &visitor.session_cookie {
         db::sessions::delete(&state.pool, &token::hash(old)).await?;
     }
     let id = token::random_token(32);
     let csrf_token = token::random_token(32);
     let settings = &state.settings;
-    let ip = client.map(|ip| ip.to_string());
-    let agent = user_agent.map(|s| s.chars().take(200).collect::<String>());
+    let ip = visitor.client.map(|ip| ip.to_string());
+    let agent = visitor
+        .user_agent
+        .as_deref()
+        .map(|s| s.chars().take(200).collect::<String>());
     db::sessions::insert(
         &state.pool,
         &db::sessions::NewSession {
@@ -126,9 +128,6 @@ pub async fn find_session(
     let Some(row) = db::sessions::find_live(&state.pool, &id_hash, idle_since).await? else {
         return Ok(None);
     };
-    let Ok(role) = row.role.parse() else {
-        return Ok(None);
-    };
     if (Utc::now() - row.last_seen_at).num_seconds() > TOUCH_EVERY_SECONDS {
         db::sessions::touch(&state.pool, &id_hash).await?;
     }
@@ -136,7 +135,7 @@ pub async fn find_session(
         user_id: row.user_id,
         tenant_id: row.tenant_id,
         email: row.email,
-        role,
+        role: row.role,
         csrf_token: row.csrf_token,
     }))
 }

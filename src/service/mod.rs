@@ -1,13 +1,20 @@
 //! Use cases, each written once and called by every adapter (the REST API,
 //! the WeChat-compatible endpoints, the web UI).
 
+pub mod accounts;
+pub mod audit;
 pub mod identity;
+pub mod invites;
+pub mod keys;
+pub mod members;
+pub mod tenants;
 pub mod token_read;
 
 use std::net::IpAddr;
 
-use crate::auth::{Principal, TenantScope};
-use crate::domain::Role;
+use crate::auth::{Principal, SessionPrincipal, TenantScope};
+use crate::db::audit::AuditEvent;
+use crate::domain::{AuditAction, Role};
 use crate::error::ApiError;
 
 /// Who acts in a use case: the principal the request authenticated as (a
@@ -25,5 +32,56 @@ impl Actor {
     /// Require at least `role` inside the actor's organisation.
     pub fn require(&self, role: Role) -> Result<TenantScope, ApiError> {
         self.principal.require(role)
+    }
+
+    /// Require a signed-in person (not an API key).
+    pub fn require_session(&self) -> Result<&SessionPrincipal, ApiError> {
+        self.principal.require_session()
+    }
+
+    /// Require a signed-in person with at least `role` inside their
+    /// organisation: the rule of every people and key use case.
+    pub fn require_person(&self, role: Role) -> Result<TenantScope, ApiError> {
+        self.require_session()?;
+        self.require(role)
+    }
+
+    /// An audit event of `action` by this actor: its organisation, its
+    /// user or key, its address.
+    pub fn audit(&self, action: AuditAction) -> AuditEvent {
+        let (tenant_id, user_id, key_id) = match &self.principal {
+            Principal::Session(s) => (s.tenant_id, Some(s.user_id), None),
+            Principal::ApiKey(k) => (Some(k.tenant_id), None, Some(k.key_id)),
+        };
+        AuditEvent {
+            tenant_id,
+            actor_user_id: user_id,
+            actor_api_key_id: key_id,
+            client_ip: self.client.map(|ip| ip.to_string()),
+            ..AuditEvent::new(action)
+        }
+    }
+}
+
+/// Someone not signed in (yet): signing up, signing in, joining through an
+/// invite. Adapters build it from the request (`crate::http::identity`).
+#[derive(Debug, Clone, Default)]
+pub struct Visitor {
+    /// From where (for the audit log, the throttles and the new session).
+    pub client: Option<IpAddr>,
+    /// The browser's `User-Agent`, recorded with a new session.
+    pub user_agent: Option<String>,
+    /// The session cookie the request came with, if any: ended when a new
+    /// session starts (a new id on every sign-in, no session fixation).
+    pub session_cookie: Option<String>,
+}
+
+impl Visitor {
+    /// An audit event of `action` from this visitor's address.
+    pub fn audit(&self, action: AuditAction) -> AuditEvent {
+        AuditEvent {
+            client_ip: self.client.map(|ip| ip.to_string()),
+            ..AuditEvent::new(action)
+        }
     }
 }

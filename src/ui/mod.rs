@@ -9,7 +9,11 @@
 //! host, which stops another site from signing a visitor in to an account
 //! of the attacker's choosing (login CSRF).
 
+pub mod accounts;
+pub mod audit;
 pub mod i18n;
+pub mod join;
+pub mod keys;
 pub mod ops;
 pub mod pages;
 pub mod people;
@@ -53,15 +57,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/lang/{tag}", web::get().to(pages::switch_language))
         .service(
             web::resource("/signup")
-                .route(web::get().to(pages::signup_form))
-                .route(web::post().to(pages::signup)),
+                .route(web::get().to(accounts::signup_form))
+                .route(web::post().to(accounts::signup)),
         )
         .service(
             web::resource("/login")
-                .route(web::get().to(pages::login_form))
-                .route(web::post().to(pages::login)),
+                .route(web::get().to(accounts::login_form))
+                .route(web::post().to(accounts::login)),
         )
-        .route("/logout", web::post().to(pages::logout))
+        .route("/logout", web::post().to(accounts::logout))
         .route("/dashboard", web::get().to(pages::dashboard))
         .service(
             web::resource("/apps/new")
@@ -70,10 +74,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/keys")
-                .route(web::get().to(pages::keys))
-                .route(web::post().to(pages::create_key)),
+                .route(web::get().to(keys::keys))
+                .route(web::post().to(keys::create_key)),
         )
-        .route("/keys/{id}/revoke", web::post().to(pages::revoke_key))
+        .route("/keys/{id}/revoke", web::post().to(keys::revoke_key))
         .route("/members", web::get().to(people::members))
         .service(
             web::resource("/members/invite")
@@ -89,13 +93,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/members/invites/{id}/revoke",
             web::post().to(people::revoke_invite),
         )
-        .route("/invite", web::get().to(people::invite_without_token))
+        .route("/invite", web::get().to(join::invite_without_token))
         .service(
             web::resource("/invite/{token}")
-                .route(web::get().to(people::invite_page))
-                .route(web::post().to(people::accept_invite)),
+                .route(web::get().to(join::invite_page))
+                .route(web::post().to(join::accept_invite)),
         )
-        .route("/audit", web::get().to(people::audit))
+        .route("/audit", web::get().to(audit::audit))
         .route("/apps/{appid}", web::get().to(pages::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
         .route("/apps/{appid}/{action}", web::post().to(pages::app_action))

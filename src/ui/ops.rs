@@ -134,7 +134,7 @@ pub async fn operator_page(page: Page, state: web::Data<AppState>) -> HttpRespon
         Some(_) => {}
     }
     let loaded = tokio::try_join!(
-        db::accounts::tenant_health(&state.pool),
+        crate::service::tenants::health_rows(&state),
         db::ops::health_groups(&state.pool),
         db::ops::failing_apps(&state.pool, MAX_FAILING_LISTED),
     );
@@ -239,21 +239,21 @@ pub async fn set_app_limit(
         None
     } else {
         match text.parse::<i32>() {
-            Ok(n) if (0..=db::app_limits::MAX_APP_LIMIT).contains(&n) => Some(n),
+            Ok(n) if (0..=crate::service::tenants::MAX_APP_LIMIT).contains(&n) => Some(n),
             _ => return redirect_with_flash("/operator", "error", "ops_app_limit_invalid", ""),
         }
     };
-    let event = db::audit::AuditEvent {
-        actor_user_id: Some(operator.user_id),
-        client_ip: crate::http::identity::client_ip(&req).map(|ip| ip.to_string()),
-        ..Default::default()
+    let actor = crate::service::Actor {
+        principal: crate::auth::Principal::Session(operator.clone()),
+        client: crate::http::identity::client_ip(&req),
     };
-    match db::app_limits::change(&state.pool, tenant_id, limit, "page", event).await {
+    let by = crate::service::tenants::LimitSetter::Operator(&actor);
+    match crate::service::tenants::set_app_limit(&state.pool, by, tenant_id, limit).await {
         Ok(Some(tenant)) => {
             redirect_with_flash("/operator", "ok", "ops_app_limit_set", &tenant.name)
         }
         Ok(None) => page.not_found(),
-        Err(e) => page.error(&e.into()),
+        Err(e) => page.error(&e),
     }
 }
 

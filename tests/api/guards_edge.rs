@@ -1,27 +1,23 @@
 //! The shared resources are guarded: client addresses behind trusted
 //! proxies, failed-key throttling and the refused-key cache, bounded
-//! password hashing, a sign-in throttle that cannot lock an owner out,
-//! cached `/metrics` and service health, and the per-organisation app limit.
+//! password hashing, and a sign-in throttle that cannot lock an owner out.
+//! The helpers here serve the other guard tests too.
 
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::helpers::{
-    Browser, PASSWORD, TestApp, get_with_key, settings_from, spawn_app_with_settings,
-};
+use crate::helpers::{PASSWORD, TestApp, get_with_key, settings_from, spawn_app_with_settings};
 
 /// A token for `/metrics` in these tests.
-const METRICS_TOKEN: &str = "metrics-token-for-tests-0123";
+pub(crate) const METRICS_TOKEN: &str = "metrics-token-for-tests-0123";
 /// A WeChat API base that refuses connections at once (nothing listens on
 /// port 9): apps registered without verification never reach the internet.
-const NO_WECHAT: &str = "http://127.0.0.1:9";
+pub(crate) const NO_WECHAT: &str = "http://127.0.0.1:9";
 
 /// Start the service with these flags (beside a dead WeChat and the metrics token).
-async fn spawn(args: &[&str]) -> TestApp {
+pub(crate) async fn spawn(args: &[&str]) -> TestApp {
     let mut all = vec![
         "--wechat-api-base",
         NO_WECHAT,
@@ -33,12 +29,12 @@ async fn spawn(args: &[&str]) -> TestApp {
 }
 
 /// A made-up key of the right shape, different for each `n`.
-fn bogus_key(n: usize) -> String {
+pub(crate) fn bogus_key(n: usize) -> String {
     format!("tvk_bogus{:03}_{:0>43}", n % 1000, n)
 }
 
 /// The value of the metric line that starts with `series` (name and labels).
-async fn metric(app: &TestApp, series: &str) -> f64 {
+pub(crate) async fn metric(app: &TestApp, series: &str) -> f64 {
     let text = scrape(app).await;
     text.lines()
         .find_map(|line| {
@@ -50,7 +46,7 @@ async fn metric(app: &TestApp, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let res = app
         .client
         .get(format!("{}/metrics", app.address))
@@ -63,17 +59,17 @@ async fn scrape(app: &TestApp) -> String {
 }
 
 /// A request from `client`, as a proxy at 127.0.0.1 would forward it.
-fn from(builder: reqwest::RequestBuilder, client: &str) -> reqwest::RequestBuilder {
+pub(crate) fn from(builder: reqwest::RequestBuilder, client: &str) -> reqwest::RequestBuilder {
     builder.header("X-Forwarded-For", client)
 }
 
-async fn body(res: reqwest::Response) -> Value {
+pub(crate) async fn body(res: reqwest::Response) -> Value {
     res.json().await.unwrap_or(Value::Null)
 }
 
 /// Sign up with `X-Forwarded-For: xff` (if any); returns the address the
 /// audit log recorded for it.
-async fn signup_address(app: &TestApp, email: &str, xff: Option<&[u8]>) -> String {
+pub(crate) async fn signup_address(app: &TestApp, email: &str, xff: Option<&[u8]>) -> String {
     let mut req = app
         .client
         .post(format!("{}/api/v1/signup", app.address))
@@ -469,412 +465,4 @@ async fn a_stranger_guessing_passwords_cannot_lock_the_owner_out() {
     let res = login("203.0.113.66", PASSWORD).await.unwrap();
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
-}
-
-#[tokio::test]
-async fn metrics_need_the_token_and_measure_the_database_once_per_interval() {
-    let app = spawn(&["--stats-cache-seconds", "4"]).await;
-    let url = format!("{}/metrics", app.address);
-    let res = app.client.get(&url).send().await.unwrap();
-    assert_eq!(res.status(), 401);
-    assert_eq!(body(res).await["code"], "unauthenticated");
-    let res = app
-        .client
-        .get(&url)
-        .bearer_auth("metrics-token-for-tests-0124")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    let text = res.text().await.unwrap();
-    assert!(!text.contains(METRICS_TOKEN));
-
-    // Many scrapes at once: one measurement.
-    let measured_at = Instant::now();
-    let scrapes: Vec<_> = (0..25)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = url.clone();
-            tokio::spawn(async move {
-                client
-                    .get(url)
-                    .bearer_auth(METRICS_TOKEN)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
-        })
-        .collect();
-    for s in scrapes {
-        assert_eq!(s.await.unwrap(), 200);
-    }
-    let refreshes = "tokenvault_stats_refreshes_total{cache=\"metrics\"}";
-    assert!((metric(&app, refreshes).await - 1.0).abs() < f64::EPSILON);
-    let apps = |text: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with("tokenvault_apps{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    assert!(apps(&scrape(&app).await).abs() < f64::EPSILON);
-
-    // A change in the database shows only once the interval is over.
-    let owner = app.signup("Metrics Co", "o@metrics.test").await;
-    let res = owner
-        .post_json(
-            "/api/v1/apps",
-            &json!({ "appid": "wx0123456789abcdef", "secret": "0123456789abcdef0123456789abcdef", "verify": false }),
-        )
-        .await;
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let seen = apps(&scrape(&app).await);
-    assert!(
-        measured_at.elapsed() < Duration::from_millis(3500),
-        "too slow to tell the cache from the database: {:?}",
-        measured_at.elapsed()
-    );
-    assert!(seen.abs() < f64::EPSILON, "still the cached figure");
-    // Past the interval (counted from just before the first measurement).
-    tokio::time::sleep(Duration::from_millis(4300).saturating_sub(measured_at.elapsed())).await;
-    assert!((apps(&scrape(&app).await) - 1.0).abs() < f64::EPSILON);
-    assert!((metric(&app, refreshes).await - 2.0).abs() < f64::EPSILON);
-}
-
-#[tokio::test]
-async fn service_health_is_measured_once_per_interval_and_rendered_per_caller() {
-    let app = spawn(&["--stats-cache-seconds", "4"]).await;
-    let owner = app.signup("Health Co", "o@health.test").await;
-    let operator = crate::ui_ops::create_operator(&app, "ops@health.test").await;
-    let refreshes = "tokenvault_stats_refreshes_total{cache=\"service_health\"}";
-    assert!(metric(&app, refreshes).await.abs() < f64::EPSILON);
-
-    let measured_at = Instant::now();
-    let calls: Vec<_> = (0..20)
-        .map(|i| {
-            let client = if i % 2 == 0 {
-                owner.client.clone()
-            } else {
-                operator.client.clone()
-            };
-            let url = format!("{}/api/v1/service-health", app.address);
-            tokio::spawn(async move { client.get(url).send().await.unwrap().status() })
-        })
-        .collect();
-    for c in calls {
-        assert_eq!(c.await.unwrap(), 200);
-    }
-    assert!((metric(&app, refreshes).await - 1.0).abs() < f64::EPSILON);
-
-    // A new replica row appears only after the interval; then the operator
-    // sees its host and the tenant does not, from one measurement.
-    sqlx::query(
-        "insert into replicas (id, hostname, version, started_at, last_seen_at)
-         values ('other-replica', 'host-secret', '0.0.1', now(), now())",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    let ids = |h: &Value| -> Vec<String> {
-        h["replicas"]["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let h: Value = owner
-        .get("/api/v1/service-health")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        measured_at.elapsed() < Duration::from_millis(3500),
-        "too slow to tell the cache from the database: {:?}",
-        measured_at.elapsed()
-    );
-    assert!(!ids(&h).contains(&"other-replica".to_string()), "{h}");
-    // Past the interval (counted from just before the first measurement).
-    tokio::time::sleep(Duration::from_millis(4300).saturating_sub(measured_at.elapsed())).await;
-    let for_tenant: Value = owner
-        .get("/api/v1/service-health")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let for_operator: Value = operator
-        .get("/api/v1/service-health")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        for_tenant["checked_at"], for_operator["checked_at"],
-        "one measurement"
-    );
-    let host_of = |h: &Value| {
-        h["replicas"]["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == "other-replica")
-            .map_or_else(|| panic!("not listed: {h}"), |r| r["host"].clone())
-    };
-    assert_eq!(host_of(&for_operator), "host-secret");
-    assert!(host_of(&for_tenant).is_null());
-    assert!(!for_tenant.to_string().contains("host-secret"));
-    assert!((metric(&app, refreshes).await - 2.0).abs() < f64::EPSILON);
-}
-
-fn appid(n: usize) -> String {
-    format!("wx{n:016x}")
-}
-
-async fn register(owner: &Browser, n: usize) -> (u16, Value) {
-    let res = owner
-        .post_json(
-            "/api/v1/apps",
-            &json!({ "appid": appid(n), "secret": "0123456789abcdef0123456789abcdef", "verify": false }),
-        )
-        .await;
-    (res.status().as_u16(), body(res).await)
-}
-
-fn cli(app: &TestApp, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenvault"));
-    for var in [
-        "TOKENVAULT_BIND",
-        "TOKENVAULT_DATA_DIR",
-        "TOKENVAULT_LOG",
-        "TOKENVAULT_MASTER_KEYS",
-        "TOKENVAULT_MASTER_KEY_FILE",
-        "TOKENVAULT_ACTIVE_KEY_ID",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("DATABASE_URL", app.db.url())
-        .env("TOKENVAULT_MAX_APPS_PER_TENANT", "2")
-        .args(["operator", "app-limit"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tokenvault")
-}
-
-#[tokio::test]
-async fn the_app_limit_holds_and_an_operator_changes_it_from_the_cli_and_the_page() {
-    let app = spawn(&["--max-apps-per-tenant", "2"]).await;
-    let owner = app.signup("Limit Co", "o@limit.test").await;
-    let other = app.signup("Other Co", "o@other.test").await;
-    assert_eq!(register(&owner, 1).await.0, 201);
-    assert_eq!(register(&owner, 2).await.0, 201);
-    let (status, problem) = register(&owner, 3).await;
-    assert_eq!(status, 409);
-    assert_eq!(problem["code"], "app_limit_reached");
-    let detail = problem["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("limit of 2 apps") && detail.contains("operator"),
-        "{detail}"
-    );
-    assert_eq!(
-        register(&other, 1).await.0,
-        201,
-        "limits are per organisation"
-    );
-
-    // The registration page says so, in both languages.
-    for (lang, text) in [
-        ("en", "Your organisation has reached its limit of 2 apps."),
-        ("zh-CN", "你的组织已达到 2 个小程序的上限。"),
-    ] {
-        let res = owner
-            .client
-            .post(format!("{}/apps/new", app.address))
-            .header("Accept-Language", lang)
-            .form(&[
-                ("csrf_token", owner.csrf.as_str()),
-                ("appid", &appid(3)),
-                ("secret", "0123456789abcdef0123456789abcdef"),
-                ("name", ""),
-                ("token_mode", "stable"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 409);
-        let page = res.text().await.unwrap();
-        assert!(page.contains(text), "{lang}: {page}");
-    }
-
-    // An operator raises it from the command line, by the exact name.
-    let out = cli(&app, &["--tenant", "Limit Co", "3"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("may now register 3 apps"));
-    assert_eq!(register(&owner, 3).await.0, 201);
-    assert_eq!(register(&owner, 4).await.0, 409);
-    // Bad input is one clear line, and changes nothing.
-    for (args, expected) in [
-        (&["--tenant", "No Such Co", "5"][..], "no organisation"),
-        (&["--tenant", "Limit Co", "2000000"][..], "default"),
-        (&["--tenant", "Limit Co", "many"][..], "default"),
-    ] {
-        let out = cli(&app, args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(
-            stderr.contains(expected) && !stderr.contains("panicked"),
-            "{stderr}"
-        );
-    }
-    let tenant_id: Uuid = sqlx::query_scalar("select id from tenants where name = 'Limit Co'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    // Back to the default, by id: 3 apps registered, 2 allowed.
-    let out = cli(&app, &["--tenant", &tenant_id.to_string(), "default"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(register(&owner, 5).await.0, 409);
-
-    // The operator page shows the limit and sets it.
-    let operator = crate::ui_ops::create_operator(&app, "ops@limit.test").await;
-    let page = operator
-        .client
-        .get(format!("{}/operator", app.address))
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains(&format!(
-            "action=\"/operator/tenants/{tenant_id}/app-limit\""
-        )),
-        "{page}"
-    );
-    assert!(page.contains("default: 2"));
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let op = Browser {
-        address: app.address.clone(),
-        client: no_redirect,
-        csrf: String::new(),
-    };
-    let op = {
-        let res = op
-            .client
-            .post(format!("{}/api/v1/login", app.address))
-            .json(&json!({ "email": "ops@limit.test", "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        let csrf = body(res).await["csrf_token"].as_str().unwrap().to_string();
-        Browser { csrf, ..op }
-    };
-    let post = |value: &str| {
-        op.client
-            .post(format!(
-                "{}/operator/tenants/{tenant_id}/app-limit",
-                app.address
-            ))
-            .form(&[("csrf_token", op.csrf.as_str()), ("app_limit", value)])
-            .send()
-    };
-    let res = post("10").await.unwrap();
-    assert_eq!(res.status(), 303);
-    assert_eq!(res.headers()["location"], "/operator");
-    assert_eq!(register(&owner, 5).await.0, 201);
-    let res = post("lots").await.unwrap();
-    assert_eq!(res.status(), 303);
-    let limit: Option<i32> = sqlx::query_scalar("select app_limit from tenants where id = $1")
-        .bind(tenant_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(limit, Some(10), "a bad value changes nothing");
-    // A tenant's owner may not.
-    let res = owner
-        .client
-        .post(format!(
-            "{}/operator/tenants/{tenant_id}/app-limit",
-            app.address
-        ))
-        .form(&[("csrf_token", owner.csrf.as_str()), ("app_limit", "1000")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-
-    // Every change is in the audit log: who, from what to what, and how.
-    let changes: Vec<(Option<Uuid>, Value)> = sqlx::query_as(
-        "select actor_user_id, detail from audit_log
-          where action = 'tenant.app_limit_changed' and tenant_id = $1 order by id",
-    )
-    .bind(tenant_id)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    let details: Vec<&Value> = changes.iter().map(|c| &c.1).collect();
-    assert_eq!(
-        details,
-        [
-            &json!({ "from": null, "to": 3, "via": "cli" }),
-            &json!({ "from": 3, "to": null, "via": "cli" }),
-            &json!({ "from": null, "to": 10, "via": "page" }),
-        ]
-    );
-    assert!(changes[2].0.is_some(), "the operator is named");
-}
-
-#[tokio::test]
-async fn concurrent_registrations_at_the_limit_cannot_both_pass() {
-    let app = spawn(&["--max-apps-per-tenant", "3"]).await;
-    let owner = app.signup("Race Co", "o@race.test").await;
-    for round in 0..3 {
-        let tasks: Vec<_> = (0..8)
-            .map(|i| {
-                let client = owner.client.clone();
-                let csrf = owner.csrf.clone();
-                let url = format!("{}/api/v1/apps", app.address);
-                tokio::spawn(async move {
-                    let res = client
-                        .post(url)
-                        .header("X-CSRF-Token", csrf)
-                        .json(&json!({ "appid": appid(100 * round + i), "secret": "0123456789abcdef0123456789abcdef", "verify": false }))
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = res.status().as_u16();
-                    (status, body(res).await["code"].clone())
-                })
-            })
-            .collect();
-        let mut created = 0;
-        for t in tasks {
-            match t.await.unwrap() {
-                (201, _) => created += 1,
-                (409, code) => assert_eq!(code, "app_limit_reached"),
-                other => panic!("{other:?}"),
-            }
-        }
-        assert_eq!(created, if round == 0 { 3 } else { 0 }, "round {round}");
-    }
-    let count: i64 = sqlx::query_scalar("select count(*) from apps")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 3);
 }

@@ -7,6 +7,8 @@
 )]
 
 mod accounts;
+mod accounts_roles;
+mod accounts_tenants;
 mod apps;
 mod browser;
 mod browser_a11y;
@@ -16,6 +18,8 @@ mod cli;
 mod crypto;
 mod guards;
 mod guards_edge;
+mod guards_edge_app_limit;
+mod guards_edge_stats;
 mod health;
 mod helpers;
 mod hermetic;
@@ -23,7 +27,9 @@ mod openapi;
 mod refresh;
 mod simulator;
 mod ui;
+mod ui_audit;
 mod ui_forms;
+mod ui_invites;
 mod ui_ops;
 mod ui_people;
 mod ui_snippets;

@@ -1,0 +1,238 @@
+//! Sign-up, sign-in and sign-out pages.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::pages::{CsrfForm, FieldErrors, FormRefusal, field_errors, form_session, one};
+use super::{Page, redirect, redirect_with_flash, same_origin};
+use crate::auth::{Principal, session};
+use crate::error::ApiError;
+use crate::http::identity::{client_ip, visitor};
+use crate::service::Actor;
+use crate::service::accounts::{self, SignUp};
+use crate::state::AppState;
+
+/// The signed-in person of a page as the use cases' actor, from the
+/// request's address; unauthenticated when nobody is signed in.
+pub(super) fn page_actor(page: &Page, req: &HttpRequest) -> Result<Actor, ApiError> {
+    let user = page
+        .user
+        .clone()
+        .ok_or(ApiError::Unauthenticated("sign in"))?;
+    Ok(Actor {
+        principal: Principal::Session(user),
+        client: client_ip(req),
+    })
+}
+
+/// The sign-up form as posted.
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    organization: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// An empty sign-in or sign-up form; the signed-in go to their dashboard.
+fn blank_form(page: &Page, template: &str) -> HttpResponse {
+    if page.user.is_some() {
+        return redirect("/dashboard");
+    }
+    page.render(
+        StatusCode::OK,
+        template,
+        context! { form => context! {}, errors => FieldErrors::new() },
+    )
+}
+
+/// GET /signup.
+pub async fn signup_form(page: Page) -> HttpResponse {
+    blank_form(&page, "signup.html")
+}
+
+/// POST /signup: a new organisation and its owner, signed in.
+pub async fn signup(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<SignupForm>,
+) -> HttpResponse {
+    let SignupForm {
+        organization,
+        email,
+        password,
+    } = form.into_inner();
+    let again = |errors: FieldErrors, status| {
+        page.render(
+            status,
+            "signup.html",
+            context! { form => context! { organization => organization.as_str(), email => email.as_str() }, errors },
+        )
+    };
+    if !same_origin(&req) {
+        return again(
+            one("form", page.lang.text("err_cross_site")),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let input = SignUp {
+        organization: &organization,
+        email: &email,
+        password: SecretString::from(password),
+    };
+    match accounts::sign_up(&state, &visitor(&req), input).await {
+        Ok(account) => {
+            let mut res = redirect_with_flash("/dashboard", "ok", "flash_welcome", "");
+            let _ = res.add_cookie(&account.session.cookie);
+            res
+        }
+        Err(ApiError::Validation(errors)) => again(
+            field_errors(page.lang, &errors),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(ApiError::Conflict { .. }) => again(
+            one("email", page.lang.text("err_email_taken")),
+            StatusCode::CONFLICT,
+        ),
+        Err(ApiError::TooManyRequests(_)) => again(
+            one("form", page.lang.text("error_too_many")),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(ApiError::Busy(_)) => again(
+            one("form", page.lang.text("error_busy")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Err(e) => page.error(&e),
+    }
+}
+
+/// The sign-in form as posted.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    /// Where to go once signed in (a path on this site).
+    #[serde(default)]
+    next: String,
+}
+
+/// Query of the sign-in page.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// GET /login: the form, remembering where to go back to.
+pub async fn login_form(page: Page, query: web::Query<LoginQuery>) -> HttpResponse {
+    let Some(next) = super::local_path(&query.next) else {
+        return blank_form(&page, "login.html");
+    };
+    if page.user.is_some() {
+        return redirect(next);
+    }
+    page.render(
+        StatusCode::OK,
+        "login.html",
+        context! { form => context! { next }, errors => FieldErrors::new() },
+    )
+}
+
+/// POST /login: the same message whether the email is unknown or the password wrong.
+pub async fn login(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let LoginForm {
+        email,
+        password,
+        next,
+    } = form.into_inner();
+    let next = super::local_path(&next);
+    let again = |errors: FieldErrors, status| {
+        page.render(
+            status,
+            "login.html",
+            context! { form => context! { email => email.as_str(), next }, errors },
+        )
+    };
+    if !same_origin(&req) {
+        return again(
+            one("form", page.lang.text("err_cross_site")),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    // Nothing typed is a field error, not a wrong password (the API, which
+    // has no fields to show, answers 401 alike).
+    if password.is_empty() {
+        let mut errors = one("password", page.lang.text("err_required"));
+        if let Err(e) = crate::domain::Email::parse("email", &email) {
+            errors.extend(field_errors(page.lang, &[e]));
+        }
+        return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    match accounts::sign_in(&state, &visitor(&req), &email, SecretString::from(password)).await {
+        Ok(signed_in) => {
+            let mut res = redirect(next.unwrap_or("/dashboard"));
+            let _ = res.add_cookie(&signed_in.session.cookie);
+            res
+        }
+        Err(ApiError::Validation(errors)) => again(
+            field_errors(page.lang, &errors),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(ApiError::Unauthenticated(_)) => again(
+            one("form", page.lang.text("err_wrong_login")),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(ApiError::TooManyRequests(_)) => again(
+            one("form", page.lang.text("error_too_many")),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(ApiError::Busy(_)) => again(
+            one("form", page.lang.text("error_busy")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Err(e) => page.error(&e),
+    }
+}
+
+/// POST /logout.
+pub async fn logout(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    match form_session(&page, &form.csrf_token) {
+        Ok(_) => {
+            let signed_out = match page_actor(&page, &req) {
+                Ok(actor) => {
+                    let cookie = visitor(&req).session_cookie;
+                    accounts::sign_out(&state, &actor, cookie.as_deref()).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = signed_out {
+                return page.error(&e);
+            }
+            let mut res = redirect_with_flash("/login", "ok", "flash_signed_out", "");
+            let _ = res.add_cookie(&session::removal_cookie(state.settings.secure_cookies));
+            res
+        }
+        Err(FormRefusal::SignedOut) => redirect("/login"),
+        Err(FormRefusal::Stale) => {
+            redirect_with_flash("/dashboard", "error", "flash_stale_form", "")
+        }
+    }
+}
