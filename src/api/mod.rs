@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod service_health;
 pub mod token_fast_path;
+pub mod views;
 pub mod wechat_compat;
 
 use actix_web::http::StatusCode;

@@ -16,7 +16,7 @@ use crate::crypto::Binding;
 use crate::db;
 use crate::db::budget::BudgetRow;
 use crate::db::tokens::{self, ClaimedRow, LogEntry, StoredFailure, StoredToken};
-use crate::domain::{AppId, TokenMode};
+use crate::domain::{AppId, RefreshOutcome, TokenMode};
 use crate::upstream::{ErrorClass, FetchFailure, FetchRequest, FreshToken};
 
 /// What one attempt was, for storing its result.
@@ -42,7 +42,7 @@ impl RefreshEngine {
         if !row.enabled {
             return Ok(AttemptOutcome::Disabled);
         }
-        let mode = TokenMode::from_str_or_stable(&row.token_mode);
+        let mode = row.token_mode;
         let now = Utc::now();
         let today = policy::quota_day(now);
         let stored = db::budget::lock(tx, row.tenant_id, &row.appid, today).await?;
@@ -154,8 +154,8 @@ impl RefreshEngine {
             &LogEntry {
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
-                trigger: Trigger::Schedule.as_str(),
-                outcome: "skipped",
+                trigger: Trigger::Schedule,
+                outcome: RefreshOutcome::Skipped,
                 error_class: None,
                 errcode: None,
                 errmsg: Some(refusal.reason.explain()),
@@ -164,7 +164,7 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh("skipped", None);
+        self.metrics.count_refresh(RefreshOutcome::Skipped, None);
         tracing::warn!(appid = %row.appid, reason = refusal.reason.as_str(), until = %at, "scheduled refresh skipped");
         Ok(())
     }
@@ -224,14 +224,18 @@ impl RefreshEngine {
                 "the primary secret was rejected; the secondary secret worked and is now the primary",
             );
         }
-        let outcome_name = if changed { "success" } else { "unchanged" };
+        let outcome = if changed {
+            RefreshOutcome::Success
+        } else {
+            RefreshOutcome::Unchanged
+        };
         tokens::log(
             &mut *tx,
             &LogEntry {
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
-                trigger: attempt.trigger.as_str(),
-                outcome: outcome_name,
+                trigger: attempt.trigger,
+                outcome,
                 error_class: None,
                 errcode: None,
                 errmsg: note,
@@ -240,7 +244,7 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh(outcome_name, None);
+        self.metrics.count_refresh(outcome, None);
         Ok(if changed {
             AttemptOutcome::Refreshed
         } else {
@@ -315,7 +319,7 @@ impl RefreshEngine {
             tx,
             row.app_id,
             &StoredFailure {
-                class: failure.class.as_str(),
+                class: failure.class,
                 errcode: failure.errcode,
                 errmsg: &failure.errmsg,
                 next_refresh_at: next,
@@ -328,9 +332,9 @@ impl RefreshEngine {
             &LogEntry {
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
-                trigger: attempt.trigger.as_str(),
-                outcome: "failure",
-                error_class: Some(failure.class.as_str()),
+                trigger: attempt.trigger,
+                outcome: RefreshOutcome::Failure,
+                error_class: Some(failure.class),
                 errcode: failure.errcode,
                 errmsg: Some(&failure.errmsg),
                 latency_ms: attempt.latency_ms,
@@ -338,7 +342,8 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh("failure", Some(failure.class));
+        self.metrics
+            .count_refresh(RefreshOutcome::Failure, Some(failure.class));
         tracing::warn!(appid = %row.appid, class = failure.class.as_str(), errcode = ?failure.errcode, errmsg = %failure.errmsg, streak, outcome_unknown = failure.outcome_unknown, "token refresh failed");
         Ok(AttemptOutcome::Failed(failure))
     }

@@ -9,6 +9,8 @@
 //! host, which stops another site from signing a visitor in to an account
 //! of the attacker's choosing (login CSRF).
 
+pub mod app_page;
+pub mod apps;
 pub mod i18n;
 pub mod ops;
 pub mod pages;
@@ -62,11 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(pages::login)),
         )
         .route("/logout", web::post().to(pages::logout))
-        .route("/dashboard", web::get().to(pages::dashboard))
+        .route("/dashboard", web::get().to(apps::dashboard))
         .service(
             web::resource("/apps/new")
-                .route(web::get().to(pages::new_app_form))
-                .route(web::post().to(pages::register_app)),
+                .route(web::get().to(apps::new_app_form))
+                .route(web::post().to(apps::register_app)),
         )
         .service(
             web::resource("/keys")
@@ -96,9 +98,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(people::accept_invite)),
         )
         .route("/audit", web::get().to(people::audit))
-        .route("/apps/{appid}", web::get().to(pages::app_page))
-        .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
-        .route("/apps/{appid}/{action}", web::post().to(pages::app_action))
+        .route("/apps/{appid}", web::get().to(app_page::app_page))
+        .route(
+            "/apps/{appid}/refresh",
+            web::post().to(app_page::refresh_app),
+        )
+        .route(
+            "/apps/{appid}/{action}",
+            web::post().to(app_page::app_action),
+        )
         .route("/status", web::get().to(ops::status_page))
         .route("/operator", web::get().to(ops::operator_page))
         .route(

@@ -1,0 +1,7 @@
+//! The bodies the API answers: structs deriving `Serialize` and `ToSchema`,
+//! built from the use cases' results, serialised by the handlers and listed
+//! in the OpenAPI document (`super::openapi`) as they are. Never a database
+//! row on the wire, never a body built by hand.
+
+pub mod apps;
+pub mod tokens;
