@@ -1,7 +1,7 @@
 //! An app's page in the web UI: its token's state (never the token), its
 //! refresh history with failures explained in both languages, and its
-//! actions (refresh now, replace a secret, switch refreshing, delete), each
-//! a use case of `crate::service::apps`.
+//! actions (replace a secret, switch refreshing, delete; "refresh now" is
+//! in `super::pages`), each a use case of `crate::service::apps`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,12 +10,10 @@ use minijinja::value::Serde;
 use serde::Serialize;
 
 use super::apps::page_actor;
-use super::pages::{AppCard, CsrfForm, FieldErrors, SecretForm, field_errors, form_user, when};
+use super::pages::{AppCard, FieldErrors, SecretForm, field_errors, form_user, when};
 use super::{Page, redirect_with_flash};
 use crate::domain::{RefreshOutcome, Role, Trigger};
 use crate::error::ApiError;
-use crate::refresh::engine::AttemptOutcome;
-use crate::refresh::gate::RefusalReason;
 use crate::secret::AppSecret;
 use crate::service::Actor;
 use crate::service::apps::{self, AppChanges};
@@ -112,39 +110,6 @@ async fn render(
 /// Where a form of the app page `appid` goes back to.
 fn back_to(appid: &str) -> String {
     format!("/apps/{}", appid.trim().to_ascii_lowercase())
-}
-
-/// POST /apps/{appid}/refresh: refresh now, then back to the app page.
-pub async fn refresh_app(
-    req: HttpRequest,
-    page: Page,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    if let Err(refused) = form_user(&page, &form.csrf_token, &back_to(&path)) {
-        return refused;
-    }
-    let result = async {
-        let actor = page_actor(&page, &req)?;
-        apps::refresh_now(&state, &actor, &path).await
-    }
-    .await;
-    match result {
-        Ok((app, outcome)) => {
-            let (kind, key) = match outcome {
-                AttemptOutcome::Refreshed | AttemptOutcome::Unchanged => ("ok", "flash_refreshed"),
-                AttemptOutcome::Disabled => ("error", "flash_refresh_disabled"),
-                AttemptOutcome::Failed(_) => ("error", "flash_refresh_failed"),
-                AttemptOutcome::Refused(r) if r.reason == RefusalReason::BudgetSpent => {
-                    ("error", "flash_refresh_budget")
-                }
-                AttemptOutcome::Refused(_) => ("error", "flash_refresh_cooldown"),
-            };
-            redirect_with_flash(&format!("/apps/{}", app.appid), kind, key, &app.appid)
-        }
-        Err(e) => page.error(&e),
-    }
 }
 
 /// Which action of the app page a post is.

@@ -99,10 +99,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/audit", web::get().to(people::audit))
         .route("/apps/{appid}", web::get().to(app_page::app_page))
-        .route(
-            "/apps/{appid}/refresh",
-            web::post().to(app_page::refresh_app),
-        )
+        .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
         .route(
             "/apps/{appid}/{action}",
             web::post().to(app_page::app_action),

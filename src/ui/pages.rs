@@ -1,7 +1,8 @@
 //! Page handlers and what pages share: each handler extracts typed input,
 //! calls a use case (`crate::service`) and renders a template or redirects
 //! with a flash message. The app pages are in `super::apps` and
-//! `super::app_page`; the app card and the app page's form are here.
+//! `super::app_page`; the app card, "refresh now" and the app page's form
+//! are here.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,8 @@ use crate::db;
 use crate::db::apps::AppRow;
 use crate::domain::{ApiKeyId, Role, TokenMode};
 use crate::error::ApiError;
+use crate::refresh::engine::AttemptOutcome;
+use crate::refresh::gate::RefusalReason;
 use crate::state::AppState;
 use crate::upstream::errcodes::{self, Errcode};
 
@@ -416,6 +419,40 @@ pub(super) fn tenant_scope(page: &Page) -> Result<(Principal, crate::auth::Tenan
     let principal = Principal::Session(user);
     let scope = principal.require(Role::Viewer)?;
     Ok((principal, scope))
+}
+
+/// POST /apps/{appid}/refresh: refresh now, then back to the app page.
+pub async fn refresh_app(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let back = format!("/apps/{}", path.trim().to_ascii_lowercase());
+    if let Err(refused) = form_user(&page, &form.csrf_token, &back) {
+        return refused;
+    }
+    let result = async {
+        let actor = super::apps::page_actor(&page, &req)?;
+        crate::service::apps::refresh_now(&state, &actor, &path).await
+    }
+    .await;
+    match result {
+        Ok((app, outcome)) => {
+            let (kind, key) = match outcome {
+                AttemptOutcome::Refreshed | AttemptOutcome::Unchanged => ("ok", "flash_refreshed"),
+                AttemptOutcome::Disabled => ("error", "flash_refresh_disabled"),
+                AttemptOutcome::Failed(_) => ("error", "flash_refresh_failed"),
+                AttemptOutcome::Refused(r) if r.reason == RefusalReason::BudgetSpent => {
+                    ("error", "flash_refresh_budget")
+                }
+                AttemptOutcome::Refused(_) => ("error", "flash_refresh_cooldown"),
+            };
+            redirect_with_flash(&format!("/apps/{}", app.appid), kind, key, &app.appid)
+        }
+        Err(e) => page.error(&e),
+    }
 }
 
 /// An API key as the keys page lists it (never the key itself).
