@@ -8,6 +8,7 @@
 
 mod accounts;
 mod apps;
+mod apps_access;
 mod browser;
 mod browser_a11y;
 mod browser_ops;
@@ -15,14 +16,18 @@ mod browser_people;
 mod cli;
 mod crypto;
 mod guards;
+mod guards_budget;
 mod guards_edge;
 mod health;
 mod helpers;
 mod hermetic;
 mod openapi;
 mod refresh;
+mod refresh_races;
 mod simulator;
+mod simulator_faults;
 mod ui;
+mod ui_app_page;
 mod ui_forms;
 mod ui_ops;
 mod ui_people;
