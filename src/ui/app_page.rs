@@ -9,7 +9,6 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::Serialize;
 
-use super::apps::page_actor;
 use super::pages::{AppCard, FieldErrors, SecretForm, field_errors, form_user, when};
 use super::{Page, redirect_with_flash};
 use crate::domain::{RefreshOutcome, Role, Trigger};
@@ -43,7 +42,7 @@ pub async fn app_page(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let actor = match page_actor(&page, &req) {
+    let actor = match page.actor(&req) {
         Ok(actor) => actor,
         Err(e) => return page.error(&e),
     };
@@ -218,7 +217,7 @@ pub async fn app_action(
     // The app must be there and the person allowed to change it before
     // what the form asks for matters.
     let found = async {
-        let actor = page_actor(&page, &req)?;
+        let actor = page.actor(&req)?;
         let app = apps::editable(&state, &actor, &appid).await?;
         Ok::<_, ApiError>((actor, app))
     }

@@ -13,28 +13,12 @@ use super::pages::{
     AppCard, FieldErrors, FormRefusal, admin_scope, field_errors, form_session, one, signed_out,
 };
 use super::{Page, redirect_with_flash};
-use crate::auth::Principal;
 use crate::domain::{Health, Role, TokenMode};
 use crate::error::ApiError;
-use crate::http::identity::client_ip;
 use crate::refresh::engine::AttemptOutcome;
 use crate::secret::AppSecret;
-use crate::service::Actor;
 use crate::service::apps::{self, NewAppInput};
 use crate::state::AppState;
-
-/// The signed-in person of a page as the use cases' actor, from the
-/// request's address; unauthenticated when nobody is signed in.
-pub(super) fn page_actor(page: &Page, req: &HttpRequest) -> Result<Actor, ApiError> {
-    let user = page
-        .user
-        .clone()
-        .ok_or(ApiError::Unauthenticated("sign in"))?;
-    Ok(Actor {
-        principal: Principal::Session(user),
-        client: client_ip(req),
-    })
-}
 
 /// GET /dashboard: every app with its health, and a one-line summary.
 pub async fn dashboard(req: HttpRequest, page: Page, state: web::Data<AppState>) -> HttpResponse {
@@ -42,7 +26,7 @@ pub async fn dashboard(req: HttpRequest, page: Page, state: web::Data<AppState>)
         return res;
     }
     let listed = async {
-        let actor = page_actor(&page, &req)?;
+        let actor = page.actor(&req)?;
         let list = apps::list(&state, &actor, None, crate::api::MAX_PAGE).await?;
         Ok::<_, ApiError>((actor, list))
     }
@@ -151,7 +135,10 @@ pub async fn register_app(
             );
         }
     }
-    let actor = match page_actor(&page, &req).and_then(|a| apps::may_register(&a).map(|_| a)) {
+    let actor = match page
+        .actor(&req)
+        .and_then(|a| apps::may_register(&a).map(|_| a))
+    {
         Ok(actor) => actor,
         Err(e) => return page.error(&e),
     };

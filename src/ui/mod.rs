@@ -271,6 +271,22 @@ impl Page {
     }
 }
 
+impl Page {
+    /// The signed-in person of this page as the use cases' actor, from the
+    /// request's address; unauthenticated when nobody is signed in. Forms
+    /// check their CSRF field first.
+    pub fn actor(&self, req: &HttpRequest) -> Result<crate::service::Actor, ApiError> {
+        let user = self
+            .user
+            .clone()
+            .ok_or(ApiError::Unauthenticated("sign in"))?;
+        Ok(crate::service::Actor {
+            principal: crate::auth::Principal::Session(user),
+            client: crate::http::identity::client_ip(req),
+        })
+    }
+}
+
 /// A 303 redirect to `location`.
 pub fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -434,7 +434,7 @@ pub async fn refresh_app(
         return refused;
     }
     let result = async {
-        let actor = super::apps::page_actor(&page, &req)?;
+        let actor = page.actor(&req)?;
         crate::service::apps::refresh_now(&state, &actor, &path).await
     }
     .await;
