@@ -68,9 +68,10 @@ const SYSTEM_ERROR: i64 = -1;
 /// once, which is what a client with a bad key should do.
 const MINUTE_QUOTA: i64 = 45011;
 
-/// Body of `POST /cgi-bin/stable_token`, as documented. WeChat's own
-/// tolerance is what the handler implements ([`stable_request`]): fields
-/// may be missing or `null`, and anything else of the wrong type is 47001.
+// Documented only: the handler implements WeChat's own tolerance
+// (`stable_request`): fields may be missing or `null`, and anything else of
+// the wrong type is 47001.
+/// Body of `POST /cgi-bin/stable_token`.
 #[derive(Serialize, ToSchema)]
 pub struct StableTokenRequest {
     /// Must be `client_credential`.

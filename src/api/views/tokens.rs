@@ -8,12 +8,11 @@ use utoipa::ToSchema;
 use super::apps::AttemptView;
 use crate::service::apps::Invalidated;
 
+// Both token-read paths answer `crate::refresh::token::ValidToken::to_json`:
+// this struct's JSON with the token's fields rendered once per token instead
+// of once per read (the read is the hot path); a test below holds the two to
+// the same body.
 /// A valid access token.
-///
-/// Both token-read paths answer [`crate::refresh::token::ValidToken::to_json`]:
-/// this struct's JSON with the token's fields rendered once per token
-/// instead of once per read (the read is the hot path); a test below holds
-/// the two to the same body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
     /// WeChat AppID.
