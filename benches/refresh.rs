@@ -35,7 +35,7 @@ use sqlx::PgPool;
 use tokenvault::crypto::{Binding, KeyRing};
 use tokenvault::db::apps::NewApp;
 use tokenvault::db::embedded::{EmbeddedOptions, EmbeddedPostgres};
-use tokenvault::domain::{AppUuid, TenantId};
+use tokenvault::domain::{AppUuid, TenantId, TokenMode};
 use tokenvault::startup::Application;
 use tokenvault::upstream::simulator::{AppStats, Fault, SimConfig, SimHandle, WeChatSimulator};
 use uuid::Uuid;
@@ -335,7 +335,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 tenant_id,
                 appid: &appid,
                 name: &appid,
-                token_mode: &args.mode,
+                token_mode: if stable {
+                    TokenMode::Stable
+                } else {
+                    TokenMode::Classic
+                },
                 secret_ciphertext: &ciphertext,
                 secondary_secret_ciphertext: None,
                 first_refresh_at: now,

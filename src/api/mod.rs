@@ -16,10 +16,7 @@ pub mod wechat_compat;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::db::audit::AuditEvent;
-use crate::domain::{AuditAction, TenantId, UserId};
 use crate::error::{ApiError, problem_response};
-use crate::http::identity::client_ip;
 
 /// Largest page a list endpoint returns.
 pub const MAX_PAGE: i64 = 200;
@@ -120,25 +117,6 @@ pub fn not_found(req: &HttpRequest) -> HttpResponse {
         "not_found",
         format!("no such endpoint: {} {}", req.method(), req.path()),
     )
-}
-
-/// An audit event with the request's address filled in, for the handlers
-/// that record one themselves; use cases build theirs from the actor
-/// (`crate::service::Actor::audit`).
-pub fn audit_event(
-    req: &HttpRequest,
-    tenant_id: Option<TenantId>,
-    actor_user_id: Option<UserId>,
-    action: AuditAction,
-    target: Option<String>,
-) -> AuditEvent {
-    AuditEvent {
-        tenant_id,
-        actor_user_id,
-        target,
-        client_ip: client_ip(req).map(|ip| ip.to_string()),
-        ..AuditEvent::new(action)
-    }
 }
 
 /// A `limit` query value checked against [`MAX_PAGE`] (default 50).

@@ -8,7 +8,6 @@ use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, RefOr, ResponseBuilder};
@@ -16,7 +15,6 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::views::people;
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
-use crate::db::tokens::LogRow;
 use crate::domain::{AuditAction, Role, TokenMode};
 use crate::refresh::policy::Health;
 use crate::upstream::ErrorClass;
@@ -74,7 +72,7 @@ on every state-changing call.",
         super::wechat_compat::stable_token,
     ),
     components(schemas(
-        Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass, LogRow,
+        Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass,
         AuditAction, people::Member, people::TenantHealth, people::ApiKeyView,
         people::AuditEntry, people::InviteView,
     )),
@@ -296,223 +294,4 @@ pub struct ReadinessChecks {
     pub database: String,
     /// `ok`, `pending` or `unknown`.
     pub migrations: String,
-}
-
-/// What a WeChat errcode means and how to fix it.
-#[derive(Serialize, ToSchema)]
-pub struct Explanation {
-    /// Meaning, in English.
-    pub meaning_en: String,
-    /// Meaning, in Chinese.
-    pub meaning_zh: String,
-    /// Fix, in English.
-    pub fix_en: String,
-    /// Fix, in Chinese.
-    pub fix_zh: String,
-}
-
-/// The current token's times (never the token).
-#[derive(Serialize, ToSchema)]
-pub struct TokenTimes {
-    /// When it was fetched.
-    pub fetched_at: DateTime<Utc>,
-    /// When it expires.
-    pub expires_at: DateTime<Utc>,
-    /// Seconds left.
-    pub expires_in: i64,
-}
-
-/// The last refresh failure.
-#[derive(Serialize, ToSchema)]
-pub struct LastError {
-    /// Failure class.
-    pub class: Option<ErrorClass>,
-    /// WeChat errcode.
-    pub errcode: Option<i64>,
-    /// Message.
-    pub errmsg: Option<String>,
-    /// What the errcode means.
-    pub explanation: Option<Explanation>,
-}
-
-/// How a refresh (or the registration check) went.
-#[derive(Serialize, ToSchema)]
-pub struct RefreshOutcome {
-    /// Whether it worked (`null`: not checked).
-    pub ok: Option<bool>,
-    /// `success`, `unchanged`, `disabled`, `failure`, `refused` or `not_checked`.
-    pub outcome: String,
-    /// Why no call was made (`refused` only): `backoff`, `bypass_cooldown`,
-    /// `budget_spent`, `token_too_young`, `invalidate_limit`, `force_refresh_limit`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<crate::refresh::gate::RefusalReason>,
-    /// What the refusal means (`refused` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Seconds until asking again makes sense (`refused` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
-    /// Failure class (failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub class: Option<ErrorClass>,
-    /// WeChat errcode (failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errcode: Option<i64>,
-    /// Message (failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errmsg: Option<String>,
-    /// What the errcode means (failures only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<Explanation>,
-}
-
-/// A mini-program with its health; never its secret or token.
-#[derive(Serialize, ToSchema)]
-pub struct AppView {
-    /// WeChat AppID.
-    pub appid: String,
-    /// Display name.
-    pub name: String,
-    /// Which WeChat endpoint keeps the token.
-    pub token_mode: TokenMode,
-    /// Whether refreshing is on.
-    pub enabled: bool,
-    /// Health.
-    pub health: Health,
-    /// Whether a secondary secret is set.
-    pub has_secondary_secret: bool,
-    /// The valid token's times, `null` when there is none.
-    pub token: Option<TokenTimes>,
-    /// Next scheduled refresh (`null` when disabled).
-    pub next_refresh_at: Option<DateTime<Utc>>,
-    /// Last refresh attempt.
-    pub last_attempt_at: Option<DateTime<Utc>>,
-    /// Last successful refresh.
-    pub last_success_at: Option<DateTime<Utc>>,
-    /// Failures in a row.
-    pub failure_streak: i32,
-    /// Failed attempts in the last 24 hours.
-    pub failures_24h: i64,
-    /// Calls to WeChat for this app today (WeChat's quota day, midnight Beijing time).
-    pub upstream_calls_today: i64,
-    /// The app's daily upstream budget.
-    pub upstream_budget: UpstreamBudget,
-    /// The last failure, while the streak lasts.
-    pub last_error: Option<LastError>,
-    /// Registered.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The secret's last 4 characters (GET one app, owners and admins only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_hint: Option<String>,
-    /// The registration check (POST /apps only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<RefreshOutcome>,
-    /// The refresh just made (POST /apps/{appid}/refresh only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh: Option<RefreshOutcome>,
-}
-
-/// An app's daily upstream budget (the same for every app of the service).
-#[derive(Serialize, ToSchema)]
-pub struct UpstreamBudget {
-    /// Calls to WeChat per app per day.
-    pub daily_calls: u32,
-    /// Of those, the last this many only scheduled refreshes may make.
-    pub scheduler_reserve: u32,
-    /// Stable-mode force refreshes made today (invalidation reports).
-    pub force_refreshes_today: i64,
-    /// Force refreshes allowed per day (WeChat: 20).
-    pub force_refreshes_daily: u32,
-}
-
-/// A page of apps, by AppID.
-#[derive(Serialize, ToSchema)]
-pub struct AppPage {
-    /// Apps.
-    pub items: Vec<AppView>,
-    /// Pass as `after` for the next page; `null` on the last page.
-    pub next_after: Option<String>,
-}
-
-/// A refresh log entry with its errcode explained.
-#[derive(Serialize, ToSchema)]
-pub struct LogEntry {
-    /// The entry.
-    #[serde(flatten)]
-    pub entry: LogRow,
-    /// What the errcode means.
-    pub explanation: Option<Explanation>,
-}
-
-/// A page of the refresh log.
-#[derive(Serialize, ToSchema)]
-pub struct LogPage {
-    /// Attempts, newest first.
-    pub items: Vec<LogEntry>,
-    /// Pass as `before` for the next page; `null` on the last page.
-    pub next_before: Option<i64>,
-}
-
-/// WeChat's answer shapes on the WeChat-compatible endpoints (always HTTP 200).
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum WeChatAnswer {
-    /// Success: the managed token and its remaining lifetime.
-    Token {
-        /// The access token.
-        access_token: String,
-        /// Seconds left.
-        expires_in: i64,
-    },
-    /// Failure, with WeChat's own errcode (40002, 41002, 41004, 40013, 40125, 43002, 47001, -1, …).
-    Error {
-        /// WeChat errcode.
-        errcode: i64,
-        /// WeChat errmsg.
-        errmsg: String,
-    },
-}
-
-/// Body of `POST /cgi-bin/stable_token`.
-#[derive(Serialize, ToSchema)]
-pub struct StableTokenRequest {
-    /// Must be `client_credential`.
-    pub grant_type: String,
-    /// The WeChat AppID.
-    pub appid: String,
-    /// A tokenvault API key (never a WeChat appsecret).
-    #[schema(format = Password)]
-    pub secret: String,
-    /// Accepted and ignored: a client cannot invalidate the token other servers share.
-    pub force_refresh: Option<bool>,
-}
-
-/// A valid access token.
-#[derive(Serialize, ToSchema)]
-pub struct TokenView {
-    /// WeChat AppID.
-    pub appid: String,
-    /// The access token.
-    pub access_token: String,
-    /// Seconds left.
-    pub expires_in: i64,
-    /// When it expires.
-    pub expires_at: DateTime<Utc>,
-    /// When it was fetched.
-    pub fetched_at: DateTime<Utc>,
-}
-
-/// What a reported token caused.
-#[derive(Serialize, ToSchema)]
-pub struct InvalidateView {
-    /// Whether a refresh was made.
-    pub refreshed: bool,
-    /// Why not (when `refreshed` is false).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// How the refresh went (when `refreshed` is true).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh: Option<RefreshOutcome>,
 }

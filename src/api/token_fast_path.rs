@@ -107,7 +107,7 @@ fn plain_min_ttl(query: &str) -> Option<u64> {
         return None;
     }
     let seconds: u64 = value.parse().ok()?;
-    (seconds <= super::apps::MAX_MIN_TTL).then_some(seconds)
+    (seconds <= token_read::MAX_MIN_TTL).then_some(seconds)
 }
 
 #[cfg(test)]

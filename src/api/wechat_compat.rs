@@ -34,8 +34,11 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::views::tokens::WeChatAnswer;
 use crate::domain::AppId;
 use crate::refresh::gate::RefusalReason;
 use crate::refresh::token::Cause;
@@ -65,6 +68,23 @@ const SYSTEM_ERROR: i64 = -1;
 /// once, which is what a client with a bad key should do.
 const MINUTE_QUOTA: i64 = 45011;
 
+// Documented only: the handler implements WeChat's own tolerance
+// (`stable_request`): fields may be missing or `null`, and anything else of
+// the wrong type is 47001.
+/// Body of `POST /cgi-bin/stable_token`.
+#[derive(Serialize, ToSchema)]
+pub struct StableTokenRequest {
+    /// Must be `client_credential`.
+    pub grant_type: String,
+    /// The WeChat AppID.
+    pub appid: String,
+    /// A tokenvault API key (never a WeChat appsecret).
+    #[schema(format = Password)]
+    pub secret: String,
+    /// Accepted and ignored: a client cannot invalidate the token other servers share.
+    pub force_refresh: Option<bool>,
+}
+
 /// The parameters of a token request, as sent.
 #[derive(Default)]
 struct Credentials {
@@ -75,11 +95,14 @@ struct Credentials {
 
 /// A WeChat-shaped error answer.
 fn wx_error(errcode: i64, errmsg: &str) -> HttpResponse {
-    wx_json(&json!({ "errcode": errcode, "errmsg": errmsg }))
+    wx_json(&WeChatAnswer::Error {
+        errcode,
+        errmsg: errmsg.to_string(),
+    })
 }
 
 /// HTTP 200 with WeChat's JSON; never cached (it may carry a token).
-fn wx_json(body: &Value) -> HttpResponse {
+fn wx_json(body: &WeChatAnswer) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
@@ -101,7 +124,7 @@ fn present(value: Option<String>) -> Option<String> {
         ("appid" = String, Query, description = "WeChat AppID"),
         ("secret" = String, Query, description = "A tokenvault API key (not a WeChat appsecret)"),
     ),
-    responses((status = 200, description = "WeChat's shapes: the managed token, or `{errcode, errmsg}`", body = crate::api::openapi::WeChatAnswer)),
+    responses((status = 200, description = "WeChat's shapes: the managed token, or `{errcode, errmsg}`", body = WeChatAnswer)),
 )]
 pub async fn classic_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
@@ -126,8 +149,8 @@ pub async fn classic_token(req: HttpRequest, state: web::Data<AppState>) -> Http
     post,
     path = "/cgi-bin/stable_token",
     tag = "wechat",
-    request_body = crate::api::openapi::StableTokenRequest,
-    responses((status = 200, description = "WeChat's shapes: the managed token, or `{errcode, errmsg}`", body = crate::api::openapi::WeChatAnswer)),
+    request_body = StableTokenRequest,
+    responses((status = 200, description = "WeChat's shapes: the managed token, or `{errcode, errmsg}`", body = WeChatAnswer)),
 )]
 pub async fn stable_token(
     req: HttpRequest,
@@ -216,10 +239,10 @@ async fn answer(
     match token_read::read(state, Reader::Key(&key), &appid, Duration::ZERO).await {
         Ok(t) => {
             let expires_in = (t.expires_at - Utc::now()).num_seconds().max(1);
-            wx_json(&json!({
-                "access_token": t.access_token.expose_secret(),
-                "expires_in": expires_in,
-            }))
+            wx_json(&WeChatAnswer::Token {
+                access_token: t.access_token.expose_secret().to_string(),
+                expires_in,
+            })
         }
         Err(ReadError::NotFound | ReadError::KeyLimited) => {
             wx_error(INVALID_APPID, "invalid appid")

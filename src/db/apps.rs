@@ -1,11 +1,15 @@
 //! Registered mini-programs and their health (`apps` joined with `token_state`).
+//!
+//! Every query is checked at compile time (`sqlx::query!` and friends, with
+//! the offline data in `.sqlx/`). Typed values are bound with `value as Type`,
+//! sqlx's type ascription: the value is encoded by its own `sqlx::Type`.
 
-use crate::domain::{AppUuid, TenantId};
+use crate::domain::{AppUuid, ErrorClass, Health, TenantId, TokenMode};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 /// An app with the state of its token (never the secret or the token).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AppRow {
     /// Internal id.
     pub id: AppUuid,
@@ -15,8 +19,8 @@ pub struct AppRow {
     pub appid: String,
     /// Display name.
     pub name: String,
-    /// `stable` or `classic`.
-    pub token_mode: String,
+    /// Which WeChat endpoint keeps the token.
+    pub token_mode: TokenMode,
     /// Refreshing switched on?
     pub enabled: bool,
     /// A secondary secret is set.
@@ -38,7 +42,7 @@ pub struct AppRow {
     /// Last success.
     pub last_success_at: Option<DateTime<Utc>>,
     /// Class of the last failure.
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     /// WeChat errcode of the last failure.
     pub last_errcode: Option<i32>,
     /// Message of the last failure.
@@ -51,19 +55,26 @@ pub struct AppRow {
     pub force_refreshes_today: i64,
 }
 
-const APP_COLUMNS: &str = "a.id, a.tenant_id, a.appid, a.name, a.token_mode, a.enabled,
-    a.secondary_secret_ciphertext is not null as has_secondary_secret, a.created_at, a.updated_at,
-    s.fetched_at, s.expires_at, s.next_refresh_at, s.failure_streak, s.last_attempt_at, s.last_success_at,
-    s.last_error_class, s.last_errcode, s.last_errmsg,
-    (select count(*) from refresh_log l where l.app_id = a.id and l.outcome = 'failure'
-        and l.created_at > now() - interval '24 hours') as failures_24h,
-    coalesce(b.calls, 0)::bigint as upstream_calls_today, coalesce(b.forced, 0)::bigint as force_refreshes_today";
+impl AppRow {
+    /// The token's expiry, if it is still valid at `now`.
+    pub fn valid_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.expires_at.filter(|e| *e > now)
+    }
 
-/// The join that brings today's upstream budget (WeChat's quota day is the
-/// date in Beijing, UTC+8) to [`APP_COLUMNS`].
-const BUDGET_JOIN: &str =
-    "left join upstream_budget b on b.tenant_id = a.tenant_id and b.appid = a.appid
-    and b.day >= ((now() at time zone 'UTC') + interval '8 hours')::date";
+    /// The app's health at `now` (the rule: [`Health::derive`]).
+    pub fn health(&self, now: DateTime<Utc>) -> Health {
+        Health::derive(
+            self.enabled,
+            self.valid_until(now).is_some(),
+            self.failure_streak,
+            self.last_error_class,
+        )
+    }
+}
+
+// `get` and `list` select the same columns: `query_as!` takes one string
+// literal, so the list is written out in both. Today's upstream budget
+// joins in when its row is of WeChat's quota day (the date in Beijing, UTC+8).
 
 /// What a new app stores.
 #[derive(Debug)]
@@ -76,8 +87,8 @@ pub struct NewApp<'a> {
     pub appid: &'a str,
     /// Display name.
     pub name: &'a str,
-    /// `stable` or `classic`.
-    pub token_mode: &'a str,
+    /// Which WeChat endpoint keeps the token.
+    pub token_mode: TokenMode,
     /// Encrypted primary secret.
     pub secret_ciphertext: &'a [u8],
     /// Encrypted secondary secret.
@@ -94,25 +105,27 @@ pub fn is_duplicate_appid(e: &sqlx::Error) -> bool {
 
 /// Insert an app and its token row.
 pub async fn insert(conn: &mut PgConnection, app: &NewApp<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into apps (id, tenant_id, appid, name, token_mode, secret_ciphertext, secondary_secret_ciphertext)
          values ($1, $2, $3, $4, $5, $6, $7)",
+        app.id as AppUuid,
+        app.tenant_id as TenantId,
+        app.appid,
+        app.name,
+        app.token_mode as TokenMode,
+        app.secret_ciphertext,
+        app.secondary_secret_ciphertext,
     )
-    .bind(app.id)
-    .bind(app.tenant_id)
-    .bind(app.appid)
-    .bind(app.name)
-    .bind(app.token_mode)
-    .bind(app.secret_ciphertext)
-    .bind(app.secondary_secret_ciphertext)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("insert into token_state (app_id, tenant_id, next_refresh_at) values ($1, $2, $3)")
-        .bind(app.id)
-        .bind(app.tenant_id)
-        .bind(app.first_refresh_at)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "insert into token_state (app_id, tenant_id, next_refresh_at) values ($1, $2, $3)",
+        app.id as AppUuid,
+        app.tenant_id as TenantId,
+        app.first_refresh_at,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -122,27 +135,27 @@ pub async fn get(
     tenant_id: TenantId,
     appid: &str,
 ) -> Result<Option<AppRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id {BUDGET_JOIN}
-          where a.tenant_id = $1 and a.appid = $2"
-    ))
-    .bind(tenant_id)
-    .bind(appid)
+    sqlx::query_as!(
+        AppRow,
+        r#"select a.id as "id: AppUuid", a.tenant_id as "tenant_id: TenantId", a.appid, a.name,
+                  a.token_mode as "token_mode: TokenMode", a.enabled,
+                  a.secondary_secret_ciphertext is not null as "has_secondary_secret!",
+                  a.created_at, a.updated_at, s.fetched_at, s.expires_at, s.next_refresh_at,
+                  s.failure_streak, s.last_attempt_at, s.last_success_at,
+                  s.last_error_class as "last_error_class: ErrorClass", s.last_errcode, s.last_errmsg,
+                  (select count(*) from refresh_log l where l.app_id = a.id and l.outcome = 'failure'
+                      and l.created_at > now() - interval '24 hours') as "failures_24h!",
+                  coalesce(b.calls, 0)::bigint as "upstream_calls_today!",
+                  coalesce(b.forced, 0)::bigint as "force_refreshes_today!"
+             from apps a join token_state s on s.app_id = a.id
+             left join upstream_budget b on b.tenant_id = a.tenant_id and b.appid = a.appid
+                  and b.day >= ((now() at time zone 'UTC') + interval '8 hours')::date
+            where a.tenant_id = $1 and a.appid = $2"#,
+        tenant_id as TenantId,
+        appid,
+    )
     .fetch_optional(db)
     .await
-}
-
-/// The internal id of `appid` in `tenant_id`.
-pub async fn id_of(
-    db: impl PgExecutor<'_>,
-    tenant_id: TenantId,
-    appid: &str,
-) -> Result<Option<AppUuid>, sqlx::Error> {
-    sqlx::query_scalar("select id from apps where tenant_id = $1 and appid = $2")
-        .bind(tenant_id)
-        .bind(appid)
-        .fetch_optional(db)
-        .await
 }
 
 /// A page of a tenant's apps in AppID order, after `after`, optionally only
@@ -154,45 +167,75 @@ pub async fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AppRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {APP_COLUMNS} from apps a join token_state s on s.app_id = a.id {BUDGET_JOIN}
-          where a.tenant_id = $1 and ($2::uuid[] is null or a.id = any($2))
-            and ($3::text is null or a.appid > $3)
-          order by a.appid limit $4"
-    ))
-    .bind(tenant_id)
-    .bind(only)
-    .bind(after)
-    .bind(limit)
+    sqlx::query_as!(
+        AppRow,
+        r#"select a.id as "id: AppUuid", a.tenant_id as "tenant_id: TenantId", a.appid, a.name,
+                  a.token_mode as "token_mode: TokenMode", a.enabled,
+                  a.secondary_secret_ciphertext is not null as "has_secondary_secret!",
+                  a.created_at, a.updated_at, s.fetched_at, s.expires_at, s.next_refresh_at,
+                  s.failure_streak, s.last_attempt_at, s.last_success_at,
+                  s.last_error_class as "last_error_class: ErrorClass", s.last_errcode, s.last_errmsg,
+                  (select count(*) from refresh_log l where l.app_id = a.id and l.outcome = 'failure'
+                      and l.created_at > now() - interval '24 hours') as "failures_24h!",
+                  coalesce(b.calls, 0)::bigint as "upstream_calls_today!",
+                  coalesce(b.forced, 0)::bigint as "force_refreshes_today!"
+             from apps a join token_state s on s.app_id = a.id
+             left join upstream_budget b on b.tenant_id = a.tenant_id and b.appid = a.appid
+                  and b.day >= ((now() at time zone 'UTC') + interval '8 hours')::date
+            where a.tenant_id = $1 and ($2::uuid[] is null or a.id = any($2))
+              and ($3::text is null or a.appid > $3)
+            order by a.appid limit $4"#,
+        tenant_id as TenantId,
+        only as Option<&[AppUuid]>,
+        after,
+        limit,
+    )
     .fetch_all(db)
     .await
 }
 
-/// The secrets of an app, locked for an edit.
-#[derive(Debug, sqlx::FromRow)]
-pub struct AppSecrets {
-    /// Internal id.
-    pub id: AppUuid,
-    /// Encrypted primary secret.
-    pub secret_ciphertext: Vec<u8>,
-    /// Encrypted secondary secret.
-    pub secondary_secret_ciphertext: Option<Vec<u8>>,
+/// The internal id of `appid` in `tenant_id`.
+pub async fn id_of(
+    db: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+    appid: &str,
+) -> Result<Option<AppUuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select id as "id: AppUuid" from apps where tenant_id = $1 and appid = $2"#,
+        tenant_id as TenantId,
+        appid,
+    )
+    .fetch_optional(db)
+    .await
 }
 
-/// Lock an app row for an edit.
+/// The encrypted primary secret of an app.
+pub async fn secret_ciphertext(
+    db: impl PgExecutor<'_>,
+    app_id: AppUuid,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select secret_ciphertext from apps where id = $1",
+        app_id as AppUuid,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Lock an app row for an edit; whether it is there.
 pub async fn lock(
     conn: &mut PgConnection,
     tenant_id: TenantId,
     appid: &str,
-) -> Result<Option<AppSecrets>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, secret_ciphertext, secondary_secret_ciphertext from apps
-          where tenant_id = $1 and appid = $2 for update",
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query_scalar!(
+        r#"select id as "id: AppUuid" from apps where tenant_id = $1 and appid = $2 for update"#,
+        tenant_id as TenantId,
+        appid,
     )
-    .bind(tenant_id)
-    .bind(appid)
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(locked.is_some())
 }
 
 /// An edit; `None` fields stay as they are.
@@ -201,7 +244,7 @@ pub struct AppEdit<'a> {
     /// New name.
     pub name: Option<&'a str>,
     /// New mode.
-    pub token_mode: Option<&'a str>,
+    pub token_mode: Option<TokenMode>,
     /// New primary secret.
     pub secret_ciphertext: Option<&'a [u8]>,
     /// New secondary secret: `Some(None)` clears it.
@@ -217,7 +260,7 @@ pub async fn update(
     app_id: AppUuid,
     edit: &AppEdit<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update apps set
             name = coalesce($2, name),
             token_mode = coalesce($3, token_mode),
@@ -225,14 +268,14 @@ pub async fn update(
             secondary_secret_ciphertext = case when $5 then $6 else secondary_secret_ciphertext end,
             enabled = coalesce($7, enabled)
           where id = $1",
+        app_id as AppUuid,
+        edit.name,
+        edit.token_mode as Option<TokenMode>,
+        edit.secret_ciphertext,
+        edit.secondary_secret_ciphertext.is_some(),
+        edit.secondary_secret_ciphertext.flatten(),
+        edit.enabled,
     )
-    .bind(app_id)
-    .bind(edit.name)
-    .bind(edit.token_mode)
-    .bind(edit.secret_ciphertext)
-    .bind(edit.secondary_secret_ciphertext.is_some())
-    .bind(edit.secondary_secret_ciphertext.flatten())
-    .bind(edit.enabled)
     .execute(&mut *conn)
     .await?;
     let credentials_changed = edit.token_mode.is_some()
@@ -240,26 +283,28 @@ pub async fn update(
         || edit.secondary_secret_ciphertext.is_some();
     match edit.enabled {
         Some(false) => {
-            sqlx::query("update token_state set next_refresh_at = '9999-01-01 00:00:00+00' where app_id = $1")
-                .bind(app_id)
-                .execute(conn)
-                .await?;
+            sqlx::query!(
+                "update token_state set next_refresh_at = '9999-01-01 00:00:00+00' where app_id = $1",
+                app_id as AppUuid,
+            )
+            .execute(conn)
+            .await?;
         }
         Some(true) => {
-            sqlx::query(
+            sqlx::query!(
                 "update token_state set next_refresh_at = now(), failure_streak = 0 where app_id = $1",
+                app_id as AppUuid,
             )
-            .bind(app_id)
             .execute(conn)
             .await?;
         }
         None if credentials_changed => {
             // New credentials deserve a fresh attempt; a still-valid token is kept.
-            sqlx::query(
+            sqlx::query!(
                 "update token_state set next_refresh_at = least(next_refresh_at, now()) where app_id = $1
                    and next_refresh_at < '9999-01-01 00:00:00+00'",
+                app_id as AppUuid,
             )
-            .bind(app_id)
             .execute(conn)
             .await?;
         }
@@ -274,10 +319,12 @@ pub async fn delete(
     tenant_id: TenantId,
     appid: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("delete from apps where tenant_id = $1 and appid = $2")
-        .bind(tenant_id)
-        .bind(appid)
-        .execute(db)
-        .await?;
+    let done = sqlx::query!(
+        "delete from apps where tenant_id = $1 and appid = $2",
+        tenant_id as TenantId,
+        appid,
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -1,13 +1,16 @@
 //! The upstream budget: calls and force refreshes per app (tenant and
 //! AppID) per quota day. The refresh engine reads and counts it with the
 //! app's token row locked, in the same transaction as the attempt.
+//!
+//! Every query is checked at compile time (`sqlx::query!` and friends, with
+//! the offline data in `.sqlx/`).
 
 use crate::domain::TenantId;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 /// A budget row as stored.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy)]
 pub struct BudgetRow {
     /// The quota day the counts belong to.
     pub day: NaiveDate,
@@ -27,21 +30,22 @@ pub async fn lock(
     appid: &str,
     today: NaiveDate,
 ) -> Result<BudgetRow, sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into upstream_budget (tenant_id, appid, day) values ($1, $2, $3)
          on conflict (tenant_id, appid) do nothing",
+        tenant_id as TenantId,
+        appid,
+        today,
     )
-    .bind(tenant_id)
-    .bind(appid)
-    .bind(today)
     .execute(&mut *conn)
     .await?;
-    sqlx::query_as(
+    sqlx::query_as!(
+        BudgetRow,
         "select day, calls, forced, last_forced_at from upstream_budget
           where tenant_id = $1 and appid = $2 for update",
+        tenant_id as TenantId,
+        appid,
     )
-    .bind(tenant_id)
-    .bind(appid)
     .fetch_one(conn)
     .await
 }
@@ -54,37 +58,19 @@ pub async fn store(
     day: NaiveDate,
     row: &BudgetRow,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update upstream_budget set day = $3, calls = $4, forced = $5, last_forced_at = $6
           where tenant_id = $1 and appid = $2",
+        tenant_id as TenantId,
+        appid,
+        day,
+        row.calls,
+        row.forced,
+        row.last_forced_at,
     )
-    .bind(tenant_id)
-    .bind(appid)
-    .bind(day)
-    .bind(row.calls)
-    .bind(row.forced)
-    .bind(row.last_forced_at)
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Calls of `day` per AppID of a tenant, for the apps listed.
-pub async fn calls_on(
-    db: impl PgExecutor<'_>,
-    tenant_id: TenantId,
-    appids: &[String],
-    day: NaiveDate,
-) -> Result<Vec<(String, i32, i32)>, sqlx::Error> {
-    sqlx::query_as(
-        "select appid, calls, forced from upstream_budget
-          where tenant_id = $1 and appid = any($2) and day >= $3",
-    )
-    .bind(tenant_id)
-    .bind(appids)
-    .bind(day)
-    .fetch_all(db)
-    .await
 }
 
 /// Apps (of every tenant) that spent at least `calls` on `day` or later.
@@ -105,9 +91,10 @@ pub async fn count_at_least(
 
 /// Delete the rows of days before `day` (they count nothing any more).
 pub async fn prune(db: impl PgExecutor<'_>, day: NaiveDate) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("delete from upstream_budget where day < $1")
-        .bind(day)
-        .execute(db)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query!("delete from upstream_budget where day < $1", day)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }

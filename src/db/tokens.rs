@@ -6,13 +6,17 @@
 //! stays open until the new token is stored or the failure is logged: the lock
 //! is the claim. A replica that dies mid-request loses its connection, and
 //! PostgreSQL releases the lock with it.
+//!
+//! Every query is checked at compile time (`sqlx::query!` and friends, with
+//! the offline data in `.sqlx/`); typed values are bound with `value as
+//! Type`, sqlx's type ascription.
 
-use crate::domain::{AppUuid, TenantId};
+use crate::domain::{AppUuid, ErrorClass, RefreshOutcome, TenantId, TokenMode, Trigger};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 /// A locked token row with what a refresh needs.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedRow {
     /// App id.
     pub app_id: AppUuid,
@@ -20,8 +24,8 @@ pub struct ClaimedRow {
     pub tenant_id: TenantId,
     /// WeChat AppID.
     pub appid: String,
-    /// `stable` or `classic`.
-    pub token_mode: String,
+    /// Which WeChat endpoint keeps the token.
+    pub token_mode: TokenMode,
     /// Refreshing switched on?
     pub enabled: bool,
     /// Encrypted primary secret.
@@ -47,30 +51,35 @@ pub struct ClaimedRow {
     /// When the last attempt was stored.
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// Class of the last failure.
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     /// Errcode of the last failure.
     pub last_errcode: Option<i32>,
     /// Message of the last failure.
     pub last_errmsg: Option<String>,
 }
 
-const CLAIM_COLUMNS: &str = "s.app_id, s.tenant_id, a.appid, a.token_mode, a.enabled, a.secret_ciphertext,
-    a.secondary_secret_ciphertext, s.access_token_ciphertext, s.token_fingerprint, s.fetched_at, s.expires_at,
-    s.next_refresh_at, s.failure_streak, s.last_bypass_at,
-    s.version, s.last_attempt_at, s.last_error_class, s.last_errcode, s.last_errmsg";
+// `claim_due` and `lock_for_refresh` select the same columns: `query_as!`
+// takes one string literal, so the list is written out in both.
 
 /// Claim one due row that no other replica holds. The WHERE clause is
 /// re-checked by PostgreSQL after the lock is taken, so a row another replica
 /// just refreshed is not returned (the double-check: no call for a token
 /// that is no longer due).
 pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "select {CLAIM_COLUMNS} from token_state s join apps a on a.id = s.app_id
-          where s.next_refresh_at <= now() and a.enabled
-          order by s.next_refresh_at
-          limit 1
-          for update of s skip locked"
-    ))
+    sqlx::query_as!(
+        ClaimedRow,
+        r#"select s.app_id as "app_id: AppUuid", s.tenant_id as "tenant_id: TenantId", a.appid,
+                  a.token_mode as "token_mode: TokenMode", a.enabled, a.secret_ciphertext,
+                  a.secondary_secret_ciphertext, s.access_token_ciphertext, s.token_fingerprint,
+                  s.fetched_at, s.expires_at, s.next_refresh_at, s.failure_streak, s.last_bypass_at,
+                  s.version, s.last_attempt_at, s.last_error_class as "last_error_class: ErrorClass",
+                  s.last_errcode, s.last_errmsg
+             from token_state s join apps a on a.id = s.app_id
+            where s.next_refresh_at <= now() and a.enabled
+            order by s.next_refresh_at
+            limit 1
+              for update of s skip locked"#
+    )
     .fetch_optional(conn)
     .await
 }
@@ -80,10 +89,12 @@ pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedRow>, sq
 /// the same order as the refresher (token state, then app), so the two
 /// never deadlock.
 pub async fn lock_state(conn: &mut PgConnection, app_id: AppUuid) -> Result<(), sqlx::Error> {
-    sqlx::query("select 1 from token_state where app_id = $1 for update")
-        .bind(app_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "select 1 as locked from token_state where app_id = $1 for update",
+        app_id as AppUuid,
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(())
 }
 
@@ -93,14 +104,26 @@ pub async fn lock_for_refresh(
     app_id: AppUuid,
     lock_timeout_ms: u32,
 ) -> Result<Option<ClaimedRow>, sqlx::Error> {
-    sqlx::query(&format!("set local lock_timeout = {lock_timeout_ms}"))
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query_as(&format!(
-        "select {CLAIM_COLUMNS} from token_state s join apps a on a.id = s.app_id
-          where s.app_id = $1 for update of s"
-    ))
-    .bind(app_id)
+    // `set_config(…, true)` is `set local` with the value as a parameter.
+    sqlx::query!(
+        "select set_config('lock_timeout', $1, true)",
+        format!("{lock_timeout_ms}ms"),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query_as!(
+        ClaimedRow,
+        r#"select s.app_id as "app_id: AppUuid", s.tenant_id as "tenant_id: TenantId", a.appid,
+                  a.token_mode as "token_mode: TokenMode", a.enabled, a.secret_ciphertext,
+                  a.secondary_secret_ciphertext, s.access_token_ciphertext, s.token_fingerprint,
+                  s.fetched_at, s.expires_at, s.next_refresh_at, s.failure_streak, s.last_bypass_at,
+                  s.version, s.last_attempt_at, s.last_error_class as "last_error_class: ErrorClass",
+                  s.last_errcode, s.last_errmsg
+             from token_state s join apps a on a.id = s.app_id
+            where s.app_id = $1
+              for update of s"#,
+        app_id as AppUuid,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -133,7 +156,7 @@ pub async fn store_success(
     app_id: AppUuid,
     t: &StoredToken<'_>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "update token_state set
             access_token_ciphertext = $2, token_fingerprint = $3, fetched_at = $4, expires_at = $5,
             next_refresh_at = $6, failure_streak = 0, last_attempt_at = clock_timestamp(), last_success_at = clock_timestamp(),
@@ -142,14 +165,14 @@ pub async fn store_success(
             last_outcome = case when $7 then 'success' else 'unchanged' end
           where app_id = $1
           returning version",
+        app_id as AppUuid,
+        t.ciphertext,
+        t.fingerprint,
+        t.fetched_at,
+        t.expires_at,
+        t.next_refresh_at,
+        t.changed,
     )
-    .bind(app_id)
-    .bind(t.ciphertext)
-    .bind(t.fingerprint)
-    .bind(t.fetched_at)
-    .bind(t.expires_at)
-    .bind(t.next_refresh_at)
-    .bind(t.changed)
     .fetch_one(conn)
     .await
 }
@@ -158,7 +181,7 @@ pub async fn store_success(
 #[derive(Debug)]
 pub struct StoredFailure<'a> {
     /// Failure class.
-    pub class: &'a str,
+    pub class: ErrorClass,
     /// WeChat's errcode.
     pub errcode: Option<i64>,
     /// Message.
@@ -177,20 +200,20 @@ pub async fn store_failure(
     app_id: AppUuid,
     f: &StoredFailure<'_>,
 ) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "update token_state set
             failure_streak = failure_streak + 1, last_attempt_at = clock_timestamp(), last_error_class = $2,
             last_errcode = $3, last_errmsg = $4, next_refresh_at = $5, last_outcome = 'failure',
             expires_at = case when $6::timestamptz is not null and expires_at > $6 then $6 else expires_at end
           where app_id = $1
           returning failure_streak",
+        app_id as AppUuid,
+        f.class as ErrorClass,
+        f.errcode.and_then(|c| i32::try_from(c).ok()),
+        f.errmsg,
+        f.next_refresh_at,
+        f.trusted_until,
     )
-    .bind(app_id)
-    .bind(f.class)
-    .bind(f.errcode.and_then(|c| i32::try_from(c).ok()))
-    .bind(f.errmsg)
-    .bind(f.next_refresh_at)
-    .bind(f.trusted_until)
     .fetch_one(conn)
     .await
 }
@@ -201,11 +224,13 @@ pub async fn record_bypass(
     app_id: AppUuid,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update token_state set last_bypass_at = $2 where app_id = $1")
-        .bind(app_id)
-        .bind(at)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "update token_state set last_bypass_at = $2 where app_id = $1",
+        app_id as AppUuid,
+        at,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -214,12 +239,12 @@ pub async fn invalidations_last_hour(
     conn: &mut PgConnection,
     app_id: AppUuid,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "select count(*) from refresh_log
-          where app_id = $1 and trigger = 'invalidate' and outcome <> 'skipped'
-            and created_at > now() - interval '1 hour'",
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from refresh_log
+            where app_id = $1 and trigger = 'invalidate' and outcome <> 'skipped'
+              and created_at > now() - interval '1 hour'"#,
+        app_id as AppUuid,
     )
-    .bind(app_id)
     .fetch_one(conn)
     .await
 }
@@ -230,20 +255,13 @@ pub async fn reschedule(
     app_id: AppUuid,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update token_state set next_refresh_at = $2 where app_id = $1")
-        .bind(app_id)
-        .bind(at)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Make the row due now (manual refresh, edited app).
-pub async fn make_due(db: impl PgExecutor<'_>, app_id: AppUuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update token_state set next_refresh_at = now() where app_id = $1 and next_refresh_at > now()")
-        .bind(app_id)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "update token_state set next_refresh_at = $2 where app_id = $1",
+        app_id as AppUuid,
+        at,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -253,18 +271,18 @@ pub async fn promote_secondary(
     app_id: AppUuid,
     new_primary: &[u8],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update apps set secret_ciphertext = $2, secondary_secret_ciphertext = null where id = $1",
+        app_id as AppUuid,
+        new_primary,
     )
-    .bind(app_id)
-    .bind(new_primary)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// The current token of an app, as readers need it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CurrentToken {
     /// Encrypted token.
     pub access_token_ciphertext: Option<Vec<u8>>,
@@ -279,7 +297,7 @@ pub struct CurrentToken {
     /// Last errcode.
     pub last_errcode: Option<i32>,
     /// Last error class.
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     /// Last error message.
     pub last_errmsg: Option<String>,
     /// Next planned refresh.
@@ -291,12 +309,13 @@ pub async fn current(
     db: impl PgExecutor<'_>,
     app_id: AppUuid,
 ) -> Result<Option<CurrentToken>, sqlx::Error> {
-    sqlx::query_as(
-        "select access_token_ciphertext, fetched_at, expires_at, version, failure_streak, last_errcode,
-                last_error_class, last_errmsg, next_refresh_at
-           from token_state where app_id = $1",
+    sqlx::query_as!(
+        CurrentToken,
+        r#"select access_token_ciphertext, fetched_at, expires_at, version, failure_streak, last_errcode,
+                  last_error_class as "last_error_class: ErrorClass", last_errmsg, next_refresh_at
+             from token_state where app_id = $1"#,
+        app_id as AppUuid,
     )
-    .bind(app_id)
     .fetch_optional(db)
     .await
 }
@@ -306,10 +325,10 @@ pub async fn fingerprint(
     db: impl PgExecutor<'_>,
     app_id: AppUuid,
 ) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>(
+    Ok(sqlx::query_scalar!(
         "select token_fingerprint from token_state where app_id = $1",
+        app_id as AppUuid,
     )
-    .bind(app_id)
     .fetch_optional(db)
     .await?
     .flatten())
@@ -317,7 +336,7 @@ pub async fn fingerprint(
 
 /// The earliest due time of any enabled app.
 pub async fn next_due(db: impl PgExecutor<'_>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("select min(next_refresh_at) from token_state")
+    sqlx::query_scalar!("select min(next_refresh_at) from token_state")
         .fetch_one(db)
         .await
 }
@@ -330,11 +349,11 @@ pub struct LogEntry<'a> {
     /// App.
     pub app_id: AppUuid,
     /// What started it.
-    pub trigger: &'a str,
-    /// `success`, `unchanged`, `failure` or `skipped`.
-    pub outcome: &'a str,
-    /// Failure class.
-    pub error_class: Option<&'a str>,
+    pub trigger: Trigger,
+    /// How it ended.
+    pub outcome: RefreshOutcome,
+    /// Failure class (failures only).
+    pub error_class: Option<ErrorClass>,
     /// WeChat errcode.
     pub errcode: Option<i64>,
     /// Message.
@@ -347,37 +366,37 @@ pub struct LogEntry<'a> {
 
 /// Append to the refresh log.
 pub async fn log(db: impl PgExecutor<'_>, e: &LogEntry<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into refresh_log (tenant_id, app_id, trigger, outcome, error_class, errcode, errmsg, latency_ms, replica)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        e.tenant_id as TenantId,
+        e.app_id as AppUuid,
+        e.trigger as Trigger,
+        e.outcome as RefreshOutcome,
+        e.error_class as Option<ErrorClass>,
+        e.errcode.and_then(|c| i32::try_from(c).ok()),
+        e.errmsg,
+        e.latency_ms.and_then(|l| i32::try_from(l).ok()),
+        e.replica,
     )
-    .bind(e.tenant_id)
-    .bind(e.app_id)
-    .bind(e.trigger)
-    .bind(e.outcome)
-    .bind(e.error_class)
-    .bind(e.errcode.and_then(|c| i32::try_from(c).ok()))
-    .bind(e.errmsg)
-    .bind(e.latency_ms.and_then(|l| i32::try_from(l).ok()))
-    .bind(e.replica)
     .execute(db)
     .await?;
     Ok(())
 }
 
 /// A refresh log entry as listed.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct LogRow {
     /// Entry id (for paging).
     pub id: i64,
     /// The app's AppID.
     pub appid: String,
     /// What started it.
-    pub trigger: String,
-    /// Outcome.
-    pub outcome: String,
+    pub trigger: Trigger,
+    /// How it ended.
+    pub outcome: RefreshOutcome,
     /// Failure class.
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     /// WeChat errcode.
     pub errcode: Option<i32>,
     /// Message.
@@ -400,19 +419,21 @@ pub async fn list_log(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<LogRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select l.id, a.appid, l.trigger, l.outcome, l.error_class, l.errcode, l.errmsg, l.latency_ms,
-                l.replica, l.created_at
-           from refresh_log l join apps a on a.id = l.app_id
-          where l.tenant_id = $1 and ($2::uuid is null or l.app_id = $2)
-            and (not $3 or l.outcome = 'failure') and ($4::bigint is null or l.id < $4)
-          order by l.id desc limit $5",
+    sqlx::query_as!(
+        LogRow,
+        r#"select l.id, a.appid, l.trigger as "trigger: Trigger", l.outcome as "outcome: RefreshOutcome",
+                  l.error_class as "error_class: ErrorClass", l.errcode, l.errmsg, l.latency_ms,
+                  l.replica, l.created_at
+             from refresh_log l join apps a on a.id = l.app_id
+            where l.tenant_id = $1 and ($2::uuid is null or l.app_id = $2)
+              and (not $3 or l.outcome = 'failure') and ($4::bigint is null or l.id < $4)
+            order by l.id desc limit $5"#,
+        tenant_id as TenantId,
+        app_id as Option<AppUuid>,
+        failures_only,
+        before,
+        limit,
     )
-    .bind(tenant_id)
-    .bind(app_id)
-    .bind(failures_only)
-    .bind(before)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -423,12 +444,12 @@ pub async fn prune_log(
     cutoff: DateTime<Utc>,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "delete from refresh_log where id in
            (select id from refresh_log where created_at < $1 order by id limit $2)",
+        cutoff,
+        batch,
     )
-    .bind(cutoff)
-    .bind(batch)
     .execute(db)
     .await?;
     Ok(done.rows_affected())

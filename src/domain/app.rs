@@ -88,13 +88,6 @@ impl TokenMode {
     }
 }
 
-impl TokenMode {
-    /// Parse a stored mode; anything unknown is treated as stable (the safe default).
-    pub fn from_str_or_stable(s: &str) -> Self {
-        s.parse().unwrap_or(Self::Stable)
-    }
-}
-
 impl FromStr for TokenMode {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {

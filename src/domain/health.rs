@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::ErrorClass;
+
 /// An app's health, derived from its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -23,6 +25,29 @@ pub enum Health {
 }
 
 impl Health {
+    /// The one rule for an app's health, from its state: switched on or
+    /// off, whether its stored token is still valid, its failures in a row
+    /// and the class of the last one.
+    pub fn derive(
+        enabled: bool,
+        token_valid: bool,
+        failure_streak: i32,
+        last_class: Option<ErrorClass>,
+    ) -> Self {
+        let needs_owner = matches!(
+            last_class,
+            Some(ErrorClass::Configuration | ErrorClass::Bug)
+        );
+        match (enabled, token_valid, failure_streak > 0) {
+            (false, _, _) => Self::Disabled,
+            (true, _, true) if needs_owner => Self::Failing,
+            (true, true, true) => Self::Degraded,
+            (true, true, false) => Self::Healthy,
+            (true, false, false) => Self::Refreshing,
+            (true, false, true) => Self::Failing,
+        }
+    }
+
     /// The name as shown.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -149,4 +174,21 @@ pub struct UpstreamHealth {
     pub p50_ms: Option<f64>,
     /// 95th percentile latency, in milliseconds.
     pub p95_ms: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ErrorClass, Health};
+
+    #[test]
+    fn health_table() {
+        use ErrorClass::{Configuration, Transient};
+        let derive = Health::derive;
+        assert_eq!(derive(false, true, 0, None), Health::Disabled);
+        assert_eq!(derive(true, true, 0, None), Health::Healthy);
+        assert_eq!(derive(true, false, 0, None), Health::Refreshing);
+        assert_eq!(derive(true, true, 2, Some(Transient)), Health::Degraded);
+        assert_eq!(derive(true, false, 2, Some(Transient)), Health::Failing);
+        assert_eq!(derive(true, true, 1, Some(Configuration)), Health::Failing);
+    }
 }

@@ -23,18 +23,6 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// The class of a stored name. Only the four names are ever stored (a
-    /// check constraint says so); anything else reads as transient, the
-    /// class that retries soonest and asks nothing of the owner.
-    pub fn from_stored(name: &str) -> Self {
-        match name {
-            "quota" => Self::Quota,
-            "configuration" => Self::Configuration,
-            "bug" => Self::Bug,
-            _ => Self::Transient,
-        }
-    }
-
     /// The name as stored.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::ExposeSecret as _;
 use sqlx::PgConnection;
 
@@ -16,7 +16,7 @@ use crate::crypto::Binding;
 use crate::db;
 use crate::db::budget::BudgetRow;
 use crate::db::tokens::{self, ClaimedRow, LogEntry, StoredFailure, StoredToken};
-use crate::domain::{AppId, TokenMode};
+use crate::domain::{AppId, RefreshOutcome, TokenMode};
 use crate::upstream::{ErrorClass, FetchFailure, FetchRequest, FreshToken};
 
 /// What one attempt was, for storing its result.
@@ -42,75 +42,13 @@ impl RefreshEngine {
         if !row.enabled {
             return Ok(AttemptOutcome::Disabled);
         }
-        let mode = TokenMode::from_str_or_stable(&row.token_mode);
         let now = Utc::now();
-        let today = policy::quota_day(now);
-        let stored = db::budget::lock(tx, row.tenant_id, &row.appid, today).await?;
-        let (day, mut spent) = Spent::on(today, stored.day, stored.calls, stored.forced);
-        spent.last_forced_at = stored.last_forced_at;
-        let invalidates_last_hour = if trigger == Trigger::Invalidate {
-            u32::try_from(tokens::invalidations_last_hour(tx, row.app_id).await?).unwrap_or(0)
-        } else {
-            0
+        let (day, mut spent, force) = match self.ask_gate(tx, &row, trigger, now).await? {
+            Ok(allowed) => allowed,
+            Err(refusal) => return Ok(AttemptOutcome::Refused(refusal)),
         };
-        let input = gate::Input {
-            trigger,
-            mode,
-            failure_streak: row.failure_streak,
-            next_refresh_at: row.next_refresh_at,
-            fetched_at: row.fetched_at,
-            expires_at: row.expires_at,
-            last_bypass_at: row.last_bypass_at,
-            spent,
-            invalidates_last_hour,
-        };
-        let (force, bypass) = match gate::decide(&input, &self.config.limits, now) {
-            Decision::Call { force, bypass } => (force, bypass),
-            Decision::Refuse(refusal) => {
-                self.metrics.count_refusal(refusal.reason);
-                if trigger == Trigger::Schedule {
-                    self.skip(tx, &row, refusal).await?;
-                }
-                return Ok(AttemptOutcome::Refused(refusal));
-            }
-        };
-        if bypass {
-            tokens::record_bypass(tx, row.app_id, now).await?;
-        }
-        spent.calls += 1;
-        if force {
-            spent.forced += 1;
-            spent.last_forced_at = Some(now);
-        }
-
         let started = Instant::now();
-        let mut promoted = None;
-        let primary = Binding::app_secret(row.tenant_id, row.app_id);
-        let result = match self
-            .fetch_with(&row, &row.secret_ciphertext, primary, mode, force)
-            .await
-        {
-            Err(f)
-                if is_secret_rejected(&f)
-                    && row.secondary_secret_ciphertext.is_some()
-                    && gate::another_call_fits(spent.calls, &self.config.limits) =>
-            {
-                spent.calls += 1;
-                let secondary = row.secondary_secret_ciphertext.clone().unwrap_or_default();
-                let binding = Binding::secondary_app_secret(row.tenant_id, row.app_id);
-                match self
-                    .fetch_with(&row, &secondary, binding, mode, force)
-                    .await
-                {
-                    Ok(t) => {
-                        promoted = Some(secondary);
-                        Ok(t)
-                    }
-                    Err(_) => Err(f),
-                }
-            }
-            other => other,
-        };
+        let (result, promoted) = self.fetch(&row, force, &mut spent).await;
         let latency = started.elapsed();
         self.metrics.observe_upstream(latency);
         db::budget::store(
@@ -128,7 +66,7 @@ impl RefreshEngine {
         .await?;
         let attempt = Attempt {
             trigger,
-            mode,
+            mode: row.token_mode,
             force,
             started_at: now,
             latency_ms: i64::try_from(latency.as_millis()).ok(),
@@ -136,6 +74,91 @@ impl RefreshEngine {
         match result {
             Ok(fresh) => self.store_fresh(tx, &row, &fresh, promoted, &attempt).await,
             Err(failure) => self.store_failed(tx, &row, failure, &attempt).await,
+        }
+    }
+
+    /// Ask the gate about a call now, with today's budget of the app locked:
+    /// the budget's day, what is spent counting this call, and whether it
+    /// forces a new token; or why not (a refused scheduled refresh is
+    /// rescheduled and logged).
+    async fn ask_gate(
+        &self,
+        tx: &mut PgConnection,
+        row: &ClaimedRow,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(NaiveDate, Spent, bool), Refusal>, EngineError> {
+        let today = policy::quota_day(now);
+        let stored = db::budget::lock(tx, row.tenant_id, &row.appid, today).await?;
+        let (day, mut spent) = Spent::on(today, stored.day, stored.calls, stored.forced);
+        spent.last_forced_at = stored.last_forced_at;
+        let invalidates_last_hour = if trigger == Trigger::Invalidate {
+            u32::try_from(tokens::invalidations_last_hour(tx, row.app_id).await?).unwrap_or(0)
+        } else {
+            0
+        };
+        let input = gate::Input {
+            trigger,
+            mode: row.token_mode,
+            failure_streak: row.failure_streak,
+            next_refresh_at: row.next_refresh_at,
+            fetched_at: row.fetched_at,
+            expires_at: row.expires_at,
+            last_bypass_at: row.last_bypass_at,
+            spent,
+            invalidates_last_hour,
+        };
+        let (force, bypass) = match gate::decide(&input, &self.config.limits, now) {
+            Decision::Call { force, bypass } => (force, bypass),
+            Decision::Refuse(refusal) => {
+                self.metrics.count_refusal(refusal.reason);
+                if trigger == Trigger::Schedule {
+                    self.skip(tx, row, refusal).await?;
+                }
+                return Ok(Err(refusal));
+            }
+        };
+        if bypass {
+            tokens::record_bypass(tx, row.app_id, now).await?;
+        }
+        spent.calls += 1;
+        if force {
+            spent.forced += 1;
+            spent.last_forced_at = Some(now);
+        }
+        Ok(Ok((day, spent, force)))
+    }
+
+    /// Fetch with the primary secret and, when WeChat rejects it and the
+    /// budget allows one more call, with the secondary (counted in `spent`);
+    /// the token or the failure, and the secondary's ciphertext when it
+    /// worked (to be promoted).
+    async fn fetch(
+        &self,
+        row: &ClaimedRow,
+        force: bool,
+        spent: &mut Spent,
+    ) -> (Result<FreshToken, FetchFailure>, Option<Vec<u8>>) {
+        let mode = row.token_mode;
+        let primary = Binding::app_secret(row.tenant_id, row.app_id);
+        match self
+            .fetch_with(row, &row.secret_ciphertext, primary, mode, force)
+            .await
+        {
+            Err(f)
+                if is_secret_rejected(&f)
+                    && row.secondary_secret_ciphertext.is_some()
+                    && gate::another_call_fits(spent.calls, &self.config.limits) =>
+            {
+                spent.calls += 1;
+                let secondary = row.secondary_secret_ciphertext.clone().unwrap_or_default();
+                let binding = Binding::secondary_app_secret(row.tenant_id, row.app_id);
+                match self.fetch_with(row, &secondary, binding, mode, force).await {
+                    Ok(t) => (Ok(t), Some(secondary)),
+                    Err(_) => (Err(f), None),
+                }
+            }
+            other => (other, None),
         }
     }
 
@@ -154,8 +177,8 @@ impl RefreshEngine {
             &LogEntry {
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
-                trigger: Trigger::Schedule.as_str(),
-                outcome: "skipped",
+                trigger: Trigger::Schedule,
+                outcome: RefreshOutcome::Skipped,
                 error_class: None,
                 errcode: None,
                 errmsg: Some(refusal.reason.explain()),
@@ -164,7 +187,7 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh("skipped", None);
+        self.metrics.count_refresh(RefreshOutcome::Skipped, None);
         tracing::warn!(appid = %row.appid, reason = refusal.reason.as_str(), until = %at, "scheduled refresh skipped");
         Ok(())
     }
@@ -224,14 +247,18 @@ impl RefreshEngine {
                 "the primary secret was rejected; the secondary secret worked and is now the primary",
             );
         }
-        let outcome_name = if changed { "success" } else { "unchanged" };
+        let outcome = if changed {
+            RefreshOutcome::Success
+        } else {
+            RefreshOutcome::Unchanged
+        };
         tokens::log(
             &mut *tx,
             &LogEntry {
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
-                trigger: attempt.trigger.as_str(),
-                outcome: outcome_name,
+                trigger: attempt.trigger,
+                outcome,
                 error_class: None,
                 errcode: None,
                 errmsg: note,
@@ -240,7 +267,7 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh(outcome_name, None);
+        self.metrics.count_refresh(outcome, None);
         Ok(if changed {
             AttemptOutcome::Refreshed
         } else {
@@ -315,7 +342,7 @@ impl RefreshEngine {
             tx,
             row.app_id,
             &StoredFailure {
-                class: failure.class.as_str(),
+                class: failure.class,
                 errcode: failure.errcode,
                 errmsg: &failure.errmsg,
                 next_refresh_at: next,
@@ -328,9 +355,9 @@ impl RefreshEngine {
             &LogEntry {
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
-                trigger: attempt.trigger.as_str(),
-                outcome: "failure",
-                error_class: Some(failure.class.as_str()),
+                trigger: attempt.trigger,
+                outcome: RefreshOutcome::Failure,
+                error_class: Some(failure.class),
                 errcode: failure.errcode,
                 errmsg: Some(&failure.errmsg),
                 latency_ms: attempt.latency_ms,
@@ -338,7 +365,8 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh("failure", Some(failure.class));
+        self.metrics
+            .count_refresh(RefreshOutcome::Failure, Some(failure.class));
         tracing::warn!(appid = %row.appid, class = failure.class.as_str(), errcode = ?failure.errcode, errmsg = %failure.errmsg, streak, outcome_unknown = failure.outcome_unknown, "token refresh failed");
         Ok(AttemptOutcome::Failed(failure))
     }

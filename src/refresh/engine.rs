@@ -87,6 +87,19 @@ pub enum InvalidateOutcome {
     Stale,
 }
 
+impl AttemptOutcome {
+    /// The outcome's name, as answers and the audit log give it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Refreshed => "success",
+            Self::Unchanged => "unchanged",
+            Self::Disabled => "disabled",
+            Self::Refused(_) => "refused",
+            Self::Failed(_) => "failure",
+        }
+    }
+}
+
 /// Errors of the engine itself (database, crypto); upstream failures are outcomes.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -385,10 +398,7 @@ fn last_outcome(row: &ClaimedRow) -> AttemptOutcome {
         return AttemptOutcome::Refreshed;
     }
     AttemptOutcome::Failed(FetchFailure {
-        class: row
-            .last_error_class
-            .as_deref()
-            .map_or(ErrorClass::Transient, ErrorClass::from_stored),
+        class: row.last_error_class.unwrap_or(ErrorClass::Transient),
         errcode: row.last_errcode.map(i64::from),
         errmsg: row.last_errmsg.clone().unwrap_or_default(),
         outcome_unknown: false,

@@ -9,12 +9,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::domain::RefreshOutcome;
 use crate::upstream::ErrorClass;
 
 /// Labels of the refresh counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefreshLabels {
-    /// `success`, `unchanged` or `failure`.
+    /// `success`, `unchanged`, `failure` or `skipped`.
     pub outcome: String,
     /// Failure class, empty on success.
     pub class: String,
@@ -143,10 +144,10 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Count a refresh attempt.
-    pub fn count_refresh(&self, outcome: &str, class: Option<ErrorClass>) {
+    pub fn count_refresh(&self, outcome: RefreshOutcome, class: Option<ErrorClass>) {
         self.refreshes
             .get_or_create(&RefreshLabels {
-                outcome: outcome.to_string(),
+                outcome: outcome.as_str().to_string(),
                 class: class
                     .map(ErrorClass::as_str)
                     .unwrap_or_default()

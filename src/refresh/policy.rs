@@ -156,25 +156,14 @@ pub fn next_quota_day(now: DateTime<Utc>) -> DateTime<Utc> {
         .map_or(now + chrono::Duration::days(1), |t| t.with_timezone(&Utc))
 }
 
-/// Derive health.
+/// An app's health (the rule is the domain's: [`Health::derive`]).
 pub fn health(
     enabled: bool,
     token_valid: bool,
     failure_streak: i32,
     last_class: Option<ErrorClass>,
 ) -> Health {
-    let needs_owner = matches!(
-        last_class,
-        Some(ErrorClass::Configuration | ErrorClass::Bug)
-    );
-    match (enabled, token_valid, failure_streak > 0) {
-        (false, _, _) => Health::Disabled,
-        (true, _, true) if needs_owner => Health::Failing,
-        (true, true, true) => Health::Degraded,
-        (true, true, false) => Health::Healthy,
-        (true, false, false) => Health::Refreshing,
-        (true, false, true) => Health::Failing,
-    }
+    Health::derive(enabled, token_valid, failure_streak, last_class)
 }
 
 #[cfg(test)]
@@ -268,16 +257,5 @@ mod tests {
             next_quota_day(now).to_rfc3339(),
             "2026-11-26T16:00:00+00:00"
         );
-    }
-
-    #[test]
-    fn health_table() {
-        use ErrorClass::{Configuration, Transient};
-        assert_eq!(health(false, true, 0, None), Health::Disabled);
-        assert_eq!(health(true, true, 0, None), Health::Healthy);
-        assert_eq!(health(true, false, 0, None), Health::Refreshing);
-        assert_eq!(health(true, true, 2, Some(Transient)), Health::Degraded);
-        assert_eq!(health(true, false, 2, Some(Transient)), Health::Failing);
-        assert_eq!(health(true, true, 1, Some(Configuration)), Health::Failing);
     }
 }

@@ -244,10 +244,7 @@ impl RefreshEngine {
 /// A reader's answer while the stored failure's retry time is pending.
 fn backing_off(cur: &CurrentToken, now: chrono::DateTime<Utc>) -> Unavailable {
     let failure = FetchFailure {
-        class: cur
-            .last_error_class
-            .as_deref()
-            .map_or(ErrorClass::Transient, ErrorClass::from_stored),
+        class: cur.last_error_class.unwrap_or(ErrorClass::Transient),
         errcode: cur.last_errcode.map(i64::from),
         errmsg: cur.last_errmsg.clone().unwrap_or_default(),
         outcome_unknown: false,

@@ -12,11 +12,26 @@ use std::time::Duration;
 
 use crate::domain::{AppId, AppUuid, TenantId};
 
-use crate::auth::{KeyPrincipal, TenantScope};
+use crate::auth::{KeyPrincipal, Principal, TenantScope};
 use crate::db;
+use crate::domain::Role;
+use crate::error::ApiError;
 use crate::refresh::engine::{EngineError, TokenError};
 use crate::refresh::token::{Unavailable, ValidToken};
 use crate::state::AppState;
+
+/// The longest `min_ttl` a reader may ask for: WeChat tokens live 7200 s.
+pub const MAX_MIN_TTL: u64 = 7000;
+
+/// Who may read tokens (and report them rejected): any API key of the
+/// organisation (read-only included), and signed-in owners and admins;
+/// never viewers.
+pub fn require_reader(principal: &Principal) -> Result<TenantScope, ApiError> {
+    match principal {
+        Principal::ApiKey(_) => principal.require(Role::Viewer),
+        Principal::Session(_) => principal.require(Role::Admin),
+    }
+}
 
 /// Who reads.
 #[derive(Debug, Clone, Copy)]

@@ -8,25 +8,11 @@ use serde::Deserialize;
 
 use super::pages::{CsrfForm, FieldErrors, FormRefusal, field_errors, form_session, one};
 use super::{Page, redirect, redirect_with_flash, same_origin};
-use crate::auth::{Principal, session};
+use crate::auth::session;
 use crate::error::ApiError;
-use crate::http::identity::{client_ip, visitor};
-use crate::service::Actor;
+use crate::http::identity::visitor;
 use crate::service::accounts::{self, SignUp};
 use crate::state::AppState;
-
-/// The signed-in person of a page as the use cases' actor, from the
-/// request's address; unauthenticated when nobody is signed in.
-pub(super) fn page_actor(page: &Page, req: &HttpRequest) -> Result<Actor, ApiError> {
-    let user = page
-        .user
-        .clone()
-        .ok_or(ApiError::Unauthenticated("sign in"))?;
-    Ok(Actor {
-        principal: Principal::Session(user),
-        client: client_ip(req),
-    })
-}
 
 /// The sign-up form as posted.
 #[derive(Deserialize)]
@@ -216,7 +202,7 @@ pub async fn logout(
 ) -> HttpResponse {
     match form_session(&page, &form.csrf_token) {
         Ok(_) => {
-            let signed_out = match page_actor(&page, &req) {
+            let signed_out = match page.actor(&req) {
                 Ok(actor) => {
                     let cookie = visitor(&req).session_cookie;
                     accounts::sign_out(&state, &actor, cookie.as_deref()).await

@@ -8,7 +8,6 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
 use super::Page;
-use super::accounts::page_actor;
 use super::i18n::Lang;
 use super::pages::{FieldErrors, admin_scope, one, when};
 use super::people::role_name;
@@ -130,7 +129,7 @@ pub async fn audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> HttpResponse {
-    let actor = match admin_scope(&page).and_then(|_| page_actor(&page, &req)) {
+    let actor = match admin_scope(&page).and_then(|_| page.actor(&req)) {
         Ok(actor) => actor,
         Err(e) => return page.error(&e),
     };

@@ -7,7 +7,6 @@ use minijinja::value::Serde;
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
-use super::accounts::page_actor;
 use super::pages::{CsrfForm, FieldErrors, admin_scope, field_errors, form_user, when};
 use super::{Page, redirect_with_flash};
 use crate::domain::ApiKeyId;
@@ -130,7 +129,7 @@ impl KeyLine {
 
 /// GET /keys: the organisation's API keys (owners and admins).
 pub async fn keys(req: HttpRequest, page: Page, state: web::Data<AppState>) -> HttpResponse {
-    match admin_scope(&page).and_then(|_| page_actor(&page, &req)) {
+    match admin_scope(&page).and_then(|_| page.actor(&req)) {
         Ok(actor) => {
             keys_page(
                 &page,
@@ -191,7 +190,7 @@ pub async fn create_key(
     if let Err(refused) = form_user(&page, &form.csrf_token, "/keys") {
         return refused;
     }
-    let actor = match admin_scope(&page).and_then(|_| page_actor(&page, &req)) {
+    let actor = match admin_scope(&page).and_then(|_| page.actor(&req)) {
         Ok(actor) => actor,
         Err(e) => return page.error(&e),
     };
@@ -239,7 +238,7 @@ pub async fn revoke_key(
     }
     let result = async {
         admin_scope(&page)?;
-        let actor = page_actor(&page, &req)?;
+        let actor = page.actor(&req)?;
         let id = path
             .parse::<ApiKeyId>()
             .map_err(|_| ApiError::NotFound("API key"))?;

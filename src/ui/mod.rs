@@ -10,6 +10,8 @@
 //! of the attacker's choosing (login CSRF).
 
 pub mod accounts;
+pub mod app_page;
+pub mod apps;
 pub mod audit;
 pub mod i18n;
 pub mod join;
@@ -66,11 +68,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(accounts::login)),
         )
         .route("/logout", web::post().to(accounts::logout))
-        .route("/dashboard", web::get().to(pages::dashboard))
+        .route("/dashboard", web::get().to(apps::dashboard))
         .service(
             web::resource("/apps/new")
-                .route(web::get().to(pages::new_app_form))
-                .route(web::post().to(pages::register_app)),
+                .route(web::get().to(apps::new_app_form))
+                .route(web::post().to(apps::register_app)),
         )
         .service(
             web::resource("/keys")
@@ -100,9 +102,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(join::accept_invite)),
         )
         .route("/audit", web::get().to(audit::audit))
-        .route("/apps/{appid}", web::get().to(pages::app_page))
+        .route("/apps/{appid}", web::get().to(app_page::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
-        .route("/apps/{appid}/{action}", web::post().to(pages::app_action))
+        .route(
+            "/apps/{appid}/{action}",
+            web::post().to(app_page::app_action),
+        )
         .route("/status", web::get().to(ops::status_page))
         .route("/operator", web::get().to(ops::operator_page))
         .route(
@@ -267,6 +272,22 @@ impl Page {
             Some(_) => "dashboard",
         };
         self.render(StatusCode::NOT_FOUND, "notfound.html", context! { back })
+    }
+}
+
+impl Page {
+    /// The signed-in person of this page as the use cases' actor, from the
+    /// request's address; unauthenticated when nobody is signed in. Forms
+    /// check their CSRF field first.
+    pub fn actor(&self, req: &HttpRequest) -> Result<crate::service::Actor, ApiError> {
+        let user = self
+            .user
+            .clone()
+            .ok_or(ApiError::Unauthenticated("sign in"))?;
+        Ok(crate::service::Actor {
+            principal: crate::auth::Principal::Session(user),
+            client: crate::http::identity::client_ip(req),
+        })
     }
 }
 

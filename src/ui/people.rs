@@ -13,7 +13,6 @@ use minijinja::context;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
-use super::accounts::page_actor;
 use super::i18n::Lang;
 use super::pages::{
     CsrfForm, FieldErrors, FormRefusal, admin_scope, field_errors, form_session, form_user, one,
@@ -205,7 +204,7 @@ async fn members_page(
 /// GET /members: every member of the organisation; owners and admins also
 /// manage roles and invites here (viewers see the list, as in the API).
 pub async fn members(req: HttpRequest, page: Page, state: web::Data<AppState>) -> HttpResponse {
-    match tenant_scope(&page).and_then(|_| page_actor(&page, &req)) {
+    match tenant_scope(&page).and_then(|_| page.actor(&req)) {
         Ok(actor) => {
             members_page(
                 &page,
@@ -323,7 +322,7 @@ pub struct RoleForm {
 /// of the use cases; or the page that says why not.
 fn admin_actor(page: &Page, req: &HttpRequest) -> Result<(TenantScope, Actor), ApiError> {
     let scope = admin_scope(page)?;
-    Ok((scope, page_actor(page, req)?))
+    Ok((scope, page.actor(req)?))
 }
 
 /// A member id from the path; anything else is a member that does not exist.

@@ -1,5 +1,8 @@
-//! What the API answers: the bodies the handlers serialise are the structs
-//! the OpenAPI document describes (`crate::api::openapi` lists them), built
-//! from the use cases' results; never a database row, never `json!`.
+//! The bodies the API answers: structs deriving `Serialize` and `ToSchema`,
+//! built from the use cases' results, serialised by the handlers and listed
+//! in the OpenAPI document (`super::openapi`) as they are. Never a database
+//! row on the wire, never a body built by hand.
 
+pub mod apps;
 pub mod people;
+pub mod tokens;

@@ -1,0 +1,252 @@
+//! An app's page in the web UI: its token's state (never the token), its
+//! refresh history with failures explained in both languages, and its
+//! actions (replace a secret, switch refreshing, delete; "refresh now" is
+//! in `super::pages`), each a use case of `crate::service::apps`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use minijinja::value::Serde;
+use serde::Serialize;
+
+use super::pages::{AppCard, FieldErrors, SecretForm, field_errors, form_user, when};
+use super::{Page, redirect_with_flash};
+use crate::domain::{RefreshOutcome, Role, Trigger};
+use crate::error::ApiError;
+use crate::secret::AppSecret;
+use crate::service::Actor;
+use crate::service::apps::{self, AppChanges};
+use crate::state::AppState;
+use crate::upstream::errcodes::{self, Errcode};
+
+/// Refresh attempts the page lists.
+const LOG_ENTRIES: i64 = 50;
+
+/// One refresh attempt as the app page lists it.
+#[derive(Serialize)]
+struct LogLine {
+    when: String,
+    trigger: Trigger,
+    outcome: RefreshOutcome,
+    errcode: Option<i32>,
+    errmsg: Option<String>,
+    latency_ms: Option<i32>,
+    explanation: Option<&'static Errcode>,
+}
+
+/// GET /apps/{appid}: token status (never the token), refresh history,
+/// failures explained in both languages.
+pub async fn app_page(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let actor = match page.actor(&req) {
+        Ok(actor) => actor,
+        Err(e) => return page.error(&e),
+    };
+    render(
+        &page,
+        &state,
+        &actor,
+        &path,
+        StatusCode::OK,
+        &FieldErrors::new(),
+    )
+    .await
+}
+
+/// Render the page of the app `appid`, with field errors of its forms.
+async fn render(
+    page: &Page,
+    state: &AppState,
+    actor: &Actor,
+    appid: &str,
+    status: StatusCode,
+    errors: &FieldErrors,
+) -> HttpResponse {
+    let shown = match apps::show_with_log(state, actor, appid, LOG_ENTRIES).await {
+        Ok(shown) => shown,
+        Err(e) => return page.error(&e),
+    };
+    let log: Vec<LogLine> = shown
+        .log
+        .into_iter()
+        .map(|r| LogLine {
+            when: when(r.created_at),
+            explanation: r.errcode.and_then(|c| errcodes::explain(i64::from(c))),
+            trigger: r.trigger,
+            outcome: r.outcome,
+            errcode: r.errcode,
+            errmsg: r.errmsg,
+            latency_ms: r.latency_ms,
+        })
+        .collect();
+    let app = &shown.app;
+    let can_edit = actor.principal.role().at_least(Role::Admin);
+    let limits = &state.engine.config().limits;
+    page.render(
+        status,
+        "app.html",
+        context! {
+            app => Serde(AppCard::of(app)),
+            log => Serde(&log),
+            can_edit,
+            // How to read this app's token, for those who may create keys.
+            snippets => Serde(can_edit
+                .then(|| super::snippets::Snippets::new(&page.base_url, &app.appid, None))),
+            has_secondary => app.has_secondary_secret,
+            budget => context! {
+                daily => limits.daily_calls,
+                reserve => limits.scheduler_reserve,
+            },
+            errors => Serde(errors),
+        },
+    )
+}
+
+/// Where a form of the app page `appid` goes back to.
+fn back_to(appid: &str) -> String {
+    format!("/apps/{}", appid.trim().to_ascii_lowercase())
+}
+
+/// Which action of the app page a post is.
+#[derive(Clone, Copy)]
+enum AppAction {
+    Secret,
+    Secondary,
+    Enabled,
+    Delete,
+}
+
+impl AppAction {
+    /// The action named by the last path segment.
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "secret" => Some(Self::Secret),
+            "secondary" => Some(Self::Secondary),
+            "enabled" => Some(Self::Enabled),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// The secrets a form sent, to be borrowed by the changes.
+struct Sent {
+    secret: AppSecret,
+    secondary: AppSecret,
+}
+
+/// The changes an edit action of `form` asks for and the flash that says
+/// they were made; a switch that is neither on nor off is a bad request.
+fn changes<'a>(
+    action: AppAction,
+    form: &SecretForm,
+    sent: &'a Sent,
+) -> Result<(AppChanges<'a>, &'static str), ApiError> {
+    Ok(match action {
+        AppAction::Secret => (
+            AppChanges {
+                secret: Some(&sent.secret),
+                ..Default::default()
+            },
+            "flash_secret_replaced",
+        ),
+        AppAction::Secondary if form.clear.is_some() => (
+            AppChanges {
+                secondary_secret: Some(None),
+                ..Default::default()
+            },
+            "flash_secondary_cleared",
+        ),
+        AppAction::Secondary => (
+            AppChanges {
+                secondary_secret: Some(Some(&sent.secondary)),
+                ..Default::default()
+            },
+            "flash_secondary_set",
+        ),
+        AppAction::Enabled | AppAction::Delete => {
+            // The form sends `true` or `false`; anything else changes nothing.
+            let on = match form.enabled.as_deref() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => {
+                    return Err(ApiError::BadRequest {
+                        code: "invalid_field",
+                        detail: "enabled must be true or false".into(),
+                    });
+                }
+            };
+            let flash = if on {
+                "flash_enabled"
+            } else {
+                "flash_disabled"
+            };
+            (
+                AppChanges {
+                    enabled: Some(on),
+                    ..Default::default()
+                },
+                flash,
+            )
+        }
+    })
+}
+
+/// POST /apps/{appid}/{secret|secondary|enabled|delete}: one action of the
+/// app page, by the API's rules, then a flash and redirect; a bad secret
+/// shows the app page with the error next to its field.
+pub async fn app_action(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<SecretForm>,
+) -> HttpResponse {
+    let (appid, action) = path.into_inner();
+    let Some(action) = AppAction::parse(&action) else {
+        return page.error(&ApiError::NotFound("page"));
+    };
+    let form = form.into_inner();
+    if let Err(refused) = form_user(&page, &form.csrf_token, &back_to(&appid)) {
+        return refused;
+    }
+    // The app must be there and the person allowed to change it before
+    // what the form asks for matters.
+    let found = async {
+        let actor = page.actor(&req)?;
+        let app = apps::editable(&state, &actor, &appid).await?;
+        Ok::<_, ApiError>((actor, app))
+    }
+    .await;
+    let (actor, app) = match found {
+        Ok(found) => found,
+        Err(e) => return page.error(&e),
+    };
+    if matches!(action, AppAction::Delete) {
+        return match apps::remove(&state, &actor, &app.appid).await {
+            Ok(app) => redirect_with_flash("/dashboard", "ok", "flash_app_deleted", &app.appid),
+            Err(e) => page.error(&e),
+        };
+    }
+    let sent = Sent {
+        secret: AppSecret::from(form.secret.clone()),
+        secondary: AppSecret::from(form.secondary_secret.clone()),
+    };
+    let (changes, flash) = match changes(action, &form, &sent) {
+        Ok(asked) => asked,
+        Err(e) => return page.error(&e),
+    };
+    match apps::edit(&state, &actor, &app.appid, &changes).await {
+        Ok(app) => redirect_with_flash(&format!("/apps/{}", app.appid), "ok", flash, &app.appid),
+        Err(ApiError::Validation(errors)) => {
+            let errors = field_errors(page.lang, &errors);
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render(&page, &state, &actor, &app.appid, status, &errors).await
+        }
+        Err(e) => page.error(&e),
+    }
+}
