@@ -678,25 +678,6 @@ pub async fn audit_log(
     Ok(HttpResponse::Ok().json(json!({ "items": page.items, "next_before": page.next_before })))
 }
 
-/// GET /api/v1/operator/tenants: every tenant's health, for operators.
-#[utoipa::path(
-    get,
-    path = "/api/v1/operator/tenants",
-    tag = "members",
-    security(("session" = [])),
-    responses(
-        (status = 200, description = "Every organisation's health (operators only)", body = crate::api::openapi::TenantHealthList),
-    ),
-)]
-pub async fn operator_tenants(
-    state: web::Data<AppState>,
-    principal: Principal,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_operator()?;
-    let tenants = db::accounts::tenant_health(&state.pool).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": tenants })))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

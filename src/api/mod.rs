@@ -8,8 +8,10 @@ pub mod health;
 pub mod members;
 pub mod metrics;
 pub mod openapi;
+pub mod operator;
 pub mod service_health;
 pub mod token_fast_path;
+pub mod views;
 pub mod wechat_compat;
 
 use actix_web::http::StatusCode;
@@ -70,9 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/invites/accept").route(web::post().to(members::accept_invite)))
                 .service(resource("/invites/{id}").route(web::delete().to(members::delete_invite)))
                 .service(resource("/audit-log").route(web::get().to(members::audit_log)))
-                .service(
-                    resource("/operator/tenants").route(web::get().to(members::operator_tenants)),
-                )
+                .service(resource("/operator/tenants").route(web::get().to(operator::tenants)))
                 .service(
                     resource("/service-health")
                         .route(web::get().to(service_health::service_health)),

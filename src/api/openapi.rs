@@ -15,7 +15,7 @@ use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
-use crate::db::accounts::{MemberRow, TenantHealthRow};
+use crate::db::accounts::MemberRow;
 use crate::db::api_keys::ApiKeyRow;
 use crate::db::audit::AuditRow;
 use crate::db::invites::InviteRow;
@@ -61,7 +61,7 @@ on every state-changing call.",
         members::accept_invite,
         members::delete_invite,
         members::audit_log,
-        members::operator_tenants,
+        super::operator::tenants,
         service_health::service_health,
         apps::create,
         apps::list,
@@ -78,7 +78,7 @@ on every state-changing call.",
     ),
     components(schemas(
         Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass,
-        MemberRow, TenantHealthRow, ApiKeyRow, AuditRow, InviteRow, LogRow,
+        MemberRow, ApiKeyRow, AuditRow, InviteRow, LogRow,
     )),
     modifiers(&Security, &CommonErrors),
     tags(
@@ -275,31 +275,6 @@ pub struct FieldErrorView {
     pub message: String,
 }
 
-/// `{"status": "ok"}`.
-#[derive(Serialize, ToSchema)]
-pub struct Liveness {
-    /// Always `ok`.
-    pub status: String,
-}
-
-/// Readiness and the checks behind it.
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: String,
-    /// Each check's result.
-    pub checks: ReadinessChecks,
-}
-
-/// The readiness checks.
-#[derive(Serialize, ToSchema)]
-pub struct ReadinessChecks {
-    /// `ok`, `unreachable` or `timeout`.
-    pub database: String,
-    /// `ok`, `pending` or `unknown`.
-    pub migrations: String,
-}
-
 /// An organisation.
 #[derive(Serialize, ToSchema)]
 pub struct TenantRef {
@@ -431,13 +406,6 @@ pub struct AuditPage {
     pub items: Vec<AuditRow>,
     /// Pass as `before` for the next page; `null` on the last page.
     pub next_before: Option<i64>,
-}
-
-/// Every tenant's health.
-#[derive(Serialize, ToSchema)]
-pub struct TenantHealthList {
-    /// Tenants.
-    pub items: Vec<TenantHealthRow>,
 }
 
 /// What a WeChat errcode means and how to fix it.

@@ -1,7 +1,10 @@
 //! Use cases, each written once and called by every adapter (the REST API,
 //! the WeChat-compatible endpoints, the web UI).
 
+pub mod health;
 pub mod identity;
+pub mod metrics;
+pub mod operator;
 pub mod token_read;
 
 use std::net::IpAddr;

@@ -9,6 +9,7 @@
 //! host, which stops another site from signing a visitor in to an account
 //! of the attacker's choosing (login CSRF).
 
+pub mod app_limit;
 pub mod i18n;
 pub mod ops;
 pub mod pages;
@@ -103,7 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/operator", web::get().to(ops::operator_page))
         .route(
             "/operator/tenants/{id}/app-limit",
-            web::post().to(ops::set_app_limit),
+            web::post().to(app_limit::set_app_limit),
         );
 }
 

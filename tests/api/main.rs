@@ -19,6 +19,7 @@ mod guards_edge;
 mod health;
 mod helpers;
 mod hermetic;
+mod jobs;
 mod openapi;
 mod refresh;
 mod simulator;

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokenvault::upstream::simulator::{SimConfig, SimHandle, WeChatSimulator};
 
 use crate::apps::{APPID, OTHER_SECRET, SECRET};
-use crate::helpers::{Browser, PASSWORD, TestApp, TestDatabase, sim_settings, test_key_ring};
+use crate::helpers::{Browser, PASSWORD, TestApp, sim_settings, spawn_app_with_settings};
 
 /// The markup that must never reach a page unescaped.
 const RAW_MARKUP: [&str; 3] = [
@@ -429,27 +429,10 @@ fn simulator() -> SimHandle {
 /// The service on the simulator, with the sign-in throttle opened wide:
 /// these tests post hundreds of forms a minute from one address.
 async fn spawn(sim: &SimHandle) -> TestApp {
-    let db = TestDatabase::create_migrated().await;
     let mut settings = sim_settings(&sim.base_url());
     settings.login_attempts_per_account = 1000;
     settings.login_attempts_per_address = 100_000;
-    let pool = db.pool(12).await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = tokenvault::startup::Application::build(
-        settings,
-        pool.clone(),
-        std::sync::Arc::new(test_key_ring()),
-        listener,
-    )
-    .unwrap();
-    let address = format!("http://127.0.0.1:{}", server.port());
-    tokio::spawn(server.run_until_stopped());
-    TestApp {
-        address,
-        pool,
-        client: reqwest::Client::new(),
-        db,
-    }
+    spawn_app_with_settings(settings).await
 }
 
 /// An owner with an app, a viewer, an API key and an open invite; the
