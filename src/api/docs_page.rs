@@ -1,11 +1,9 @@
-//! The API reference page at `/api/docs`: plain HTML rendered on the server
-//! from the same OpenAPI document through the template
-//! `web/templates/api_docs.html` (minijinja, which escapes every value it
-//! writes), with its stylesheet at `/api/docs.css` (no script, no inline
-//! style, nothing from a CDN). This module only turns the document into the
-//! template's context.
-
-use std::sync::LazyLock;
+//! The API reference page (served at `/api/docs` by
+//! `super::openapi::reference_page`): plain HTML rendered on the server from
+//! the OpenAPI document through the template `web/templates/api_docs.html`
+//! (minijinja, which escapes every value it writes), with its stylesheet at
+//! `/api/docs.css` (no script, no inline style, nothing from a CDN). This
+//! module turns a document into the template's context.
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
@@ -18,25 +16,6 @@ use utoipa::openapi::{OpenApi, RefOr, Required};
 
 const STYLESHEET: &str = include_str!("../../web/static/api-docs.css");
 const TEMPLATE: &str = include_str!("../../web/templates/api_docs.html");
-
-static PAGE: LazyLock<String> = LazyLock::new(|| render(&super::openapi::document()));
-
-/// The API reference, readable in a browser.
-#[utoipa::path(
-    get,
-    path = "/api/docs",
-    tag = "service",
-    security(()),
-    responses((status = 200, description = "The API reference page", content_type = "text/html", body = String)),
-)]
-pub async fn page() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        ))
-        .body(PAGE.as_str())
-}
 
 /// The reference page's stylesheet.
 #[utoipa::path(
@@ -438,7 +417,7 @@ mod tests {
 
     #[test]
     fn the_page_of_this_services_document_renders() {
-        let doc = super::super::openapi::document();
+        let doc = crate::api::openapi::document();
         let page = render(&doc);
         assert!(page.starts_with("<!doctype html>"), "{page}");
         assert!(page.contains("<code>/api/v1/apps/{appid}/token</code>"));

@@ -17,7 +17,7 @@ use crate::state::AppState;
     security((), ("metrics_token" = [])),
     responses(
         (status = 200, description = "Prometheus metrics (OpenMetrics text); database figures at most `TOKENVAULT_STATS_CACHE_SECONDS` old", body = String, content_type = "application/openmetrics-text"),
-        (status = 401, description = "`TOKENVAULT_METRICS_TOKEN` is set and the request did not send it as `Authorization: Bearer` (`unauthenticated`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`TOKENVAULT_METRICS_TOKEN` is set and the request did not send it as `Authorization: Bearer` (`unauthenticated`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn metrics(

@@ -43,7 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::route().to(wechat_compat::stable_token),
         )
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
-        .route("/api/docs", web::get().to(docs_page::page))
+        .route("/api/docs", web::get().to(openapi::reference_page))
         .route("/api/docs.css", web::get().to(docs_page::stylesheet))
         .service(
             web::scope("/api/v1")

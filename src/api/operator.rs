@@ -13,6 +13,7 @@ use crate::state::AppState;
     get,
     path = "/api/v1/operator/tenants",
     tag = "members",
+    operation_id = "operator_tenants",
     security(("session" = [])),
     responses(
         (status = 200, description = "Every organisation's health (operators only)", body = TenantHealthList),

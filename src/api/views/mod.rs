@@ -2,3 +2,4 @@
 //! one module per area, each type built from a use case's result.
 
 pub mod ops;
+pub mod problem;
