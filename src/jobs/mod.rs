@@ -67,20 +67,15 @@ pub fn start(state: &Arc<AppState>) -> Jobs {
     // then commits. Anything slower than that and a margin is aborted.
     let grace = Duration::from_secs(state.settings.upstream_timeout) + Duration::from_secs(10);
     let mut jobs = Jobs::new(grace);
-    let stop = &jobs.stop.clone();
-    let s = || Arc::clone(state);
-    jobs.spawn(refresh::NAME, refresh::run(s(), stop.clone()));
-    jobs.spawn(token_changes::NAME, token_changes::run(s(), stop.clone()));
-    jobs.spawn(
-        key_revocations::NAME,
-        key_revocations::run(s(), stop.clone()),
-    );
-    jobs.spawn(heartbeat::NAME, heartbeat::run(s(), stop.clone()));
-    jobs.spawn(log_prune::NAME, log_prune::run(s(), stop.clone()));
-    jobs.spawn(key_use::NAME, key_use::run(s(), stop.clone()));
-    jobs.spawn(audit_flush::NAME, audit_flush::run(s(), stop.clone()));
-    jobs.spawn(session_prune::NAME, session_prune::run(s(), stop.clone()));
-    jobs.spawn(throttle_prune::NAME, throttle_prune::run(s(), stop.clone()));
+    jobs.start(state, refresh::NAME, refresh::run);
+    jobs.start(state, token_changes::NAME, token_changes::run);
+    jobs.start(state, key_revocations::NAME, key_revocations::run);
+    jobs.start(state, heartbeat::NAME, heartbeat::run);
+    jobs.start(state, log_prune::NAME, log_prune::run);
+    jobs.start(state, key_use::NAME, key_use::run);
+    jobs.start(state, audit_flush::NAME, audit_flush::run);
+    jobs.start(state, session_prune::NAME, session_prune::run);
+    jobs.start(state, throttle_prune::NAME, throttle_prune::run);
     tracing::debug!(jobs = ?jobs.names(), "background jobs started");
     jobs
 }
@@ -95,7 +90,14 @@ impl Jobs {
         }
     }
 
-    fn spawn(&mut self, name: &'static str, job: impl Future<Output = ()> + Send + 'static) {
+    /// Start job `name`: `run` with the replica's state and the token it
+    /// must watch, in a task of its own.
+    fn start<F, Fut>(&mut self, state: &Arc<AppState>, name: &'static str, run: F)
+    where
+        F: FnOnce(Arc<AppState>, CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let job = run(Arc::clone(state), self.stop.clone());
         let handle = self.tasks.spawn(async move {
             job.await;
             name
