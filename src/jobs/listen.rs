@@ -2,12 +2,19 @@
 //! cancelled, reconnecting after a loss, and tell the caller whenever
 //! notifications may have been missed (at the start and after every loss),
 //! so that it can drop what it caches.
+//!
+//! The listening connection comes from a pool of one of its own, closed
+//! before [`follow`] returns: dropping a `PgListener` hands its connection
+//! back in a task of its own, which a shutdown would otherwise race (the
+//! database stopping under it).
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::db;
 
 /// Pause before connecting again after a failure.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -28,6 +35,19 @@ pub(super) async fn follow(
     channel: &str,
     what: &str,
     stop: &CancellationToken,
+    on: impl FnMut(Heard<'_>),
+) {
+    let own = db::pool_beside(pool, 1);
+    follow_on(&own, channel, what, stop, on).await;
+    // Waits for the listener's connection to come back, then closes it.
+    own.close().await;
+}
+
+async fn follow_on(
+    pool: &PgPool,
+    channel: &str,
+    what: &str,
+    stop: &CancellationToken,
     mut on: impl FnMut(Heard<'_>),
 ) {
     loop {
@@ -39,8 +59,6 @@ pub(super) async fn follow(
             Ok(mut listener) => {
                 on(Heard::MayHaveMissed);
                 loop {
-                    // Dropping the listener on return gives its connection
-                    // back (after `UNLISTEN *`).
                     let received = tokio::select! {
                         () = stop.cancelled() => return,
                         received = listener.try_recv() => received,
