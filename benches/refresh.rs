@@ -174,6 +174,8 @@ struct Replica {
     address: String,
     pool: PgPool,
     server: actix_web::dev::ServerHandle,
+    /// Its background jobs (the refresh engine among them).
+    jobs: tokenvault::jobs::Jobs,
 }
 
 /// What the readers saw.
@@ -475,7 +477,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         }
     }
 
-    // Stop: readers, servers, then pools (in-flight refreshes finish first).
+    // Stop: readers, servers, the jobs (in-flight refreshes finish first), then pools.
     stop.store(true, Ordering::Relaxed);
     for t in reader_tasks {
         let _ = t.await;
@@ -483,8 +485,12 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     for r in &replicas {
         r.server.stop(true).await;
     }
-    for r in &replicas {
-        r.pool.close().await;
+    let pools: Vec<PgPool> = replicas.iter().map(|r| r.pool.clone()).collect();
+    for r in replicas {
+        r.jobs.shutdown().await;
+    }
+    for pool in &pools {
+        pool.close().await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -809,11 +815,13 @@ async fn start_replica(
     let app = Application::build(settings, pool.clone(), Arc::clone(ring), listener)?;
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();
+    let jobs = tokenvault::jobs::start(&app.state());
     tokio::spawn(app.run_until_stopped());
     Ok(Replica {
         address,
         pool,
         server,
+        jobs,
     })
 }
 

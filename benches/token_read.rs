@@ -188,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
         listener,
     )?;
     let tv_handle = app.handle();
+    let jobs = tokenvault::jobs::start(&app.state());
     tokio::spawn(app.run_until_stopped());
 
     let client = reqwest::Client::builder().cookie_store(true).build()?;
@@ -328,6 +329,7 @@ async fn main() -> anyhow::Result<()> {
 
     tv_handle.stop(true).await;
     bare_handle.stop(true).await;
+    jobs.shutdown().await;
     pool.close().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     tokio::task::spawn_blocking(move || pg.stop()).await??;

@@ -1,20 +1,17 @@
 //! The command line: `tokenvault [serve]`, `tokenvault migrate`, `tokenvault keys ...`,
 //! `tokenvault wechat-sim`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::ControlFlow;
-use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::crypto::KeySource;
 use crate::db::{self, Database};
 use crate::keys::{self, KeysCommand};
-use crate::startup::{self, Application};
 use crate::telemetry;
+
+mod serve;
 
 /// tokenvault keeps the `access_token`s of WeChat mini-programs fresh for many
 /// organisations and hands them to their servers over authenticated REST.
@@ -187,7 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     telemetry::init(&settings.log, settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
+        Command::Serve => serve::serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Operator(OperatorCommand::Create { email }) => {
             create_operator(settings, &email).await
@@ -371,102 +368,6 @@ async fn keys_rotate(
     Ok(())
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    // Bind first: a taken port is reported before anything else starts.
-    let listener = startup::bind(settings.bind)?;
-    let database = Database::open(&settings).await?;
-    let result = serve_on(settings, &database, listener).await;
-    let closed = database.close().await;
-    result.and(closed)
-}
-
-async fn serve_on(
-    settings: Settings,
-    database: &Database,
-    listener: std::net::TcpListener,
-) -> anyhow::Result<()> {
-    db::migrate(&database.pool).await?;
-    // Before serving anything: a key ring that cannot decrypt what is stored stops here.
-    let crypto = Arc::new(keys::open_key_ring(&settings, &database.pool).await?);
-    let addr = listener.local_addr()?;
-    let next_steps = next_steps(&settings, addr);
-    let app = Application::build(settings, database.pool.clone(), crypto, listener)?;
-    let handle = app.handle();
-    let mut server = tokio::spawn(app.run_until_stopped());
-    tracing::info!("tokenvault is serving on http://{addr}");
-    for line in &next_steps {
-        tracing::info!("{line}");
-    }
-    tokio::select! {
-        signal = shutdown_signal() => {
-            tracing::info!("{signal} received: shutting down gracefully");
-            handle.stop(true).await;
-            server.await.context("HTTP server task failed")??;
-        }
-        result = &mut server => {
-            tracing::error!("HTTP server stopped unexpectedly");
-            result.context("HTTP server task failed")??;
-        }
-    }
-    Ok(())
-}
-
-/// What someone who just started the service needs next, logged after
-/// "serving on": the address to open, where the data and the master keys
-/// are (absolute paths), and to keep the keys safe. Never a key itself.
-fn next_steps(settings: &Settings, addr: SocketAddr) -> Vec<String> {
-    let absolute = |path: &Path| {
-        path.canonicalize()
-            .or_else(|_| std::path::absolute(path))
-            .unwrap_or_else(|_| path.to_path_buf())
-    };
-    let mut lines = vec![format!(
-        "open {} in a browser to sign up or sign in",
-        browser_url(addr)
-    )];
-    match &settings.database_url {
-        None => lines.push(format!(
-            "data directory: {} (the embedded PostgreSQL and its log)",
-            absolute(&settings.data_dir).display()
-        )),
-        Some(url) => lines.push(format!("database: DATABASE_URL ({url})")),
-    }
-    // The ring was loaded already: this names where it came from.
-    match keys::load_configured(settings)
-        .ok()
-        .flatten()
-        .map(|(_, source)| source)
-    {
-        Some(KeySource::File(path) | KeySource::DataDir(path)) => {
-            let path = absolute(&path);
-            lines.push(format!("master key file: {}", path.display()));
-            lines.push(format!(
-                "back up {} and keep it secret: without it the stored appsecrets and tokens \
-                 cannot be decrypted",
-                path.display()
-            ));
-        }
-        Some(KeySource::Setting) => lines.push(
-            "master keys: from TOKENVAULT_MASTER_KEYS; keep a copy of them somewhere safe: \
-             without them the stored appsecrets and tokens cannot be decrypted"
-                .into(),
-        ),
-        None => {}
-    }
-    lines
-}
-
-/// The address to open in a browser: a wildcard bind address is reached
-/// through the loopback of its family.
-fn browser_url(addr: SocketAddr) -> String {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, addr.port()))
-}
-
 async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
     use crate::upstream::simulator::{AppSpec, SimConfig, WeChatSimulator, load_apps_file};
     use std::time::Duration;
@@ -526,35 +427,4 @@ async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
     tracing::info!("{received} received: stopping the WeChat simulator");
     sim.stop().await;
     Ok(())
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let terminate = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        () = terminate => "SIGTERM",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_browser_url_of_a_wildcard_bind_is_the_loopback() {
-        let url = |addr: &str| browser_url(addr.parse().unwrap());
-        assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");
-        assert_eq!(url("[::]:8080"), "http://[::1]:8080");
-        assert_eq!(url("127.0.0.1:8080"), "http://127.0.0.1:8080");
-        assert_eq!(url("192.0.2.7:80"), "http://192.0.2.7:80");
-    }
 }

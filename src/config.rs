@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+pub mod intervals;
+pub use intervals::JobIntervals;
+
 use crate::auth::client::TrustedProxies;
 use crate::crypto::{self, KeyRing};
 
@@ -260,6 +263,11 @@ pub struct Settings {
     #[arg(long = "max-apps-per-tenant", env = "TOKENVAULT_MAX_APPS_PER_TENANT", default_value_t = 1000,
           value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
     pub max_apps_per_tenant: u32,
+
+    /// How often each background job runs.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub intervals: JobIntervals,
 }
 
 /// The bearer token that `/metrics` asks for; never printed.

@@ -1,5 +1,9 @@
-//! Building the HTTP application: `Application::build` binds nothing itself
-//! (the caller hands it a listener, port 0 in tests) and exposes `port()`.
+//! Building a replica: its shared state ([`build_state`]) and its HTTP
+//! application. `Application::build` binds nothing itself (the caller hands
+//! it a listener, port 0 in tests) and starts nothing: the caller runs the
+//! server and starts the background jobs (`crate::jobs::start`) on
+//! [`Application::state`] side by side (`crate::cli`, the tests, the
+//! benchmarks).
 
 use std::net::TcpListener;
 use std::num::NonZeroU32;
@@ -14,7 +18,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::password::PasswordHasher;
-use crate::auth::{AuthState, KeyAuthThrottle, KeyVerifier, LoginThrottle, api_key};
+use crate::auth::{AuthState, KeyAuthThrottle, KeyVerifier, LoginThrottle};
 use crate::config::Settings;
 use crate::crypto::KeyRing;
 use crate::db;
@@ -24,7 +28,6 @@ use crate::refresh::engine::{EngineConfig, RefreshEngine};
 use crate::refresh::gate::Limits;
 use crate::refresh::metrics::Metrics;
 use crate::refresh::policy::Timing;
-use crate::refresh::scheduler;
 use crate::state::AppState;
 use crate::ui;
 use crate::upstream::wechat::WeChatClient;
@@ -36,6 +39,7 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub struct Application {
     port: u16,
     server: Server,
+    state: Arc<AppState>,
 }
 
 impl Application {
@@ -47,31 +51,14 @@ impl Application {
         crypto: Arc<KeyRing>,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        let state = build_state(settings, pool, crypto)?;
+        Self::build_on(state, listener)
+    }
+
+    /// Build the server of a replica whose state is `state` on `listener`.
+    pub fn build_on(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        let auth = AuthState {
-            keys: Arc::new(KeyVerifier::with_read_rate(nonzero(settings.key_read_rate))),
-            throttle: LoginThrottle::new(
-                nonzero(settings.login_attempts_per_account),
-                nonzero(settings.login_attempts_per_address),
-            ),
-            key_failures: KeyAuthThrottle::new(nonzero(settings.failed_key_auth_per_minute)),
-            passwords: PasswordHasher::new(
-                usize::try_from(settings.password_hash_concurrency).unwrap_or(1),
-                Duration::from_millis(settings.password_hash_wait_ms),
-            ),
-        };
-        let stats =
-            crate::stats::Stats::new(Duration::from_secs(settings.stats_cache_seconds), &auth);
-        let engine = Arc::new(build_engine(&settings, &pool, Arc::clone(&crypto))?);
-        let state = web::Data::new(AppState {
-            pool,
-            settings,
-            auth,
-            crypto,
-            engine,
-            stats,
-        });
-        spawn_background(&state);
+        let data = web::Data::from(Arc::clone(&state));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(crate::http::security_headers())
@@ -79,7 +66,7 @@ impl Application {
                 // Outermost: token reads answered from memory, before the
                 // logger and the router (see src/api/token_fast_path.rs).
                 .wrap(actix_web::middleware::from_fn(api::token_fast_path::serve))
-                .app_data(state.clone())
+                .app_data(data.clone())
                 .app_data(json_config())
                 .app_data(path_config())
                 .app_data(query_config())
@@ -92,7 +79,16 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(10)
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The state of this replica, for its background jobs.
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
     }
 
     /// The port the server listens on.
@@ -118,6 +114,37 @@ pub fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
             "cannot listen on {addr} (TOKENVAULT_BIND): {e}; stop whatever uses that address or choose another with --bind"
         )
     })
+}
+
+/// The state of one replica: its settings, pools, caches, throttles and
+/// refresh engine, with a key ring already checked against the database.
+pub fn build_state(
+    settings: Settings,
+    pool: PgPool,
+    crypto: Arc<KeyRing>,
+) -> anyhow::Result<Arc<AppState>> {
+    let auth = AuthState {
+        keys: Arc::new(KeyVerifier::with_read_rate(nonzero(settings.key_read_rate))),
+        throttle: LoginThrottle::new(
+            nonzero(settings.login_attempts_per_account),
+            nonzero(settings.login_attempts_per_address),
+        ),
+        key_failures: KeyAuthThrottle::new(nonzero(settings.failed_key_auth_per_minute)),
+        passwords: PasswordHasher::new(
+            usize::try_from(settings.password_hash_concurrency).unwrap_or(1),
+            Duration::from_millis(settings.password_hash_wait_ms),
+        ),
+    };
+    let stats = crate::stats::Stats::new(Duration::from_secs(settings.stats_cache_seconds), &auth);
+    let engine = Arc::new(build_engine(&settings, &pool, Arc::clone(&crypto))?);
+    Ok(Arc::new(AppState {
+        pool,
+        settings,
+        auth,
+        crypto,
+        engine,
+        stats,
+    }))
 }
 
 fn json_config() -> web::JsonConfig {
@@ -197,7 +224,7 @@ fn build_engine(
         lock_timeout: upstream_timeout + Duration::from_secs(5),
         upstream_timeout,
         classic_overlap: Duration::from_secs(settings.classic_overlap),
-        replica_id: scheduler::replica_id(settings.replica_id.as_deref()),
+        replica_id: replica_id(settings.replica_id.as_deref()),
         tick: Duration::from_secs(settings.refresh_tick),
     };
     // The engine's own connections: every scheduled and on-demand refresh
@@ -224,47 +251,21 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Housekeeping that runs beside the server for as long as the runtime does.
-fn spawn_background(state: &web::Data<AppState>) {
-    scheduler::spawn(
-        Arc::clone(&state.engine),
-        state.pool.clone(),
-        state.settings.refresh_log_days,
-    );
-    let keys = Arc::clone(&state.auth.keys);
-    tokio::spawn(api_key::follow_revocations(
-        state.pool.clone(),
-        Arc::clone(&keys),
-    ));
+/// This machine's host name.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
+}
 
-    let st = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        let mut ticks: u64 = 0;
-        loop {
-            tick.tick().await;
-            ticks += 1;
-            if st.pool.is_closed() {
-                return;
-            }
-            if let Err(e) = st.auth.keys.flush_last_used(&st.pool).await {
-                tracing::warn!(error = %e, "cannot record API key last use; will retry");
-            }
-            if ticks.is_multiple_of(12) {
-                if let Err(e) = st.auth.keys.flush_token_reads(&st.pool).await {
-                    tracing::warn!(error = %e, "cannot record token reads in the audit log");
-                }
-                st.auth.throttle.prune();
-                st.auth.key_failures.prune();
-                st.auth.keys.refused.prune();
-                let idle = chrono::Utc::now()
-                    - chrono::Duration::minutes(i64::from(st.settings.session_idle_minutes));
-                if let Err(e) = db::sessions::prune(&st.pool, idle).await {
-                    tracing::warn!(error = %e, "cannot prune expired sessions; will retry");
-                }
-            }
-        }
-    });
+/// A replica id: the configured one, or host name, process id and a random suffix.
+pub fn replica_id(configured: Option<&str>) -> String {
+    configured.map_or_else(
+        || {
+            let suffix: u16 = rand::random();
+            format!("{}-{}-{suffix:04x}", hostname(), std::process::id())
+        },
+        str::to_string,
+    )
 }
 
 /// Page forms: large enough that a 10,000-character field gets a field

@@ -10,12 +10,9 @@ use crate::config::LogFormat;
 /// Install the global subscriber. `filter` has been validated by the CLI.
 /// A second call (tests start several apps in one process) is a no-op.
 pub fn init(filter: &str, format: LogFormat) {
-    // PostgreSQL notices ("relation already exists, skipping") and the job
-    // scheduler's start-up chatter are noise.
-    let filter = EnvFilter::try_new(format!(
-        "sqlx::postgres::notice=warn,tokio_cron_scheduler=warn,{filter}"
-    ))
-    .unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL notices ("relation already exists, skipping") are noise.
+    let filter = EnvFilter::try_new(format!("sqlx::postgres::notice=warn,{filter}"))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)

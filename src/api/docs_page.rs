@@ -1,36 +1,21 @@
-//! The API reference page at `/api/docs`: plain HTML rendered on the server
-//! from the same OpenAPI document, with its stylesheet at `/api/docs.css`
-//! (no script, no inline style, nothing from a CDN).
-
-use std::fmt::Write as _;
-use std::sync::LazyLock;
+//! The API reference page (served at `/api/docs` by
+//! `super::openapi::reference_page`): plain HTML rendered on the server from
+//! the OpenAPI document through the template `web/templates/api_docs.html`
+//! (minijinja, which escapes every value it writes), with its stylesheet at
+//! `/api/docs.css` (no script, no inline style, nothing from a CDN). This
+//! module turns a document into the template's context.
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
+use minijinja::Environment;
+use minijinja::value::Serde;
+use serde::Serialize;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::{OpenApi, RefOr, Required};
 
 const STYLESHEET: &str = include_str!("../../web/static/api-docs.css");
-
-static PAGE: LazyLock<String> = LazyLock::new(|| render(&super::openapi::document()));
-
-/// The API reference, readable in a browser.
-#[utoipa::path(
-    get,
-    path = "/api/docs",
-    tag = "service",
-    security(()),
-    responses((status = 200, description = "The API reference page", content_type = "text/html", body = String)),
-)]
-pub async fn page() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        ))
-        .body(PAGE.as_str())
-}
+const TEMPLATE: &str = include_str!("../../web/templates/api_docs.html");
 
 /// The reference page's stylesheet.
 #[utoipa::path(
@@ -53,63 +38,132 @@ pub async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
-/// Escape text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Render the whole reference page of `doc`.
+pub fn render(doc: &OpenApi) -> String {
+    let mut env = Environment::new();
+    // Auto-escaping is chosen by the name: `.html` escapes everything.
+    let rendered = env
+        .add_template("api_docs.html", TEMPLATE)
+        .and_then(|()| env.get_template("api_docs.html"))
+        .and_then(|template| template.render(Serde(Reference::of(doc))));
+    rendered.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot render the API reference page");
+        "The API reference page cannot be shown; see /api/openapi.json.".into()
+    })
 }
 
-/// Render the whole reference page.
-pub fn render(doc: &OpenApi) -> String {
-    let mut html = String::new();
-    let title = escape(&doc.info.title);
-    let version = escape(&doc.info.version);
-    let _ = write!(
-        html,
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} API reference</title>\n\
-         <link rel=\"stylesheet\" href=\"/api/docs.css\">\n</head>\n<body>\n\
-         <header><h1>{title} API reference <span class=\"version\">v{version}</span></h1>\n"
-    );
-    if let Some(description) = &doc.info.description {
-        let _ = writeln!(html, "<p>{}</p>", escape(description));
-    }
-    html.push_str(
-        "<p>Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a> (OpenAPI 3).</p>\n</header>\n",
-    );
+/// The page's context: the document, in the order and shape it is shown.
+#[derive(Serialize)]
+struct Reference<'a> {
+    title: &'a str,
+    version: &'a str,
+    description: Option<&'a str>,
+    operations: Vec<OperationView<'a>>,
+    security: Vec<SchemeView>,
+    schemas: Vec<SchemaView<'a>>,
+}
 
-    let operations = collect(doc);
-    html.push_str("<nav><h2>Endpoints</h2>\n<ul>\n");
-    for (method, path, op) in &operations {
-        let _ = writeln!(
-            html,
-            "<li><a href=\"#{anchor}\"><span class=\"method {m}\">{M}</span> <code>{path}</code></a> {summary}</li>",
-            anchor = escape(&anchor(method, path)),
-            m = escape(method),
-            M = escape(&method.to_uppercase()),
-            path = escape(path),
-            summary = escape(op.summary.as_deref().unwrap_or_default()),
-        );
+/// One operation.
+#[derive(Serialize)]
+struct OperationView<'a> {
+    anchor: String,
+    method: &'static str,
+    /// The path's segments (the template joins them with `/`).
+    path: Vec<&'a str>,
+    summary: Option<&'a str>,
+    description: Option<&'a str>,
+    auth: String,
+    parameters: Vec<ParameterView<'a>>,
+    request: Vec<BodyView<'a>>,
+    responses: Vec<ResponseView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ParameterView<'a> {
+    name: &'a str,
+    location: &'static str,
+    type_name: String,
+    required: bool,
+    description: &'a str,
+}
+
+/// A body of one media type.
+#[derive(Serialize)]
+struct BodyView<'a> {
+    media: &'a str,
+    schema: Vec<TypePart>,
+}
+
+#[derive(Serialize)]
+struct ResponseView<'a> {
+    status: &'a str,
+    description: &'a str,
+    bodies: Vec<BodyView<'a>>,
+}
+
+/// A security scheme.
+#[derive(Serialize)]
+struct SchemeView {
+    name: String,
+    description: String,
+}
+
+/// A named schema: a table of fields, a list of values, or a type.
+#[derive(Serialize)]
+struct SchemaView<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    fields: Vec<FieldView<'a>>,
+    values: Vec<String>,
+    schema: Vec<TypePart>,
+}
+
+#[derive(Serialize)]
+struct FieldView<'a> {
+    name: &'a str,
+    schema: Vec<TypePart>,
+    required: bool,
+    description: String,
+}
+
+/// A piece of a type as shown: text, or a link to a named schema.
+#[derive(Serialize)]
+struct TypePart {
+    text: String,
+    link: Option<String>,
+}
+
+impl TypePart {
+    fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            link: None,
+        }
     }
-    html.push_str("</ul>\n</nav>\n<main>\n");
-    security_section(&mut html, doc);
-    for (method, path, op) in &operations {
-        operation_section(&mut html, method, path, op);
+
+    fn link(name: &str) -> Self {
+        Self {
+            text: String::new(),
+            link: Some(name.to_owned()),
+        }
     }
-    schemas_section(&mut html, doc);
-    html.push_str("</main>\n</body>\n</html>\n");
-    html
+}
+
+impl<'a> Reference<'a> {
+    fn of(doc: &'a OpenApi) -> Self {
+        let operations = collect(doc)
+            .into_iter()
+            .map(|(method, path, op)| OperationView::of(method, path, op))
+            .collect();
+        Self {
+            title: &doc.info.title,
+            version: &doc.info.version,
+            description: doc.info.description.as_deref(),
+            operations,
+            security: security(doc),
+            schemas: schemas(doc),
+        }
+    }
 }
 
 fn collect(doc: &OpenApi) -> Vec<(&'static str, &str, &Operation)> {
@@ -138,237 +192,195 @@ fn anchor(method: &str, path: &str) -> String {
     a
 }
 
-fn security_section(html: &mut String, doc: &OpenApi) {
-    let Some(components) = &doc.components else {
-        return;
-    };
-    html.push_str("<section id=\"authentication\"><h2>Authentication</h2>\n<dl>\n");
-    for (name, scheme) in &components.security_schemes {
-        let description = serde_json::to_value(scheme)
-            .ok()
-            .and_then(|v| {
-                v.get("description")
-                    .and_then(|d| d.as_str().map(String::from))
-            })
-            .unwrap_or_default();
-        let _ = writeln!(
-            html,
-            "<dt><code>{}</code></dt><dd>{}</dd>",
-            escape(name),
-            escape(&description)
-        );
-    }
-    html.push_str("</dl>\n</section>\n");
-}
-
-fn operation_section(html: &mut String, method: &str, path: &str, op: &Operation) {
-    let _ = writeln!(
-        html,
-        "<section class=\"operation\" id=\"{anchor}\">\n<h2><span class=\"method {m}\">{M}</span> <code>{path}</code></h2>",
-        anchor = escape(&anchor(method, path)),
-        m = escape(method),
-        M = escape(&method.to_uppercase()),
-        path = escape(path),
-    );
-    if let Some(summary) = &op.summary {
-        let _ = writeln!(html, "<p class=\"summary\">{}</p>", escape(summary));
-    }
-    if let Some(description) = &op.description {
-        let _ = writeln!(html, "<p>{}</p>", escape(description));
-    }
-    let auth = match &op.security {
-        Some(reqs) => {
-            let names: Vec<String> = reqs
+impl<'a> OperationView<'a> {
+    fn of(method: &'static str, path: &'a str, op: &'a Operation) -> Self {
+        let request = op.request_body.as_ref().map_or_else(Vec::new, |body| {
+            body.content
                 .iter()
-                .filter_map(|r| {
-                    let v = serde_json::to_value(r).ok()?;
-                    let keys: Vec<String> = v.as_object()?.keys().cloned().collect();
-                    (!keys.is_empty()).then(|| keys.join(" + "))
-                })
-                .collect();
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(" or ")
-            }
-        }
-        None => "none".to_owned(),
-    };
-    let _ = writeln!(
-        html,
-        "<p class=\"auth\">Authentication: {}</p>",
-        escape(&auth)
-    );
-
-    parameters_table(html, op);
-
-    if let Some(body) = &op.request_body {
-        html.push_str("<h3>Request body</h3>\n<ul>\n");
-        for (media, content) in &body.content {
-            let _ = writeln!(
-                html,
-                "<li><code>{}</code>: {}</li>",
-                escape(media),
-                schema_link(content.schema.as_ref())
-            );
-        }
-        html.push_str("</ul>\n");
-    }
-
-    html.push_str(
-        "<h3>Responses</h3>\n<table>\n<tr><th>Status</th><th>Description</th><th>Body</th></tr>\n",
-    );
-    for (status, response) in &op.responses.responses {
-        let RefOr::T(response) = response else {
-            continue;
-        };
-        let bodies: Vec<String> = response
-            .content
+                .map(|(media, c)| BodyView::of(media, c.schema.as_ref()))
+                .collect()
+        });
+        let responses = op
+            .responses
+            .responses
             .iter()
-            .map(|(media, c)| {
-                format!(
-                    "<code>{}</code> {}",
-                    escape(media),
-                    schema_link(c.schema.as_ref())
-                )
+            .filter_map(|(status, response)| match response {
+                RefOr::T(response) => Some(ResponseView {
+                    status,
+                    description: &response.description,
+                    bodies: response
+                        .content
+                        .iter()
+                        .map(|(media, c)| BodyView::of(media, c.schema.as_ref()))
+                        .collect(),
+                }),
+                RefOr::Ref(_) => None,
             })
             .collect();
-        let _ = writeln!(
-            html,
-            "<tr><td class=\"status s{}\">{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&status[..1]),
-            escape(status),
-            escape(&response.description),
-            bodies.join("<br>"),
-        );
-    }
-    html.push_str("</table>\n</section>\n");
-}
-
-fn parameters_table(html: &mut String, op: &Operation) {
-    let Some(params) = op.parameters.as_ref().filter(|p| !p.is_empty()) else {
-        return;
-    };
-    html.push_str("<h3>Parameters</h3>\n<table>\n<tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr>\n");
-    for p in params {
-        let location = match p.parameter_in {
-            ParameterIn::Path => "path",
-            ParameterIn::Query => "query",
-            ParameterIn::Header => "header",
-            ParameterIn::Cookie => "cookie",
-        };
-        let _ = writeln!(
-            html,
-            "<tr><td><code>{}</code></td><td>{location}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&p.name),
-            escape(&p.schema.as_ref().map(type_name).unwrap_or_default()),
-            if matches!(p.required, Required::True) {
-                "yes"
-            } else {
-                "no"
-            },
-            escape(p.description.as_deref().unwrap_or_default()),
-        );
-    }
-    html.push_str("</table>\n");
-}
-
-fn schemas_section(html: &mut String, doc: &OpenApi) {
-    let Some(components) = &doc.components else {
-        return;
-    };
-    html.push_str("<section id=\"schemas\"><h2>Schemas</h2>\n");
-    for (name, schema) in &components.schemas {
-        let _ = writeln!(
-            html,
-            "<section class=\"schema\" id=\"schema-{id}\"><h3>{name}</h3>",
-            id = escape(name),
-            name = escape(name),
-        );
-        match schema {
-            RefOr::T(Schema::Object(obj)) if !obj.properties.is_empty() => {
-                if let Some(d) = &obj.description {
-                    let _ = writeln!(html, "<p>{}</p>", escape(d));
-                }
-                html.push_str("<table>\n<tr><th>Field</th><th>Type</th><th>Required</th><th>Description</th></tr>\n");
-                for (field, prop) in &obj.properties {
-                    let description = match prop {
-                        RefOr::T(Schema::Object(o)) => o.description.clone().unwrap_or_default(),
-                        _ => String::new(),
-                    };
-                    let _ = writeln!(
-                        html,
-                        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        escape(field),
-                        type_html(prop),
-                        if obj.required.contains(field) {
-                            "yes"
-                        } else {
-                            "no"
-                        },
-                        escape(&description),
-                    );
-                }
-                html.push_str("</table>\n");
-            }
-            RefOr::T(Schema::Object(obj)) => {
-                if let Some(d) = &obj.description {
-                    let _ = writeln!(html, "<p>{}</p>", escape(d));
-                }
-                let values: Vec<String> = obj
-                    .enum_values
-                    .iter()
-                    .flatten()
-                    .map(|v| format!("<code>{}</code>", escape(&v.to_string())))
-                    .collect();
-                if values.is_empty() {
-                    let _ = writeln!(html, "<p>{}</p>", type_html(schema));
-                } else {
-                    let _ = writeln!(html, "<p>One of {}</p>", values.join(", "));
-                }
-            }
-            other => {
-                let _ = writeln!(html, "<p>{}</p>", type_html(other));
-            }
+        Self {
+            anchor: anchor(method, path),
+            method,
+            path: path.split('/').skip(1).collect(),
+            summary: op.summary.as_deref(),
+            description: op.description.as_deref(),
+            auth: auth(op),
+            parameters: parameters(op),
+            request,
+            responses,
         }
-        html.push_str("</section>\n");
     }
-    html.push_str("</section>\n");
+}
+
+impl<'a> BodyView<'a> {
+    fn of(media: &'a str, schema: Option<&RefOr<Schema>>) -> Self {
+        Self {
+            media,
+            schema: schema.map(type_parts).unwrap_or_default(),
+        }
+    }
+}
+
+/// The security requirements of `op`, as names joined by "+" and "or".
+fn auth(op: &Operation) -> String {
+    let names: Vec<String> = op
+        .security
+        .iter()
+        .flatten()
+        .filter_map(|r| {
+            let v = serde_json::to_value(r).ok()?;
+            let keys: Vec<String> = v.as_object()?.keys().cloned().collect();
+            (!keys.is_empty()).then(|| keys.join(" + "))
+        })
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(" or ")
+    }
+}
+
+fn parameters(op: &Operation) -> Vec<ParameterView<'_>> {
+    op.parameters
+        .iter()
+        .flatten()
+        .map(|p| ParameterView {
+            name: &p.name,
+            location: match p.parameter_in {
+                ParameterIn::Path => "path",
+                ParameterIn::Query => "query",
+                ParameterIn::Header => "header",
+                ParameterIn::Cookie => "cookie",
+            },
+            type_name: p.schema.as_ref().map(type_name).unwrap_or_default(),
+            required: matches!(p.required, Required::True),
+            description: p.description.as_deref().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn security(doc: &OpenApi) -> Vec<SchemeView> {
+    let Some(components) = &doc.components else {
+        return Vec::new();
+    };
+    components
+        .security_schemes
+        .iter()
+        .map(|(name, scheme)| SchemeView {
+            name: name.clone(),
+            description: serde_json::to_value(scheme)
+                .ok()
+                .and_then(|v| v.get("description")?.as_str().map(String::from))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn schemas(doc: &OpenApi) -> Vec<SchemaView<'_>> {
+    let Some(components) = &doc.components else {
+        return Vec::new();
+    };
+    components
+        .schemas
+        .iter()
+        .map(|(name, schema)| SchemaView::of(name, schema))
+        .collect()
+}
+
+impl<'a> SchemaView<'a> {
+    fn of(name: &'a str, schema: &'a RefOr<Schema>) -> Self {
+        let mut view = Self {
+            name,
+            description: None,
+            fields: Vec::new(),
+            values: Vec::new(),
+            schema: Vec::new(),
+        };
+        let RefOr::T(Schema::Object(obj)) = schema else {
+            view.schema = type_parts(schema);
+            return view;
+        };
+        view.description = obj.description.as_deref();
+        if obj.properties.is_empty() {
+            view.values = obj
+                .enum_values
+                .iter()
+                .flatten()
+                .map(ToString::to_string)
+                .collect();
+            if view.values.is_empty() {
+                view.schema = type_parts(schema);
+            }
+            return view;
+        }
+        view.fields = obj
+            .properties
+            .iter()
+            .map(|(field, prop)| FieldView {
+                name: field,
+                schema: type_parts(prop),
+                required: obj.required.contains(field),
+                description: match prop {
+                    RefOr::T(Schema::Object(o)) => o.description.clone().unwrap_or_default(),
+                    _ => String::new(),
+                },
+            })
+            .collect();
+        view
+    }
 }
 
 fn ref_name(r: &utoipa::openapi::Ref) -> &str {
     r.ref_location.rsplit('/').next().unwrap_or(&r.ref_location)
 }
 
-fn schema_link(schema: Option<&RefOr<Schema>>) -> String {
-    schema.map(type_html).unwrap_or_default()
-}
-
-/// A schema's type as HTML, with links to named schemas.
-fn type_html(schema: &RefOr<Schema>) -> String {
+/// A schema's type as shown, with links to named schemas.
+fn type_parts(schema: &RefOr<Schema>) -> Vec<TypePart> {
     match schema {
-        RefOr::Ref(r) => {
-            let name = escape(ref_name(r));
-            format!("<a href=\"#schema-{name}\">{name}</a>")
-        }
+        RefOr::Ref(r) => vec![TypePart::link(ref_name(r))],
         RefOr::T(Schema::Array(a)) => match &a.items {
-            ArrayItems::RefOrSchema(item) => format!("array of {}", type_html(item)),
-            ArrayItems::False => "array".to_owned(),
+            ArrayItems::RefOrSchema(item) => {
+                let mut parts = vec![TypePart::text("array of ")];
+                parts.extend(type_parts(item));
+                parts
+            }
+            ArrayItems::False => vec![TypePart::text("array")],
         },
-        RefOr::T(Schema::OneOf(o)) => alternatives(&o.items),
-        RefOr::T(Schema::AnyOf(o)) => alternatives(&o.items),
-        RefOr::T(Schema::AllOf(o)) => o
-            .items
-            .iter()
-            .map(type_html)
-            .collect::<Vec<_>>()
-            .join(" and "),
-        other @ RefOr::T(_) => escape(&type_name(other)),
+        RefOr::T(Schema::OneOf(o)) => joined(&o.items, " or "),
+        RefOr::T(Schema::AnyOf(o)) => joined(&o.items, " or "),
+        RefOr::T(Schema::AllOf(o)) => joined(&o.items, " and "),
+        other @ RefOr::T(_) => vec![TypePart::text(type_name(other))],
     }
 }
 
-fn alternatives(items: &[RefOr<Schema>]) -> String {
-    items.iter().map(type_html).collect::<Vec<_>>().join(" or ")
+fn joined(items: &[RefOr<Schema>], separator: &str) -> Vec<TypePart> {
+    let mut parts = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            parts.push(TypePart::text(separator));
+        }
+        parts.extend(type_parts(item));
+    }
+    parts
 }
 
 /// A schema's type as plain text.
@@ -396,5 +408,20 @@ fn type_name(schema: &RefOr<Schema>) -> String {
         }
         RefOr::T(Schema::Array(_)) => "array".to_owned(),
         RefOr::T(_) => "any".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_of_this_services_document_renders() {
+        let doc = crate::api::openapi::document();
+        let page = render(&doc);
+        assert!(page.starts_with("<!doctype html>"), "{page}");
+        assert!(page.contains("<code>/api/v1/apps/{appid}/token</code>"));
+        assert!(page.contains("id=\"schema-Problem\""));
+        assert_eq!(page.matches("<h1>").count(), 1);
     }
 }

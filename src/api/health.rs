@@ -1,11 +1,9 @@
 //! Liveness and readiness.
 
-use std::time::Duration;
-
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
-use crate::db;
+use super::views::ops::{Liveness, Readiness};
+use crate::service::health;
 use crate::state::AppState;
 
 /// Liveness: the process answers HTTP.
@@ -15,11 +13,11 @@ use crate::state::AppState;
     tag = "service",
     security(()),
     responses(
-        (status = 200, description = "The process answers HTTP", body = crate::api::openapi::Liveness),
+        (status = 200, description = "The process answers HTTP", body = Liveness),
     ),
 )]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Liveness::ok())
 }
 
 /// Readiness: the database answers and every migration is applied.
@@ -29,31 +27,16 @@ pub async fn healthz() -> HttpResponse {
     tag = "service",
     security(()),
     responses(
-        (status = 200, description = "Ready: the database answers and every migration is applied", body = crate::api::openapi::Readiness),
-        (status = 503, description = "Not ready", body = crate::api::openapi::Readiness),
+        (status = 200, description = "Ready: the database answers and every migration is applied", body = Readiness),
+        (status = 503, description = "Not ready", body = Readiness),
     ),
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let check = async {
-        sqlx::query("select 1").execute(&state.pool).await?;
-        db::migrations_applied(&state.pool).await
-    };
-    let (database, migrations) = match tokio::time::timeout(Duration::from_secs(2), check).await {
-        Ok(Ok(applied)) => ("ok", if applied { "ok" } else { "pending" }),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: database check failed");
-            ("unreachable", "unknown")
-        }
-        Err(_) => ("timeout", "unknown"),
-    };
-    let ready = database == "ok" && migrations == "ok";
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "database": database, "migrations": migrations },
-    });
-    if ready {
-        HttpResponse::Ok().json(body)
+    let checked = health::readiness(&state).await;
+    let mut res = if checked.ready() {
+        HttpResponse::Ok()
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+        HttpResponse::ServiceUnavailable()
+    };
+    res.json(Readiness::from(checked))
 }

@@ -7,12 +7,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::people::{
-    AuditPage, CreatedInvite, InviteList, MemberList, MemberView, SignedIn, TenantHealthList,
+    AuditPage, CreatedInvite, InviteList, MemberList, MemberView, SignedIn,
 };
 use crate::domain::{InviteId, Role, UserId};
 use crate::error::ApiError;
 use crate::service::audit::ActionFilter;
-use crate::service::{Actor, Visitor, audit, invites, members, tenants};
+use crate::service::{Actor, Visitor, audit, invites, members};
 use crate::state::AppState;
 
 /// GET /api/v1/members
@@ -238,23 +238,4 @@ pub async fn audit_log(
         items: page.items.into_iter().map(Into::into).collect(),
         next_before: page.next_before,
     }))
-}
-
-/// GET /api/v1/operator/tenants: every tenant's health, for operators.
-#[utoipa::path(
-    get,
-    path = "/api/v1/operator/tenants",
-    tag = "members",
-    security(("session" = [])),
-    responses(
-        (status = 200, description = "Every organisation's health (operators only)", body = TenantHealthList),
-    ),
-)]
-pub async fn operator_tenants(
-    state: web::Data<AppState>,
-    actor: Actor,
-) -> Result<HttpResponse, ApiError> {
-    let rows = tenants::health(&state, &actor).await?;
-    let items = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(TenantHealthList { items }))
 }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod members;
 pub mod metrics;
 pub mod openapi;
+pub mod operator;
 pub mod service_health;
 pub mod token_fast_path;
 pub mod views;
@@ -39,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::route().to(wechat_compat::stable_token),
         )
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
-        .route("/api/docs", web::get().to(docs_page::page))
+        .route("/api/docs", web::get().to(openapi::reference_page))
         .route("/api/docs.css", web::get().to(docs_page::stylesheet))
         .service(
             web::scope("/api/v1")
@@ -68,9 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/invites/accept").route(web::post().to(members::accept_invite)))
                 .service(resource("/invites/{id}").route(web::delete().to(members::delete_invite)))
                 .service(resource("/audit-log").route(web::get().to(members::audit_log)))
-                .service(
-                    resource("/operator/tenants").route(web::get().to(members::operator_tenants)),
-                )
+                .service(resource("/operator/tenants").route(web::get().to(operator::tenants)))
                 .service(
                     resource("/service-health")
                         .route(web::get().to(service_health::service_health)),

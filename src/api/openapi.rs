@@ -8,16 +8,18 @@ use std::sync::LazyLock;
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
-use serde::Serialize;
+
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::views::people;
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
 use crate::domain::{AuditAction, Role, TokenMode};
 use crate::refresh::policy::Health;
 use crate::upstream::ErrorClass;
+
+pub use super::views::problem::{FieldErrorView, Problem};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -39,7 +41,7 @@ on every state-changing call.",
         health::readyz,
         metrics::metrics,
         openapi_json,
-        docs_page::page,
+        reference_page,
         docs_page::stylesheet,
         accounts::signup,
         accounts::login,
@@ -56,7 +58,7 @@ on every state-changing call.",
         members::accept_invite,
         members::delete_invite,
         members::audit_log,
-        members::operator_tenants,
+        super::operator::tenants,
         service_health::service_health,
         apps::create,
         apps::list,
@@ -73,7 +75,7 @@ on every state-changing call.",
     ),
     components(schemas(
         Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass,
-        AuditAction, people::Member, people::TenantHealth, people::ApiKeyView,
+        AuditAction, people::Member, people::ApiKeyView,
         people::AuditEntry, people::InviteView,
     )),
     modifiers(&Security, &CommonErrors),
@@ -113,6 +115,26 @@ pub async fn openapi_json() -> HttpResponse {
             HeaderValue::from_static("application/json"),
         ))
         .body(DOCUMENT_JSON.as_str())
+}
+
+static REFERENCE_PAGE: LazyLock<String> = LazyLock::new(|| docs_page::render(&document()));
+
+/// The API reference, readable in a browser ([`docs_page`] renders it).
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    tag = "service",
+    operation_id = "page",
+    security(()),
+    responses((status = 200, description = "The API reference page", content_type = "text/html", body = String)),
+)]
+pub async fn reference_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ))
+        .body(REFERENCE_PAGE.as_str())
 }
 
 struct Security;
@@ -238,60 +260,4 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         )
         .build()
         .into()
-}
-
-/// An error answer (RFC 9457 problem details).
-#[derive(Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the problem type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary (the status text).
-    pub title: String,
-    /// HTTP status.
-    pub status: u16,
-    /// Stable machine-readable code, e.g. `validation_failed`.
-    pub code: String,
-    /// Human-readable explanation.
-    pub detail: String,
-    /// Field errors, for `validation_failed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<FieldErrorView>>,
-}
-
-/// One invalid field.
-#[derive(Serialize, ToSchema)]
-#[schema(as = FieldError)]
-pub struct FieldErrorView {
-    /// The field's name.
-    pub field: String,
-    /// Stable code, e.g. `too_long`.
-    pub code: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-/// `{"status": "ok"}`.
-#[derive(Serialize, ToSchema)]
-pub struct Liveness {
-    /// Always `ok`.
-    pub status: String,
-}
-
-/// Readiness and the checks behind it.
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: String,
-    /// Each check's result.
-    pub checks: ReadinessChecks,
-}
-
-/// The readiness checks.
-#[derive(Serialize, ToSchema)]
-pub struct ReadinessChecks {
-    /// `ok`, `unreachable` or `timeout`.
-    pub database: String,
-    /// `ok`, `pending` or `unknown`.
-    pub migrations: String,
 }

@@ -5,8 +5,8 @@
 //! shown in lists and used to find the row; the whole key is verified against
 //! its SHA-256. Verified keys are cached for a short while; revocation evicts
 //! them on every replica through LISTEN/NOTIFY, and the cache is cleared
-//! whenever the notification connection is lost, so correctness never rests
-//! on the cache.
+//! whenever the notification connection is lost (both by the key-revocation
+//! job, `crate::jobs`), so correctness never rests on the cache.
 //!
 //! Keys found unknown or revoked are remembered too, for a short while and
 //! in bounded memory ([`RefusedKeys`]), so repeating a bad key costs no
@@ -291,8 +291,13 @@ impl KeyVerifier {
     /// Write one `token.read` audit entry per key with the number of token
     /// reads since the previous call, and one `token.invalidate_refused`
     /// with the number of refused invalidation reports (keeps the audit log
-    /// small however often a client loops).
-    pub async fn flush_token_reads(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    /// small however often a client loops); `period_seconds` is how often
+    /// this is called.
+    pub async fn flush_token_reads(
+        &self,
+        pool: &PgPool,
+        period_seconds: u64,
+    ) -> Result<(), sqlx::Error> {
         let counts: Vec<(ApiKeyId, TenantId, u64, u64)> = match self.cache.read() {
             Ok(cache) => cache
                 .values()
@@ -322,7 +327,7 @@ impl KeyVerifier {
                     db::audit::AuditEvent {
                         tenant_id: Some(tenant_id),
                         actor_api_key_id: Some(key_id),
-                        detail: serde_json::json!({ "count": count, "period_seconds": 60 }),
+                        detail: serde_json::json!({ "count": count, "period_seconds": period_seconds }),
                         ..db::audit::AuditEvent::new(action)
                     },
                 )
@@ -419,50 +424,6 @@ impl RefusedKeys {
     /// Whether none is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// Evict revoked keys on this replica as other replicas announce them.
-/// Runs until the process ends; reconnects (and clears the cache) on loss.
-pub async fn follow_revocations(pool: PgPool, verifier: Arc<KeyVerifier>) {
-    loop {
-        match sqlx::postgres::PgListener::connect_with(&pool).await {
-            Ok(mut listener) => {
-                if let Err(e) = listener.listen(REVOCATION_CHANNEL).await {
-                    tracing::warn!(error = %e, "cannot listen for API key revocations; retrying");
-                } else {
-                    // Anything revoked while we were not listening is unknown: start afresh.
-                    verifier.clear();
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(n)) => match n.payload().parse::<ApiKeyId>() {
-                                Ok(id) => verifier.evict(id),
-                                Err(_) => verifier.clear(),
-                            },
-                            Ok(None) => {
-                                // Connection lost and re-established by sqlx.
-                                verifier.clear();
-                            }
-                            Err(e) => {
-                                if pool.is_closed() {
-                                    // The service is stopping: nothing to report.
-                                    return;
-                                }
-                                tracing::warn!(error = %e, "API key revocation listener failed; reconnecting");
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot connect the API key revocation listener; retrying");
-            }
-        }
-        if pool.is_closed() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

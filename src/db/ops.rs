@@ -1,13 +1,43 @@
-//! Queries for the service health page and the operator view: replicas,
-//! the refresh backlog, upstream results over a recent window, and app
-//! health across tenants. None of them reads a secret or a token column.
+//! Queries about the service itself: the replicas' heartbeats, the database
+//! ping, the refresh backlog, upstream results over a recent window, app
+//! health across tenants (service health, `/metrics`, the operator view).
+//! None of them reads a secret or a token column. Every statement is
+//! checked at compile time against the schema (`sqlx::query!`, offline data
+//! in `.sqlx/`).
 
-use crate::domain::TenantId;
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
+use crate::domain::{ErrorClass, TenantId};
+
+/// Record that replica `id` is alive: its row is created on the first beat
+/// (`started_at`), and `last_seen_at` moves on every later one.
+pub async fn heartbeat(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    hostname: &str,
+    version: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into replicas (id, hostname, version) values ($1, $2, $3)
+         on conflict (id) do update set last_seen_at = now()",
+        id,
+        hostname,
+        version,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Whether the database answers a trivial statement.
+pub async fn ping(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!("select 1 as one").fetch_one(db).await?;
+    Ok(())
+}
+
 /// A replica that heartbeated recently.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ReplicaRow {
     /// Replica id (also in the refresh log).
     pub id: String,
@@ -29,22 +59,23 @@ pub async fn replicas_seen(
     within_seconds: f64,
     limit: i64,
 ) -> Result<Vec<ReplicaRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, hostname, version, started_at, last_seen_at,
-                extract(epoch from now() - last_seen_at)::float8 as seconds_since_seen
+    sqlx::query_as!(
+        ReplicaRow,
+        r#"select id, hostname, version, started_at, last_seen_at,
+                extract(epoch from now() - last_seen_at)::float8 as "seconds_since_seen!"
            from replicas
           where last_seen_at > now() - make_interval(secs => $1)
           order by last_seen_at desc, id
-          limit $2",
+          limit $2"#,
+        within_seconds,
+        limit,
     )
-    .bind(within_seconds)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
 
 /// Enabled apps whose refresh is due and not done yet.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy)]
 pub struct Backlog {
     /// Due now (a refresh may be under way).
     pub due: i64,
@@ -57,20 +88,21 @@ pub struct Backlog {
 /// The refresh backlog; an app counts as overdue once it has been due for
 /// `grace_seconds`. Reads only due rows through `token_state_due`.
 pub async fn backlog(db: impl PgExecutor<'_>, grace_seconds: f64) -> Result<Backlog, sqlx::Error> {
-    sqlx::query_as(
-        "select count(*) as due,
-                count(*) filter (where s.next_refresh_at <= now() - make_interval(secs => $1)) as overdue,
-                coalesce(extract(epoch from now() - min(s.next_refresh_at))::float8, 0) as lag_seconds
+    sqlx::query_as!(
+        Backlog,
+        r#"select count(*) as "due!",
+                count(*) filter (where s.next_refresh_at <= now() - make_interval(secs => $1)) as "overdue!",
+                coalesce(extract(epoch from now() - min(s.next_refresh_at))::float8, 0) as "lag_seconds!"
            from token_state s join apps a on a.id = s.app_id
-          where s.next_refresh_at <= now() and a.enabled",
+          where s.next_refresh_at <= now() and a.enabled"#,
+        grace_seconds,
     )
-    .bind(grace_seconds)
     .fetch_one(db)
     .await
 }
 
 /// Refresh attempts of every tenant over a recent window.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy)]
 pub struct UpstreamWindow {
     /// Attempts that reached the point of asking WeChat (skips excluded).
     pub attempts: i64,
@@ -89,25 +121,26 @@ pub async fn upstream_window(
     db: impl PgExecutor<'_>,
     minutes: i32,
 ) -> Result<UpstreamWindow, sqlx::Error> {
-    sqlx::query_as(
-        "select count(*) as attempts,
-                count(*) filter (where outcome = 'failure') as failures,
-                count(*) filter (where error_class = 'transient') as upstream_errors,
+    sqlx::query_as!(
+        UpstreamWindow,
+        r#"select count(*) as "attempts!",
+                count(*) filter (where outcome = 'failure') as "failures!",
+                count(*) filter (where error_class = 'transient') as "upstream_errors!",
                 percentile_cont(0.5) within group (order by latency_ms) as p50_ms,
                 percentile_cont(0.95) within group (order by latency_ms) as p95_ms
            from refresh_log
-          where created_at > now() - make_interval(mins => $1) and outcome <> 'skipped'",
+          where created_at > now() - make_interval(mins => $1) and outcome <> 'skipped'"#,
+        minutes,
     )
-    .bind(minutes)
     .fetch_one(db)
     .await
 }
 
-/// Apps of one tenant that share the inputs of their health.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Apps that share the inputs of their health (of one tenant, or of all).
+#[derive(Debug, Clone)]
 pub struct HealthGroup {
-    /// Tenant.
-    pub tenant_id: TenantId,
+    /// Tenant (`None` in the totals over every tenant).
+    pub tenant_id: Option<TenantId>,
     /// Refreshing switched on.
     pub enabled: bool,
     /// A token that has not expired.
@@ -115,25 +148,55 @@ pub struct HealthGroup {
     /// 1 when the last attempts failed, else 0.
     pub failing: i32,
     /// Class of the last failure.
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     /// Apps in the group.
     pub apps: i64,
 }
 
 /// Every tenant's apps, grouped by what their health is derived from.
 pub async fn health_groups(db: impl PgExecutor<'_>) -> Result<Vec<HealthGroup>, sqlx::Error> {
-    sqlx::query_as(
-        "select a.tenant_id, a.enabled, coalesce(s.expires_at > now(), false) as token_valid,
-                least(s.failure_streak, 1) as failing, s.last_error_class, count(*) as apps
+    sqlx::query_as!(
+        HealthGroup,
+        r#"select a.tenant_id as "tenant_id?: TenantId", a.enabled,
+                coalesce(s.expires_at > now(), false) as "token_valid!",
+                least(s.failure_streak, 1) as "failing!",
+                s.last_error_class as "last_error_class: ErrorClass", count(*) as "apps!"
            from apps a join token_state s on s.app_id = a.id
-          group by 1, 2, 3, 4, 5",
+          group by 1, 2, 3, 4, 5"#,
     )
     .fetch_all(db)
     .await
 }
 
+/// Every app of the service, grouped by what its health is derived from
+/// (like [`health_groups`], without the tenants).
+pub async fn health_totals(db: impl PgExecutor<'_>) -> Result<Vec<HealthGroup>, sqlx::Error> {
+    sqlx::query_as!(
+        HealthGroup,
+        r#"select null::uuid as "tenant_id?: TenantId", a.enabled,
+                coalesce(s.expires_at > now(), false) as "token_valid!",
+                least(s.failure_streak, 1) as "failing!",
+                s.last_error_class as "last_error_class: ErrorClass", count(*) as "apps!"
+           from apps a join token_state s on s.app_id = a.id
+          group by 2, 3, 4, 5"#,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Tokens of enabled apps that expire within `seconds`.
+pub async fn expiring_within(db: impl PgExecutor<'_>, seconds: f64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from token_state s join apps a on a.id = s.app_id
+          where a.enabled and s.expires_at between now() and now() + make_interval(secs => $1)"#,
+        seconds,
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// An enabled app whose refreshes fail, with its tenant (never a secret or token).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct FailingApp {
     /// Tenant.
     pub tenant_id: TenantId,
@@ -148,7 +211,7 @@ pub struct FailingApp {
     /// Failures in a row.
     pub failure_streak: i32,
     /// Class of the last failure.
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     /// WeChat errcode of the last failure.
     pub last_errcode: Option<i32>,
     /// Last attempt.
@@ -160,18 +223,19 @@ pub async fn failing_apps(
     db: impl PgExecutor<'_>,
     limit: i64,
 ) -> Result<Vec<FailingApp>, sqlx::Error> {
-    sqlx::query_as(
-        "select a.tenant_id, t.name as tenant_name, a.appid, a.name,
-                coalesce(s.expires_at > now(), false) as token_valid, s.failure_streak,
-                s.last_error_class, s.last_errcode, s.last_attempt_at
+    sqlx::query_as!(
+        FailingApp,
+        r#"select a.tenant_id as "tenant_id: TenantId", t.name as tenant_name, a.appid, a.name,
+                coalesce(s.expires_at > now(), false) as "token_valid!", s.failure_streak,
+                s.last_error_class as "last_error_class: ErrorClass", s.last_errcode, s.last_attempt_at
            from token_state s
            join apps a on a.id = s.app_id
            join tenants t on t.id = a.tenant_id
           where s.failure_streak > 0 and a.enabled
           order by s.last_attempt_at desc nulls last, a.appid
-          limit $1",
+          limit $1"#,
+        limit,
     )
-    .bind(limit)
     .fetch_all(db)
     .await
 }

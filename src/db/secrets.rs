@@ -3,7 +3,9 @@
 //!
 //! A ciphertext starts with `[version][key id length][key id]` (see
 //! [`crate::crypto`]), so the key id is read and matched in SQL without
-//! decrypting anything.
+//! decrypting anything. Every statement is checked at compile time
+//! (`sqlx::query!`) except [`key_usage`], which is assembled from one
+//! key-id expression per encrypted column.
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -92,9 +94,10 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
 
 /// Every key check value: `(key id, ciphertext)`.
 pub async fn key_checks(pool: &PgPool) -> Result<Vec<(String, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("select key_id, ciphertext from key_checks order by key_id")
+    let rows = sqlx::query!("select key_id, ciphertext from key_checks order by key_id")
         .fetch_all(pool)
-        .await
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.key_id, r.ciphertext)).collect())
 }
 
 /// Store the check value of `key_id` unless one exists (another replica may
@@ -104,11 +107,11 @@ pub async fn insert_key_check(
     key_id: &str,
     ciphertext: &[u8],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into key_checks (key_id, ciphertext) values ($1, $2) on conflict (key_id) do nothing",
+        key_id,
+        ciphertext,
     )
-    .bind(key_id)
-    .bind(ciphertext)
     .execute(pool)
     .await?;
     Ok(())
@@ -116,8 +119,7 @@ pub async fn insert_key_check(
 
 /// Forget the check value of a key that protects no row any more.
 pub async fn delete_key_check(pool: &PgPool, key_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from key_checks where key_id = $1")
-        .bind(key_id)
+    sqlx::query!("delete from key_checks where key_id = $1", key_id)
         .execute(pool)
         .await?;
     Ok(())
@@ -125,17 +127,18 @@ pub async fn delete_key_check(pool: &PgPool, key_id: &str) -> Result<(), sqlx::E
 
 /// Rows that hold a ciphertext not under `key_id`: `(apps, token_state)`.
 pub async fn count_not_under(pool: &PgPool, key_id: &str) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "select
+    let counts = sqlx::query!(
+        r#"select
             (select count(*) from apps
-              where substring(secret_ciphertext from 1 for length($1)) <> $1
-                 or substring(secondary_secret_ciphertext from 1 for length($1)) <> $1),
+              where substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea
+                 or substring(secondary_secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "apps!",
             (select count(*) from token_state
-              where substring(access_token_ciphertext from 1 for length($1)) <> $1)",
+              where substring(access_token_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "tokens!""#,
+        header(key_id),
     )
-    .bind(header(key_id))
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok((counts.apps, counts.tokens))
 }
 
 /// The encrypted columns of one app.
@@ -162,8 +165,6 @@ pub struct TokenCiphertext {
     pub token: Vec<u8>,
 }
 
-type AppRow = (AppUuid, TenantId, Vec<u8>, Option<Vec<u8>>);
-
 /// Lock and return up to `limit` apps after `after` (in id order) holding a
 /// ciphertext not under `key_id`, skipping `exclude` and rows locked by
 /// others (they are retried later: rotation never waits on the service).
@@ -174,30 +175,24 @@ pub async fn lock_apps_not_under(
     exclude: &[Uuid],
     limit: i64,
 ) -> Result<Vec<AppCiphertexts>, sqlx::Error> {
-    let rows: Vec<AppRow> = sqlx::query_as(
-        "select id, tenant_id, secret_ciphertext, secondary_secret_ciphertext from apps
+    sqlx::query_as!(
+        AppCiphertexts,
+        r#"select id as "id: AppUuid", tenant_id as "tenant_id: TenantId",
+                secret_ciphertext as secret, secondary_secret_ciphertext as secondary
+           from apps
           where id > $2 and id <> all($3)
-            and (substring(secret_ciphertext from 1 for length($1)) <> $1
-                 or substring(secondary_secret_ciphertext from 1 for length($1)) <> $1)
+            and (substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea
+                 or substring(secondary_secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea)
           order by id
           limit $4
-          for update skip locked",
+          for update skip locked"#,
+        header(key_id),
+        after,
+        exclude,
+        limit,
     )
-    .bind(header(key_id))
-    .bind(after)
-    .bind(exclude)
-    .bind(limit)
     .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, tenant_id, secret, secondary)| AppCiphertexts {
-            id,
-            tenant_id,
-            secret,
-            secondary,
-        })
-        .collect())
+    .await
 }
 
 /// Replace an app's ciphertexts (`None` keeps a column as it is).
@@ -207,14 +202,14 @@ pub async fn update_app_ciphertexts(
     secret: Option<&[u8]>,
     secondary: Option<&[u8]>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update apps set secret_ciphertext = coalesce($2, secret_ciphertext),
                          secondary_secret_ciphertext = coalesce($3, secondary_secret_ciphertext)
           where id = $1",
+        id.uuid(),
+        secret,
+        secondary,
     )
-    .bind(id)
-    .bind(secret)
-    .bind(secondary)
     .execute(conn)
     .await?;
     Ok(())
@@ -228,28 +223,23 @@ pub async fn lock_tokens_not_under(
     exclude: &[Uuid],
     limit: i64,
 ) -> Result<Vec<TokenCiphertext>, sqlx::Error> {
-    let rows: Vec<(AppUuid, TenantId, Vec<u8>)> = sqlx::query_as(
-        "select app_id, tenant_id, access_token_ciphertext from token_state
+    sqlx::query_as!(
+        TokenCiphertext,
+        r#"select app_id as "app_id: AppUuid", tenant_id as "tenant_id: TenantId",
+                access_token_ciphertext as "token!"
+           from token_state
           where app_id > $2 and app_id <> all($3)
-            and substring(access_token_ciphertext from 1 for length($1)) <> $1
+            and substring(access_token_ciphertext from 1 for length($1::bytea)) <> $1::bytea
           order by app_id
           limit $4
-          for update skip locked",
+          for update skip locked"#,
+        header(key_id),
+        after,
+        exclude,
+        limit,
     )
-    .bind(header(key_id))
-    .bind(after)
-    .bind(exclude)
-    .bind(limit)
     .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(app_id, tenant_id, token)| TokenCiphertext {
-            app_id,
-            tenant_id,
-            token,
-        })
-        .collect())
+    .await
 }
 
 /// Replace a token's ciphertext; the token itself, its fingerprint and its
@@ -259,10 +249,12 @@ pub async fn update_token_ciphertext(
     app_id: AppUuid,
     ciphertext: &[u8],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update token_state set access_token_ciphertext = $2 where app_id = $1")
-        .bind(app_id)
-        .bind(ciphertext)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "update token_state set access_token_ciphertext = $2 where app_id = $1",
+        app_id.uuid(),
+        ciphertext,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
 
 use super::cache::ReadCache;
 pub use super::gate::Trigger;
@@ -209,7 +210,8 @@ impl RefreshEngine {
 
     /// The scheduler loop: claim due rows while refresh slots are free (each
     /// claimed row is refreshed in its own task), then sleep until the next
-    /// due time, a notification or a tick.
+    /// due time, a notification or a tick; until `stop` is cancelled, then
+    /// wait for the refreshes in flight to be stored.
     ///
     /// One claim query runs at a time per replica, and only when a slot is
     /// free: a replica never fires a burst of claims that find nothing (all
@@ -217,34 +219,39 @@ impl RefreshEngine {
     /// instead of waiting for the slowest refresh of a round. Rounds are at
     /// least [`MIN_ROUND`] apart, so the notifications every stored token
     /// sends do not turn into a claim query each on every replica.
-    pub async fn run(self: Arc<Self>) {
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         tracing::info!(replica = %self.config.replica_id, concurrency = self.config.concurrency, "refresh engine started");
-        loop {
-            if self.pool.is_closed() {
-                return;
-            }
+        while !stop.is_cancelled() {
             let round = Instant::now();
-            self.claim_due_rows().await;
-            let pause = match tokens::next_due(&self.pool).await {
-                Ok(Some(next)) => {
+            // A claim cut short by the cancellation rolls back: the row stays due.
+            stop.run_until_cancelled(self.claim_due_rows()).await;
+            let pause = match stop.run_until_cancelled(tokens::next_due(&self.pool)).await {
+                None => break,
+                Some(Ok(Some(next))) => {
                     let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
                     // Due rows held by other replicas (or in flight here):
                     // look again shortly; their commit also wakes us.
                     until.clamp(MIN_ROUND, self.config.tick.max(MIN_ROUND))
                 }
-                Ok(None) => self.config.tick,
-                Err(e) => {
+                Some(Ok(None)) => self.config.tick,
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, "cannot read the next due time; retrying");
                     Duration::from_secs(1)
                 }
             };
             tokio::select! {
+                () = stop.cancelled() => break,
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(pause) => {}
             }
             // Coalesce bursts of wake-ups into one round per MIN_ROUND.
-            tokio::time::sleep(MIN_ROUND.saturating_sub(round.elapsed())).await;
+            let rest = MIN_ROUND.saturating_sub(round.elapsed());
+            stop.run_until_cancelled(tokio::time::sleep(rest)).await;
         }
+        // Every in-flight refresh holds a slot until its transaction ends.
+        let all = u32::try_from(self.config.concurrency.max(1)).unwrap_or(u32::MAX);
+        let _ = self.slots.acquire_many(all).await;
+        tracing::info!(replica = %self.config.replica_id, "refresh engine stopped");
     }
 
     /// Claim due rows one at a time while a refresh slot is free, and

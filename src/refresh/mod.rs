@@ -8,6 +8,5 @@ pub mod gate;
 pub mod metrics;
 pub mod policy;
 pub mod reads;
-pub mod scheduler;
 pub mod slots;
 pub mod token;

@@ -4,10 +4,13 @@
 pub mod accounts;
 pub mod apps;
 pub mod audit;
+pub mod health;
 pub mod identity;
 pub mod invites;
 pub mod keys;
 pub mod members;
+pub mod metrics;
+pub mod operator;
 pub mod tenants;
 pub mod token_read;
 

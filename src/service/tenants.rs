@@ -1,5 +1,5 @@
-//! The operator's view of the organisations: every tenant's health, and
-//! each one's app limit (set from the operator page or the command line).
+//! The organisations' app limits, set from the operator page or the command
+//! line (every tenant's health is in `super::operator`).
 
 use sqlx::PgPool;
 
@@ -9,22 +9,9 @@ use crate::db::app_limits::{LimitReached, TenantRef};
 use crate::db::audit::AuditEvent;
 use crate::domain::{AuditAction, TenantId};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 pub use crate::db::accounts::TenantHealthRow;
 pub use crate::db::app_limits::MAX_APP_LIMIT;
-
-/// Every organisation's health, for operators of the service.
-pub async fn health(state: &AppState, actor: &Actor) -> Result<Vec<TenantHealthRow>, ApiError> {
-    actor.principal.require_operator()?;
-    Ok(health_rows(state).await?)
-}
-
-/// Every organisation's health, for a caller that has checked that an
-/// operator asks (the operator page, which refuses everyone else first).
-pub async fn health_rows(state: &AppState) -> Result<Vec<TenantHealthRow>, sqlx::Error> {
-    db::accounts::tenant_health(&state.pool).await
-}
 
 /// Who changes an app limit.
 #[derive(Debug, Clone, Copy)]

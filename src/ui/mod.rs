@@ -10,6 +10,7 @@
 //! of the attacker's choosing (login CSRF).
 
 pub mod accounts;
+pub mod app_limit;
 pub mod app_page;
 pub mod apps;
 pub mod audit;
@@ -112,7 +113,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/operator", web::get().to(ops::operator_page))
         .route(
             "/operator/tenants/{id}/app-limit",
-            web::post().to(ops::set_app_limit),
+            web::post().to(app_limit::set_app_limit),
         );
 }
 

@@ -77,7 +77,13 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_STABLE_RENEW_WINDOW"
                 | "TOKENVAULT_STATS_CACHE_SECONDS"
                 | "TOKENVAULT_CLASSIC_OVERLAP"
-                | "TOKENVAULT_INVALIDATE_MIN_AGE" => "3600".into(),
+                | "TOKENVAULT_INVALIDATE_MIN_AGE"
+                | "TOKENVAULT_HEARTBEAT_SECONDS"
+                | "TOKENVAULT_KEY_USE_FLUSH_SECONDS"
+                | "TOKENVAULT_AUDIT_FLUSH_SECONDS"
+                | "TOKENVAULT_LOG_PRUNE_SECONDS"
+                | "TOKENVAULT_SESSION_PRUNE_SECONDS"
+                | "TOKENVAULT_THROTTLE_PRUNE_SECONDS" => "3600".into(),
                 "TOKENVAULT_DB_MAX_CONNECTIONS" | "TOKENVAULT_SIM_TOKEN_LENGTH" => "16".into(),
                 "TOKENVAULT_SESSION_IDLE_MINUTES"
                 | "TOKENVAULT_SESSION_MAX_HOURS"

@@ -25,6 +25,7 @@ mod guards_edge_stats;
 mod health;
 mod helpers;
 mod hermetic;
+mod jobs;
 mod openapi;
 mod refresh;
 mod refresh_races;

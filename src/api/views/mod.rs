@@ -4,5 +4,7 @@
 //! row on the wire, never a body built by hand.
 
 pub mod apps;
+pub mod ops;
 pub mod people;
+pub mod problem;
 pub mod tokens;

@@ -13,7 +13,6 @@ use crate::service::audit::AuditRow;
 use crate::service::invites::InviteRow;
 use crate::service::keys::ApiKeyRow;
 use crate::service::members::MemberRow;
-use crate::service::tenants::TenantHealthRow;
 use crate::service::{accounts, invites, keys, members};
 
 /// An organisation.
@@ -365,45 +364,4 @@ pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     /// Pass as `before` for the next page; `null` on the last page.
     pub next_before: Option<i64>,
-}
-
-/// An organisation's health, for operators: no secrets, no tokens.
-#[derive(Serialize, ToSchema)]
-pub struct TenantHealth {
-    /// Tenant id.
-    pub id: TenantId,
-    /// Organisation name.
-    pub name: String,
-    /// When it signed up.
-    pub created_at: DateTime<Utc>,
-    /// Members.
-    pub members: i64,
-    /// Registered apps.
-    pub apps: i64,
-    /// Apps whose last refresh failed.
-    pub failing_apps: i64,
-    /// The organisation's own app limit, set by an operator; `null`: the
-    /// service's default.
-    pub app_limit: Option<i32>,
-}
-
-impl From<TenantHealthRow> for TenantHealth {
-    fn from(t: TenantHealthRow) -> Self {
-        Self {
-            id: t.id,
-            name: t.name,
-            created_at: t.created_at,
-            members: t.members,
-            apps: t.apps,
-            failing_apps: t.failing_apps,
-            app_limit: t.app_limit,
-        }
-    }
-}
-
-/// Every tenant's health.
-#[derive(Serialize, ToSchema)]
-pub struct TenantHealthList {
-    /// Tenants.
-    pub items: Vec<TenantHealth>,
 }
