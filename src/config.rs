@@ -11,8 +11,8 @@ use clap::{Args, ValueEnum};
 pub mod intervals;
 pub use intervals::JobIntervals;
 
-use crate::auth::client::TrustedProxies;
 use crate::crypto::{self, KeyRing};
+use crate::domain::client::TrustedProxies;
 
 /// Every setting of every command. Each can be given as a flag (before or
 /// after the subcommand) or through its environment variable.
@@ -279,8 +279,11 @@ impl MetricsToken {
     /// of equal length, so neither content nor length leaks).
     pub fn matches(&self, sent: &str) -> bool {
         use secrecy::ExposeSecret as _;
-        let expected = crate::auth::token::hash(self.0.expose_secret());
-        crate::auth::token::constant_time_eq(&expected, &crate::auth::token::hash(sent))
+        let expected = crate::domain::credential::hash(self.0.expose_secret());
+        crate::domain::credential::constant_time_eq(
+            &expected,
+            &crate::domain::credential::hash(sent),
+        )
     }
 }
 

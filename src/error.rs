@@ -4,8 +4,6 @@
 //! Internal errors are logged with their cause chain and answered with a
 //! generic message: database or upstream error text never reaches a client.
 
-use std::fmt::Write as _;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -212,16 +210,7 @@ fn problem_with_errors(
         .body(serde_json::to_string(&body).unwrap_or_default())
 }
 
-/// Render an error and every `source()` below it on one line.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let _ = write!(out, ": {c}");
-        cause = c.source();
-    }
-    out
-}
+use crate::report::error_chain;
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {

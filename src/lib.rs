@@ -15,6 +15,7 @@ pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod refresh;
+pub mod report;
 pub mod secret;
 pub mod service;
 pub mod startup;

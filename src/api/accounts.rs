@@ -48,9 +48,9 @@ pub struct LoginRequest {
     security(()),
     responses(
         (status = 201, description = "The organisation and its owner; sets the `tv_session` cookie", body = SignedIn),
-        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts from this address (`too_many_requests`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address (`too_many_requests`); see `Retry-After`", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn signup(
@@ -84,9 +84,9 @@ pub async fn signup(
     security(()),
     responses(
         (status = 200, description = "Signed in; sets the `tv_session` cookie", body = SignedIn),
-        (status = 401, description = "Wrong email or password (`unauthenticated`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts from this address, or for this account from this address (`too_many_requests`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (`unauthenticated`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address, or for this account from this address (`too_many_requests`); see `Retry-After`", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn login(

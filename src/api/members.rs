@@ -49,7 +49,7 @@ pub struct ChangeRoleRequest {
     security(("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "The member with the new role", body = MemberView),
-        (status = 409, description = "The organisation would lose its last owner (`last_owner`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The organisation would lose its last owner (`last_owner`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn change_role(
@@ -71,7 +71,7 @@ pub async fn change_role(
     security(("session" = [], "csrf" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 409, description = "The organisation would lose its last owner (`last_owner`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The organisation would lose its last owner (`last_owner`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn remove(
@@ -179,8 +179,8 @@ pub struct AcceptInviteRequest {
     security(()),
     responses(
         (status = 201, description = "Joined and signed in; sets the `tv_session` cookie", body = SignedIn),
-        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account with this email exists (`email_taken`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn accept_invite(

@@ -28,8 +28,8 @@ use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
-use super::token;
 use crate::db;
+use crate::domain::credential as token;
 use crate::domain::{ApiKeyId, AppUuid, AuditAction, TenantId};
 
 /// Channel on which revocations are announced to every replica.

@@ -4,18 +4,17 @@
 //! state in one line which role they need.
 
 pub mod api_key;
-pub mod client;
+
 pub mod password;
 pub mod session;
 pub mod throttle;
-pub mod token;
 
 use std::sync::Arc;
 
+pub use crate::domain::client::{ThrottleKey, TrustedProxies};
 use crate::domain::{ApiKeyId, Role, TenantId, UserId};
 use crate::error::ApiError;
 pub use api_key::{KeyPrincipal, KeyVerifier};
-pub use client::{ThrottleKey, TrustedProxies};
 pub use session::SessionPrincipal;
 pub use throttle::{KeyAuthThrottle, LoginThrottle};
 

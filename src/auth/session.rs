@@ -5,7 +5,7 @@
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 
-use super::token;
+use crate::domain::credential as token;
 use crate::domain::{Role, TenantId, UserId};
 
 /// Name of the session cookie.

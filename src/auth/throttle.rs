@@ -25,7 +25,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus_client::metrics::counter::Counter;
 
-pub use super::client::ThrottleKey;
+pub use crate::domain::client::ThrottleKey;
 
 /// Longest delay a sign-in gets for its account's attempts from everywhere.
 pub const MAX_SIGNIN_DELAY: Duration = Duration::from_secs(2);

@@ -20,10 +20,13 @@ use crate::startup::{self, Application};
 
 /// Run the service until SIGTERM or SIGINT.
 pub(super) async fn serve(settings: Settings) -> anyhow::Result<()> {
-    // Bind first: a taken port is reported before anything else starts.
+    // Signals first: a SIGTERM that arrives while the database starts is
+    // kept, and ends the service gracefully as soon as it serves.
+    let signals = Signals::install()?;
+    // Bind next: a taken port is reported before anything else starts.
     let listener = startup::bind(settings.bind)?;
     let database = Database::open(&settings).await?;
-    let result = serve_on(settings, &database, listener).await;
+    let result = serve_on(settings, &database, listener, signals).await;
     let closed = database.close().await;
     result.and(closed)
 }
@@ -42,6 +45,7 @@ async fn serve_on(
     settings: Settings,
     database: &Database,
     listener: std::net::TcpListener,
+    mut signals: Signals,
 ) -> anyhow::Result<()> {
     db::migrate(&database.pool).await?;
     // Before serving anything: a key ring that cannot decrypt what is stored stops here.
@@ -58,7 +62,7 @@ async fn serve_on(
         tracing::info!("{line}");
     }
     let ended = tokio::select! {
-        signal = shutdown_signal() => Ended::Signal(signal),
+        signal = signals.recv() => Ended::Signal(signal),
         result = &mut server => Ended::Server(result),
         job = jobs.stopped() => Ended::Job(job),
     };
@@ -147,20 +151,27 @@ fn browser_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let terminate = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
+/// SIGTERM and SIGINT, listened for from the first moment of the start.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    /// The name of the next signal received (or received already).
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        () = terminate => "SIGTERM",
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod app;
 mod audit;
+pub mod client;
+pub mod credential;
 mod email;
 pub mod health;
 mod ids;

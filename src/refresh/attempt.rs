@@ -11,11 +11,11 @@ use sqlx::PgConnection;
 use super::engine::{AttemptOutcome, EngineError, RefreshEngine, Trigger};
 use super::gate::{self, Decision, Refusal, Spent};
 use super::policy::{self, chrono_duration};
-use crate::auth::token::hash as fingerprint;
 use crate::crypto::Binding;
 use crate::db;
 use crate::db::budget::BudgetRow;
 use crate::db::tokens::{self, ClaimedRow, LogEntry, StoredFailure, StoredToken};
+use crate::domain::credential::hash as fingerprint;
 use crate::domain::{AppId, RefreshOutcome, TokenMode};
 use crate::upstream::{ErrorClass, FetchFailure, FetchRequest, FreshToken};
 

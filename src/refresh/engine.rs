@@ -29,10 +29,10 @@ use super::metrics::Metrics;
 use super::policy::Timing;
 use super::slots::OnDemandSlots;
 use super::token::Unavailable;
-use crate::auth::token::hash as fingerprint;
 use crate::crypto::KeyRing;
 use crate::db::tokens::{self, ClaimedRow};
 use crate::domain::AppUuid;
+use crate::domain::credential::hash as fingerprint;
 use crate::upstream::{ErrorClass, FetchFailure, TokenProvider};
 
 /// Least time between two claim rounds of one replica's scheduler loop.
@@ -267,13 +267,13 @@ impl RefreshEngine {
                     tokio::spawn(async move {
                         let _slot = slot;
                         if let Err(e) = engine.refresh_claimed(tx, row).await {
-                            tracing::warn!(error = %crate::error::error_chain(&e), "scheduled refresh failed; will retry");
+                            tracing::warn!(error = %crate::report::error_chain(&e), "scheduled refresh failed; will retry");
                         }
                     });
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    tracing::warn!(error = %crate::error::error_chain(&e), "cannot claim due tokens; will retry");
+                    tracing::warn!(error = %crate::report::error_chain(&e), "cannot claim due tokens; will retry");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     return;
                 }
@@ -340,7 +340,7 @@ impl RefreshEngine {
     ) -> Result<InvalidateOutcome, EngineError> {
         let reported_fp = fingerprint(reported);
         let is_current = |fp: Option<&Vec<u8>>| {
-            fp.is_some_and(|fp| crate::auth::token::constant_time_eq(fp, &reported_fp))
+            fp.is_some_and(|fp| crate::domain::credential::constant_time_eq(fp, &reported_fp))
         };
         let current_fp = self.current_fingerprint(app_id).await?;
         if !is_current(current_fp.as_ref()) {

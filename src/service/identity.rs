@@ -7,9 +7,10 @@ use std::net::IpAddr;
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
 
+use crate::auth::KeyPrincipal;
 use crate::auth::session::{self, SessionPrincipal, StartedSession};
-use crate::auth::{KeyPrincipal, token};
 use crate::db;
+use crate::domain::credential as token;
 use crate::domain::{TenantId, UserId};
 use crate::error::ApiError;
 use crate::service::Visitor;

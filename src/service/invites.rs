@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::accounts::{self, SignedIn};
 use super::{Actor, Visitor, identity};
-use crate::auth::token;
 use crate::db;
+use crate::domain::credential as token;
 use crate::domain::{AuditAction, Email, FieldError, InviteId, NewPassword, Role, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -128,7 +128,7 @@ fn network_failure(e: reqwest::Error) -> FetchFailure {
         "the request to WeChat failed"
     };
     let e = e.without_url();
-    let detail = crate::error::error_chain(&e);
+    let detail = crate::report::error_chain(&e);
     FetchFailure {
         outcome_unknown,
         ..transient(format!("{what}: {detail}"))
