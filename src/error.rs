@@ -114,17 +114,19 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// The body of a problem+json answer.
-#[derive(Debug, Serialize)]
+/// The body of every error answer (RFC 9457 problem details), as the
+/// OpenAPI document describes it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
-    /// A URI naming the problem type.
+    /// Always `about:blank`: the problem is the HTTP status, made precise
+    /// by `code` (the project names no problem-type URIs of its own).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: &'static str,
     /// Short summary (the status text).
     pub title: &'a str,
     /// HTTP status.
     pub status: u16,
-    /// Stable machine-readable code.
+    /// Stable machine-readable code, e.g. `validation_failed`.
     pub code: &'a str,
     /// Human-readable explanation.
     pub detail: String,
@@ -137,13 +139,14 @@ pub struct Problem<'a> {
 }
 
 /// What a `token_unavailable` answer adds to the problem.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenProblem<'a> {
     /// What kept the token away: `failed`, `backoff`, `budget_spent`,
     /// `not_renewable`, `busy`, `disabled` or `too_short`.
     pub reason: &'a str,
     /// The failure's WeChat errcode (`null` for a network failure).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, nullable)]
     pub errcode: Option<Option<i64>>,
     /// The failure's message.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +156,7 @@ pub struct TokenProblem<'a> {
     pub class: Option<ErrorClass>,
     /// What the errcode means and what to do (`null` when unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Explanation>, nullable)]
     pub explanation: Option<Option<Explanation>>,
 }
 
@@ -193,7 +197,7 @@ fn problem_with_errors(
     token: Option<TokenProblem<'_>>,
 ) -> HttpResponse {
     let body = Problem {
-        kind: format!("https://tokenvault.dev/problems/{code}"),
+        kind: "about:blank",
         title: status.canonical_reason().unwrap_or("Error"),
         status: status.as_u16(),
         code,

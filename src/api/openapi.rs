@@ -19,7 +19,7 @@ use crate::domain::{AuditAction, Role, TokenMode};
 use crate::refresh::policy::Health;
 use crate::upstream::ErrorClass;
 
-pub use super::views::problem::{FieldErrorView, Problem};
+pub use super::views::problem::{FieldError, Problem, TokenProblem};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -74,7 +74,7 @@ on every state-changing call.",
         super::wechat_compat::stable_token,
     ),
     components(schemas(
-        Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass,
+        Problem, TokenProblem, FieldError, Role, TokenMode, Health, ErrorClass,
         AuditAction, people::Member, people::ApiKeyView,
         people::AuditEntry, people::InviteView,
     )),

@@ -23,8 +23,9 @@ pub use password::NewPassword;
 pub use refresh::{ErrorClass, RefreshOutcome, Trigger};
 pub use role::Role;
 
-/// Why a field was refused: a stable code and a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a field was refused: a stable code and a sentence for people
+/// (serialised by `crate::error` with these three fields).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, utoipa::ToSchema)]
 #[error("{message}")]
 pub struct FieldError {
     /// The field, as named in the request.

@@ -192,3 +192,56 @@ async fn inputs_the_schema_check_found_answer_with_a_client_error() {
     let res = owner.get("/api/v1/apps?after=wx0123456789abcdef").await;
     assert_eq!(res.status(), 200);
 }
+
+/// Every property the `Problem` schema names, following `allOf` and
+/// references (the token fields are flattened into it).
+fn problem_properties(doc: &serde_json::Value) -> Vec<String> {
+    fn walk(doc: &serde_json::Value, schema: &serde_json::Value, out: &mut Vec<String>) {
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.rsplit('/').next().unwrap();
+            walk(doc, &doc["components"]["schemas"][name], out);
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            out.extend(props.keys().cloned());
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for part in schema[key].as_array().into_iter().flatten() {
+                walk(doc, part, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, &doc["components"]["schemas"]["Problem"], &mut out);
+    out
+}
+
+/// The error bodies are written by the type the document describes: each
+/// field an answer carries is one the `Problem` schema names, and the
+/// problem type is `about:blank` (the `code` says what went wrong).
+#[tokio::test]
+async fn error_answers_are_what_the_problem_schema_describes() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let known = problem_properties(&doc);
+    for field in [
+        "type", "title", "status", "code", "detail", "errors", "reason", "errcode",
+    ] {
+        assert!(known.iter().any(|k| k == field), "{field} not in {known:?}");
+    }
+    let invalid = app
+        .client
+        .post(format!("{}/api/v1/signup", app.address))
+        .json(&serde_json::json!({ "organization": "", "email": "not an email", "password": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 422);
+    let missing = app.get("/api/v1/no-such-thing").await;
+    for res in [invalid, missing] {
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["type"], "about:blank", "{body}");
+        for key in body.as_object().unwrap().keys() {
+            assert!(known.contains(key), "{key} of {body} is not in the schema");
+        }
+    }
+}
