@@ -327,9 +327,8 @@ async fn main() -> anyhow::Result<()> {
         serde_json::to_string_pretty(&report)?,
     )?;
 
-    tv_handle.stop(true).await;
+    tokenvault::jobs::stop_replica(jobs, &tv_handle).await;
     bare_handle.stop(true).await;
-    jobs.shutdown().await;
     pool.close().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     tokio::task::spawn_blocking(move || pg.stop()).await??;

@@ -1,9 +1,10 @@
 //! `tokenvault serve`: the HTTP server and the background jobs of one
 //! replica, started side by side and stopped together. Whichever ends first
-//! — a signal, the server, a job — is logged; then the server stops taking
-//! requests (finishing those in flight), the jobs are cancelled and awaited
-//! (the engine stores its in-flight refreshes), the engine's own connections
-//! close, and the caller stops the database.
+//! — a signal, the server, a job — is logged; then the jobs are cancelled
+//! and awaited (the engine stores its in-flight refreshes while the server
+//! still answers), the server stops taking requests (finishing those in
+//! flight), the engine's own connections close, and the caller stops the
+//! database ([`jobs::stop_replica`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -69,7 +70,7 @@ async fn serve_on(
     let served = match ended {
         Ended::Signal(signal) => {
             tracing::info!("{signal} received: shutting down gracefully");
-            handle.stop(true).await;
+            jobs::stop_replica(jobs, &handle).await;
             server
                 .await
                 .context("HTTP server task failed")?
@@ -77,20 +78,20 @@ async fn serve_on(
         }
         Ended::Server(result) => {
             tracing::error!("HTTP server stopped unexpectedly");
+            jobs.shutdown().await;
             result
                 .context("HTTP server task failed")?
                 .map_err(Into::into)
         }
         Ended::Job(job) => {
             tracing::error!(job, "background job stopped unexpectedly: shutting down");
-            handle.stop(true).await;
+            jobs::stop_replica(jobs, &handle).await;
             let _ = server.await;
             Err(anyhow::anyhow!(
                 "the background job '{job}' stopped unexpectedly"
             ))
         }
     };
-    jobs.shutdown().await;
     // Nothing uses the engine's own connections any more.
     state.engine.pool().close().await;
     served

@@ -61,6 +61,16 @@ pub struct Stopped {
     pub failed: Vec<&'static str>,
 }
 
+/// Stop a replica as SIGTERM does: first its background jobs (so the
+/// refreshes in flight are stored while the HTTP workers still run: their
+/// runtimes opened some of the engine's connections, which die with them),
+/// then the server, which finishes the requests in flight. How the jobs ended.
+pub async fn stop_replica(jobs: Jobs, server: &actix_web::dev::ServerHandle) -> Stopped {
+    let stopped = jobs.shutdown().await;
+    server.stop(true).await;
+    stopped
+}
+
 /// Start every background job of the replica whose state is `state`.
 pub fn start(state: &Arc<AppState>) -> Jobs {
     // An in-flight refresh may take an upstream timeout; its transaction

@@ -221,13 +221,13 @@ impl TestApp {
             .map_or_else(Vec::new, Jobs::names)
     }
 
-    /// Stop this replica as `tokenvault serve` stops on SIGTERM: the server
-    /// finishes its requests, then the background jobs are cancelled and
-    /// awaited; how they ended. The database stays for the test to look at.
+    /// Stop this replica as `tokenvault serve` stops on SIGTERM
+    /// (`jobs::stop_replica`): the background jobs are cancelled and
+    /// awaited, then the server finishes its requests; how the jobs ended.
+    /// The database stays for the test to look at.
     pub async fn shutdown(&mut self) -> Stopped {
-        self.running.server.stop(true).await;
         let jobs = self.running.jobs.take().expect("shut down once");
-        jobs.shutdown().await
+        tokenvault::jobs::stop_replica(jobs, &self.running.server).await
     }
 
     /// A browser-like client: its own cookie jar, not signed in.

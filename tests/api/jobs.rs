@@ -114,3 +114,73 @@ async fn shutdown_cancels_and_awaits_every_background_job() {
         "a refresh after shutdown"
     );
 }
+
+/// Scheduled refreshes in flight when the replica stops (SIGTERM) are
+/// stored before the replica ends: WeChat's answers are never thrown away.
+/// Requests open the engine's connections on the HTTP workers' runtimes, so
+/// stopping the server before the jobs broke those connections under the
+/// in-flight refreshes, and their commits failed.
+#[tokio::test]
+async fn refreshes_in_flight_at_shutdown_are_stored() {
+    use tokenvault::upstream::simulator::Fault;
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    let appids: Vec<String> = (0..4).map(|i| format!("wx00000000000d7a{i:02}")).collect();
+    for appid in &appids {
+        sim.add_app(appid, SECRET);
+    }
+    let mut app = spawn_app_with_settings(sim_settings(&sim.base_url())).await;
+    let owner = app.signup("Drain Co", "o@drain.test").await;
+    for appid in &appids {
+        let res = owner
+            .post_json("/api/v1/apps", &json!({ "appid": appid, "secret": SECRET }))
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+    // Slow calls: manual refreshes of every app at once, each holding one
+    // of the engine's connections, opened by the HTTP workers.
+    for appid in &appids {
+        sim.inject(appid, Fault::Latency { ms: 1500 }).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut refreshes = tokio::task::JoinSet::new();
+    for appid in &appids {
+        let owner = owner.clone();
+        let path = format!("/api/v1/apps/{appid}/refresh");
+        refreshes.spawn(async move { owner.post_json(&path, &json!({})).await });
+    }
+    while let Some(res) = refreshes.join_next().await {
+        let res = res.unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+
+    // Every app due now: the engine claims them on those connections; stop
+    // the replica while WeChat is still answering.
+    sqlx::query("update token_state set next_refresh_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let pool = app.pool.clone();
+    eventually("scheduled calls in flight", || async {
+        appids.iter().all(|a| sim.stats(a).in_flight == 1)
+    })
+    .await;
+    let stopped = app.shutdown().await;
+    assert!(stopped.failed.is_empty(), "{stopped:?}");
+
+    let calls: u64 = appids
+        .iter()
+        .map(|a| {
+            let s = sim.stats(a);
+            s.classic_calls + s.stable_calls
+        })
+        .sum();
+    let logged: i64 = sqlx::query_scalar("select count(*) from refresh_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        u64::try_from(logged).unwrap(),
+        calls,
+        "every call to WeChat has its logged attempt"
+    );
+}

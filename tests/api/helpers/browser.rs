@@ -13,7 +13,9 @@ pub async fn signup_at(address: &str, org: &str, email: &str) -> Browser {
 /// The password every test account uses.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A client with a cookie jar and the CSRF token of its session.
+/// A client with a cookie jar and the CSRF token of its session (a clone
+/// shares the jar: the same session).
+#[derive(Clone)]
 pub struct Browser {
     /// Base URL.
     pub address: String,
