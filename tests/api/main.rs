@@ -9,6 +9,7 @@
 mod accounts;
 mod accounts_roles;
 mod accounts_tenants;
+mod alerts;
 mod apps;
 mod apps_access;
 mod browser;
