@@ -7,7 +7,10 @@ create table alert_channels (
     tenant_id         uuid not null references tenants (id) on delete cascade,
     kind              text not null check (kind in ('webhook', 'wecom', 'feishu', 'dingtalk')),
     name              text not null check (length(name) between 1 and 100),
-    url               text not null check (length(url) between 1 and 2048),
+    -- The target URL under the key ring (a robot's URL is its credential),
+    -- and the same URL with its credentials masked, for lists.
+    url_ciphertext    bytea not null,
+    url_display       text not null check (length(url_display) between 1 and 2100),
     -- The signing secret under the key ring (binding: tenant, channel, field).
     secret_ciphertext bytea,
     events            text[] not null,

@@ -51,6 +51,8 @@ pub enum SecretField {
     KeyCheck,
     /// `alert_channels.secret_ciphertext`.
     AlertSecret,
+    /// `alert_channels.url_ciphertext`.
+    AlertUrl,
 }
 
 impl SecretField {
@@ -62,6 +64,7 @@ impl SecretField {
             Self::AccessToken => "token_state.access_token",
             Self::KeyCheck => "key_checks.check",
             Self::AlertSecret => "alert_channels.secret",
+            Self::AlertUrl => "alert_channels.url",
         }
     }
 }
@@ -111,6 +114,15 @@ impl Binding {
             tenant_id: tenant_id.uuid(),
             row_id: channel_id.uuid(),
             field: SecretField::AlertSecret,
+        }
+    }
+
+    /// The target URL of alert channel `channel_id`.
+    pub fn alert_url(tenant_id: TenantId, channel_id: AlertChannelId) -> Self {
+        Self {
+            tenant_id: tenant_id.uuid(),
+            row_id: channel_id.uuid(),
+            field: SecretField::AlertUrl,
         }
     }
 

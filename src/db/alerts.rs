@@ -32,7 +32,7 @@ pub struct ChannelRow {
     pub kind: ChannelKind,
     /// A name to recognise it by.
     pub name: String,
-    /// The target URL.
+    /// The target URL with its credentials masked.
     pub url: String,
     /// Whether it signs its messages.
     pub has_secret: bool,
@@ -54,8 +54,10 @@ pub struct NewChannel<'a> {
     pub kind: ChannelKind,
     /// Its name.
     pub name: &'a str,
-    /// The target URL.
-    pub url: &'a str,
+    /// The target URL under the key ring.
+    pub url_ciphertext: &'a [u8],
+    /// The target URL with its credentials masked.
+    pub url_display: &'a str,
     /// The signing secret under the key ring.
     pub secret_ciphertext: Option<&'a [u8]>,
     /// Event type names.
@@ -70,13 +72,15 @@ pub async fn insert_channel(
     c: &NewChannel<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into alert_channels (id, tenant_id, kind, name, url, secret_ciphertext, events, appids)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into alert_channels (id, tenant_id, kind, name, url_ciphertext, url_display,
+                                     secret_ciphertext, events, appids)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         c.id as _,
         c.tenant_id as _,
         c.kind as _,
         c.name,
-        c.url,
+        c.url_ciphertext,
+        c.url_display,
         c.secret_ciphertext,
         c.events,
         c.appids,
@@ -94,7 +98,7 @@ pub async fn list_channels(
     sqlx::query_as!(
         ChannelRow,
         r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
-                  kind as "kind: ChannelKind", name, url,
+                  kind as "kind: ChannelKind", name, url_display as url,
                   secret_ciphertext is not null as "has_secret!", events, appids, created_at
            from alert_channels where tenant_id = $1 order by created_at, id"#,
         tenant_id as _,
@@ -112,7 +116,7 @@ pub async fn get_channel(
     sqlx::query_as!(
         ChannelRow,
         r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
-                  kind as "kind: ChannelKind", name, url,
+                  kind as "kind: ChannelKind", name, url_display as url,
                   secret_ciphertext is not null as "has_secret!", events, appids, created_at
            from alert_channels where tenant_id = $1 and id = $2"#,
         tenant_id as _,
@@ -243,8 +247,8 @@ pub struct ClaimedDelivery {
     pub channel_id: AlertChannelId,
     /// Where it goes.
     pub kind: ChannelKind,
-    /// The target URL.
-    pub url: String,
+    /// The encrypted target URL.
+    pub url_ciphertext: Vec<u8>,
     /// The encrypted signing secret.
     pub secret_ciphertext: Option<Vec<u8>>,
     /// What happened.
@@ -267,7 +271,7 @@ pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedDelivery
         ClaimedDelivery,
         r#"select d.id as "id: AlertDeliveryId", d.attempts, d.created_at,
                   d.tenant_id as "tenant_id: TenantId", t.name as organization,
-                  c.id as "channel_id: AlertChannelId", c.kind as "kind: ChannelKind", c.url,
+                  c.id as "channel_id: AlertChannelId", c.kind as "kind: ChannelKind", c.url_ciphertext,
                   c.secret_ciphertext, e.event_type as "event_type: EventType", e.occurred_at,
                   e.appid, e.app_name, e.errcode, e.errmsg
            from alert_deliveries d
@@ -294,7 +298,7 @@ pub async fn claim_one(
         ClaimedDelivery,
         r#"select d.id as "id: AlertDeliveryId", d.attempts, d.created_at,
                   d.tenant_id as "tenant_id: TenantId", t.name as organization,
-                  c.id as "channel_id: AlertChannelId", c.kind as "kind: ChannelKind", c.url,
+                  c.id as "channel_id: AlertChannelId", c.kind as "kind: ChannelKind", c.url_ciphertext,
                   c.secret_ciphertext, e.event_type as "event_type: EventType", e.occurred_at,
                   e.appid, e.app_name, e.errcode, e.errmsg
            from alert_deliveries d

@@ -28,7 +28,7 @@ pub struct KeyUsage {
     pub secondary_secrets: i64,
     /// `token_state.access_token_ciphertext` values.
     pub tokens: i64,
-    /// `alert_channels.secret_ciphertext` values.
+    /// `alert_channels.secret_ciphertext` and `url_ciphertext` values.
     pub alert_secrets: i64,
 }
 
@@ -76,6 +76,8 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
              select {tokens}, 'token' from token_state where access_token_ciphertext is not null
              union all
              select {alerts}, 'alert' from alert_channels where secret_ciphertext is not null
+             union all
+             select {alert_urls}, 'alert' from alert_channels
          ) ids
          group by key_id
          order by key_id",
@@ -83,6 +85,7 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
         secondary = key_id_sql("secondary_secret_ciphertext"),
         tokens = key_id_sql("access_token_ciphertext"),
         alerts = key_id_sql("secret_ciphertext"),
+        alert_urls = key_id_sql("url_ciphertext"),
     );
     let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
@@ -266,46 +269,50 @@ pub async fn update_token_ciphertext(
     Ok(())
 }
 
-/// The encrypted signing secret of one alert channel.
+/// The encrypted columns of one alert channel.
 #[derive(Debug, Clone)]
-pub struct AlertSecretCiphertext {
+pub struct AlertCiphertexts {
     /// `alert_channels.id`.
     pub id: AlertChannelId,
     /// `alert_channels.tenant_id`.
     pub tenant_id: TenantId,
+    /// `alert_channels.url_ciphertext`.
+    pub url: Vec<u8>,
     /// `alert_channels.secret_ciphertext`.
-    pub secret: Vec<u8>,
+    pub secret: Option<Vec<u8>>,
 }
 
-/// Alert channels whose signing secret is not under `key_id`.
+/// Alert channels holding a ciphertext not under `key_id`.
 pub async fn count_alert_secrets_not_under(
     pool: &PgPool,
     key_id: &str,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select count(*) as "n!" from alert_channels
-            where substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea"#,
+            where substring(url_ciphertext from 1 for length($1::bytea)) <> $1::bytea
+               or substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea"#,
         header(key_id),
     )
     .fetch_one(pool)
     .await
 }
 
-/// Like [`lock_apps_not_under`], for the signing secrets of alert channels.
+/// Like [`lock_apps_not_under`], for the alert channels' URLs and signing secrets.
 pub async fn lock_alert_secrets_not_under(
     conn: &mut PgConnection,
     key_id: &str,
     after: Uuid,
     exclude: &[Uuid],
     limit: i64,
-) -> Result<Vec<AlertSecretCiphertext>, sqlx::Error> {
+) -> Result<Vec<AlertCiphertexts>, sqlx::Error> {
     sqlx::query_as!(
-        AlertSecretCiphertext,
+        AlertCiphertexts,
         r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
-                secret_ciphertext as "secret!"
+                url_ciphertext as url, secret_ciphertext as secret
            from alert_channels
           where id > $2 and id <> all($3)
-            and substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea
+            and (substring(url_ciphertext from 1 for length($1::bytea)) <> $1::bytea
+                 or substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea)
           order by id
           limit $4
           for update skip locked"#,
@@ -318,16 +325,20 @@ pub async fn lock_alert_secrets_not_under(
     .await
 }
 
-/// Replace an alert channel's signing-secret ciphertext.
-pub async fn update_alert_secret(
+/// Replace an alert channel's ciphertexts (`None` keeps a column as it is).
+pub async fn update_alert_ciphertexts(
     conn: &mut PgConnection,
     id: AlertChannelId,
-    ciphertext: &[u8],
+    url: Option<&[u8]>,
+    secret: Option<&[u8]>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "update alert_channels set secret_ciphertext = $2 where id = $1",
+        "update alert_channels set url_ciphertext = coalesce($2, url_ciphertext),
+                                  secret_ciphertext = coalesce($3, secret_ciphertext)
+          where id = $1",
         id.uuid(),
-        ciphertext,
+        url,
+        secret,
     )
     .execute(conn)
     .await?;

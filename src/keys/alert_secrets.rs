@@ -1,4 +1,4 @@
-//! Key rotation of the alert channels' signing secrets, in batches like
+//! Key rotation of the alert channels' URLs and signing secrets, in batches like
 //! the apps and tokens (`super::rotate`).
 
 use std::time::Duration;
@@ -35,7 +35,7 @@ pub(super) async fn rotate_into(
     Ok(finished)
 }
 
-/// Re-encrypt every channel secret not under the active key, `limit` rows
+/// Re-encrypt every channel URL and secret not under the active key, `limit` rows
 /// per transaction; rows locked by the service are retried. `batch` is
 /// called after each batch with the rows re-encrypted and those that failed;
 /// `Break` stops there.
@@ -58,20 +58,37 @@ pub(super) async fn rotate(
             cursor = last.id.uuid();
             let mut failures = Vec::new();
             for row in &rows {
-                let binding = Binding::alert_secret(row.tenant_id, row.id);
-                match reencrypt(ring, &row.secret, &binding) {
-                    Ok(Some(ciphertext)) => {
-                        secrets::update_alert_secret(&mut tx, row.id, &ciphertext).await?;
-                    }
-                    Ok(None) => {}
-                    Err(error) => failures.push(RowFailure {
+                let mut fail = |column, error| {
+                    failures.push(RowFailure {
                         table: "alert_channels",
                         id: row.id.uuid(),
-                        column: "secret_ciphertext",
+                        column,
                         error,
-                    }),
+                    });
+                };
+                let url = reencrypt(ring, &row.url, &Binding::alert_url(row.tenant_id, row.id))
+                    .unwrap_or_else(|e| {
+                        fail("url_ciphertext", e);
+                        None
+                    });
+                let secret = row.secret.as_deref().and_then(|ct| {
+                    let binding = Binding::alert_secret(row.tenant_id, row.id);
+                    reencrypt(ring, ct, &binding).unwrap_or_else(|e| {
+                        fail("secret_ciphertext", e);
+                        None
+                    })
+                });
+                if url.is_some() || secret.is_some() {
+                    secrets::update_alert_ciphertexts(
+                        &mut tx,
+                        row.id,
+                        url.as_deref(),
+                        secret.as_deref(),
+                    )
+                    .await?;
                 }
             }
+            failures.dedup_by_key(|f| f.id);
             tx.commit().await?;
             failed_ids.extend(failures.iter().map(|f| f.id));
             let rotated = rows.len() as u64 - failures.len() as u64;

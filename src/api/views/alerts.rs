@@ -29,35 +29,11 @@ pub struct ChannelView {
     pub created_at: DateTime<Utc>,
 }
 
-/// The URL with query values and, for Feishu, the hook token masked: a
-/// robot's URL is its credential.
-pub fn masked_url(kind: ChannelKind, url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return "***".into();
-    };
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(k, _)| (k.into_owned(), "***".to_string()))
-        .collect();
-    if pairs.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    if kind == ChannelKind::Feishu {
-        let path = parsed.path().to_string();
-        if let Some((head, _)) = path.rsplit_once('/') {
-            parsed.set_path(&format!("{head}/***"));
-        }
-    }
-    parsed.to_string().replace("%2A%2A%2A", "***")
-}
-
 impl From<ChannelRow> for ChannelView {
     fn from(c: ChannelRow) -> Self {
         Self {
             id: c.id,
-            url: masked_url(c.kind, &c.url),
+            url: c.url,
             kind: c.kind,
             name: c.name,
             signed: c.has_secret,
@@ -133,31 +109,4 @@ impl From<DeliveryRow> for DeliveryView {
 pub struct DeliveryList {
     /// Newest first.
     pub items: Vec<DeliveryView>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn robot_credentials_are_masked() {
-        assert_eq!(
-            masked_url(
-                ChannelKind::Wecom,
-                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc-123"
-            ),
-            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***"
-        );
-        assert_eq!(
-            masked_url(
-                ChannelKind::Feishu,
-                "https://open.feishu.cn/open-apis/bot/v2/hook/0b1c2d"
-            ),
-            "https://open.feishu.cn/open-apis/bot/v2/hook/***"
-        );
-        assert_eq!(
-            masked_url(ChannelKind::Webhook, "https://example.com/hook"),
-            "https://example.com/hook"
-        );
-    }
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use secrecy::ExposeSecret as _;
 
 use super::message;
 use super::target::{self, TargetUrl};
@@ -140,7 +141,13 @@ pub async fn send(state: &AppState, d: &ClaimedDelivery) -> Sent {
             }
         },
     };
-    let target = match target::parse_url(&d.url) {
+    let Ok(url) = state.crypto.decrypt_text(
+        &d.url_ciphertext,
+        &Binding::alert_url(d.tenant_id, d.channel_id),
+    ) else {
+        return Sent::failed("the channel's URL cannot be decrypted", true, started);
+    };
+    let target = match target::parse_url(url.expose_secret()) {
         Ok(t) => t,
         Err(e) => return Sent::failed(e.message, false, started),
     };

@@ -100,15 +100,7 @@ pub async fn create(
         });
     }
     let id = AlertChannelId::new();
-    let ciphertext = match secret.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            state
-                .crypto
-                .encrypt(s.as_bytes(), &Binding::alert_secret(scope.tenant_id, id))
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        ),
-        None => None,
-    };
+    let (url_ciphertext, ciphertext) = seal(state, scope.tenant_id, id, &url, secret.as_deref())?;
     let events: Vec<String> = events.iter().map(|e| e.as_str().to_string()).collect();
     let mut tx = state.pool.begin().await?;
     let row = NewChannelRow {
@@ -116,7 +108,8 @@ pub async fn create(
         tenant_id: scope.tenant_id,
         kind,
         name: name.as_str(),
-        url: &url,
+        url_ciphertext: &url_ciphertext,
+        url_display: &target::masked(kind, &url),
         secret_ciphertext: ciphertext.as_deref(),
         events: &events,
         appids: apps,
@@ -125,6 +118,31 @@ pub async fn create(
     let stored = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await?;
     tx.commit().await?;
     stored.ok_or(ApiError::NotFound("alert channel"))
+}
+
+/// The channel's URL and (non-empty) secret under the key ring.
+fn seal(
+    state: &AppState,
+    tenant_id: TenantId,
+    id: AlertChannelId,
+    url: &str,
+    secret: Option<&str>,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
+    let internal = |e: crate::crypto::CryptoError| ApiError::Internal(e.into());
+    let url = state
+        .crypto
+        .encrypt(url.as_bytes(), &Binding::alert_url(tenant_id, id))
+        .map_err(internal)?;
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            state
+                .crypto
+                .encrypt(s.as_bytes(), &Binding::alert_secret(tenant_id, id))
+        })
+        .transpose()
+        .map_err(internal)?;
+    Ok((url, secret))
 }
 
 /// The URL rules, then the address rules (`target`).

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use url::Url;
 
-use crate::domain::FieldError;
+use crate::domain::{ChannelKind, FieldError};
 
 /// Longest target URL.
 pub const MAX_URL_LEN: usize = 2048;
@@ -59,6 +59,30 @@ pub fn parse_url(raw: &str) -> Result<TargetUrl, FieldError> {
         return bad("invalid_port", "url's port must be 80, 443 or above 1023");
     }
     Ok(TargetUrl { url, host, port })
+}
+
+/// The URL with query values and, for Feishu, the hook token masked: a
+/// robot's URL is its credential.
+pub fn masked(kind: ChannelKind, url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "***".into();
+    };
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, _)| (k.into_owned(), "***".to_string()))
+        .collect();
+    if pairs.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    if kind == ChannelKind::Feishu {
+        let path = parsed.path().to_string();
+        if let Some((head, _)) = path.rsplit_once('/') {
+            parsed.set_path(&format!("{head}/***"));
+        }
+    }
+    parsed.to_string().replace("%2A%2A%2A", "***")
 }
 
 /// Whether `ip` is an address alerts must not reach by default: loopback,
@@ -162,6 +186,28 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert_eq!(parse_url(&long).unwrap_err().code, "too_long");
+    }
+
+    #[test]
+    fn robot_credentials_are_masked() {
+        assert_eq!(
+            masked(
+                ChannelKind::Wecom,
+                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc-123"
+            ),
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***"
+        );
+        assert_eq!(
+            masked(
+                ChannelKind::Feishu,
+                "https://open.feishu.cn/open-apis/bot/v2/hook/0b1c2d"
+            ),
+            "https://open.feishu.cn/open-apis/bot/v2/hook/***"
+        );
+        assert_eq!(
+            masked(ChannelKind::Webhook, "https://example.com/hook"),
+            "https://example.com/hook"
+        );
     }
 
     #[test]
