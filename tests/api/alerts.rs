@@ -526,3 +526,90 @@ async fn targets_and_fields_are_checked_and_viewers_see_no_secret() {
         404
     );
 }
+
+#[tokio::test]
+async fn channel_urls_and_secrets_are_stored_encrypted_and_rotated_with_the_key_ring() {
+    use tokenvault::crypto::Binding;
+    use tokenvault::db::secrets;
+    use tokenvault::domain::{AlertChannelId, TenantId};
+
+    let app = spawn_app().await;
+    let owner = app.signup("Keys Co", "o@keys.test").await;
+    let url = "https://93.184.216.34/cgi-bin/webhook/send?key=robot-key-123";
+    let hook = create_channel(
+        &owner,
+        json!({ "kind": "webhook", "name": "k", "url": url, "secret": "signing-secret-xyz" }),
+    )
+    .await;
+    let (tenant, id, url_ct, secret_ct): (uuid::Uuid, uuid::Uuid, Vec<u8>, Vec<u8>) =
+        sqlx::query_as(
+            "select tenant_id, id, url_ciphertext, secret_ciphertext from alert_channels",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(id.to_string(), hook["id"].as_str().unwrap());
+    for plain in ["robot-key-123", "signing-secret-xyz"] {
+        let stored: i64 = sqlx::query_scalar(
+            "select count(*) from alert_channels
+              where position(convert_to($1, 'UTF8') in url_ciphertext) > 0
+                 or position(convert_to($1, 'UTF8') in secret_ciphertext) > 0
+                 or url_display like '%' || $1 || '%'",
+        )
+        .bind(plain)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(stored, 0, "{plain} stored in plain text");
+    }
+    let usage = secrets::key_usage(&app.pool).await.unwrap();
+    let under = |key: &str| {
+        usage
+            .iter()
+            .find(|u| u.key_id == key)
+            .map_or(0, |u| u.alert_secrets)
+    };
+    assert_eq!(under("t1"), 2);
+
+    let new = crate::helpers::test_key_ring().with_active("t2").unwrap();
+    let report = keys_rotate(&app.pool, &new).await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let usage = secrets::key_usage(&app.pool).await.unwrap();
+    let under = |key: &str| {
+        usage
+            .iter()
+            .find(|u| u.key_id == key)
+            .map_or(0, |u| u.alert_secrets)
+    };
+    assert_eq!((under("t1"), under("t2")), (0, 2));
+    let (rotated_url, rotated_secret): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("select url_ciphertext, secret_ciphertext from alert_channels")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_ne!(rotated_url, url_ct);
+    assert_ne!(rotated_secret, secret_ct);
+    let (tenant, id) = (TenantId::from(tenant), AlertChannelId::from(id));
+    let plain = new
+        .decrypt(&rotated_url, &Binding::alert_url(tenant, id))
+        .unwrap();
+    assert_eq!(plain.as_slice(), url.as_bytes());
+    let plain = new
+        .decrypt(&rotated_secret, &Binding::alert_secret(tenant, id))
+        .unwrap();
+    assert_eq!(plain.as_slice(), b"signing-secret-xyz");
+    // Bound to its field: the URL's ciphertext is no secret's.
+    assert!(
+        new.decrypt(&rotated_url, &Binding::alert_secret(tenant, id))
+            .is_err()
+    );
+}
+
+async fn keys_rotate(
+    pool: &sqlx::PgPool,
+    ring: &tokenvault::crypto::KeyRing,
+) -> tokenvault::keys::RotationReport {
+    tokenvault::keys::rotate(pool, ring, 10, |_| std::ops::ControlFlow::Continue(()))
+        .await
+        .unwrap()
+}
