@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+pub mod alerts;
 pub mod intervals;
+pub use alerts::AlertSettings;
 pub use intervals::JobIntervals;
 
 use crate::crypto::{self, KeyRing};
@@ -268,6 +270,11 @@ pub struct Settings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub intervals: JobIntervals,
+
+    /// How alerts are delivered.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub alerts: AlertSettings,
 }
 
 /// The bearer token that `/metrics` asks for; never printed.

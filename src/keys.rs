@@ -13,6 +13,8 @@ use crate::config::Settings;
 use crate::crypto::{self, Binding, CryptoError, KEY_FILE_NAME, KeyLoadError, KeyRing, KeySource};
 use crate::db::secrets::{self, KeyUsage, UNREADABLE};
 
+mod alert_secrets;
+
 /// The plaintext of every key check value.
 const CHECK_PLAINTEXT: &[u8] = b"tokenvault key check v1";
 
@@ -367,17 +369,30 @@ pub async fn rotate(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    if !alert_secrets::rotate_into(pool, ring, limit, &mut state, &mut report, &mut progress)
+        .await?
+    {
+        return Ok(report);
+    }
     if report.failures.is_empty() {
-        let usage = secrets::key_usage(pool).await?;
-        for (key_id, _) in secrets::key_checks(pool).await? {
-            let used = usage.iter().any(|u| u.key_id == key_id && u.total() > 0);
-            if key_id != active && !used {
-                secrets::delete_key_check(pool, &key_id).await?;
-                report.released.push(key_id);
-            }
-        }
+        report.released = release_unused_checks(pool, active).await?;
     }
     Ok(report)
+}
+
+/// Forget the check values of keys other than `active` that protect no
+/// row any more; their ids.
+async fn release_unused_checks(pool: &PgPool, active: &str) -> Result<Vec<String>, sqlx::Error> {
+    let usage = secrets::key_usage(pool).await?;
+    let mut released = Vec::new();
+    for (key_id, _) in secrets::key_checks(pool).await? {
+        let used = usage.iter().any(|u| u.key_id == key_id && u.total() > 0);
+        if key_id != active && !used {
+            secrets::delete_key_check(pool, &key_id).await?;
+            released.push(key_id);
+        }
+    }
+    Ok(released)
 }
 
 type BatchOutcome = (u64, Option<Uuid>, Vec<RowFailure>);
@@ -492,8 +507,15 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         }
     }
     let mut out = format!(
-        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {}\n",
-        "key id", "active", "in ring", "app secrets", "secondary secrets", "tokens", "note"
+        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {}\n",
+        "key id",
+        "active",
+        "in ring",
+        "app secrets",
+        "secondary secrets",
+        "tokens",
+        "alert secrets",
+        "note"
     );
     for id in ids {
         let u = usage
@@ -525,13 +547,14 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         };
         let _ = writeln!(
             out,
-            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {}",
+            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {}",
             id,
             if active { "yes" } else { "" },
             in_ring,
             u.app_secrets,
             u.secondary_secrets,
             u.tokens,
+            u.alert_secrets,
             note
         );
     }

@@ -85,6 +85,10 @@ secret_type!(
     /// A person's password (only its argon2 hash is stored).
     Password
 );
+secret_type!(
+    /// The signing secret of an alert channel (stored under the key ring).
+    SigningSecret
+);
 
 /// `***` followed by the last 4 characters of values of 16 characters or more.
 fn masked_hint(value: &str) -> String {

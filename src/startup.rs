@@ -226,6 +226,7 @@ fn build_engine(
         classic_overlap: Duration::from_secs(settings.classic_overlap),
         replica_id: replica_id(settings.replica_id.as_deref()),
         tick: Duration::from_secs(settings.refresh_tick),
+        alert_damping: Duration::from_secs(u64::from(settings.alerts.damping_minutes) * 60),
     };
     // The engine's own connections: every scheduled and on-demand refresh
     // holds one during its upstream call, and token reads keep a few more,

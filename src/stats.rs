@@ -6,11 +6,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::auth::AuthState;
@@ -69,6 +71,58 @@ pub struct Stats {
     pub apps: StatsCache<AppCounts>,
     /// The service health (with host names; stripped per caller).
     pub health: StatsCache<ServiceHealth>,
+    /// Alert deliveries and the outbox.
+    pub alerts: AlertMetrics,
+}
+
+/// Labels of the alert delivery counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// The channel kind.
+    pub kind: String,
+    /// `delivered`, `failed` (retried later) or `dead`.
+    pub outcome: String,
+}
+
+/// The alert figures of `/metrics`.
+#[derive(Debug, Default)]
+pub struct AlertMetrics {
+    /// Delivery attempts by channel kind and outcome.
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// Deliveries not delivered yet.
+    pub outbox_depth: Gauge,
+    /// Age in seconds of the oldest delivery not delivered yet.
+    pub outbox_oldest_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl AlertMetrics {
+    /// Count one delivery attempt.
+    pub fn count_delivery(&self, kind: &str, outcome: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                kind: kind.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "alert_deliveries",
+            "Alert delivery attempts by channel kind and outcome",
+            self.deliveries.clone(),
+        );
+        registry.register(
+            "alert_outbox_depth",
+            "Alert deliveries not delivered yet",
+            self.outbox_depth.clone(),
+        );
+        registry.register(
+            "alert_outbox_oldest_seconds",
+            "Age of the oldest alert delivery not delivered yet",
+            self.outbox_oldest_seconds.clone(),
+        );
+    }
 }
 
 impl std::fmt::Debug for Stats {
@@ -125,9 +179,12 @@ impl Stats {
                 })
                 .clone()
         };
+        let alerts = AlertMetrics::default();
+        alerts.register(&mut registry);
         Self {
             apps: StatsCache::new(ttl, counter("metrics")),
             health: StatsCache::new(ttl, counter("service_health")),
+            alerts,
             registry,
         }
     }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes under `/api/v1`, WeChat-compatible routes, health.
 
 pub mod accounts;
+pub mod alerts;
 pub mod api_keys;
 pub mod apps;
 pub mod docs_page;
@@ -91,7 +92,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/apps/{appid}/token/invalidate")
                         .route(web::post().to(apps::invalidate)),
                 )
-                .service(resource("/refresh-log").route(web::get().to(apps::tenant_log))),
+                .service(resource("/refresh-log").route(web::get().to(apps::tenant_log)))
+                .service(
+                    resource("/alert-channels")
+                        .route(web::post().to(alerts::create))
+                        .route(web::get().to(alerts::list)),
+                )
+                .service(resource("/alert-channels/{id}").route(web::delete().to(alerts::delete)))
+                .service(resource("/alert-channels/{id}/test").route(web::post().to(alerts::test)))
+                .service(
+                    resource("/alert-channels/{id}/deliveries")
+                        .route(web::get().to(alerts::deliveries)),
+                ),
         );
 }
 

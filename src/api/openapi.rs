@@ -13,10 +13,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::views::people;
+use super::views::{alerts, people};
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
-use crate::domain::{AuditAction, Role, TokenMode};
+use crate::domain::{AuditAction, ChannelKind, DeliveryStatus, EventType, Role, TokenMode};
 use crate::refresh::policy::Health;
+use crate::service::alerts::message::WebhookBody;
 use crate::upstream::ErrorClass;
 
 pub use super::views::problem::{FieldError, Problem, TokenProblem};
@@ -72,11 +73,18 @@ on every state-changing call.",
         apps::tenant_log,
         super::wechat_compat::classic_token,
         super::wechat_compat::stable_token,
+        super::alerts::create,
+        super::alerts::list,
+        super::alerts::delete,
+        super::alerts::test,
+        super::alerts::deliveries,
     ),
     components(schemas(
         Problem, TokenProblem, FieldError, Role, TokenMode, Health, ErrorClass,
         AuditAction, people::Member, people::ApiKeyView,
         people::AuditEntry, people::InviteView,
+        ChannelKind, EventType, DeliveryStatus, alerts::ChannelView, alerts::DeliveryView,
+        WebhookBody,
     )),
     modifiers(&Security, &CommonErrors),
     tags(
@@ -86,6 +94,7 @@ on every state-changing call.",
         (name = "members", description = "People, invitations, the audit log"),
         (name = "apps", description = "Mini-programs, their health and refresh log"),
         (name = "tokens", description = "Reading and invalidating access tokens"),
+        (name = "alerts", description = "Alert channels (webhooks, WeCom, Feishu and DingTalk robots) and their deliveries"),
         (name = "wechat", description = "WeChat-compatible token endpoints for existing SDKs: the `secret` is a tokenvault API key"),
     ),
 )]

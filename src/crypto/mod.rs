@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{AppUuid, TenantId};
+use crate::domain::{AlertChannelId, AppUuid, TenantId};
 use aes_gcm::aead::{Aead as _, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use base64::Engine as _;
@@ -49,6 +49,10 @@ pub enum SecretField {
     AccessToken,
     /// `key_checks.ciphertext`.
     KeyCheck,
+    /// `alert_channels.secret_ciphertext`.
+    AlertSecret,
+    /// `alert_channels.url_ciphertext`.
+    AlertUrl,
 }
 
 impl SecretField {
@@ -59,6 +63,8 @@ impl SecretField {
             Self::SecondaryAppSecret => "apps.secondary_secret",
             Self::AccessToken => "token_state.access_token",
             Self::KeyCheck => "key_checks.check",
+            Self::AlertSecret => "alert_channels.secret",
+            Self::AlertUrl => "alert_channels.url",
         }
     }
 }
@@ -99,6 +105,24 @@ impl Binding {
             tenant_id: tenant_id.uuid(),
             row_id: app_id.uuid(),
             field: SecretField::AccessToken,
+        }
+    }
+
+    /// The signing secret of alert channel `channel_id`.
+    pub fn alert_secret(tenant_id: TenantId, channel_id: AlertChannelId) -> Self {
+        Self {
+            tenant_id: tenant_id.uuid(),
+            row_id: channel_id.uuid(),
+            field: SecretField::AlertSecret,
+        }
+    }
+
+    /// The target URL of alert channel `channel_id`.
+    pub fn alert_url(tenant_id: TenantId, channel_id: AlertChannelId) -> Self {
+        Self {
+            tenant_id: tenant_id.uuid(),
+            row_id: channel_id.uuid(),
+            field: SecretField::AlertUrl,
         }
     }
 

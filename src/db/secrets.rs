@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::crypto::FORMAT_VERSION;
-use crate::domain::{AppUuid, TenantId};
+use crate::domain::{AlertChannelId, AppUuid, TenantId};
 
 /// The label `key_usage` gives to ciphertexts whose header cannot be read
 /// (not a valid key id, so it never clashes with one).
@@ -28,12 +28,14 @@ pub struct KeyUsage {
     pub secondary_secrets: i64,
     /// `token_state.access_token_ciphertext` values.
     pub tokens: i64,
+    /// `alert_channels.secret_ciphertext` and `url_ciphertext` values.
+    pub alert_secrets: i64,
 }
 
 impl KeyUsage {
     /// All rows under this key.
     pub fn total(&self) -> i64 {
-        self.app_secrets + self.secondary_secrets + self.tokens
+        self.app_secrets + self.secondary_secrets + self.tokens + self.alert_secrets
     }
 }
 
@@ -64,29 +66,37 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
         "select key_id,
                 count(*) filter (where field = 'secret'),
                 count(*) filter (where field = 'secondary'),
-                count(*) filter (where field = 'token')
+                count(*) filter (where field = 'token'),
+                count(*) filter (where field = 'alert')
          from (
              select {apps} as key_id, 'secret' as field from apps
              union all
              select {secondary}, 'secondary' from apps where secondary_secret_ciphertext is not null
              union all
              select {tokens}, 'token' from token_state where access_token_ciphertext is not null
+             union all
+             select {alerts}, 'alert' from alert_channels where secret_ciphertext is not null
+             union all
+             select {alert_urls}, 'alert' from alert_channels
          ) ids
          group by key_id
          order by key_id",
         apps = key_id_sql("secret_ciphertext"),
         secondary = key_id_sql("secondary_secret_ciphertext"),
         tokens = key_id_sql("access_token_ciphertext"),
+        alerts = key_id_sql("secret_ciphertext"),
+        alert_urls = key_id_sql("url_ciphertext"),
     );
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(
-            |(key_id, app_secrets, secondary_secrets, tokens)| KeyUsage {
+            |(key_id, app_secrets, secondary_secrets, tokens, alert_secrets)| KeyUsage {
                 key_id,
                 app_secrets,
                 secondary_secrets,
                 tokens,
+                alert_secrets,
             },
         )
         .collect())
@@ -253,6 +263,82 @@ pub async fn update_token_ciphertext(
         "update token_state set access_token_ciphertext = $2 where app_id = $1",
         app_id.uuid(),
         ciphertext,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The encrypted columns of one alert channel.
+#[derive(Debug, Clone)]
+pub struct AlertCiphertexts {
+    /// `alert_channels.id`.
+    pub id: AlertChannelId,
+    /// `alert_channels.tenant_id`.
+    pub tenant_id: TenantId,
+    /// `alert_channels.url_ciphertext`.
+    pub url: Vec<u8>,
+    /// `alert_channels.secret_ciphertext`.
+    pub secret: Option<Vec<u8>>,
+}
+
+/// Alert channels holding a ciphertext not under `key_id`.
+pub async fn count_alert_secrets_not_under(
+    pool: &PgPool,
+    key_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from alert_channels
+            where substring(url_ciphertext from 1 for length($1::bytea)) <> $1::bytea
+               or substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea"#,
+        header(key_id),
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Like [`lock_apps_not_under`], for the alert channels' URLs and signing secrets.
+pub async fn lock_alert_secrets_not_under(
+    conn: &mut PgConnection,
+    key_id: &str,
+    after: Uuid,
+    exclude: &[Uuid],
+    limit: i64,
+) -> Result<Vec<AlertCiphertexts>, sqlx::Error> {
+    sqlx::query_as!(
+        AlertCiphertexts,
+        r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
+                url_ciphertext as url, secret_ciphertext as secret
+           from alert_channels
+          where id > $2 and id <> all($3)
+            and (substring(url_ciphertext from 1 for length($1::bytea)) <> $1::bytea
+                 or substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea)
+          order by id
+          limit $4
+          for update skip locked"#,
+        header(key_id),
+        after,
+        exclude,
+        limit,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Replace an alert channel's ciphertexts (`None` keeps a column as it is).
+pub async fn update_alert_ciphertexts(
+    conn: &mut PgConnection,
+    id: AlertChannelId,
+    url: Option<&[u8]>,
+    secret: Option<&[u8]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update alert_channels set url_ciphertext = coalesce($2, url_ciphertext),
+                                  secret_ciphertext = coalesce($3, secret_ciphertext)
+          where id = $1",
+        id.uuid(),
+        url,
+        secret,
     )
     .execute(conn)
     .await?;

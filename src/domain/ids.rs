@@ -85,6 +85,16 @@ id!(
     InviteId
 );
 
+id!(
+    /// An alert channel (a webhook, a group robot).
+    AlertChannelId
+);
+id!(
+    /// One delivery of an alert event to one channel; the id receivers see,
+    /// stable across retries.
+    AlertDeliveryId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

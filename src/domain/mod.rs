@@ -1,6 +1,7 @@
 //! Types that parse: raw input becomes one of these at the edge, and nothing
 //! deeper sees raw strings.
 
+mod alert;
 mod app;
 mod audit;
 pub mod client;
@@ -13,11 +14,12 @@ mod password;
 mod refresh;
 mod role;
 
+pub use alert::{ChannelKind, DeliveryStatus, EventType};
 pub use app::{AppId, TokenMode, parse_app_secret};
 pub use audit::AuditAction;
 pub use email::Email;
 pub use health::Health;
-pub use ids::{ApiKeyId, AppUuid, InviteId, TenantId, UserId};
+pub use ids::{AlertChannelId, AlertDeliveryId, ApiKeyId, AppUuid, InviteId, TenantId, UserId};
 pub use name::Name;
 pub use password::NewPassword;
 pub use refresh::{ErrorClass, RefreshOutcome, Trigger};

@@ -1,6 +1,7 @@
 //! Pruning: refresh-log entries older than `TOKENVAULT_REFRESH_LOG_DAYS`
 //! (in batches, so no statement runs long) and the upstream budgets of days
-//! before yesterday's quota day, every `TOKENVAULT_LOG_PRUNE_SECONDS`.
+//! before yesterday's quota day, and alert events as old as the refresh
+//! log whose deliveries are finished, every `TOKENVAULT_LOG_PRUNE_SECONDS`.
 
 use std::sync::Arc;
 
@@ -36,6 +37,11 @@ async fn prune(state: &AppState, stop: &CancellationToken) {
         tracing::warn!(error = %e, "cannot prune past upstream budgets; will retry");
     }
     let cutoff = now - chrono::Duration::days(i64::from(state.settings.refresh_log_days));
+    match db::alerts::prune(pool, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "pruned old alert events and their deliveries"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune old alert events; will retry"),
+    }
     // Batch after batch; a shutdown waits for one batch at most.
     while !stop.is_cancelled() {
         match db::tokens::prune_log(pool, cutoff, BATCH).await {

@@ -20,6 +20,7 @@
 //! `tokio::time::interval` per job, inside a task this module owns, does
 //! both, in a few lines.
 
+mod alert_delivery;
 mod audit_flush;
 mod heartbeat;
 mod key_revocations;
@@ -86,6 +87,7 @@ pub fn start(state: &Arc<AppState>) -> Jobs {
     jobs.start(state, audit_flush::NAME, audit_flush::run);
     jobs.start(state, session_prune::NAME, session_prune::run);
     jobs.start(state, throttle_prune::NAME, throttle_prune::run);
+    jobs.start(state, alert_delivery::NAME, alert_delivery::run);
     tracing::debug!(jobs = ?jobs.names(), "background jobs started");
     jobs
 }

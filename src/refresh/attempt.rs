@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::ExposeSecret as _;
 use sqlx::PgConnection;
 
+use super::alerts;
 use super::engine::{AttemptOutcome, EngineError, RefreshEngine, Trigger};
 use super::gate::{self, Decision, Refusal, Spent};
 use super::policy::{self, chrono_duration};
@@ -16,7 +17,7 @@ use crate::db;
 use crate::db::budget::BudgetRow;
 use crate::db::tokens::{self, ClaimedRow, LogEntry, StoredFailure, StoredToken};
 use crate::domain::credential::hash as fingerprint;
-use crate::domain::{AppId, RefreshOutcome, TokenMode};
+use crate::domain::{AppId, EventType, RefreshOutcome, TokenMode};
 use crate::upstream::{ErrorClass, FetchFailure, FetchRequest, FreshToken};
 
 /// What one attempt was, for storing its result.
@@ -243,6 +244,8 @@ impl RefreshEngine {
         let mut note = None;
         if let Some(secondary) = promoted {
             self.promote(tx, row, &secondary).await?;
+            self.alert(tx, row, Some(EventType::AppSecretPromoted), None)
+                .await?;
             note = Some(
                 "the primary secret was rejected; the secondary secret worked and is now the primary",
             );
@@ -268,6 +271,8 @@ impl RefreshEngine {
         )
         .await?;
         self.metrics.count_refresh(outcome, None);
+        self.alert(tx, row, alerts::after_success(row), None)
+            .await?;
         Ok(if changed {
             AttemptOutcome::Refreshed
         } else {
@@ -365,10 +370,29 @@ impl RefreshEngine {
             },
         )
         .await?;
+        let event = alerts::after_failure(row, failure.class, expiry, now);
+        self.alert(tx, row, event, Some(&failure)).await?;
         self.metrics
             .count_refresh(RefreshOutcome::Failure, Some(failure.class));
         tracing::warn!(appid = %row.appid, class = failure.class.as_str(), errcode = ?failure.errcode, errmsg = %failure.errmsg, streak, outcome_unknown = failure.outcome_unknown, "token refresh failed");
         Ok(AttemptOutcome::Failed(failure))
+    }
+
+    /// Write `event` (if any) to the alert outbox in the attempt's transaction.
+    async fn alert(
+        &self,
+        tx: &mut PgConnection,
+        row: &ClaimedRow,
+        event: Option<EventType>,
+        failure: Option<&FetchFailure>,
+    ) -> Result<(), EngineError> {
+        let Some(event) = event else { return Ok(()) };
+        let errcode = failure
+            .and_then(|f| f.errcode)
+            .and_then(|c| i32::try_from(c).ok());
+        let errmsg = failure.map(|f| f.errmsg.as_str());
+        alerts::record(tx, row, event, errcode, errmsg, self.config.alert_damping).await?;
+        Ok(())
     }
 
     /// How long the stored token can still be trusted after a call whose

@@ -61,6 +61,8 @@ pub struct EngineConfig {
     pub replica_id: String,
     /// Safety-net wake-up interval (notifications do the real work).
     pub tick: Duration,
+    /// At most one failing/recovered alert pair per app and channel per this long.
+    pub alert_damping: Duration,
 }
 
 /// The result of one attempt.

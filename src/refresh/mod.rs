@@ -1,6 +1,7 @@
 //! The refresh engine: keeps every app's token valid, asks WeChat exactly as
 //! often as needed and never twice at once across replicas.
 
+pub mod alerts;
 pub mod attempt;
 pub mod cache;
 pub mod engine;

@@ -53,6 +53,9 @@ pub async fn exposition(state: &AppState, sent_token: Option<&str>) -> Result<St
     }
     m.expiring_soon.set(figures.expiring_soon);
     m.apps_near_budget.set(figures.near_budget);
+    let (depth, oldest) = db::alerts::outbox(&state.pool).await?;
+    state.stats.alerts.outbox_depth.set(depth);
+    state.stats.alerts.outbox_oldest_seconds.set(oldest);
     // Two registries, one exposition: the first one's end marker goes.
     let mut body = m.encode();
     if let Some(kept) = body.strip_suffix("# EOF\n").map(str::len) {

@@ -66,7 +66,9 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "TOKENVAULT_ACTIVE_KEY_ID" => "other".into(),
                 "TOKENVAULT_LOG" => "debug".into(),
                 "TOKENVAULT_LOG_FORMAT" => "json".into(),
-                "TOKENVAULT_SECURE_COOKIES" | "TOKENVAULT_SIM_DEMO" => "true".into(),
+                "TOKENVAULT_SECURE_COOKIES"
+                | "TOKENVAULT_SIM_DEMO"
+                | "TOKENVAULT_ALERTS_ALLOW_PRIVATE_TARGETS" => "true".into(),
                 "TOKENVAULT_WECHAT_API_BASE" => "http://127.0.0.1:9100".into(),
                 "TOKENVAULT_REPLICA_ID" => "someone-elses-replica".into(),
                 "TOKENVAULT_REFRESH_MARGIN" => "0.9".into(),
@@ -83,7 +85,9 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_AUDIT_FLUSH_SECONDS"
                 | "TOKENVAULT_LOG_PRUNE_SECONDS"
                 | "TOKENVAULT_SESSION_PRUNE_SECONDS"
-                | "TOKENVAULT_THROTTLE_PRUNE_SECONDS" => "3600".into(),
+                | "TOKENVAULT_THROTTLE_PRUNE_SECONDS"
+                | "TOKENVAULT_ALERT_POLL_SECONDS"
+                | "TOKENVAULT_ALERT_RETRY_BASE" => "3600".into(),
                 "TOKENVAULT_DB_MAX_CONNECTIONS" | "TOKENVAULT_SIM_TOKEN_LENGTH" => "16".into(),
                 "TOKENVAULT_SESSION_IDLE_MINUTES"
                 | "TOKENVAULT_SESSION_MAX_HOURS"
@@ -105,8 +109,11 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_ON_DEMAND_CONCURRENCY"
                 | "TOKENVAULT_ON_DEMAND_PER_TENANT"
                 | "TOKENVAULT_DB_READ_CONNECTIONS"
-                | "TOKENVAULT_KEY_READ_RATE" => "1".into(),
+                | "TOKENVAULT_KEY_READ_RATE"
+                | "TOKENVAULT_ALERT_TIMEOUT"
+                | "TOKENVAULT_ALERT_DAMPING_MINUTES" => "1".into(),
                 "TOKENVAULT_TRUSTED_PROXIES" => "0.0.0.0/0,::/0".into(),
+                "TOKENVAULT_PUBLIC_URL" => "https://someone-else.example".into(),
                 "TOKENVAULT_METRICS_TOKEN" => "someone-elses-metrics-token".into(),
                 "TOKENVAULT_REFRESH_NOW_COOLDOWN" => "86400".into(),
                 "TOKENVAULT_DAILY_UPSTREAM_BUDGET" => "10".into(),

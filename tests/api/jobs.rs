@@ -61,11 +61,12 @@ async fn shutdown_cancels_and_awaits_every_background_job() {
         .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
 
-    // Running: both listeners connected, the heartbeat moving, the engine
+    // Running: the three listeners connected (tokens, key revocations,
+    // alert deliveries), the heartbeat moving, the engine
     // refreshing the app's four-second tokens on its schedule.
     let pool = app.pool.clone();
-    eventually("two listening connections", || async {
-        listening(&pool).await == 2
+    eventually("three listening connections", || async {
+        listening(&pool).await == 3
     })
     .await;
     let beat = last_seen(&pool).await.expect("a heartbeat at start");
@@ -83,6 +84,7 @@ async fn shutdown_cancels_and_awaits_every_background_job() {
         "token change listener",
         "key revocation listener",
         "heartbeat",
+        "alert delivery",
     ] {
         assert!(running.contains(&job), "{job} not in {running:?}");
     }

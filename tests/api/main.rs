@@ -9,6 +9,8 @@
 mod accounts;
 mod accounts_roles;
 mod accounts_tenants;
+mod alerts;
+mod alerts_snippets;
 mod apps;
 mod apps_access;
 mod browser;

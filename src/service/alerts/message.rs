@@ -1,0 +1,318 @@
+//! What an alert says and how each kind of target wants it: the signed
+//! JSON webhook, and the WeCom, Feishu and DingTalk group robots with
+//! their own bodies and signatures (`docs/ALERTS.md` has the formats).
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::db::alerts::ClaimedDelivery;
+use crate::domain::{ChannelKind, EventType};
+use crate::upstream::errcodes::{self, Explanation};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The app an alert is about.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertApp {
+    /// Its WeChat `AppID`.
+    pub appid: String,
+    /// Its name in tokenvault.
+    pub name: String,
+}
+
+/// The JSON body of a webhook alert.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookBody {
+    /// The delivery id, stable across retries (also `X-Tokenvault-Delivery`).
+    pub id: String,
+    /// The event type (also `X-Tokenvault-Event`).
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// The organisation's name.
+    pub organization: String,
+    /// The app (absent for `test`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<AlertApp>,
+    /// WeChat's errcode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errcode: Option<i32>,
+    /// WeChat's errmsg.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errmsg: Option<String>,
+    /// What the errcode means and what to do, in English and Chinese.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+    /// The app's page (when `TOKENVAULT_PUBLIC_URL` is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// One HTTP request to make.
+#[derive(Debug)]
+pub struct Request {
+    /// Query parameters to append (DingTalk's signature).
+    pub query: Vec<(&'static str, String)>,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body, exactly as sent (and signed).
+    pub body: Vec<u8>,
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `sha256=<hex>`: the webhook signature over `timestamp + "." + body`.
+pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &signed))
+    )
+}
+
+/// Feishu's `sign`: base64 of HMAC-SHA256 with key `timestamp + "\n" +
+/// secret` over an empty message; `timestamp` in seconds.
+pub fn feishu_sign(secret: &str, timestamp: i64) -> String {
+    let key = format!("{timestamp}\n{secret}");
+    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(key.as_bytes(), b""))
+}
+
+/// DingTalk's `sign` (before URL encoding): base64 of HMAC-SHA256 with key
+/// `secret` over `timestamp + "\n" + secret`; `timestamp` in milliseconds.
+pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
+    let message = format!("{timestamp_ms}\n{secret}");
+    base64::engine::general_purpose::STANDARD
+        .encode(hmac_sha256(secret.as_bytes(), message.as_bytes()))
+}
+
+/// The headline of an event, in English and Chinese.
+fn headline(event: EventType) -> (&'static str, &'static str) {
+    match event {
+        EventType::AppFailing => ("is failing", "令牌刷新失败"),
+        EventType::AppRecovered => ("has recovered", "已恢复"),
+        EventType::AppTokenExpiring => ("token expires soon", "令牌即将过期"),
+        EventType::AppSecretPromoted => (
+            "primary secret rejected; the secondary secret is now the primary",
+            "主密钥被拒绝，备用密钥已成为主密钥",
+        ),
+        EventType::Test => ("test message", "测试消息"),
+    }
+}
+
+/// The text of a robot message (Markdown for WeCom and DingTalk; Feishu
+/// shows it as plain text).
+pub fn text(d: &ClaimedDelivery, page: Option<&str>) -> String {
+    let (en, zh) = headline(d.event_type);
+    let app = match (&d.app_name, &d.appid) {
+        (Some(name), Some(appid)) => format!("{name} ({appid})"),
+        (None, Some(appid)) => appid.clone(),
+        _ => d.organization.clone(),
+    };
+    let mut out = format!("**tokenvault: {app} {en}**\n{app} {zh}\n");
+    let _ = writeln!(out, "organization: {}", d.organization);
+    if let Some(code) = d.errcode {
+        let msg = d.errmsg.as_deref().unwrap_or("");
+        let _ = writeln!(out, "> WeChat: errcode {code} {msg}");
+    } else if let Some(msg) = &d.errmsg {
+        let _ = writeln!(out, "> {msg}");
+    }
+    if let Some(e) = errcodes::explanation(d.errcode.map(i64::from)) {
+        let _ = writeln!(out, "{}\n{}", e.meaning_en, e.fix_en);
+        let _ = writeln!(out, "{}\n{}", e.meaning_zh, e.fix_zh);
+    }
+    if let Some(page) = page {
+        let _ = writeln!(out, "[Open the app page / 打开应用页面]({page})");
+    }
+    let _ = write!(out, "delivery {}", d.id);
+    out
+}
+
+/// The request for delivery `d` to a channel of its kind, signed with
+/// `secret` when the channel has one; `now` is the signing time.
+pub fn build(
+    d: &ClaimedDelivery,
+    secret: Option<&str>,
+    page: Option<&str>,
+    now: DateTime<Utc>,
+) -> Request {
+    let mut headers = Vec::new();
+    let mut query = Vec::new();
+    let body = match d.kind {
+        ChannelKind::Webhook => {
+            let body = WebhookBody {
+                id: d.id.to_string(),
+                event_type: d.event_type,
+                occurred_at: d.occurred_at,
+                organization: d.organization.clone(),
+                app: d.appid.clone().map(|appid| AlertApp {
+                    name: d.app_name.clone().unwrap_or_else(|| appid.clone()),
+                    appid,
+                }),
+                errcode: d.errcode,
+                errmsg: d.errmsg.clone(),
+                explanation: errcodes::explanation(d.errcode.map(i64::from)),
+                url: page.map(str::to_string),
+            };
+            let body = serde_json::to_vec(&body).expect("the webhook body serialises");
+            let ts = now.timestamp();
+            headers.push(("X-Tokenvault-Event", d.event_type.as_str().to_string()));
+            headers.push(("X-Tokenvault-Delivery", d.id.to_string()));
+            headers.push(("X-Tokenvault-Timestamp", ts.to_string()));
+            if let Some(secret) = secret {
+                headers.push((
+                    "X-Tokenvault-Signature",
+                    webhook_signature(secret, ts, &body),
+                ));
+            }
+            return Request {
+                query,
+                headers,
+                body,
+            };
+        }
+        ChannelKind::Wecom => serde_json::json!({
+            "msgtype": "markdown",
+            "markdown": { "content": truncate(&text(d, page), 4000) },
+        }),
+        ChannelKind::Feishu => {
+            let mut body = serde_json::json!({
+                "msg_type": "text",
+                "content": { "text": text(d, page) },
+            });
+            if let Some(secret) = secret {
+                let ts = now.timestamp();
+                body["timestamp"] = ts.to_string().into();
+                body["sign"] = feishu_sign(secret, ts).into();
+            }
+            body
+        }
+        ChannelKind::Dingtalk => {
+            if let Some(secret) = secret {
+                let ts = now.timestamp_millis();
+                query.push(("timestamp", ts.to_string()));
+                query.push(("sign", dingtalk_sign(secret, ts)));
+            }
+            let (en, _) = headline(d.event_type);
+            serde_json::json!({
+                "msgtype": "markdown",
+                "markdown": { "title": format!("tokenvault: {en}"), "text": text(d, page) },
+            })
+        }
+    };
+    Request {
+        query,
+        headers,
+        body: serde_json::to_vec(&body).expect("a robot body serialises"),
+    }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// Whether a robot's 2xx answer reports an error (they answer 200 with an
+/// error code): WeCom and DingTalk `errcode`, Feishu `code` or `StatusCode`
+/// other than 0. A webhook's 2xx is always success.
+pub fn robot_error(kind: ChannelKind, answer: &[u8]) -> Option<String> {
+    if kind == ChannelKind::Webhook {
+        return None;
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(answer) else {
+        return Some("the robot's answer is not JSON".into());
+    };
+    let code = ["errcode", "code", "StatusCode"]
+        .iter()
+        .find_map(|k| json.get(*k).and_then(serde_json::Value::as_i64));
+    match code {
+        Some(0) => None,
+        Some(code) => {
+            let msg = ["errmsg", "msg", "StatusMessage"]
+                .iter()
+                .find_map(|k| json.get(*k).and_then(serde_json::Value::as_str))
+                .unwrap_or("");
+            Some(format!("the robot answered error {code}: {msg}"))
+        }
+        None => Some("the robot's answer has no error code".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_known_answers() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // The formats the readers check: what is signed, with which key.
+        let b64 = |v: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(v);
+        assert_eq!(
+            webhook_signature("s3cret", 1_700_000_000, b"{}"),
+            format!(
+                "sha256={}",
+                hex::encode(hmac_sha256(b"s3cret", b"1700000000.{}"))
+            )
+        );
+        assert_eq!(feishu_sign("s", 1), b64(hmac_sha256(b"1\ns", b"")));
+        assert_eq!(dingtalk_sign("s", 1), b64(hmac_sha256(b"s", b"1\ns")));
+    }
+
+    #[test]
+    fn robot_errors_count_as_failures() {
+        assert_eq!(
+            robot_error(ChannelKind::Wecom, br#"{"errcode":0,"errmsg":"ok"}"#),
+            None
+        );
+        assert!(
+            robot_error(
+                ChannelKind::Wecom,
+                br#"{"errcode":93000,"errmsg":"invalid webhook url"}"#
+            )
+            .is_some()
+        );
+        assert_eq!(
+            robot_error(ChannelKind::Feishu, br#"{"code":0,"msg":"success"}"#),
+            None
+        );
+        assert!(
+            robot_error(
+                ChannelKind::Feishu,
+                br#"{"code":19021,"msg":"sign match fail"}"#
+            )
+            .is_some()
+        );
+        assert!(
+            robot_error(
+                ChannelKind::Dingtalk,
+                br#"{"errcode":310000,"errmsg":"sign not match"}"#
+            )
+            .is_some()
+        );
+        assert!(robot_error(ChannelKind::Dingtalk, b"<html>").is_some());
+        assert_eq!(robot_error(ChannelKind::Webhook, b"anything"), None);
+        assert_eq!(truncate("你好", 4), "你");
+    }
+}
