@@ -13,6 +13,7 @@ mod apps;
 mod apps_access;
 mod browser;
 mod browser_a11y;
+mod browser_axe;
 mod browser_ops;
 mod browser_people;
 mod cli;
