@@ -6,7 +6,7 @@
 //!
 //! axe-core is the npm package pinned in `tests/a11y/package.json`
 //! (`.ci/run` installs it with `npm ci`); its script is injected into each
-//! page through WebDriver. Without it the test is skipped, except under
+//! page through the browser driver. Without it the test is skipped, except under
 //! `CI=true`, where it fails.
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ mod browser_a11y;
 mod browser_axe;
 mod browser_ops;
 mod browser_people;
+mod browser_times;
 mod cli;
 mod crypto;
 mod guards;
