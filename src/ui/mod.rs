@@ -14,6 +14,7 @@ pub mod app_limit;
 pub mod app_page;
 pub mod apps;
 pub mod audit;
+pub mod charts;
 pub mod i18n;
 pub mod join;
 pub mod keys;

@@ -110,6 +110,56 @@ async fn check_pages(client: &Client, base: &str, axe: &str, pages: &[(String, &
     );
 }
 
+/// The app page's latency chart: one bar per attempt (registration, the
+/// refused refresh, the retries), coloured by outcome, each with its details as a
+/// tooltip; a title and a text equivalent.
+async fn assert_latency_chart(client: &Client, page: &str) {
+    client.goto(page).await.unwrap();
+    text_when(client, "html[lang='en'] svg#latency-chart").await;
+    let chart = client
+        .execute(
+            "const svg = document.getElementById('latency-chart');
+             return { role: svg.getAttribute('role'),
+                      title: svg.querySelector(':scope > title').textContent,
+                      desc: svg.querySelector(':scope > desc').textContent,
+                      bars: [...svg.querySelectorAll('rect')].map(r =>
+                          [r.getAttribute('class'), r.querySelector('title').textContent,
+                           Number(r.getAttribute('height'))]),
+                      summary: document.querySelector('.chart-summary').textContent };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chart["role"], "img", "{chart}");
+    assert_eq!(chart["title"], "Latency of the last 100 attempts");
+    assert_eq!(chart["desc"], chart["summary"]);
+    // The refused secret is retried by the scheduler: at least two attempts.
+    let bars = chart["bars"].as_array().unwrap();
+    assert!(bars.len() >= 2, "{chart}");
+    let failed = bars.iter().filter(|b| b[0] == "chart-failure").count();
+    let desc = chart["desc"].as_str().unwrap();
+    assert!(
+        desc.starts_with(&format!("{} attempts that called WeChat", bars.len())),
+        "{desc}"
+    );
+    assert!(desc.contains(&format!("{failed} failed")), "{desc}");
+    assert_eq!(bars[0][0], "chart-success", "oldest first: {chart}");
+    assert!(
+        bars[0][1].as_str().unwrap().contains("registration"),
+        "{chart}"
+    );
+    assert!(
+        bars.iter().any(|b| b[0] == "chart-failure"
+            && b[1].as_str().unwrap().contains("manual")
+            && b[1].as_str().unwrap().contains("errcode 40001")),
+        "{chart}"
+    );
+    assert!(
+        bars.iter().all(|b| b[2].as_f64().unwrap() >= 2.0),
+        "{chart}"
+    );
+}
+
 #[tokio::test]
 async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_width() {
     let Some(axe) = axe_source() else { return };
@@ -161,6 +211,7 @@ async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_
         ("/status".to_string(), "main h1"),
     ];
     check_pages(&client, &base, &axe, &owner_pages).await;
+    assert_latency_chart(&client, &url(&format!("/lang/en?back=/apps/{APPID}"))).await;
 
     // The operator.
     create_operator(&app, "ops@service.test").await;
