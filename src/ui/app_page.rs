@@ -10,7 +10,7 @@ use minijinja::value::Serde;
 use serde::Serialize;
 
 use super::pages::{AppCard, FieldErrors, SecretForm, field_errors, form_user, when};
-use super::{Page, redirect_with_flash};
+use super::{Page, charts, redirect_with_flash};
 use crate::domain::{RefreshOutcome, Role, Trigger};
 use crate::error::ApiError;
 use crate::secret::AppSecret;
@@ -66,13 +66,29 @@ async fn render(
     status: StatusCode,
     errors: &FieldErrors,
 ) -> HttpResponse {
-    let shown = match apps::show_with_log(state, actor, appid, LOG_ENTRIES).await {
+    // The table lists the newest LOG_ENTRIES; the latency chart draws more.
+    let fetched =
+        i64::try_from(charts::LATENCY_ATTEMPTS).map_or(LOG_ENTRIES, |n| n.max(LOG_ENTRIES));
+    let shown = match apps::show_with_log(state, actor, appid, fetched).await {
         Ok(shown) => shown,
         Err(e) => return page.error(&e),
     };
+    let attempts: Vec<charts::Attempt> = shown
+        .log
+        .iter()
+        .map(|r| charts::Attempt {
+            when: when(r.created_at),
+            trigger: r.trigger,
+            outcome: r.outcome,
+            errcode: r.errcode,
+            latency_ms: r.latency_ms,
+        })
+        .collect();
+    let latency_chart = charts::latency(&attempts);
     let log: Vec<LogLine> = shown
         .log
         .into_iter()
+        .take(usize::try_from(LOG_ENTRIES).unwrap_or(50))
         .map(|r| LogLine {
             when: when(r.created_at),
             explanation: r.errcode.and_then(|c| errcodes::explain(i64::from(c))),
@@ -92,6 +108,7 @@ async fn render(
         context! {
             app => Serde(AppCard::of(app)),
             log => Serde(&log),
+            latency_chart => Serde(&latency_chart),
             can_edit,
             // How to read this app's token, for those who may create keys.
             snippets => Serde(can_edit

@@ -14,6 +14,7 @@ pub mod app_limit;
 pub mod app_page;
 pub mod apps;
 pub mod audit;
+pub mod charts;
 pub mod i18n;
 pub mod join;
 pub mod keys;
@@ -43,12 +44,15 @@ use i18n::Lang;
 
 const STYLESHEET: &str = include_str!("../../web/static/app.css");
 const SCRIPT: &str = include_str!("../../web/static/app.js");
+/// The favicon (the brand's green square), also answered at `/favicon.ico`,
+/// where browsers look for one without being told.
+const FAVICON: &str = include_str!("../../web/static/favicon.svg");
 /// Cookie carrying a message to show on the next page.
 const FLASH_COOKIE: &str = "tv_flash";
 
 /// A short content hash, so the static files can be cached for a year.
 static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
-    let digest = Sha256::digest([STYLESHEET, SCRIPT].concat().as_bytes());
+    let digest = Sha256::digest([STYLESHEET, SCRIPT, FAVICON].concat().as_bytes());
     hex::encode(&digest[..6])
 });
 
@@ -57,6 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::home))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))
+        .route("/static/favicon.svg", web::get().to(favicon))
+        .route("/favicon.ico", web::get().to(favicon))
         .route("/lang/{tag}", web::get().to(pages::switch_language))
         .service(
             web::resource("/signup")
@@ -123,6 +129,10 @@ async fn stylesheet() -> HttpResponse {
 
 async fn script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+async fn favicon() -> HttpResponse {
+    asset("image/svg+xml", FAVICON)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {

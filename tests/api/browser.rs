@@ -36,6 +36,14 @@ fn chromedriver() -> Option<PathBuf> {
 }
 
 pub(crate) async fn start_browser() -> Option<(Driver, Client, tempfile::TempDir)> {
+    start_browser_in_zone(None).await
+}
+
+/// A browser whose local time zone is `zone` (an IANA name, through `TZ`),
+/// or the machine's.
+pub(crate) async fn start_browser_in_zone(
+    zone: Option<&str>,
+) -> Option<(Driver, Client, tempfile::TempDir)> {
     let Some(driver_bin) = chromedriver() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -52,6 +60,7 @@ pub(crate) async fn start_browser() -> Option<(Driver, Client, tempfile::TempDir
     let driver = Driver(
         Command::new(driver_bin)
             .arg(format!("--port={port}"))
+            .envs(zone.map(|z| ("TZ", z)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -392,7 +392,7 @@ async fn create_a_key_on_the_keys_page_use_it_and_revoke_it() {
     .await;
     assert_eq!(status, 200);
     assert!(html.contains("Key revoked"));
-    assert!(html.contains("revoked 20"));
+    assert!(html.contains("revoked <time class=\"when\" datetime=\"20"));
     let res = get_with_key(&app.address, &format!("/api/v1/apps/{APPID}/token"), &key).await;
     assert_eq!(res.status(), 401);
 }

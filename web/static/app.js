@@ -118,3 +118,44 @@
     setInterval(poll, Number(live.dataset.interval) || 5000);
   });
 })();
+
+// Times: every <time class="when" datetime="…Z"> (UTC, as the server writes
+// it) is shown in the viewer's time zone with a relative time beside it
+// ("in 12 min", "3 hours ago"); the UTC text stays as the tooltip. Without
+// JavaScript the page shows UTC.
+(function () {
+  var units = [["year", 31536000], ["month", 2592000], ["day", 86400],
+               ["hour", 3600], ["minute", 60], ["second", 1]];
+  function relative(rtf, seconds) {
+    for (var i = 0; i < units.length; i++) {
+      if (Math.abs(seconds) >= units[i][1] || units[i][0] === "second") {
+        return rtf.format(Math.round(seconds / units[i][1]), units[i][0]);
+      }
+    }
+    return "";
+  }
+  function render() {
+    if (!window.Intl || !Intl.DateTimeFormat || !Intl.RelativeTimeFormat) {
+      return;
+    }
+    var lang = document.documentElement.lang || "en";
+    var absolute = new Intl.DateTimeFormat(lang, {
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+      minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short"
+    });
+    var rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto", style: "short" });
+    var now = Date.now();
+    document.querySelectorAll("time.when[datetime]").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime"));
+      if (isNaN(at.getTime())) {
+        return;
+      }
+      el.textContent = absolute.format(at) + " · " + relative(rtf, (at.getTime() - now) / 1000);
+      el.dataset.local = "true";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    render();
+    setInterval(render, 15000);
+  });
+})();
