@@ -188,7 +188,7 @@ pub struct Settings {
           value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
     pub refresh_log_days: u32,
 
-    /// This replica's name in refresh logs and the service health page (default: host name and process id).
+    /// This replica's id, shown to operators with its host name; tenants see an opaque label derived from it (default: random).
     #[arg(
         long = "replica-id",
         env = "TOKENVAULT_REPLICA_ID",

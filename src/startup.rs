@@ -257,13 +257,11 @@ pub fn hostname() -> String {
         .map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
 }
 
-/// A replica id: the configured one, or host name, process id and a random suffix.
+/// A replica id: the configured one, or a random one (never the host
+/// name: the heartbeat records that beside the id, for operators only).
 pub fn replica_id(configured: Option<&str>) -> String {
     configured.map_or_else(
-        || {
-            let suffix: u16 = rand::random();
-            format!("{}-{}-{suffix:04x}", hostname(), std::process::id())
-        },
+        || format!("tv-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
         str::to_string,
     )
 }

@@ -1,11 +1,15 @@
 //! Secure by default: revoked keys refused on every replica even when the
-//! revocation races verifications in flight.
+//! revocation races verifications in flight; replicas' host names for
+//! operators only.
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
+use tokenvault::upstream::simulator::{SimConfig, WeChatSimulator};
 
-use crate::helpers::{get_with_key, settings_from, spawn_app_with_settings};
+use crate::apps::{APPID, SECRET, json_of};
+use crate::helpers::{get_with_key, settings_from, sim_settings, spawn_app_with_settings};
+use crate::ui_ops::create_operator;
 
 /// Revoke keys while both replicas verify them as fast as they can (each
 /// key new to both, so the first verifications read the database while
@@ -60,4 +64,62 @@ async fn a_key_revoked_during_verifications_is_refused_everywhere_within_a_secon
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A replica whose id names its host (as a configured id may): tenants see
+/// only an opaque label in the refresh log and the service health; the
+/// operator sees the id and the host name.
+#[tokio::test]
+async fn tenants_see_an_opaque_replica_label_and_operators_the_host() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let mut settings = sim_settings(&sim.base_url());
+    settings.replica_id = Some("db-host-7.internal-1234".into());
+    let app = spawn_app_with_settings(settings).await;
+    let owner = app.signup("Label Co", "l@label.test").await;
+    let res = owner
+        .post_json("/api/v1/apps", &json!({ "appid": APPID, "secret": SECRET }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let host = tokenvault::startup::hostname();
+    let log = json_of(
+        owner
+            .get(&format!("/api/v1/apps/{APPID}/refresh-log"))
+            .await,
+    )
+    .await;
+    let entries = log["items"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{log}");
+    for entry in entries {
+        let replica = entry["replica"].as_str().unwrap();
+        assert!(replica.starts_with("replica-"), "{entry}");
+    }
+    let for_tenant = owner
+        .get("/api/v1/service-health")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!for_tenant.contains("db-host-7"), "{for_tenant}");
+    assert!(!for_tenant.contains(&format!("\"{host}\"")), "{for_tenant}");
+    let for_tenant: Value = serde_json::from_str(&for_tenant).unwrap();
+    let label = for_tenant["answered_by"].as_str().unwrap();
+    assert!(label.starts_with("replica-"), "{for_tenant}");
+    assert_eq!(label, entries[0]["replica"].as_str().unwrap());
+
+    let operator = create_operator(&app, "op@label.test").await;
+    let for_operator = json_of(operator.get("/api/v1/service-health").await).await;
+    assert_eq!(for_operator["answered_by"], "db-host-7.internal-1234");
+    let item = &for_operator["replicas"]["items"][0];
+    assert_eq!(item["id"], "db-host-7.internal-1234", "{for_operator}");
+    assert_eq!(item["host"], host.as_str());
+    assert_eq!(item["label"], label);
+}
+
+/// The default replica id names no host.
+#[test]
+fn the_default_replica_id_names_no_host() {
+    let id = tokenvault::startup::replica_id(None);
+    assert!(!id.contains(&tokenvault::startup::hostname()), "{id}");
+    assert_ne!(id, tokenvault::startup::replica_id(None));
 }
