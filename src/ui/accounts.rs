@@ -213,7 +213,7 @@ pub async fn logout(
                 return page.error(&e);
             }
             let mut res = redirect_with_flash("/login", "ok", "flash_signed_out", "");
-            let _ = res.add_cookie(&session::removal_cookie(state.settings.secure_cookies));
+            let _ = res.add_cookie(&session::removal_cookie(state.settings.cookies_secure()));
             res
         }
         Err(FormRefusal::SignedOut) => redirect("/login"),

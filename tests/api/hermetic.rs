@@ -61,12 +61,17 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "DATABASE_URL" => "postgres://someone:pw@127.0.0.1:1/another_project".into(),
                 "TOKENVAULT_BIND" | "TOKENVAULT_SIM_BIND" => taken.into(),
                 "TOKENVAULT_DATA_DIR" => data.clone(),
-                "TOKENVAULT_MASTER_KEY_FILE" => key_file.clone(),
+                "TOKENVAULT_MASTER_KEY_FILE" | "TOKENVAULT_DATABASE_PASSWORD_FILE" => {
+                    key_file.clone()
+                }
                 "TOKENVAULT_MASTER_KEYS" => OTHER_KEY.into(),
                 "TOKENVAULT_ACTIVE_KEY_ID" => "other".into(),
                 "TOKENVAULT_LOG" => "debug".into(),
                 "TOKENVAULT_LOG_FORMAT" => "json".into(),
-                "TOKENVAULT_SECURE_COOKIES" | "TOKENVAULT_SIM_DEMO" => "true".into(),
+                "TOKENVAULT_SECURE_COOKIES"
+                | "TOKENVAULT_SIM_DEMO"
+                | "TOKENVAULT_INSECURE_UPSTREAM" => "true".into(),
+                "TOKENVAULT_PUBLIC_URL" => "https://someone-elses.example".into(),
                 "TOKENVAULT_WECHAT_API_BASE" => "http://127.0.0.1:9100".into(),
                 "TOKENVAULT_REPLICA_ID" => "someone-elses-replica".into(),
                 "TOKENVAULT_REFRESH_MARGIN" => "0.9".into(),

@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use tokenvault::upstream::simulator::{SimConfig, WeChatSimulator};
 
 use crate::apps::{APPID, SECRET, json_of};
-use crate::helpers::{get_with_key, settings_from, sim_settings, spawn_app_with_settings};
+use crate::helpers::{
+    PASSWORD, Sandbox, get_with_key, settings_from, sim_settings, spawn_app,
+    spawn_app_with_settings,
+};
 use crate::ui_ops::create_operator;
 
 /// Revoke keys while both replicas verify them as fast as they can (each
@@ -122,4 +125,101 @@ fn the_default_replica_id_names_no_host() {
     let id = tokenvault::startup::replica_id(None);
     assert!(!id.contains(&tokenvault::startup::hostname()), "{id}");
     assert_ne!(id, tokenvault::startup::replica_id(None));
+}
+
+/// Sign up with a plain client; the answer.
+async fn signup_answer(address: &str, email: &str) -> reqwest::Response {
+    let body = json!({ "organization": "Https Co", "email": email, "password": PASSWORD });
+    reqwest::Client::new()
+        .post(format!("{address}/api/v1/signup"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Served at an `https://` public URL, tokenvault marks its session cookie
+/// `Secure` and sends HSTS (the token read's fast path too) with nothing
+/// else set; at no public URL, neither.
+#[tokio::test]
+async fn an_https_public_url_gives_secure_cookies_and_hsts() {
+    let app = spawn_app_with_settings(settings_from(&[
+        "--public-url",
+        "https://vault.example.com",
+    ]))
+    .await;
+    let res = signup_answer(&app.address, "h@https.test").await;
+    assert_eq!(res.status(), 201);
+    let hsts = res.headers().get("strict-transport-security").unwrap();
+    assert_eq!(hsts, "max-age=31536000");
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(
+        cookie.contains("; Secure") || cookie.contains(";Secure"),
+        "{cookie}"
+    );
+    let health = app.get("/healthz").await;
+    assert!(health.headers().contains_key("strict-transport-security"));
+
+    let plain = spawn_app().await;
+    let res = signup_answer(&plain.address, "p@plain.test").await;
+    assert_eq!(res.status(), 201);
+    assert!(!res.headers().contains_key("strict-transport-security"));
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+/// An `http://` WeChat API base off this machine stops the start (the
+/// appsecret would cross the network in clear text), unless allowed
+/// explicitly; a database password in the URL's query is never shown.
+#[test]
+fn a_clear_text_upstream_stops_the_start_unless_allowed() {
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .tokenvault()
+        .args(["--wechat-api-base", "http://api.weixin.qq.com", "migrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("TOKENVAULT_INSECURE_UPSTREAM"), "{stderr}");
+
+    // Allowed explicitly, the start goes on to the next problem: a
+    // database that is not there, named without its password.
+    let out = sandbox
+        .tokenvault()
+        .args([
+            "--wechat-api-base",
+            "http://api.weixin.qq.com",
+            "--insecure-upstream",
+            "true",
+        ])
+        .args([
+            "--database-url",
+            "postgres://u@127.0.0.1:1/x?password=hunter2",
+            "migrate",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("TOKENVAULT_INSECURE_UPSTREAM"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // A password file that cannot be read is named.
+    let out = sandbox
+        .tokenvault()
+        .args(["--database-url", "postgres://u@127.0.0.1:1/x"])
+        .args([
+            "--database-password-file",
+            "/nonexistent/db-password",
+            "migrate",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("TOKENVAULT_DATABASE_PASSWORD_FILE"),
+        "{stderr}"
+    );
 }
