@@ -223,3 +223,32 @@ fn a_clear_text_upstream_stops_the_start_unless_allowed() {
         "{stderr}"
     );
 }
+
+/// One rule for the secret's hint: owners and admins signed in see it; no
+/// API key does, read-only or not.
+#[tokio::test]
+async fn the_secret_hint_is_for_people_never_for_keys() {
+    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_settings(sim_settings(&sim.base_url())).await;
+    let owner = app.signup("Hint Co", "h@hint.test").await;
+    let res = owner
+        .post_json("/api/v1/apps", &json!({ "appid": APPID, "secret": SECRET }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let path = format!("/api/v1/apps/{APPID}");
+    let shown = json_of(owner.get(&path).await).await;
+    assert_eq!(shown["secret_hint"], "***cdef");
+    for read_only in [false, true] {
+        let key = owner
+            .create_key(json!({ "name": format!("k{read_only}"), "read_only": read_only }))
+            .await;
+        let res = get_with_key(&app.address, &path, key["key"].as_str().unwrap()).await;
+        assert_eq!(res.status(), 200);
+        let shown: Value = res.json().await.unwrap();
+        assert!(
+            shown.get("secret_hint").is_none(),
+            "read_only {read_only}: {shown}"
+        );
+    }
+}

@@ -176,7 +176,7 @@ pub struct AppView {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
-    /// The secret's last 4 characters (GET one app, owners and admins only).
+    /// The secret's last 4 characters (GET one app, owners and admins signed in; never for an API key).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_hint: Option<String>,
     /// The registration check (POST /apps only).
