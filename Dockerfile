@@ -13,7 +13,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home /var/lib/tokenvault --create-home tokenvault
+ && useradd --system --uid 10001 --home /var/lib/tokenvault --create-home tokenvault
 COPY --from=build /src/target/release/tokenvault /usr/local/bin/tokenvault
 USER tokenvault
 ENV TOKENVAULT_BIND=0.0.0.0:8080 \

@@ -179,9 +179,7 @@ fn parse_app_limit(value: &str) -> Result<AppLimit, String> {
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
-    if let Some(url) = &settings.database_url {
-        url.validate().map_err(anyhow::Error::msg)?;
-    }
+    settings.check().map_err(anyhow::Error::msg)?;
     telemetry::init(&settings.log, settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(settings).await,

@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 pub mod alerts;
 pub mod intervals;
 pub use alerts::AlertSettings;
+pub mod transport;
 pub use intervals::JobIntervals;
 
 use crate::crypto::{self, KeyRing};
@@ -42,6 +43,16 @@ pub struct Settings {
           value_parser = parse_database_url, global = true, hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
 
+    /// File holding the password of `DATABASE_URL`'s user (a Docker secret), so the
+    /// URL itself carries none.
+    #[arg(
+        long = "database-password-file",
+        env = "TOKENVAULT_DATABASE_PASSWORD_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub database_password_file: Option<PathBuf>,
+
     /// Largest number of database connections this replica opens.
     #[arg(long = "db-max-connections", env = "TOKENVAULT_DB_MAX_CONNECTIONS", default_value_t = 20,
           value_name = "N", value_parser = clap::value_parser!(u32).range(2..=1000), global = true)]
@@ -62,7 +73,13 @@ pub struct Settings {
     )]
     pub log_format: LogFormat,
 
-    /// Mark the session cookie `Secure` (set when users reach tokenvault over HTTPS).
+    /// The URL users reach tokenvault at (`http://` or `https://`, no query); `https://`
+    /// makes session cookies `Secure` and sends HSTS.
+    #[arg(long = "public-url", env = "TOKENVAULT_PUBLIC_URL", value_name = "URL",
+          value_parser = transport::parse_public_url, global = true)]
+    pub public_url: Option<url::Url>,
+
+    /// Mark the session cookie `Secure` even without an `https://` public URL.
     #[arg(long = "secure-cookies", env = "TOKENVAULT_SECURE_COOKIES", default_value_t = false,
           action = clap::ArgAction::Set, value_name = "BOOL", global = true)]
     pub secure_cookies: bool,
@@ -93,6 +110,12 @@ pub struct Settings {
     #[arg(long = "wechat-api-base", env = "TOKENVAULT_WECHAT_API_BASE", default_value = "https://api.weixin.qq.com",
           value_name = "URL", value_parser = parse_http_url, global = true)]
     pub wechat_api_base: String,
+
+    /// Allow an `http://` WeChat API base that is not a loopback address (a simulator on
+    /// another machine): the appsecret then crosses the network in clear text.
+    #[arg(long = "insecure-upstream", env = "TOKENVAULT_INSECURE_UPSTREAM", default_value_t = false,
+          value_name = "BOOL", action = clap::ArgAction::Set, global = true)]
+    pub insecure_upstream: bool,
 
     /// Timeout of a whole token request to WeChat, in seconds (connecting gets at most 5 s of it).
     #[arg(long = "upstream-timeout", env = "TOKENVAULT_UPSTREAM_TIMEOUT", default_value_t = 10,
@@ -190,7 +213,7 @@ pub struct Settings {
           value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
     pub refresh_log_days: u32,
 
-    /// This replica's name in refresh logs and the service health page (default: host name and process id).
+    /// This replica's id, shown to operators with its host name; tenants see an opaque label derived from it (default: random).
     #[arg(
         long = "replica-id",
         env = "TOKENVAULT_REPLICA_ID",
@@ -275,6 +298,37 @@ pub struct Settings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub alerts: AlertSettings,
+}
+
+impl Settings {
+    /// Whether session cookies are `Secure`: the flag, or an `https://` public URL.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies || self.served_over_https()
+    }
+
+    /// Whether users reach tokenvault over HTTPS (an `https://` public URL):
+    /// then every answer carries HSTS.
+    pub fn served_over_https(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+
+    /// The link to an app's page, when the public address is known (alerts
+    /// and mails link there).
+    pub fn app_page(&self, appid: &str) -> Option<String> {
+        self.public_url.as_ref().map(|base| {
+            format!("{}/apps/{appid}", base.as_str().trim_end_matches('/'))
+        })
+    }
+
+    /// Checks across settings, made before anything starts.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.database_url {
+            url.validate()?;
+        }
+        transport::check_upstream(&self.wechat_api_base, self.insecure_upstream)
+    }
 }
 
 /// The bearer token that `/metrics` asks for; never printed.
@@ -362,24 +416,7 @@ impl DatabaseUrl {
 
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // scheme://user:password@host/db -> scheme://user:***@host/db
-        let url = &self.0;
-        if let Some(scheme_end) = url.find("://") {
-            let rest = &url[scheme_end + 3..];
-            if let Some(at) = rest.rfind('@') {
-                let userinfo = &rest[..at];
-                if let Some(colon) = userinfo.find(':') {
-                    return write!(
-                        f,
-                        "{}{}:***{}",
-                        &url[..scheme_end + 3],
-                        &userinfo[..colon],
-                        &rest[at..]
-                    );
-                }
-            }
-        }
-        f.write_str(url)
+        f.write_str(&transport::mask_database_url(&self.0))
     }
 }
 

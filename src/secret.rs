@@ -35,6 +35,18 @@ macro_rules! secret_type {
             pub fn hint(&self) -> String {
                 masked_hint(self.expose_secret())
             }
+
+            /// The secret as a [`SecretString`], for code that takes one.
+            pub fn into_secret(self) -> SecretString {
+                self.0
+            }
+        }
+
+        /// Empty: what a form posts when the field is left out.
+        impl Default for $name {
+            fn default() -> Self {
+                Self(SecretString::from(String::new()))
+            }
         }
 
         impl From<String> for $name {

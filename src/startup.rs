@@ -59,9 +59,10 @@ impl Application {
     pub fn build_on(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&state));
+        let https = state.settings.served_over_https();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(crate::http::security_headers())
+                .wrap(crate::http::security_headers(https))
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 // Outermost: token reads answered from memory, before the
                 // logger and the router (see src/api/token_fast_path.rs).
@@ -258,13 +259,11 @@ pub fn hostname() -> String {
         .map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
 }
 
-/// A replica id: the configured one, or host name, process id and a random suffix.
+/// A replica id: the configured one, or a random one (never the host
+/// name: the heartbeat records that beside the id, for operators only).
 pub fn replica_id(configured: Option<&str>) -> String {
     configured.map_or_else(
-        || {
-            let suffix: u16 = rand::random();
-            format!("{}-{}-{suffix:04x}", hostname(), std::process::id())
-        },
+        || format!("tv-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
         str::to_string,
     )
 }

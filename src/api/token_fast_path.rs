@@ -29,7 +29,7 @@ use chrono::Utc;
 
 use crate::auth::KeyPrincipal;
 use crate::domain::AppId;
-use crate::http::SECURITY_HEADERS;
+use crate::http::{HSTS, SECURITY_HEADERS};
 use crate::refresh::token::ValidToken;
 use crate::service::token_read;
 use crate::state::AppState;
@@ -63,7 +63,10 @@ pub async fn serve(
     if req.method() == Method::GET
         && let Some(mut res) = from_memory(&req)
     {
-        for (name, value) in SECURITY_HEADERS {
+        let https = req
+            .app_data::<web::Data<AppState>>()
+            .is_some_and(|s| s.settings.served_over_https());
+        for (name, value) in SECURITY_HEADERS.into_iter().chain(https.then_some(HSTS)) {
             res.headers_mut().insert(
                 header::HeaderName::from_static(name),
                 HeaderValue::from_static(value),

@@ -8,6 +8,14 @@
 //! whenever the notification connection is lost (both by the key-revocation
 //! job, `crate::jobs`), so correctness never rests on the cache.
 //!
+//! A verification reads the key's row, then caches it. A revocation that
+//! commits between the two would be evicted before the entry exists, and
+//! the revoked key would keep working from the cache. So every eviction
+//! bumps a generation counter under the cache's lock, and a verification
+//! caches its row only if no eviction happened since it started to read:
+//! otherwise it answers this one request (its read came first) and leaves
+//! the next to the database.
+//!
 //! Keys found unknown or revoked are remembered too, for a short while and
 //! in bounded memory ([`RefusedKeys`]), so repeating a bad key costs no
 //! database lookup. A remembered refusal can only refuse: a key is admitted
@@ -185,6 +193,9 @@ pub struct KeyVerifier {
     /// Token-read rate limits per key.
     pub reads: ReadLimits,
     cache: RwLock<HashMap<[u8; 32], Arc<CachedKey>>>,
+    /// Evictions so far: bumped under the cache's write lock by
+    /// [`Self::evict`] and [`Self::clear`], read before a database lookup.
+    generation: AtomicU64,
     /// Keys recently found unknown or revoked.
     pub refused: RefusedKeys,
     /// Keys looked up in the database (metric).
@@ -225,6 +236,8 @@ impl KeyVerifier {
         }
         let now = Utc::now().timestamp();
         self.lookups.inc();
+        // Read before the row: an eviction after this point forbids caching it.
+        let generation = self.generation();
         let Some(row) = db::api_keys::by_prefix(pool, prefix).await? else {
             self.refused.insert(hash);
             return Ok(None);
@@ -243,19 +256,39 @@ impl KeyVerifier {
             read_limit: self.reads.bucket(row.id),
             refused_reports: Arc::new(AtomicU64::new(0)),
         };
+        self.remember(hash, principal.clone(), now, generation);
+        Ok(Some(principal))
+    }
+
+    /// The eviction generation now: pass it to [`Self::remember`] after
+    /// reading a key's row.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Cache a principal read from the database when the generation was
+    /// `seen`, unless a key was evicted since (then the row may predate a
+    /// revocation, and it is not cached); whether it was cached.
+    fn remember(&self, hash: [u8; 32], principal: KeyPrincipal, now: i64, seen: u64) -> bool {
         let entry = Arc::new(CachedKey {
-            principal: principal.clone(),
+            principal,
             verified_at: Instant::now(),
             last_used: AtomicI64::new(now),
             flushed: AtomicI64::new(0),
         });
-        if let Ok(mut cache) = self.cache.write() {
-            if cache.len() >= CACHE_CAPACITY {
-                cache.clear();
-            }
-            cache.insert(hash, entry);
+        let Ok(mut cache) = self.cache.write() else {
+            return false;
+        };
+        // Evictions bump the generation while holding this lock, so no
+        // eviction can slip between this check and the insert.
+        if self.generation.load(Ordering::Acquire) != seen {
+            return false;
         }
-        Ok(Some(principal))
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(hash, entry);
+        true
     }
 
     /// The principal for `key` if it was verified recently (no database);
@@ -276,16 +309,22 @@ impl KeyVerifier {
 
     /// Forget a key (it was revoked or changed).
     pub fn evict(&self, key_id: ApiKeyId) {
-        if let Ok(mut cache) = self.cache.write() {
-            cache.retain(|_, v| v.principal.key_id != key_id);
-        }
+        let mut cache = self
+            .cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache.retain(|_, v| v.principal.key_id != key_id);
     }
 
     /// Forget every key (notifications may have been missed).
     pub fn clear(&self) {
-        if let Ok(mut cache) = self.cache.write() {
-            cache.clear();
-        }
+        let mut cache = self
+            .cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache.clear();
     }
 
     /// Write one `token.read` audit entry per key with the number of token
@@ -455,6 +494,45 @@ mod tests {
         }
         // Multi-byte input must not panic on slicing.
         assert_eq!(prefix_of("tvk_ééééé_x"), None);
+    }
+
+    fn principal(verifier: &KeyVerifier, key_id: ApiKeyId) -> KeyPrincipal {
+        KeyPrincipal {
+            key_id,
+            tenant_id: TenantId::from(uuid::Uuid::new_v4()),
+            read_only: false,
+            limited: false,
+            app_ids: Arc::from(Vec::new()),
+            token_reads: Arc::default(),
+            read_limit: verifier.reads.bucket(key_id),
+            refused_reports: Arc::default(),
+        }
+    }
+
+    /// The race: a verification reads the row (not yet revoked), the
+    /// revocation commits and its notification evicts the key, and only
+    /// then does the verification cache what it read. The stale row must
+    /// not be cached, or the revoked key works until the entry expires.
+    #[test]
+    fn a_row_read_before_a_revocation_is_not_cached_after_its_eviction() {
+        let verifier = KeyVerifier::default();
+        let key = generate();
+        let id = ApiKeyId::from(uuid::Uuid::new_v4());
+        let seen = verifier.generation();
+        // ... the database answers with the row, then the key is revoked:
+        verifier.evict(id);
+        let cached = verifier.remember(key.hash, principal(&verifier, id), 0, seen);
+        assert!(!cached, "a row read before an eviction was cached after it");
+        assert!(verifier.verify_cached(key.key.expose_secret()).is_none());
+
+        // Without an eviction in between, the row is cached as before.
+        let seen = verifier.generation();
+        assert!(verifier.remember(key.hash, principal(&verifier, id), 0, seen));
+        assert!(verifier.verify_cached(key.key.expose_secret()).is_some());
+        // Clearing (notifications missed) counts as an eviction too.
+        let seen = verifier.generation();
+        verifier.clear();
+        assert!(!verifier.remember(key.hash, principal(&verifier, id), 0, seen));
     }
 
     #[test]

@@ -37,21 +37,6 @@ pub struct AlertSettings {
     #[arg(long = "alert-damping-minutes", env = "TOKENVAULT_ALERT_DAMPING_MINUTES", default_value_t = 30,
           value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(0..=1440), global = true)]
     pub damping_minutes: u32,
-
-    /// The address people reach tokenvault at (`https://vault.example.com`):
-    /// alerts link to the app's page there. Unset: alerts carry no link.
-    #[arg(long = "public-url", env = "TOKENVAULT_PUBLIC_URL", value_name = "URL",
-          value_parser = parse_public_url, global = true)]
-    pub public_url: Option<String>,
-}
-
-fn parse_public_url(raw: &str) -> Result<String, String> {
-    match url::Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
-            Ok(raw.trim_end_matches('/').to_string())
-        }
-        _ => Err("must be an http(s) URL such as https://vault.example.com".into()),
-    }
 }
 
 impl AlertSettings {
@@ -64,13 +49,6 @@ impl AlertSettings {
     pub fn retry_delay(&self, attempts: u32) -> Duration {
         let factor = 2u64.saturating_pow(attempts.saturating_sub(1).min(20));
         Duration::from_secs(self.retry_base_seconds.saturating_mul(factor).min(3600))
-    }
-
-    /// The link to an app's page, when the public address is known.
-    pub fn app_page(&self, appid: &str) -> Option<String> {
-        self.public_url
-            .as_ref()
-            .map(|base| format!("{base}/apps/{appid}"))
     }
 
     /// Between looks at the outbox.

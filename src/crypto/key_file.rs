@@ -54,6 +54,17 @@ pub enum KeyLoadError {
         /// What is wrong.
         error: KeyRingError,
     },
+    /// A key file is open to its group or to others.
+    #[error(
+        "the key file {path} is accessible by other users (mode {mode:04o}): tokenvault refuses \
+         to start with a key ring others may read. Run `chmod 600 {path}`"
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A key file could not be written.
     #[error("cannot write the new key file {path}: {error}")]
     Write {
@@ -73,6 +84,16 @@ pub fn read_key_file(
     source_name: KeySource,
     active: Option<&str>,
 ) -> Result<KeyRing, KeyLoadError> {
+    // As ssh does with a private key: a key ring others may read is refused.
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyLoadError::Exposed {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
     let text =
         Zeroizing::new(
             std::fs::read_to_string(path).map_err(|error| KeyLoadError::Read {
@@ -80,14 +101,6 @@ pub fn read_key_file(
                 error,
             })?,
         );
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            "the key file {} is readable by other users; restrict it with `chmod 600`",
-            path.display()
-        );
-    }
     KeyRing::parse_with_active(&text, active)
         .map_err(|error| KeyLoadError::Invalid { source_name, error })
 }

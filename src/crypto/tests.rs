@@ -192,6 +192,25 @@ fn generated_key_file_is_private_and_never_replaced() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+#[test]
+fn a_key_file_others_may_read_stops_the_start_with_the_chmod_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(KEY_FILE_NAME);
+    generate_key_file(&path).unwrap();
+    for mode in [0o644, 0o640, 0o604, 0o620] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = read_key_file(&path, KeySource::DataDir(path.clone()), None).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("chmod 600 {}", path.display())),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{mode:04o}")), "{text}");
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+    assert!(read_key_file(&path, KeySource::DataDir(path.clone()), None).is_ok());
+}
+
 proptest! {
     #[test]
     fn round_trip_any_plaintext(plaintext in prop::collection::vec(any::<u8>(), 0..=4096)) {

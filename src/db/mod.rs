@@ -58,7 +58,7 @@ impl Database {
             let options = url.expose().parse::<PgConnectOptions>().map_err(|e| {
                 anyhow::anyhow!("DATABASE_URL ({url}) is not a valid PostgreSQL URL: {e}")
             })?;
-            (options, None)
+            (with_password_file(options, settings)?, None)
         } else {
             let data_dir = settings.data_dir.clone();
             let started = tokio::task::spawn_blocking(move || {
@@ -188,4 +188,23 @@ pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
         .iter()
         .filter(|m| m.migration_type.is_up_migration())
         .all(|m| applied.iter().any(|(v, ok)| *v == m.version && *ok)))
+}
+
+/// `options` with the password read from `TOKENVAULT_DATABASE_PASSWORD_FILE`
+/// (its first line), when that is set.
+fn with_password_file(
+    options: PgConnectOptions,
+    settings: &Settings,
+) -> anyhow::Result<PgConnectOptions> {
+    let Some(path) = &settings.database_password_file else {
+        return Ok(options);
+    };
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the database password file {} (TOKENVAULT_DATABASE_PASSWORD_FILE): {e}",
+            path.display()
+        )
+    })?);
+    let password = text.lines().next().unwrap_or_default();
+    Ok(options.password(password))
 }

@@ -8,6 +8,20 @@ use utoipa::ToSchema;
 
 use super::ErrorClass;
 
+/// The opaque label tenants see for the replica with id `id`, in the
+/// refresh log and the service health: stable for a replica, and telling
+/// nothing of its host (a configured id may name one). Operators see the
+/// id and the host name beside it.
+pub fn replica_label(id: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let n = digest
+        .iter()
+        .take(5)
+        .fold(0_u64, |n, byte| (n << 8) | u64::from(*byte));
+    format!("replica-{n:010x}")
+}
+
 /// An app's health, derived from its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -79,7 +93,8 @@ pub struct ServiceHealth {
     pub status: &'static str,
     /// When this was measured.
     pub checked_at: DateTime<Utc>,
-    /// The replica that answered.
+    /// The replica that measured this: its id for operators, its opaque
+    /// label for everyone else.
     pub answered_by: String,
     /// Replicas that heartbeated in the last hour.
     pub replicas: ReplicasHealth,
@@ -107,8 +122,11 @@ pub struct ReplicasHealth {
 /// One replica.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReplicaHealth {
-    /// Replica id (as in the refresh log).
+    /// Replica id for operators; for everyone else the replica's opaque
+    /// label, as in the refresh log.
     pub id: String,
+    /// The replica's opaque label (as in the refresh log).
+    pub label: String,
     /// Host name; `null` except for operators.
     pub host: Option<String>,
     /// tokenvault version.

@@ -1,14 +1,38 @@
+use std::collections::HashSet;
+use std::io::Read as _;
+use std::sync::LazyLock;
+
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::FieldError;
 
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 10;
-/// Longest accepted password, in characters (argon2 would take more, but a
-/// cap keeps hashing cost bounded).
-pub const MAX_PASSWORD_CHARS: usize = 128;
+/// Longest accepted password, in characters: long passphrases are welcome
+/// (argon2 would take more, but a cap keeps hashing cost bounded).
+pub const MAX_PASSWORD_CHARS: usize = 256;
 
+/// Common patterns of this service's users (Chinese number phrases among them).
 const COMMON: &str = include_str!("common_passwords.txt");
+
+/// The 100,000 most common breached passwords, gzip-compressed; source and
+/// licence in `BREACHED_PASSWORDS.md` beside this file.
+const BREACHED_GZ: &[u8] = include_bytes!("breached_passwords.txt.gz");
+
+/// The breached passwords long enough to pass the length rule, lowercased;
+/// decompressed on first use.
+static BREACHED: LazyLock<HashSet<Box<str>>> = LazyLock::new(|| {
+    let mut text = String::new();
+    // The embedded file is checked by a test; a failure here leaves the
+    // list short, never the service down.
+    if let Err(e) = flate2::read::GzDecoder::new(BREACHED_GZ).read_to_string(&mut text) {
+        tracing::error!(error = %e, "the embedded breached-password list does not decompress");
+    }
+    text.lines()
+        .filter(|p| p.chars().count() >= MIN_PASSWORD_CHARS)
+        .map(|p| p.to_lowercase().into_boxed_str())
+        .collect()
+});
 
 /// A password chosen by a person (sign-up, invite, reset), checked against
 /// the rules. The text is a secret: it prints masked and is zeroized on drop.
@@ -65,7 +89,7 @@ fn is_common(p: &str) -> bool {
     ]
     .iter()
     .any(|run| run.contains(lower.as_str()));
-    one_char || sequence || COMMON.lines().any(|c| c == lower)
+    one_char || sequence || COMMON.lines().any(|c| c == lower) || BREACHED.contains(lower.as_str())
 }
 
 #[cfg(test)]
@@ -80,7 +104,11 @@ mod tests {
     fn rules() {
         assert!(parse("correct horse battery").is_ok());
         assert_eq!(parse("short").unwrap_err().code, "too_short");
-        assert_eq!(parse(&"x1".repeat(65)).unwrap_err().code, "too_long");
+        assert_eq!(parse(&"x1".repeat(129)).unwrap_err().code, "too_long");
+        // Long passphrases are welcome: 128 characters and more.
+        let passphrase = "the quick brown fox jumps over the lazy dog again and again ".repeat(4);
+        assert!(passphrase.chars().count() > 200);
+        assert!(parse(&passphrase).is_ok());
         for common in [
             "Password123",
             "qwertyuiop",
@@ -88,11 +116,28 @@ mod tests {
             "aaaaaaaaaaaa",
             "ME@example.com",
             "woaini1314",
+            // From the breached-password list, caught by no other rule.
+            "4815162342",
+            "nuttertools",
+            "Manchester",
+            "cosmopolitan",
+            "OlCRackMaster",
         ] {
             let err = NewPassword::parse("password", SecretString::from(common), "me@example.com")
                 .unwrap_err();
             assert_eq!(err.code, "too_common", "{common}");
         }
+    }
+
+    #[test]
+    fn the_breached_list_is_the_top_100k() {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(BREACHED_GZ)
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text.lines().count(), 100_000);
+        assert_eq!(text.lines().next(), Some("123456"));
+        assert!(BREACHED.len() > 2000, "{}", BREACHED.len());
     }
 
     #[test]

@@ -19,9 +19,14 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ),
 ];
 
-/// The middleware that adds [`SECURITY_HEADERS`].
-pub fn security_headers() -> DefaultHeaders {
+/// HTTP Strict Transport Security, sent when users reach tokenvault over
+/// HTTPS (an `https://` `TOKENVAULT_PUBLIC_URL`): a year, subdomains not included.
+pub const HSTS: (&str, &str) = ("strict-transport-security", "max-age=31536000");
+
+/// The middleware that adds [`SECURITY_HEADERS`], and [`HSTS`] when `https`.
+pub fn security_headers(https: bool) -> DefaultHeaders {
     SECURITY_HEADERS
         .into_iter()
+        .chain(https.then_some(HSTS))
         .fold(DefaultHeaders::new(), DefaultHeaders::add)
 }

@@ -1,7 +1,8 @@
 //! The service's own health, for everyone signed in and every API key:
 //! replicas seen recently, the refresh backlog, the database, and WeChat's
 //! answers over the last minutes. Only aggregates over all tenants, never a
-//! tenant's rows; host names of replicas are for operators only. And the
+//! tenant's rows; host names and replica ids are for operators only (everyone else
+//! sees each replica's opaque label). And the
 //! readiness behind `/readyz`.
 //!
 //! Measured at most once per `TOKENVAULT_STATS_CACHE_SECONDS` (one
@@ -18,6 +19,7 @@ use crate::db;
 use crate::domain::Role;
 use crate::domain::health::{
     DatabaseHealth, ReplicaHealth, ReplicasHealth, SchedulerHealth, ServiceHealth, UpstreamHealth,
+    replica_label,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -43,8 +45,10 @@ pub async fn service_health(state: &AppState, actor: &Actor) -> Result<ServiceHe
     let measured = state.stats.health.get(|| measure(state)).await?;
     let mut health = ServiceHealth::clone(&measured);
     if actor.principal.role() != Role::Operator {
+        health.answered_by = replica_label(&health.answered_by);
         for replica in &mut health.replicas.items {
             replica.host = None;
+            replica.id.clone_from(&replica.label);
         }
     }
     Ok(health)
@@ -119,6 +123,7 @@ fn replicas_health(rows: Vec<db::ops::ReplicaRow>, alive_within_seconds: u64) ->
         .map(|r| ReplicaHealth {
             alive: r.seconds_since_seen <= limit,
             seconds_since_seen: round1(r.seconds_since_seen.max(0.0)),
+            label: replica_label(&r.id),
             id: r.id,
             host: Some(r.hostname),
             version: r.version,

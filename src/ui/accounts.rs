@@ -1,9 +1,9 @@
 //! Sign-up, sign-in and sign-out pages.
 
+use crate::secret::Password;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::pages::{CsrfForm, FieldErrors, FormRefusal, field_errors, form_session, one};
@@ -21,8 +21,9 @@ pub struct SignupForm {
     organization: String,
     #[serde(default)]
     email: String,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    password: String,
+    password: Password,
 }
 
 /// An empty sign-in or sign-up form; the signed-in go to their dashboard.
@@ -70,7 +71,7 @@ pub async fn signup(
     let input = SignUp {
         organization: &organization,
         email: &email,
-        password: SecretString::from(password),
+        password: password.into_secret(),
     };
     match accounts::sign_up(&state, &visitor(&req), input).await {
         Ok(account) => {
@@ -103,8 +104,9 @@ pub async fn signup(
 pub struct LoginForm {
     #[serde(default)]
     email: String,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    password: String,
+    password: Password,
     /// Where to go once signed in (a path on this site).
     #[serde(default)]
     next: String,
@@ -160,14 +162,14 @@ pub async fn login(
     }
     // Nothing typed is a field error, not a wrong password (the API, which
     // has no fields to show, answers 401 alike).
-    if password.is_empty() {
+    if password.expose_secret().is_empty() {
         let mut errors = one("password", page.lang.text("err_required"));
         if let Err(e) = crate::domain::Email::parse("email", &email) {
             errors.extend(field_errors(page.lang, &[e]));
         }
         return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    match accounts::sign_in(&state, &visitor(&req), &email, SecretString::from(password)).await {
+    match accounts::sign_in(&state, &visitor(&req), &email, password.into_secret()).await {
         Ok(signed_in) => {
             let mut res = redirect(next.unwrap_or("/dashboard"));
             let _ = res.add_cookie(&signed_in.session.cookie);
@@ -213,12 +215,32 @@ pub async fn logout(
                 return page.error(&e);
             }
             let mut res = redirect_with_flash("/login", "ok", "flash_signed_out", "");
-            let _ = res.add_cookie(&session::removal_cookie(state.settings.secure_cookies));
+            let _ = res.add_cookie(&session::removal_cookie(state.settings.cookies_secure()));
             res
         }
         Err(FormRefusal::SignedOut) => redirect("/login"),
         Err(FormRefusal::Stale) => {
             redirect_with_flash("/dashboard", "error", "flash_stale_form", "")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Passwords posted by forms land in the masked, zeroized type at once.
+    #[test]
+    fn posted_passwords_are_secrets_from_the_edge() {
+        let login: LoginForm =
+            serde_json::from_str(r#"{"email":"a@b.co","password":"hunter2 hunter2"}"#).unwrap();
+        assert_eq!(format!("{:?}", login.password), "Password(***)");
+        assert_eq!(login.password.expose_secret(), "hunter2 hunter2");
+        let signup: SignupForm =
+            serde_json::from_str(r#"{"organization":"o","email":"a@b.co","password":"hunter2"}"#)
+                .unwrap();
+        assert_eq!(format!("{:?}", signup.password), "Password(***)");
+        let empty: LoginForm = serde_json::from_str(r#"{"email":"a@b.co"}"#).unwrap();
+        assert!(empty.password.expose_secret().is_empty());
     }
 }

@@ -250,8 +250,8 @@ pub async fn app_action(
         };
     }
     let sent = Sent {
-        secret: AppSecret::from(form.secret.clone()),
-        secondary: AppSecret::from(form.secondary_secret.clone()),
+        secret: form.secret.clone(),
+        secondary: form.secondary_secret.clone(),
     };
     let (changes, flash) = match changes(action, &form, &sent) {
         Ok(asked) => asked,

@@ -60,8 +60,9 @@ pub struct NewAppForm {
     csrf_token: String,
     #[serde(default)]
     appid: String,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    secret: String,
+    secret: AppSecret,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -82,8 +83,7 @@ impl NewAppForm {
     fn new_app(&self, lang: super::i18n::Lang) -> Result<NewAppInput, FormError> {
         let mode = self.token_mode.parse::<TokenMode>();
         let name_given = Some(self.name.trim()).filter(|n| !n.is_empty());
-        let secret = AppSecret::from(self.secret.clone());
-        let parsed = NewAppInput::parse(&self.appid, &secret, name_given, mode.ok(), None);
+        let parsed = NewAppInput::parse(&self.appid, &self.secret, name_given, mode.ok(), None);
         match (parsed, mode) {
             (Ok(new), Ok(_)) => Ok(new),
             (Err(ApiError::Validation(errors)), _) => {

@@ -1,11 +1,11 @@
 //! The page an invite link opens: the form that joins the organisation
 //! (by the same use case as the JSON API), or why the link does not work.
 
+use crate::secret::Password;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use minijinja::value::Serde;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::pages::{FieldErrors, field_errors, one, when};
@@ -85,8 +85,9 @@ pub async fn invite_page(
 pub struct JoinForm {
     #[serde(default)]
     email: String,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    password: String,
+    password: Password,
 }
 
 /// POST /invite/{token}: create the account with the invite's role and
@@ -113,7 +114,7 @@ pub async fn accept_invite(
             one("form", page.lang.text("err_cross_site")),
         );
     }
-    let password = SecretString::from(password);
+    let password = password.into_secret();
     match invites::accept(&state, &visitor(&req), &path, &email, password).await {
         Ok(joined) => {
             let key = format!("invite_joined_{}", joined.role.as_str());

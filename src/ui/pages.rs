@@ -19,6 +19,7 @@ use crate::domain::{Role, TokenMode};
 use crate::error::ApiError;
 use crate::refresh::engine::AttemptOutcome;
 use crate::refresh::gate::RefusalReason;
+use crate::secret::AppSecret;
 use crate::state::AppState;
 use crate::upstream::errcodes::{self, Errcode};
 
@@ -250,12 +251,32 @@ pub(super) fn admin_scope(page: &Page) -> Result<crate::auth::TenantScope, ApiEr
 pub struct SecretForm {
     #[serde(default)]
     pub(super) csrf_token: String,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    pub(super) secret: String,
+    pub(super) secret: AppSecret,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    pub(super) secondary_secret: String,
+    pub(super) secondary_secret: AppSecret,
     #[serde(default)]
     pub(super) clear: Option<String>,
     #[serde(default)]
     pub(super) enabled: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appsecrets posted by the app page land in the masked, zeroized type at once.
+    #[test]
+    fn posted_appsecrets_are_secrets_from_the_edge() {
+        let form: SecretForm =
+            serde_json::from_str(r#"{"secret":"0123456789abcdef0123456789abcdef"}"#).unwrap();
+        assert_eq!(format!("{:?}", form.secret), "AppSecret(***)");
+        assert_eq!(
+            form.secret.expose_secret(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert!(form.secondary_secret.expose_secret().is_empty());
+    }
 }

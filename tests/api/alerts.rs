@@ -164,7 +164,7 @@ fn alert_settings(wechat: &str) -> Settings {
     s.alerts.allow_private_targets = true;
     s.alerts.poll_seconds = 1;
     s.alerts.retry_base_seconds = 1;
-    s.alerts.public_url = Some("https://vault.example.com".into());
+    s.public_url = Some("https://vault.example.com".parse().unwrap());
     s
 }
 

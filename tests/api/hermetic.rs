@@ -61,7 +61,9 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "DATABASE_URL" => "postgres://someone:pw@127.0.0.1:1/another_project".into(),
                 "TOKENVAULT_BIND" | "TOKENVAULT_SIM_BIND" => taken.into(),
                 "TOKENVAULT_DATA_DIR" => data.clone(),
-                "TOKENVAULT_MASTER_KEY_FILE" => key_file.clone(),
+                "TOKENVAULT_MASTER_KEY_FILE" | "TOKENVAULT_DATABASE_PASSWORD_FILE" => {
+                    key_file.clone()
+                }
                 "TOKENVAULT_MASTER_KEYS" => OTHER_KEY.into(),
                 "TOKENVAULT_ACTIVE_KEY_ID" => "other".into(),
                 "TOKENVAULT_LOG" => "debug".into(),
@@ -69,6 +71,8 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "TOKENVAULT_SECURE_COOKIES"
                 | "TOKENVAULT_SIM_DEMO"
                 | "TOKENVAULT_ALERTS_ALLOW_PRIVATE_TARGETS" => "true".into(),
+                | "TOKENVAULT_INSECURE_UPSTREAM" => "true".into(),
+                "TOKENVAULT_PUBLIC_URL" => "https://someone-elses.example".into(),
                 "TOKENVAULT_WECHAT_API_BASE" => "http://127.0.0.1:9100".into(),
                 "TOKENVAULT_REPLICA_ID" => "someone-elses-replica".into(),
                 "TOKENVAULT_REFRESH_MARGIN" => "0.9".into(),
@@ -113,7 +117,6 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_ALERT_TIMEOUT"
                 | "TOKENVAULT_ALERT_DAMPING_MINUTES" => "1".into(),
                 "TOKENVAULT_TRUSTED_PROXIES" => "0.0.0.0/0,::/0".into(),
-                "TOKENVAULT_PUBLIC_URL" => "https://someone-else.example".into(),
                 "TOKENVAULT_METRICS_TOKEN" => "someone-elses-metrics-token".into(),
                 "TOKENVAULT_REFRESH_NOW_COOLDOWN" => "86400".into(),
                 "TOKENVAULT_DAILY_UPSTREAM_BUDGET" => "10".into(),

@@ -33,6 +33,7 @@ mod jobs;
 mod openapi;
 mod refresh;
 mod refresh_races;
+mod security;
 mod simulator;
 mod simulator_faults;
 mod ui;

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::apps::AppRow;
 use crate::db::tokens::LogRow;
+use crate::domain::health::replica_label;
 use crate::domain::{ErrorClass, Health, RefreshOutcome, TokenMode, Trigger};
 use crate::refresh::engine::AttemptOutcome;
 use crate::refresh::gate::{Limits, RefusalReason};
@@ -175,7 +176,7 @@ pub struct AppView {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
-    /// The secret's last 4 characters (GET one app, owners and admins only).
+    /// The secret's last 4 characters (GET one app, owners and admins signed in; never for an API key).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_hint: Option<String>,
     /// The registration check (POST /apps only).
@@ -292,7 +293,7 @@ pub struct LogEntry {
     pub errmsg: Option<String>,
     /// Upstream latency in milliseconds.
     pub latency_ms: Option<i32>,
-    /// Replica.
+    /// The opaque label of the replica that made the attempt.
     pub replica: String,
     /// When.
     pub created_at: DateTime<Utc>,
@@ -312,7 +313,7 @@ impl From<LogRow> for LogEntry {
             errcode: r.errcode,
             errmsg: r.errmsg,
             latency_ms: r.latency_ms,
-            replica: r.replica,
+            replica: replica_label(&r.replica),
             created_at: r.created_at,
         }
     }

@@ -156,7 +156,7 @@ pub async fn send(state: &AppState, d: &ClaimedDelivery) -> Sent {
         Ok(addr) => addr,
         Err(e) => return Sent::failed(e.to_string(), true, started),
     };
-    let page = d.appid.as_deref().and_then(|a| settings.app_page(a));
+    let page = d.appid.as_deref().and_then(|a| state.settings.app_page(a));
     let request = message::build(
         d,
         secret.as_ref().map(secrecy::ExposeSecret::expose_secret),

@@ -18,15 +18,17 @@ use crate::state::AppState;
 pub struct Shown {
     /// The app.
     pub app: AppRow,
-    /// The last characters of its secret (owners and admins only).
+    /// The last characters of its secret (signed-in owners and admins only).
     pub secret_hint: Option<String>,
 }
 
 /// The app `appid` (viewers and up), with the last 4 characters of its
-/// secret for owners and admins.
+/// secret for owners and admins signed in: never for an API key, read-only
+/// or not (a key is a machine's credential; a leaked one tells nothing of
+/// the appsecret).
 pub async fn show(state: &AppState, actor: &Actor, appid: &str) -> Result<Shown, ApiError> {
     let (scope, app) = find(state, actor, Role::Viewer, appid).await?;
-    let secret_hint = if scope.role.at_least(Role::Admin) {
+    let secret_hint = if scope.role.at_least(Role::Admin) && scope.api_key_id.is_none() {
         let ct = db::apps::secret_ciphertext(&state.pool, app.id)
             .await?
             .ok_or(ApiError::NotFound("app"))?;
