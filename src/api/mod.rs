@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operator;
 pub mod service_health;
+pub mod tickets;
 pub mod token_fast_path;
 pub mod views;
 pub mod wechat_compat;
@@ -90,6 +91,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/apps/{appid}/token/invalidate")
                         .route(web::post().to(apps::invalidate)),
+                )
+                .service(
+                    resource("/apps/{appid}/tickets/{type}").route(web::get().to(tickets::ticket)),
+                )
+                .service(
+                    resource("/apps/{appid}/jssdk-signature")
+                        .route(web::post().to(tickets::signature)),
                 )
                 .service(resource("/refresh-log").route(web::get().to(apps::tenant_log))),
         );

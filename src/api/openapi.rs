@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::views::people;
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
-use crate::domain::{AuditAction, Role, TokenMode};
+use crate::domain::{AuditAction, Role, TicketType, TokenMode};
 use crate::refresh::policy::Health;
 use crate::upstream::ErrorClass;
 
@@ -70,13 +70,15 @@ on every state-changing call.",
         apps::token,
         apps::invalidate,
         apps::tenant_log,
+        super::tickets::ticket,
+        super::tickets::signature,
         super::wechat_compat::classic_token,
         super::wechat_compat::stable_token,
     ),
     components(schemas(
         Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass,
         AuditAction, people::Member, people::ApiKeyView,
-        people::AuditEntry, people::InviteView,
+        people::AuditEntry, people::InviteView, TicketType,
     )),
     modifiers(&Security, &CommonErrors),
     tags(
@@ -85,7 +87,7 @@ on every state-changing call.",
         (name = "api-keys", description = "API keys for tenant servers (session only)"),
         (name = "members", description = "People, invitations, the audit log"),
         (name = "apps", description = "Mini-programs, their health and refresh log"),
-        (name = "tokens", description = "Reading and invalidating access tokens"),
+        (name = "tokens", description = "Reading and invalidating access tokens; JS-SDK tickets and page signatures"),
         (name = "wechat", description = "WeChat-compatible token endpoints for existing SDKs: the `secret` is a tokenvault API key"),
     ),
 )]

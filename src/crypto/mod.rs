@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{AppUuid, TenantId};
+use crate::domain::{AppUuid, TenantId, TicketType};
 use aes_gcm::aead::{Aead as _, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use base64::Engine as _;
@@ -49,6 +49,10 @@ pub enum SecretField {
     AccessToken,
     /// `key_checks.ciphertext`.
     KeyCheck,
+    /// `app_tickets.ticket_ciphertext` of a `jsapi` ticket.
+    JsapiTicket,
+    /// `app_tickets.ticket_ciphertext` of a `wx_card` ticket.
+    WxCardTicket,
 }
 
 impl SecretField {
@@ -59,6 +63,8 @@ impl SecretField {
             Self::SecondaryAppSecret => "apps.secondary_secret",
             Self::AccessToken => "token_state.access_token",
             Self::KeyCheck => "key_checks.check",
+            Self::JsapiTicket => "app_tickets.jsapi",
+            Self::WxCardTicket => "app_tickets.wx_card",
         }
     }
 }
@@ -99,6 +105,18 @@ impl Binding {
             tenant_id: tenant_id.uuid(),
             row_id: app_id.uuid(),
             field: SecretField::AccessToken,
+        }
+    }
+
+    /// The ticket of type `ticket_type` of app `app_id`.
+    pub fn ticket(tenant_id: TenantId, app_id: AppUuid, ticket_type: TicketType) -> Self {
+        Self {
+            tenant_id: tenant_id.uuid(),
+            row_id: app_id.uuid(),
+            field: match ticket_type {
+                TicketType::Jsapi => SecretField::JsapiTicket,
+                TicketType::WxCard => SecretField::WxCardTicket,
+            },
         }
     }
 

@@ -12,6 +12,7 @@ pub mod invites;
 pub mod ops;
 pub mod secrets;
 pub mod sessions;
+pub mod tickets;
 pub mod tokens;
 
 use std::time::Duration;

@@ -28,12 +28,14 @@ pub struct KeyUsage {
     pub secondary_secrets: i64,
     /// `token_state.access_token_ciphertext` values.
     pub tokens: i64,
+    /// `app_tickets.ticket_ciphertext` values.
+    pub tickets: i64,
 }
 
 impl KeyUsage {
     /// All rows under this key.
     pub fn total(&self) -> i64 {
-        self.app_secrets + self.secondary_secrets + self.tokens
+        self.app_secrets + self.secondary_secrets + self.tokens + self.tickets
     }
 }
 
@@ -49,7 +51,7 @@ fn key_id_sql(c: &str) -> String {
 }
 
 /// The header every ciphertext under `key_id` starts with.
-fn header(key_id: &str) -> Vec<u8> {
+pub fn header(key_id: &str) -> Vec<u8> {
     let mut prefix = vec![
         FORMAT_VERSION,
         u8::try_from(key_id.len()).unwrap_or(u8::MAX),
@@ -64,29 +66,34 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
         "select key_id,
                 count(*) filter (where field = 'secret'),
                 count(*) filter (where field = 'secondary'),
-                count(*) filter (where field = 'token')
+                count(*) filter (where field = 'token'),
+                count(*) filter (where field = 'ticket')
          from (
              select {apps} as key_id, 'secret' as field from apps
              union all
              select {secondary}, 'secondary' from apps where secondary_secret_ciphertext is not null
              union all
              select {tokens}, 'token' from token_state where access_token_ciphertext is not null
+             union all
+             select {tickets}, 'ticket' from app_tickets where ticket_ciphertext is not null
          ) ids
          group by key_id
          order by key_id",
         apps = key_id_sql("secret_ciphertext"),
         secondary = key_id_sql("secondary_secret_ciphertext"),
         tokens = key_id_sql("access_token_ciphertext"),
+        tickets = key_id_sql("ticket_ciphertext"),
     );
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(
-            |(key_id, app_secrets, secondary_secrets, tokens)| KeyUsage {
+            |(key_id, app_secrets, secondary_secrets, tokens, tickets)| KeyUsage {
                 key_id,
                 app_secrets,
                 secondary_secrets,
                 tokens,
+                tickets,
             },
         )
         .collect())

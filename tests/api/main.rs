@@ -31,6 +31,7 @@ mod refresh;
 mod refresh_races;
 mod simulator;
 mod simulator_faults;
+mod tickets;
 mod ui;
 mod ui_app_page;
 mod ui_audit;

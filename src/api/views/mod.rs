@@ -7,4 +7,5 @@ pub mod apps;
 pub mod ops;
 pub mod people;
 pub mod problem;
+pub mod tickets;
 pub mod tokens;
