@@ -14,6 +14,7 @@ pub mod tickets;
 pub mod token_fast_path;
 pub mod views;
 pub mod wechat_compat;
+pub mod wechat_ticket;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -39,6 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/cgi-bin/stable_token",
             web::route().to(wechat_compat::stable_token),
+        )
+        .route(
+            "/cgi-bin/ticket/getticket",
+            web::get().to(wechat_ticket::get_ticket),
         )
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
         .route("/api/docs", web::get().to(openapi::reference_page))

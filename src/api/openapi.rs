@@ -74,6 +74,7 @@ on every state-changing call.",
         super::tickets::signature,
         super::wechat_compat::classic_token,
         super::wechat_compat::stable_token,
+        super::wechat_ticket::get_ticket,
     ),
     components(schemas(
         Problem, FieldErrorView, Role, TokenMode, Health, ErrorClass,

@@ -358,6 +358,32 @@ impl KeyRing {
         self.keys.iter().position(|k| k.id == id)
     }
 
+    /// Keyed hashes of `value` for a lookup index, one per key of the ring
+    /// (`(key id, HMAC-SHA256)`, the active key first): an index row stores
+    /// the active key's, and a lookup tries them all, so rows made before a
+    /// rotation are found while their key is in the ring. The HMAC key is
+    /// derived from the master key for this one purpose, never the
+    /// encryption key itself.
+    pub fn index_hashes(&self, value: &[u8]) -> Vec<(String, [u8; 32])> {
+        use hmac::Mac as _;
+        use sha2::Digest as _;
+        let order =
+            std::iter::once(self.active).chain((0..self.keys.len()).filter(|&i| i != self.active));
+        order
+            .map(|i| {
+                let k = &self.keys[i];
+                let mut derive = sha2::Sha256::new();
+                derive.update(b"tokenvault/index/v1\0");
+                derive.update(k.key.as_slice());
+                let subkey = Zeroizing::new(<[u8; 32]>::from(derive.finalize()));
+                let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&*subkey)
+                    .expect("HMAC takes keys of any length");
+                mac.update(value);
+                (k.id.clone(), <[u8; 32]>::from(mac.finalize().into_bytes()))
+            })
+            .collect()
+    }
+
     /// Encrypt `plaintext` for `binding` under the active key.
     pub fn encrypt(&self, plaintext: &[u8], binding: &Binding) -> Result<Vec<u8>, CryptoError> {
         seal(&self.keys[self.active], plaintext, binding)

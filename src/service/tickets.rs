@@ -85,3 +85,53 @@ pub async fn sign(
         signature,
     })
 }
+
+/// Why the WeChat-compatible getticket gives no ticket.
+#[derive(Debug, thiserror::Error)]
+pub enum ByTokenError {
+    /// tokenvault never served this token.
+    #[error("not a token tokenvault served")]
+    Unknown,
+    /// tokenvault served it, but WeChat no longer accepts it.
+    #[error("the token has expired")]
+    Expired,
+    /// The ticket read failed.
+    #[error(transparent)]
+    Read(ReadError),
+}
+
+/// The ticket of the app `access_token` belongs to, for the holder of a
+/// token tokenvault served (current, or a replaced one WeChat still
+/// accepts). The token is found by its keyed hash, never by decrypting
+/// stored tokens; the ticket is fetched with the app's current token.
+pub async fn by_token(
+    state: &AppState,
+    access_token: &str,
+    ticket_type: TicketType,
+) -> Result<ValidTicket, ByTokenError> {
+    let (key_ids, hashes): (Vec<String>, Vec<Vec<u8>>) = state
+        .engine
+        .key_ring()
+        .index_hashes(access_token.as_bytes())
+        .into_iter()
+        .map(|(id, h)| (id, h.to_vec()))
+        .unzip();
+    let owner = crate::db::served_tokens::lookup(state.engine.pool(), &key_ids, &hashes)
+        .await
+        .map_err(|e| ByTokenError::Read(ReadError::Internal(e.into())))?
+        .ok_or(ByTokenError::Unknown)?;
+    if owner.expires_at <= chrono::Utc::now() {
+        return Err(ByTokenError::Expired);
+    }
+    let ticket_owner = TicketOwner {
+        tenant_id: owner.tenant_id,
+        app_id: owner.app_id,
+        appid: &owner.appid,
+    };
+    match state.engine.ticket(ticket_owner, ticket_type).await {
+        Ok(t) => Ok(t),
+        Err(TokenError::Unavailable(u)) => Err(ByTokenError::Read(ReadError::Unavailable(u))),
+        Err(TokenError::Engine(EngineError::Gone)) => Err(ByTokenError::Unknown),
+        Err(TokenError::Engine(e)) => Err(ByTokenError::Read(ReadError::Internal(e.into()))),
+    }
+}

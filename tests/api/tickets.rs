@@ -370,3 +370,123 @@ async fn key_rotation_reencrypts_tickets_and_counts_them() {
     );
     sim.stop().await;
 }
+
+async fn compat_ticket(address: &str, query: &str) -> Value {
+    let res = reqwest::get(format!("{address}/cgi-bin/ticket/getticket?{query}"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "WeChat answers errors with 200");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_wechat_compatible_getticket_takes_any_token_tokenvault_served() {
+    let sim = WeChatSimulator::start(SimConfig {
+        classic_overlap: Duration::from_secs(1),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    sim.add_app(APPID, SECRET);
+    let other_appid = appid(9);
+    sim.add_app(&other_appid, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Pages Co", "o@pages.test").await;
+    register(
+        &owner,
+        json!({ "appid": APPID, "secret": SECRET, "token_mode": "classic" }),
+    )
+    .await;
+    let key = owner.create_key(json!({ "name": "web" })).await;
+    let key = key["key"].as_str().unwrap().to_string();
+    let token_path = format!("/api/v1/apps/{APPID}/token");
+    let first = json_of(get_with_key(&app.address, &token_path, &key).await).await;
+    let first = first["access_token"].as_str().unwrap().to_string();
+
+    let got = compat_ticket(&app.address, &format!("access_token={first}&type=jsapi")).await;
+    assert_eq!(got["errcode"], 0, "{got}");
+    assert_eq!(got["errmsg"], "ok");
+    let rest = json_of(
+        get_with_key(
+            &app.address,
+            &format!("/api/v1/apps/{APPID}/tickets/jsapi"),
+            &key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(got["ticket"], rest["ticket"]);
+    assert!(got["expires_in"].as_i64().unwrap() > 7000);
+    assert_eq!(sim.stats(APPID).ticket_calls, 1);
+
+    for (query, code) in [
+        ("type=jsapi".to_string(), 41001),
+        ("access_token=&type=jsapi".to_string(), 41001),
+        (format!("access_token={first}"), 40097),
+        (format!("access_token={first}&type=agent_config"), 40097),
+        (
+            "access_token=not-a-token-we-served&type=jsapi".to_string(),
+            40014,
+        ),
+    ] {
+        let got = compat_ticket(&app.address, &query).await;
+        assert_eq!(got["errcode"], code, "{query}: {got}");
+        assert!(got.get("ticket").is_none());
+    }
+
+    // A new classic token: the replaced one works for WeChat's overlap, then not.
+    assert_eq!(
+        crate::helpers::refresh_now(&owner, APPID).await.status(),
+        200
+    );
+    let second = json_of(get_with_key(&app.address, &token_path, &key).await).await;
+    let second = second["access_token"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    for token in [&first, &second] {
+        let got = compat_ticket(&app.address, &format!("access_token={token}&type=jsapi")).await;
+        assert_eq!(got["ticket"], rest["ticket"], "{got}");
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let got = compat_ticket(&app.address, &format!("access_token={first}&type=jsapi")).await;
+    assert_eq!(got["errcode"], 42001, "{got}");
+    let got = compat_ticket(&app.address, &format!("access_token={second}&type=wx_card")).await;
+    assert_eq!(got["errcode"], 0, "{got}");
+    assert_ne!(got["ticket"], rest["ticket"]);
+
+    // Another organisation's token gets its own app's ticket, never ours.
+    let stranger = app.signup("Other Co", "o@other.test").await;
+    register(&stranger, json!({ "appid": other_appid, "secret": SECRET })).await;
+    let their_key = stranger.create_key(json!({ "name": "theirs" })).await;
+    let their_key = their_key["key"].as_str().unwrap();
+    let theirs = json_of(
+        get_with_key(
+            &app.address,
+            &format!("/api/v1/apps/{other_appid}/token"),
+            their_key,
+        )
+        .await,
+    )
+    .await;
+    let got = compat_ticket(
+        &app.address,
+        &format!(
+            "access_token={}&type=jsapi",
+            theirs["access_token"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(got["errcode"], 0, "{got}");
+    assert_ne!(got["ticket"], rest["ticket"]);
+    assert_eq!(sim.stats(&other_appid).ticket_calls, 1);
+    // The index holds keyed hashes, never tokens.
+    let stored: Vec<(Vec<u8>,)> = sqlx::query_as("select token_hash from served_tokens")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(stored.len() >= 3);
+    assert!(
+        stored
+            .iter()
+            .all(|(h,)| h.len() == 32 && h[..] != *first.as_bytes())
+    );
+    sim.stop().await;
+}

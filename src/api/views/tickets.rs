@@ -75,3 +75,25 @@ impl From<&PageSignature> for SignatureView {
         }
     }
 }
+
+/// A ticket in WeChat's shape (the WeChat-compatible `getticket`).
+#[derive(Serialize, ToSchema)]
+pub struct WeChatTicketAnswer {
+    /// Always 0.
+    pub errcode: i64,
+    /// Always `ok`.
+    pub errmsg: &'static str,
+    /// The ticket.
+    pub ticket: String,
+    /// Seconds left.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for WeChatTicketAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeChatTicketAnswer")
+            .field("ticket", &crate::secret::MASK)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
