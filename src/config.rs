@@ -317,9 +317,9 @@ impl Settings {
     /// The link to an app's page, when the public address is known (alerts
     /// and mails link there).
     pub fn app_page(&self, appid: &str) -> Option<String> {
-        self.public_url.as_ref().map(|base| {
-            format!("{}/apps/{appid}", base.as_str().trim_end_matches('/'))
-        })
+        self.public_url
+            .as_ref()
+            .map(|base| format!("{}/apps/{appid}", base.as_str().trim_end_matches('/')))
     }
 
     /// Checks across settings, made before anything starts.

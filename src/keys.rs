@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::crypto::{self, Binding, CryptoError, KEY_FILE_NAME, KeyLoadError, KeyRing, KeySource};
 use crate::db::secrets::{self, KeyUsage, UNREADABLE};
+use crate::db::tickets;
 
 mod alert_secrets;
 
@@ -230,6 +231,8 @@ pub struct RotationProgress {
     pub apps: u64,
     /// Token rows re-encrypted so far.
     pub tokens: u64,
+    /// Ticket rows re-encrypted so far.
+    pub tickets: u64,
     /// Rows that could not be decrypted so far.
     pub failed: u64,
 }
@@ -241,6 +244,9 @@ impl std::fmt::Display for RotationProgress {
             "rotated {}/{} rows (apps {}, tokens {})",
             self.done, self.total, self.apps, self.tokens
         )?;
+        if self.tickets > 0 {
+            write!(f, ", {} tickets", self.tickets)?;
+        }
         if self.failed > 0 {
             write!(f, ", {} failed", self.failed)?;
         }
@@ -251,7 +257,7 @@ impl std::fmt::Display for RotationProgress {
 /// A row rotation could not re-encrypt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowFailure {
-    /// `apps` or `token_state`.
+    /// `apps`, `token_state` or `app_tickets`.
     pub table: &'static str,
     /// The row id (the app id for both tables).
     pub id: Uuid,
@@ -288,6 +294,7 @@ pub struct RotationReport {
 enum Table {
     Apps,
     Tokens,
+    Tickets,
 }
 
 /// Give up on rows other transactions keep locked after this many passes.
@@ -306,16 +313,18 @@ pub async fn rotate(
 ) -> anyhow::Result<RotationReport> {
     let active = ring.active_id();
     let (apps_total, tokens_total) = secrets::count_not_under(pool, active).await?;
+    let tickets_total = tickets::count_not_under(pool, &secrets::header(active)).await?;
     let mut state = RotationProgress {
         done: 0,
-        total: u64::try_from(apps_total + tokens_total).unwrap_or(0),
+        total: u64::try_from(apps_total + tokens_total + tickets_total).unwrap_or(0),
         apps: 0,
         tokens: 0,
+        tickets: 0,
         failed: 0,
     };
     let mut report = RotationReport::default();
     let limit = i64::from(batch_size);
-    for table in [Table::Apps, Table::Tokens] {
+    for table in [Table::Apps, Table::Tokens, Table::Tickets] {
         let mut failed_ids: Vec<Uuid> = Vec::new();
         for pass in 1..=MAX_PASSES {
             let mut cursor = Uuid::nil();
@@ -327,6 +336,9 @@ pub async fn rotate(
                     }
                     Table::Tokens => {
                         rotate_tokens_batch(&mut tx, ring, cursor, &failed_ids, limit).await?
+                    }
+                    Table::Tickets => {
+                        rotate_tickets_batch(&mut tx, ring, cursor, &failed_ids, limit).await?
                     }
                 };
                 tx.commit().await?;
@@ -340,6 +352,7 @@ pub async fn rotate(
                 match table {
                     Table::Apps => state.apps += rotated,
                     Table::Tokens => state.tokens += rotated,
+                    Table::Tickets => state.tickets += rotated,
                 }
                 state.total = state.total.max(state.done + state.failed);
                 report.progress = Some(state);
@@ -348,11 +361,7 @@ pub async fn rotate(
                     return Ok(report);
                 }
             }
-            let (apps_left, tokens_left) = secrets::count_not_under(pool, active).await?;
-            let left = match table {
-                Table::Apps => apps_left,
-                Table::Tokens => tokens_left,
-            };
+            let left = left_in(pool, active, table).await?;
             // Failed rows stay under their old key; anything else was locked.
             let locked = u64::try_from(left)
                 .unwrap_or(0)
@@ -490,6 +499,49 @@ async fn rotate_tokens_batch(
     ))
 }
 
+/// Rows of `table` still holding a ciphertext not under `active`.
+async fn left_in(pool: &PgPool, active: &str, table: Table) -> Result<i64, sqlx::Error> {
+    Ok(match table {
+        Table::Apps => secrets::count_not_under(pool, active).await?.0,
+        Table::Tokens => secrets::count_not_under(pool, active).await?.1,
+        Table::Tickets => tickets::count_not_under(pool, &secrets::header(active)).await?,
+    })
+}
+
+/// Like [`rotate_tokens_batch`], for every ticket of up to `limit` apps
+/// (one failure per ticket that does not decrypt).
+async fn rotate_tickets_batch(
+    conn: &mut sqlx::PgConnection,
+    ring: &KeyRing,
+    after: Uuid,
+    exclude: &[Uuid],
+    limit: i64,
+) -> Result<BatchOutcome, sqlx::Error> {
+    let header = secrets::header(ring.active_id());
+    let rows = tickets::lock_not_under(conn, &header, after, exclude, limit).await?;
+    let mut failures: Vec<RowFailure> = Vec::new();
+    for row in &rows {
+        let binding = Binding::ticket(row.tenant_id, row.app_id, row.ticket_type);
+        match reencrypt(ring, &row.ticket, &binding) {
+            Ok(Some(ciphertext)) => {
+                tickets::update_ciphertext(conn, row.app_id, row.ticket_type, &ciphertext).await?;
+            }
+            Ok(None) => {}
+            Err(error) => failures.push(RowFailure {
+                table: "app_tickets",
+                id: row.app_id.uuid(),
+                column: "ticket_ciphertext",
+                error,
+            }),
+        }
+    }
+    Ok((
+        rows.len() as u64,
+        rows.last().map(|r| r.app_id.uuid()),
+        failures,
+    ))
+}
+
 /// The `keys status` table: per key id, whether it is active and in the
 /// ring, the rows it protects, and what the operator may do with it.
 pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&KeyRing>) -> String {
@@ -507,7 +559,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         }
     }
     let mut out = format!(
-        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {}\n",
+        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {:>7}  {}\n",
         "key id",
         "active",
         "in ring",
@@ -515,6 +567,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         "secondary secrets",
         "tokens",
         "alert secrets",
+        "tickets",
         "note"
     );
     for id in ids {
@@ -547,7 +600,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         };
         let _ = writeln!(
             out,
-            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {}",
+            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {:>7}  {}",
             id,
             if active { "yes" } else { "" },
             in_ring,
@@ -555,6 +608,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
             u.secondary_secrets,
             u.tokens,
             u.alert_secrets,
+            u.tickets,
             note
         );
     }

@@ -90,6 +90,10 @@ secret_type!(
     AccessToken
 );
 secret_type!(
+    /// A JS-SDK ticket (`jsapi`, `wx_card`).
+    Ticket
+);
+secret_type!(
     /// A tenant API key in full (only its hash is stored).
     ApiKeySecret
 );

@@ -11,9 +11,11 @@ pub mod metrics;
 pub mod openapi;
 pub mod operator;
 pub mod service_health;
+pub mod tickets;
 pub mod token_fast_path;
 pub mod views;
 pub mod wechat_compat;
+pub mod wechat_ticket;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -39,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/cgi-bin/stable_token",
             web::route().to(wechat_compat::stable_token),
+        )
+        .route(
+            "/cgi-bin/ticket/getticket",
+            web::get().to(wechat_ticket::get_ticket),
         )
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
         .route("/api/docs", web::get().to(openapi::reference_page))
@@ -91,6 +97,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/apps/{appid}/token/invalidate")
                         .route(web::post().to(apps::invalidate)),
+                )
+                .service(
+                    resource("/apps/{appid}/tickets/{type}").route(web::get().to(tickets::ticket)),
+                )
+                .service(
+                    resource("/apps/{appid}/jssdk-signature")
+                        .route(web::post().to(tickets::signature)),
                 )
                 .service(resource("/refresh-log").route(web::get().to(apps::tenant_log)))
                 .service(

@@ -15,7 +15,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::views::{alerts, people};
 use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
-use crate::domain::{AuditAction, ChannelKind, DeliveryStatus, EventType, Role, TokenMode};
+use crate::domain::{
+    AuditAction, ChannelKind, DeliveryStatus, EventType, Role, TicketType, TokenMode,
+};
 use crate::refresh::policy::Health;
 use crate::service::alerts::message::WebhookBody;
 use crate::upstream::ErrorClass;
@@ -71,6 +73,8 @@ on every state-changing call.",
         apps::token,
         apps::invalidate,
         apps::tenant_log,
+        super::tickets::ticket,
+        super::tickets::signature,
         super::wechat_compat::classic_token,
         super::wechat_compat::stable_token,
         super::alerts::create,
@@ -78,11 +82,12 @@ on every state-changing call.",
         super::alerts::delete,
         super::alerts::test,
         super::alerts::deliveries,
+        super::wechat_ticket::get_ticket,
     ),
     components(schemas(
         Problem, TokenProblem, FieldError, Role, TokenMode, Health, ErrorClass,
         AuditAction, people::Member, people::ApiKeyView,
-        people::AuditEntry, people::InviteView,
+        people::AuditEntry, people::InviteView, TicketType,
         ChannelKind, EventType, DeliveryStatus, alerts::ChannelView, alerts::DeliveryView,
         WebhookBody,
     )),
@@ -93,7 +98,7 @@ on every state-changing call.",
         (name = "api-keys", description = "API keys for tenant servers (session only)"),
         (name = "members", description = "People, invitations, the audit log"),
         (name = "apps", description = "Mini-programs, their health and refresh log"),
-        (name = "tokens", description = "Reading and invalidating access tokens"),
+        (name = "tokens", description = "Reading and invalidating access tokens; JS-SDK tickets and page signatures"),
         (name = "alerts", description = "Alert channels (webhooks, WeCom, Feishu and DingTalk robots) and their deliveries"),
         (name = "wechat", description = "WeChat-compatible token endpoints for existing SDKs: the `secret` is a tokenvault API key"),
     ),

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{AlertChannelId, AppUuid, TenantId};
+use crate::domain::{AlertChannelId, AppUuid, TenantId, TicketType};
 use aes_gcm::aead::{Aead as _, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use base64::Engine as _;
@@ -53,6 +53,10 @@ pub enum SecretField {
     AlertSecret,
     /// `alert_channels.url_ciphertext`.
     AlertUrl,
+    /// `app_tickets.ticket_ciphertext` of a `jsapi` ticket.
+    JsapiTicket,
+    /// `app_tickets.ticket_ciphertext` of a `wx_card` ticket.
+    WxCardTicket,
 }
 
 impl SecretField {
@@ -65,6 +69,8 @@ impl SecretField {
             Self::KeyCheck => "key_checks.check",
             Self::AlertSecret => "alert_channels.secret",
             Self::AlertUrl => "alert_channels.url",
+            Self::JsapiTicket => "app_tickets.jsapi",
+            Self::WxCardTicket => "app_tickets.wx_card",
         }
     }
 }
@@ -123,6 +129,18 @@ impl Binding {
             tenant_id: tenant_id.uuid(),
             row_id: channel_id.uuid(),
             field: SecretField::AlertUrl,
+        }
+    }
+
+    /// The ticket of type `ticket_type` of app `app_id`.
+    pub fn ticket(tenant_id: TenantId, app_id: AppUuid, ticket_type: TicketType) -> Self {
+        Self {
+            tenant_id: tenant_id.uuid(),
+            row_id: app_id.uuid(),
+            field: match ticket_type {
+                TicketType::Jsapi => SecretField::JsapiTicket,
+                TicketType::WxCard => SecretField::WxCardTicket,
+            },
         }
     }
 
@@ -362,6 +380,32 @@ impl KeyRing {
 
     fn position(&self, id: &str) -> Option<usize> {
         self.keys.iter().position(|k| k.id == id)
+    }
+
+    /// Keyed hashes of `value` for a lookup index, one per key of the ring
+    /// (`(key id, HMAC-SHA256)`, the active key first): an index row stores
+    /// the active key's, and a lookup tries them all, so rows made before a
+    /// rotation are found while their key is in the ring. The HMAC key is
+    /// derived from the master key for this one purpose, never the
+    /// encryption key itself.
+    pub fn index_hashes(&self, value: &[u8]) -> Vec<(String, [u8; 32])> {
+        use hmac::Mac as _;
+        use sha2::Digest as _;
+        let order =
+            std::iter::once(self.active).chain((0..self.keys.len()).filter(|&i| i != self.active));
+        order
+            .map(|i| {
+                let k = &self.keys[i];
+                let mut derive = sha2::Sha256::new();
+                derive.update(b"tokenvault/index/v1\0");
+                derive.update(k.key.as_slice());
+                let subkey = Zeroizing::new(<[u8; 32]>::from(derive.finalize()));
+                let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&*subkey)
+                    .expect("HMAC takes keys of any length");
+                mac.update(value);
+                (k.id.clone(), <[u8; 32]>::from(mac.finalize().into_bytes()))
+            })
+            .collect()
     }
 
     /// Encrypt `plaintext` for `binding` under the active key.

@@ -237,3 +237,27 @@ fn edge_lengths_round_trip() {
         );
     }
 }
+
+#[test]
+fn index_hashes_are_keyed_per_master_key_active_first() {
+    let ring = ring();
+    let token = b"83_token-value";
+    let hashes = ring.index_hashes(token);
+    assert_eq!(hashes.len(), 2);
+    assert_eq!(hashes[0].0, ring.active_id());
+    assert_ne!(hashes[0].1, hashes[1].1, "one hash per key");
+    assert_eq!(ring.index_hashes(token), hashes, "deterministic");
+    assert_ne!(ring.index_hashes(b"83_token-valuf")[0].1, hashes[0].1);
+    let plain: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(token).into();
+    assert!(
+        hashes.iter().all(|(_, h)| *h != plain),
+        "keyed, not a bare SHA-256"
+    );
+    let other = ring.with_active("k1").unwrap();
+    let swapped = other.index_hashes(token);
+    assert_eq!(swapped[0].0, "k1");
+    assert!(
+        hashes.contains(&swapped[0]),
+        "the same key gives the same hash"
+    );
+}

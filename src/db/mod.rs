@@ -12,7 +12,9 @@ pub mod embedded;
 pub mod invites;
 pub mod ops;
 pub mod secrets;
+pub mod served_tokens;
 pub mod sessions;
+pub mod tickets;
 pub mod tokens;
 
 use std::time::Duration;

@@ -30,12 +30,14 @@ pub struct KeyUsage {
     pub tokens: i64,
     /// `alert_channels.secret_ciphertext` and `url_ciphertext` values.
     pub alert_secrets: i64,
+    /// `app_tickets.ticket_ciphertext` values.
+    pub tickets: i64,
 }
 
 impl KeyUsage {
     /// All rows under this key.
     pub fn total(&self) -> i64 {
-        self.app_secrets + self.secondary_secrets + self.tokens + self.alert_secrets
+        self.app_secrets + self.secondary_secrets + self.tokens + self.alert_secrets + self.tickets
     }
 }
 
@@ -51,7 +53,7 @@ fn key_id_sql(c: &str) -> String {
 }
 
 /// The header every ciphertext under `key_id` starts with.
-fn header(key_id: &str) -> Vec<u8> {
+pub fn header(key_id: &str) -> Vec<u8> {
     let mut prefix = vec![
         FORMAT_VERSION,
         u8::try_from(key_id.len()).unwrap_or(u8::MAX),
@@ -67,7 +69,8 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
                 count(*) filter (where field = 'secret'),
                 count(*) filter (where field = 'secondary'),
                 count(*) filter (where field = 'token'),
-                count(*) filter (where field = 'alert')
+                count(*) filter (where field = 'alert'),
+                count(*) filter (where field = 'ticket')
          from (
              select {apps} as key_id, 'secret' as field from apps
              union all
@@ -78,6 +81,8 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
              select {alerts}, 'alert' from alert_channels where secret_ciphertext is not null
              union all
              select {alert_urls}, 'alert' from alert_channels
+             union all
+             select {tickets}, 'ticket' from app_tickets where ticket_ciphertext is not null
          ) ids
          group by key_id
          order by key_id",
@@ -86,17 +91,19 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
         tokens = key_id_sql("access_token_ciphertext"),
         alerts = key_id_sql("secret_ciphertext"),
         alert_urls = key_id_sql("url_ciphertext"),
+        tickets = key_id_sql("ticket_ciphertext"),
     );
-    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(
-            |(key_id, app_secrets, secondary_secrets, tokens, alert_secrets)| KeyUsage {
+            |(key_id, app_secrets, secondary_secrets, tokens, alert_secrets, tickets)| KeyUsage {
                 key_id,
                 app_secrets,
                 secondary_secrets,
                 tokens,
                 alert_secrets,
+                tickets,
             },
         )
         .collect())

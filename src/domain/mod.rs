@@ -9,10 +9,12 @@ pub mod credential;
 mod email;
 pub mod health;
 mod ids;
+pub mod jssdk;
 mod name;
 mod password;
 mod refresh;
 mod role;
+mod ticket;
 
 pub use alert::{ChannelKind, DeliveryStatus, EventType};
 pub use app::{AppId, TokenMode, parse_app_secret};
@@ -24,6 +26,7 @@ pub use name::Name;
 pub use password::NewPassword;
 pub use refresh::{ErrorClass, RefreshOutcome, Trigger};
 pub use role::Role;
+pub use ticket::TicketType;
 
 /// Why a field was refused: a stable code and a sentence for people
 /// (serialised by `crate::error` with these three fields).

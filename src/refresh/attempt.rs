@@ -78,6 +78,40 @@ impl RefreshEngine {
         }
     }
 
+    /// Index a newly stored token by its keyed hash (for the
+    /// WeChat-compatible getticket); a replaced classic token stays
+    /// findable for the overlap WeChat still accepts it.
+    async fn index_token(
+        &self,
+        tx: &mut PgConnection,
+        row: &ClaimedRow,
+        token: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let Some((key_id, hash)) = self
+            .crypto
+            .index_hashes(token.as_bytes())
+            .into_iter()
+            .next()
+        else {
+            return Ok(());
+        };
+        let overlap = match row.token_mode {
+            TokenMode::Classic => Some(now + chrono_duration(self.config.classic_overlap)),
+            TokenMode::Stable => None,
+        };
+        let indexed = db::served_tokens::IndexedToken {
+            hash: &hash,
+            key_id: &key_id,
+            app_id: row.app_id,
+            tenant_id: row.tenant_id,
+            expires_at,
+        };
+        db::served_tokens::index(tx, &indexed, overlap).await?;
+        Ok(())
+    }
+
     /// Ask the gate about a call now, with today's budget of the app locked:
     /// the budget's day, what is spent counting this call, and whether it
     /// forces a new token; or why not (a refused scheduled refresh is
@@ -241,6 +275,9 @@ impl RefreshEngine {
             },
         )
         .await?;
+        if changed {
+            self.index_token(tx, row, token, expires_at, now).await?;
+        }
         let mut note = None;
         if let Some(secondary) = promoted {
             self.promote(tx, row, &secondary).await?;

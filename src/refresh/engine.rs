@@ -195,6 +195,11 @@ impl RefreshEngine {
         &self.pool
     }
 
+    /// The key ring tokens and tickets are stored under.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.crypto
+    }
+
     /// This replica's id.
     pub fn replica_id(&self) -> &str {
         &self.config.replica_id

@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod policy;
 pub mod reads;
 pub mod slots;
+pub mod tickets;
 pub mod token;

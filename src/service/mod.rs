@@ -13,6 +13,7 @@ pub mod members;
 pub mod metrics;
 pub mod operator;
 pub mod tenants;
+pub mod tickets;
 pub mod token_read;
 
 use std::net::IpAddr;

@@ -43,7 +43,7 @@ pub enum Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn tenant_id(&self) -> TenantId {
+    pub(super) fn tenant_id(&self) -> TenantId {
         match self {
             Self::Key(k) => k.tenant_id,
             Self::Person(s) => s.tenant_id,

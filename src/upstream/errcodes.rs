@@ -217,9 +217,38 @@ pub fn classify(code: i64) -> ErrorClass {
     explain(code).map_or(Transient, |e| e.class)
 }
 
+/// Does `code`, answered to a call made with an access token (a ticket
+/// fetch), say the token itself is no good (40001 superseded or wrong,
+/// 40014 unknown, 42001 expired)? Then the token is refreshed first and
+/// the call tried again with the new one.
+pub fn rejects_token(code: i64) -> bool {
+    matches!(code, 40001 | 40014 | 42001)
+}
+
+/// The class of an errcode answered to a ticket call: a rejected token is
+/// transient (the token is refreshed, then the ticket), the rest as for
+/// tokens.
+pub fn classify_ticket(code: i64) -> ErrorClass {
+    if rejects_token(code) {
+        Transient
+    } else {
+        classify(code)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejected_token_is_transient_for_tickets() {
+        for code in [40001, 40014, 42001] {
+            assert!(rejects_token(code));
+            assert_eq!(classify_ticket(code), Transient);
+        }
+        assert!(!rejects_token(45009));
+        assert_eq!(classify_ticket(45009), Quota);
+    }
 
     #[test]
     fn every_row_of_the_api_table_has_its_class() {

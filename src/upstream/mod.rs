@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 pub use errcodes::ErrorClass;
 
-use crate::domain::{AppId, TokenMode};
+use crate::domain::{AppId, TicketType, TokenMode};
 
 /// What to fetch.
 #[derive(Debug)]
@@ -58,8 +58,30 @@ pub type FetchOutcome = Result<FreshToken, FetchFailure>;
 /// A boxed future, for the object-safe provider trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A source of access tokens.
+/// A ticket as the provider issued it.
+#[derive(Debug)]
+pub struct FreshTicket {
+    /// The ticket (secret).
+    pub ticket: SecretString,
+    /// Its lifetime as the provider reported it (WeChat always says the
+    /// full 7200 s, even for a ticket it fetched earlier: the caller keeps
+    /// its own clock from the first fetch).
+    pub expires_in: Duration,
+}
+
+/// The outcome of one ticket call.
+pub type TicketOutcome = Result<FreshTicket, FetchFailure>;
+
+/// A source of access tokens and of the tickets derived from them.
 pub trait TokenProvider: Send + Sync + std::fmt::Debug {
     /// Fetch a token; every outcome, including network trouble, is classified.
     fn fetch<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, FetchOutcome>;
+
+    /// Fetch the ticket of `ticket_type` with `access_token`; a rejected
+    /// token answers its errcode (see [`errcodes::rejects_token`]).
+    fn fetch_ticket<'a>(
+        &'a self,
+        access_token: &'a SecretString,
+        ticket_type: TicketType,
+    ) -> BoxFuture<'a, TicketOutcome>;
 }

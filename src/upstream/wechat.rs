@@ -7,10 +7,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::{
-    BoxFuture, ErrorClass, FetchFailure, FetchOutcome, FetchRequest, FreshToken, TokenProvider,
-    errcodes,
+    BoxFuture, ErrorClass, FetchFailure, FetchOutcome, FetchRequest, FreshTicket, FreshToken,
+    TicketOutcome, TokenProvider, errcodes,
 };
-use crate::domain::TokenMode;
+use crate::domain::{TicketType, TokenMode};
 
 /// Largest answer accepted; a token answer is a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
@@ -83,11 +83,42 @@ impl WeChatClient {
         let body = read_limited(response).await?;
         parse_answer(&body)
     }
+
+    async fn call_ticket(
+        &self,
+        access_token: &SecretString,
+        ticket_type: TicketType,
+    ) -> TicketOutcome {
+        let response = self
+            .http
+            .get(format!("{}/cgi-bin/ticket/getticket", self.base))
+            .query(&[
+                ("access_token", access_token.expose_secret()),
+                ("type", ticket_type.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(network_failure)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(transient(format!("WeChat answered HTTP {status}")));
+        }
+        let body = read_limited(response).await?;
+        parse_ticket_answer(&body)
+    }
 }
 
 impl TokenProvider for WeChatClient {
     fn fetch<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, FetchOutcome> {
         Box::pin(self.call(request))
+    }
+
+    fn fetch_ticket<'a>(
+        &'a self,
+        access_token: &'a SecretString,
+        ticket_type: TicketType,
+    ) -> BoxFuture<'a, TicketOutcome> {
+        Box::pin(self.call_ticket(access_token, ticket_type))
     }
 }
 
@@ -189,9 +220,79 @@ pub fn parse_answer(body: &[u8]) -> FetchOutcome {
     })
 }
 
+#[derive(Deserialize)]
+struct TicketAnswer {
+    ticket: Option<String>,
+    expires_in: Option<serde_json::Number>,
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+}
+
+/// Parse a ticket answer: `{errcode: 0, ticket, expires_in}`, an errcode, or
+/// a malformed answer (transient; never stored).
+pub fn parse_ticket_answer(body: &[u8]) -> TicketOutcome {
+    let malformed =
+        |why: &str| transient(format!("WeChat's answer is malformed ({why}); not stored"));
+    let answer: TicketAnswer =
+        serde_json::from_slice(body).map_err(|_| malformed("not JSON of the expected shape"))?;
+    if let Some(code) = answer.errcode.filter(|c| *c != 0) {
+        return Err(FetchFailure {
+            class: errcodes::classify_ticket(code),
+            errcode: Some(code),
+            errmsg: answer
+                .errmsg
+                .unwrap_or_default()
+                .chars()
+                .take(500)
+                .collect(),
+            outcome_unknown: false,
+        });
+    }
+    let ticket = answer.ticket.ok_or_else(|| malformed("no ticket"))?;
+    if ticket.is_empty()
+        || ticket.chars().count() > MAX_TOKEN_CHARS
+        || !ticket.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(malformed(
+            "ticket is empty, too long or has invalid characters",
+        ));
+    }
+    let expires_in = answer
+        .expires_in
+        .and_then(|n| n.as_u64())
+        .filter(|s| (1..=MAX_EXPIRES_IN).contains(s))
+        .ok_or_else(|| malformed("expires_in missing or out of range"))?;
+    Ok(FreshTicket {
+        ticket: SecretString::from(ticket),
+        expires_in: Duration::from_secs(expires_in),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_ticket_answers() {
+        let ok = parse_ticket_answer(
+            br#"{"errcode":0,"errmsg":"ok","ticket":"bxLdikRXVbTPdHSM05e5u5sUoXNKd8","expires_in":7200}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.ticket.expose_secret(), "bxLdikRXVbTPdHSM05e5u5sUoXNKd8");
+        assert_eq!(ok.expires_in, Duration::from_secs(7200));
+        let rejected =
+            parse_ticket_answer(br#"{"errcode":40001,"errmsg":"invalid credential"}"#).unwrap_err();
+        assert_eq!(rejected.errcode, Some(40001));
+        assert_eq!(rejected.class, ErrorClass::Transient);
+        for bad in [
+            &br#"{"errcode":0,"errmsg":"ok","expires_in":7200}"#[..],
+            b"<html>",
+            br#"{"errcode":0,"ticket":"","expires_in":7200}"#,
+        ] {
+            let f = parse_ticket_answer(bad).unwrap_err();
+            assert_eq!((f.class, f.errcode), (ErrorClass::Transient, None));
+        }
+    }
 
     #[test]
     fn parses_success_and_errcode_shapes() {

@@ -70,7 +70,7 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 "TOKENVAULT_LOG_FORMAT" => "json".into(),
                 "TOKENVAULT_SECURE_COOKIES"
                 | "TOKENVAULT_SIM_DEMO"
-                | "TOKENVAULT_ALERTS_ALLOW_PRIVATE_TARGETS" => "true".into(),
+                | "TOKENVAULT_ALERTS_ALLOW_PRIVATE_TARGETS"
                 | "TOKENVAULT_INSECURE_UPSTREAM" => "true".into(),
                 "TOKENVAULT_PUBLIC_URL" => "https://someone-elses.example".into(),
                 "TOKENVAULT_WECHAT_API_BASE" => "http://127.0.0.1:9100".into(),

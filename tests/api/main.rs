@@ -36,6 +36,7 @@ mod refresh_races;
 mod security;
 mod simulator;
 mod simulator_faults;
+mod tickets;
 mod ui;
 mod ui_app_page;
 mod ui_audit;

@@ -309,6 +309,8 @@ async fn counters_and_max_in_flight_are_exact_under_concurrency() {
             in_flight: 0,
             max_in_flight: 20,
             issued_tokens: 11,
+            ticket_calls: 0,
+            ticket_ok: 0,
         }
     );
     assert_eq!(stable_tokens.len(), 11, "10 classic + one shared stable");

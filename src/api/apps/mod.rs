@@ -267,7 +267,7 @@ pub async fn token(
 }
 
 /// The API's answer to a read that got no token.
-fn read_error(e: ReadError) -> ApiError {
+pub(super) fn read_error(e: ReadError) -> ApiError {
     match e {
         ReadError::NotFound => ApiError::NotFound("app"),
         ReadError::KeyLimited => ApiError::Forbidden("this API key is limited to other apps"),

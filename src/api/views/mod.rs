@@ -8,4 +8,5 @@ pub mod apps;
 pub mod ops;
 pub mod people;
 pub mod problem;
+pub mod tickets;
 pub mod tokens;

@@ -24,6 +24,12 @@
 //! - `GET /cgi-bin/getcallbackip?access_token=`: a business API that checks a
 //!   token: 41001 missing, 40014 unknown, 40001 superseded or force-refreshed,
 //!   42001 expired.
+//! - `GET /cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card`: the
+//!   token is checked first (41001, 40014, 40001, 42001), then the type
+//!   (40097), then the app's daily ticket quota (45009); a valid app gets
+//!   the same ticket of that type while it lives, always with `expires_in`
+//!   equal to the full [`SimConfig::ticket_lifetime`] (as WeChat reports),
+//!   and a new one afterwards. Injected errcodes and faults do not apply.
 //! - Faults per appid ([`Fault`]): latency, hanging, HTTP 5xx with a gateway's
 //!   HTML page, malformed JSON, busy (-1), dropped connections. A call slowed
 //!   by latency completes even when its client gave up waiting, as at WeChat:
@@ -76,6 +82,11 @@ pub struct SimConfig {
     pub force_refresh_min_interval: Duration,
     /// Characters in each token (WeChat's are about 136–170; at least 16).
     pub token_length: usize,
+    /// Lifetime of a JS-SDK ticket (7200 s).
+    pub ticket_lifetime: Duration,
+    /// Ticket calls allowed per appid per day, every type together (assumed
+    /// 100,000; WeChat says only that they are "very limited").
+    pub ticket_daily_quota: u32,
     /// How long the `timeout` fault holds a request before answering (1 h).
     pub hang: Duration,
     /// HTTP worker threads (2; the handlers are async, so a few suffice).
@@ -94,6 +105,8 @@ impl Default for SimConfig {
             force_refresh_daily: 20,
             force_refresh_min_interval: Duration::from_secs(30),
             token_length: 157,
+            ticket_lifetime: Duration::from_secs(7200),
+            ticket_daily_quota: 100_000,
             hang: Duration::from_secs(3600),
             workers: 2,
         }
@@ -217,6 +230,10 @@ pub struct AppStats {
     pub max_in_flight: u64,
     /// New tokens issued (classic and stable).
     pub issued_tokens: u64,
+    /// Calls to `GET /cgi-bin/ticket/getticket` with one of this app's tokens.
+    pub ticket_calls: u64,
+    /// Ticket calls that answered a ticket.
+    pub ticket_ok: u64,
 }
 
 /// One app of an apps file or of `PUT /sim/apps/{appid}`.
@@ -435,6 +452,8 @@ pub mod errcode {
     pub const DATA_FORMAT: i32 = 47001;
     /// No such API.
     pub const INVALID_URL: i32 = 40066;
+    /// An argument is invalid (e.g. an unknown ticket `type`).
+    pub const INVALID_ARGS: i32 = 40097;
 
     /// Every errcode a token call can be made to answer (API.md's table).
     pub const INJECTABLE: [i32; 17] = [
@@ -452,6 +471,7 @@ pub mod errcode {
             INVALID_APPID => "invalid appid",
             INVALID_TOKEN => "invalid access_token",
             INVALID_URL => "invalid url",
+            INVALID_ARGS => "invalid args",
             INVALID_SECRET => "invalid appsecret",
             IP_NOT_WHITELISTED => {
                 let ip = ip.map_or_else(|| "0.0.0.0".to_string(), |ip| ip.to_string());

@@ -32,6 +32,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/cgi-bin/token", web::route().to(classic_token))
         .route("/cgi-bin/stable_token", web::route().to(stable_token))
         .route("/cgi-bin/getcallbackip", web::route().to(check_token))
+        .route("/cgi-bin/ticket/getticket", web::route().to(get_ticket))
         .route("/cgi-bin/clear_quota", web::route().to(clear_quota))
         .route("/sim/apps/{appid}", web::put().to(put_app))
         .route("/sim/apps/{appid}/stats", web::get().to(app_stats))
@@ -179,6 +180,21 @@ async fn check_token(req: HttpRequest, state: web::Data<SimState>) -> HttpRespon
     match state.check_token(&token) {
         TokenCheck::Valid => wechat_json(&json!({ "ip_list": CALLBACK_IPS })),
         TokenCheck::Invalid(code) => wx_error(code.into()),
+    }
+}
+
+async fn get_ticket(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
+    let params = query_params(req.query_string());
+    let token = param(&params, "access_token");
+    let kind = param(&params, "type");
+    match state.ticket(token.as_deref(), kind.as_deref()) {
+        Ok(t) => wechat_json(&json!({
+            "errcode": 0,
+            "errmsg": "ok",
+            "ticket": t.ticket,
+            "expires_in": t.expires_in,
+        })),
+        Err(e) => wx_error(e),
     }
 }
 

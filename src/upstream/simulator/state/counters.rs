@@ -18,6 +18,8 @@ pub(in crate::upstream::simulator) struct Counters {
     pub(super) in_flight: AtomicU64,
     pub(super) max_in_flight: AtomicU64,
     pub(super) issued_tokens: AtomicU64,
+    pub(super) ticket_calls: AtomicU64,
+    pub(super) ticket_ok: AtomicU64,
 }
 
 impl Counters {
@@ -33,6 +35,8 @@ impl Counters {
             in_flight: get(&self.in_flight),
             max_in_flight: get(&self.max_in_flight),
             issued_tokens: get(&self.issued_tokens),
+            ticket_calls: get(&self.ticket_calls),
+            ticket_ok: get(&self.ticket_ok),
         }
     }
 
@@ -45,6 +49,8 @@ impl Counters {
             &self.force_refresh_calls,
             &self.check_calls,
             &self.issued_tokens,
+            &self.ticket_calls,
+            &self.ticket_ok,
         ] {
             c.store(0, Ordering::SeqCst);
         }

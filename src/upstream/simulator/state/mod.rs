@@ -9,6 +9,7 @@
 //! endpoints' work is in `tokens`, the counters in `counters`.
 
 mod counters;
+mod tickets;
 mod tokens;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -46,6 +47,10 @@ struct App {
     errcodes: VecDeque<(i32, u32)>,
     classic: ClassicState,
     stable: StableState,
+    /// The current ticket of each type (`jsapi`, `wx_card`).
+    tickets: HashMap<String, tickets::TicketRecord>,
+    /// Ticket calls today.
+    ticket_daily: DailyCount,
     /// Every token issued for this app, oldest first, for eviction.
     history: VecDeque<String>,
     counters: Arc<Counters>,
@@ -163,6 +168,8 @@ impl SimState {
                         errcodes: VecDeque::new(),
                         classic: ClassicState::default(),
                         stable: StableState::default(),
+                        tickets: HashMap::new(),
+                        ticket_daily: DailyCount::default(),
                         history: VecDeque::new(),
                         counters: Arc::default(),
                         release: Arc::default(),
@@ -252,6 +259,7 @@ impl SimState {
             app.stable.daily.used = 0;
             app.stable.minute = (0, 0);
             app.stable.force_daily.used = 0;
+            app.ticket_daily.used = 0;
         })
     }
 
@@ -278,6 +286,8 @@ impl SimState {
             app.classic = ClassicState::default();
             app.stable = StableState::default();
             app.history.clear();
+            app.tickets.clear();
+            app.ticket_daily = DailyCount::default();
             app.counters.reset();
         }
     }

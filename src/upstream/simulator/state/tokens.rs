@@ -58,7 +58,7 @@ pub(in crate::upstream::simulator) enum TokenCheck {
 /// A token issued, with when it dies.
 #[derive(Debug)]
 pub(super) struct TokenRecord {
-    appid: String,
+    pub(super) appid: String,
     pub(super) expires_at: Instant,
     /// When a newer classic token or a force refresh killed this one early.
     dies_at: Option<Instant>,
@@ -269,7 +269,7 @@ fn issue(
 
 /// A token shaped like WeChat's: a two-digit generation, `_`, then random
 /// characters of `[0-9A-Za-z_-]`, `length` characters in all (at least 16).
-fn new_token(length: usize) -> String {
+pub(super) fn new_token(length: usize) -> String {
     let mut rng = rand::thread_rng();
     let mut token = format!("{}_", rng.gen_range(80..100));
     let body = length.max(16).saturating_sub(token.len());

@@ -1,0 +1,89 @@
+//! The WeChat-compatible `GET /cgi-bin/ticket/getticket?access_token=T&type=…`:
+//! an SDK pointed at tokenvault for its tokens gets the app's JS-SDK ticket
+//! with any token tokenvault served for that app (the current one, or a
+//! replaced one WeChat still accepts), in WeChat's shapes (always HTTP 200):
+//!
+//! | problem | errcode |
+//! |---|---|
+//! | `access_token` missing | 41001 |
+//! | not a token tokenvault served | 40014 |
+//! | a token tokenvault served that WeChat no longer accepts | 42001 |
+//! | `type` missing or not `jsapi` / `wx_card` | 40097 |
+//! | no ticket can be had now: WeChat's errcode of the failure, or -1 (`Retry-After`) | e.g. 45009, -1 |
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+
+use super::views::tickets::WeChatTicketAnswer;
+use super::views::tokens::WeChatAnswer;
+use crate::domain::TicketType;
+use crate::service::tickets::{self, ByTokenError};
+use crate::service::token_read::ReadError;
+use crate::state::AppState;
+
+fn answer<T: serde::Serialize>(body: &T) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body)
+}
+
+fn error(errcode: i64, errmsg: &str) -> HttpResponse {
+    answer(&WeChatAnswer::Error {
+        errcode,
+        errmsg: errmsg.to_string(),
+    })
+}
+
+/// GET /cgi-bin/ticket/getticket?access_token=T&type=jsapi
+#[utoipa::path(
+    get,
+    path = "/cgi-bin/ticket/getticket",
+    tag = "wechat",
+    params(
+        ("access_token" = String, Query, description = "A token tokenvault served for the app (current, or replaced and still accepted by WeChat)"),
+        ("type" = String, Query, description = "`jsapi` or `wx_card`"),
+    ),
+    responses((status = 200, description = "WeChat's shapes: `{errcode: 0, errmsg: \"ok\", ticket, expires_in}`, or `{errcode, errmsg}`", body = WeChatTicketAnswer)),
+)]
+pub async fn get_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(token) = param("access_token") else {
+        return error(41001, "access_token missing");
+    };
+    let Some(ticket_type) = param("type").and_then(|t| t.parse::<TicketType>().ok()) else {
+        return error(40097, "invalid args: type must be jsapi or wx_card");
+    };
+    match tickets::by_token(&state, token, ticket_type).await {
+        Ok(t) => answer(&WeChatTicketAnswer {
+            errcode: 0,
+            errmsg: "ok",
+            ticket: t.ticket.expose_secret().to_string(),
+            expires_in: (t.expires_at - Utc::now()).num_seconds().max(0),
+        }),
+        Err(ByTokenError::Unknown) => error(40014, "invalid access_token"),
+        Err(ByTokenError::Expired) => error(42001, "access_token expired"),
+        Err(ByTokenError::Read(ReadError::Unavailable(u))) => {
+            let code = u.failure.as_ref().and_then(|f| f.errcode).unwrap_or(-1);
+            let mut res = error(code, &u.reason);
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(u.retry_after.as_secs().max(1)),
+            );
+            res
+        }
+        Err(ByTokenError::Read(e)) => {
+            tracing::error!(error = %e, "ticket read failed on a WeChat-compatible getticket");
+            error(-1, "system error")
+        }
+    }
+}
