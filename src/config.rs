@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 
 pub mod intervals;
 pub use intervals::JobIntervals;
+pub mod mail;
+pub use mail::{MailSettings, SmtpUrl};
 
 use crate::crypto::{self, KeyRing};
 use crate::domain::client::TrustedProxies;
@@ -268,6 +270,11 @@ pub struct Settings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub intervals: JobIntervals,
+
+    /// How mail is sent.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub mail: MailSettings,
 }
 
 /// The bearer token that `/metrics` asks for; never printed.

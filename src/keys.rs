@@ -19,7 +19,7 @@ const CHECK_PLAINTEXT: &[u8] = b"tokenvault key check v1";
 /// `tokenvault keys ...`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Re-encrypt every stored appsecret and token under the active key, in
+    /// Re-encrypt every stored appsecret, token and queued mail under the active key, in
     /// batches, while the service keeps running; safe to interrupt and rerun.
     Rotate {
         /// Rows per transaction.
@@ -228,6 +228,8 @@ pub struct RotationProgress {
     pub apps: u64,
     /// Token rows re-encrypted so far.
     pub tokens: u64,
+    /// Queued mails re-encrypted so far.
+    pub mails: u64,
     /// Rows that could not be decrypted so far.
     pub failed: u64,
 }
@@ -236,9 +238,13 @@ impl std::fmt::Display for RotationProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "rotated {}/{} rows (apps {}, tokens {})",
+            "rotated {}/{} rows (apps {}, tokens {}",
             self.done, self.total, self.apps, self.tokens
         )?;
+        if self.mails > 0 {
+            write!(f, ", mails {}", self.mails)?;
+        }
+        f.write_str(")")?;
         if self.failed > 0 {
             write!(f, ", {} failed", self.failed)?;
         }
@@ -286,6 +292,7 @@ pub struct RotationReport {
 enum Table {
     Apps,
     Tokens,
+    Mails,
 }
 
 /// Give up on rows other transactions keep locked after this many passes.
@@ -303,30 +310,25 @@ pub async fn rotate(
     mut progress: impl FnMut(&RotationProgress) -> ControlFlow<()>,
 ) -> anyhow::Result<RotationReport> {
     let active = ring.active_id();
-    let (apps_total, tokens_total) = secrets::count_not_under(pool, active).await?;
+    let (apps_total, tokens_total, mails_total) = secrets::count_not_under(pool, active).await?;
     let mut state = RotationProgress {
         done: 0,
-        total: u64::try_from(apps_total + tokens_total).unwrap_or(0),
+        total: u64::try_from(apps_total + tokens_total + mails_total).unwrap_or(0),
         apps: 0,
         tokens: 0,
+        mails: 0,
         failed: 0,
     };
     let mut report = RotationReport::default();
     let limit = i64::from(batch_size);
-    for table in [Table::Apps, Table::Tokens] {
+    for table in [Table::Apps, Table::Tokens, Table::Mails] {
         let mut failed_ids: Vec<Uuid> = Vec::new();
         for pass in 1..=MAX_PASSES {
             let mut cursor = Uuid::nil();
             loop {
                 let mut tx = pool.begin().await?;
-                let (rows, last, failures) = match table {
-                    Table::Apps => {
-                        rotate_apps_batch(&mut tx, ring, cursor, &failed_ids, limit).await?
-                    }
-                    Table::Tokens => {
-                        rotate_tokens_batch(&mut tx, ring, cursor, &failed_ids, limit).await?
-                    }
-                };
+                let (rows, last, failures) =
+                    rotate_batch(&mut tx, table, ring, cursor, &failed_ids, limit).await?;
                 tx.commit().await?;
                 let Some(last) = last else { break };
                 cursor = last;
@@ -338,6 +340,7 @@ pub async fn rotate(
                 match table {
                     Table::Apps => state.apps += rotated,
                     Table::Tokens => state.tokens += rotated,
+                    Table::Mails => state.mails += rotated,
                 }
                 state.total = state.total.max(state.done + state.failed);
                 report.progress = Some(state);
@@ -346,10 +349,11 @@ pub async fn rotate(
                     return Ok(report);
                 }
             }
-            let (apps_left, tokens_left) = secrets::count_not_under(pool, active).await?;
+            let left = secrets::count_not_under(pool, active).await?;
             let left = match table {
-                Table::Apps => apps_left,
-                Table::Tokens => tokens_left,
+                Table::Apps => left.0,
+                Table::Tokens => left.1,
+                Table::Mails => left.2,
             };
             // Failed rows stay under their old key; anything else was locked.
             let locked = u64::try_from(left)
@@ -381,6 +385,22 @@ pub async fn rotate(
 }
 
 type BatchOutcome = (u64, Option<Uuid>, Vec<RowFailure>);
+
+/// One batch of `table`'s rows after `after`.
+async fn rotate_batch(
+    conn: &mut sqlx::PgConnection,
+    table: Table,
+    ring: &KeyRing,
+    after: Uuid,
+    exclude: &[Uuid],
+    limit: i64,
+) -> Result<BatchOutcome, sqlx::Error> {
+    match table {
+        Table::Apps => rotate_apps_batch(conn, ring, after, exclude, limit).await,
+        Table::Tokens => rotate_tokens_batch(conn, ring, after, exclude, limit).await,
+        Table::Mails => rotate_mails_batch(conn, ring, after, exclude, limit).await,
+    }
+}
 
 /// Re-encrypt `ciphertext` under the active key if it is under another one.
 fn reencrypt(
@@ -475,6 +495,33 @@ async fn rotate_tokens_batch(
     ))
 }
 
+/// Re-encrypt the bodies of queued mails (those the mail job is sending
+/// are locked: the next pass takes them, or they are sent and erased).
+async fn rotate_mails_batch(
+    conn: &mut sqlx::PgConnection,
+    ring: &KeyRing,
+    after: Uuid,
+    exclude: &[Uuid],
+    limit: i64,
+) -> Result<BatchOutcome, sqlx::Error> {
+    let prefix = secrets::header(ring.active_id());
+    let rows = crate::db::mail::lock_bodies_not_under(conn, &prefix, after, exclude, limit).await?;
+    let mut failures = Vec::new();
+    for (id, body) in &rows {
+        match reencrypt(ring, body, &Binding::mail_body(*id)) {
+            Ok(Some(ciphertext)) => crate::db::mail::update_body(conn, *id, &ciphertext).await?,
+            Ok(None) => {}
+            Err(error) => failures.push(RowFailure {
+                table: "mail_outbox",
+                id: *id,
+                column: "body_ciphertext",
+                error,
+            }),
+        }
+    }
+    Ok((rows.len() as u64, rows.last().map(|r| r.0), failures))
+}
+
 /// The `keys status` table: per key id, whether it is active and in the
 /// ring, the rows it protects, and what the operator may do with it.
 pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&KeyRing>) -> String {
@@ -492,8 +539,15 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         }
     }
     let mut out = format!(
-        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {}\n",
-        "key id", "active", "in ring", "app secrets", "secondary secrets", "tokens", "note"
+        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>5}  {}\n",
+        "key id",
+        "active",
+        "in ring",
+        "app secrets",
+        "secondary secrets",
+        "tokens",
+        "mails",
+        "note"
     );
     for id in ids {
         let u = usage
@@ -525,13 +579,14 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         };
         let _ = writeln!(
             out,
-            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {}",
+            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>5}  {}",
             id,
             if active { "yes" } else { "" },
             in_ring,
             u.app_secrets,
             u.secondary_secrets,
             u.tokens,
+            u.mails,
             note
         );
     }

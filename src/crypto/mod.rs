@@ -49,6 +49,8 @@ pub enum SecretField {
     AccessToken,
     /// `key_checks.ciphertext`.
     KeyCheck,
+    /// `mail_outbox.body_ciphertext` (a queued mail's bodies: one-use links).
+    MailBody,
 }
 
 impl SecretField {
@@ -59,6 +61,7 @@ impl SecretField {
             Self::SecondaryAppSecret => "apps.secondary_secret",
             Self::AccessToken => "token_state.access_token",
             Self::KeyCheck => "key_checks.check",
+            Self::MailBody => "mail_outbox.body",
         }
     }
 }
@@ -108,6 +111,15 @@ impl Binding {
             tenant_id: Uuid::nil(),
             row_id: Uuid::nil(),
             field: SecretField::KeyCheck,
+        }
+    }
+
+    /// The bodies of queued mail `mail_id` (not tied to a tenant).
+    pub fn mail_body(mail_id: Uuid) -> Self {
+        Self {
+            tenant_id: Uuid::nil(),
+            row_id: mail_id,
+            field: SecretField::MailBody,
         }
     }
 

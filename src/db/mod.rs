@@ -9,6 +9,7 @@ pub mod audit;
 pub mod budget;
 pub mod embedded;
 pub mod invites;
+pub mod mail;
 pub mod ops;
 pub mod secrets;
 pub mod sessions;

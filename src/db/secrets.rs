@@ -28,12 +28,14 @@ pub struct KeyUsage {
     pub secondary_secrets: i64,
     /// `token_state.access_token_ciphertext` values.
     pub tokens: i64,
+    /// `mail_outbox.body_ciphertext` values (queued mails).
+    pub mails: i64,
 }
 
 impl KeyUsage {
     /// All rows under this key.
     pub fn total(&self) -> i64 {
-        self.app_secrets + self.secondary_secrets + self.tokens
+        self.app_secrets + self.secondary_secrets + self.tokens + self.mails
     }
 }
 
@@ -49,7 +51,7 @@ fn key_id_sql(c: &str) -> String {
 }
 
 /// The header every ciphertext under `key_id` starts with.
-fn header(key_id: &str) -> Vec<u8> {
+pub fn header(key_id: &str) -> Vec<u8> {
     let mut prefix = vec![
         FORMAT_VERSION,
         u8::try_from(key_id.len()).unwrap_or(u8::MAX),
@@ -64,29 +66,34 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
         "select key_id,
                 count(*) filter (where field = 'secret'),
                 count(*) filter (where field = 'secondary'),
-                count(*) filter (where field = 'token')
+                count(*) filter (where field = 'token'),
+                count(*) filter (where field = 'mail')
          from (
              select {apps} as key_id, 'secret' as field from apps
              union all
              select {secondary}, 'secondary' from apps where secondary_secret_ciphertext is not null
              union all
              select {tokens}, 'token' from token_state where access_token_ciphertext is not null
+             union all
+             select {mails}, 'mail' from mail_outbox where body_ciphertext is not null
          ) ids
          group by key_id
          order by key_id",
         apps = key_id_sql("secret_ciphertext"),
         secondary = key_id_sql("secondary_secret_ciphertext"),
         tokens = key_id_sql("access_token_ciphertext"),
+        mails = key_id_sql("body_ciphertext"),
     );
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(
-            |(key_id, app_secrets, secondary_secrets, tokens)| KeyUsage {
+            |(key_id, app_secrets, secondary_secrets, tokens, mails)| KeyUsage {
                 key_id,
                 app_secrets,
                 secondary_secrets,
                 tokens,
+                mails,
             },
         )
         .collect())
@@ -125,20 +132,23 @@ pub async fn delete_key_check(pool: &PgPool, key_id: &str) -> Result<(), sqlx::E
     Ok(())
 }
 
-/// Rows that hold a ciphertext not under `key_id`: `(apps, token_state)`.
-pub async fn count_not_under(pool: &PgPool, key_id: &str) -> Result<(i64, i64), sqlx::Error> {
+/// Rows that hold a ciphertext not under `key_id`: `(apps, token_state,
+/// mail_outbox)`.
+pub async fn count_not_under(pool: &PgPool, key_id: &str) -> Result<(i64, i64, i64), sqlx::Error> {
     let counts = sqlx::query!(
         r#"select
             (select count(*) from apps
               where substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea
                  or substring(secondary_secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "apps!",
             (select count(*) from token_state
-              where substring(access_token_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "tokens!""#,
+              where substring(access_token_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "tokens!",
+            (select count(*) from mail_outbox
+              where substring(body_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "mails!""#,
         header(key_id),
     )
     .fetch_one(pool)
     .await?;
-    Ok((counts.apps, counts.tokens))
+    Ok((counts.apps, counts.tokens, counts.mails))
 }
 
 /// The encrypted columns of one app.

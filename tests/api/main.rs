@@ -26,6 +26,7 @@ mod health;
 mod helpers;
 mod hermetic;
 mod jobs;
+mod mail;
 mod openapi;
 mod refresh;
 mod refresh_races;
