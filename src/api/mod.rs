@@ -1,5 +1,6 @@
 //! The HTTP API: routes under `/api/v1`, WeChat-compatible routes, health.
 
+pub mod account_security;
 pub mod accounts;
 pub mod api_keys;
 pub mod apps;
@@ -28,6 +29,7 @@ pub const MAX_PAGE: i64 = 200;
 /// order and matches each dynamic path with a regular expression, so the
 /// order is the cost of a token read.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    account_security_routes(cfg);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::metrics))
@@ -93,6 +95,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/refresh-log").route(web::get().to(apps::tenant_log))),
         );
+}
+
+/// Password reset and change, email verification: scopes of their own,
+/// registered before `/api/v1` (whose scope would take their paths).
+fn account_security_routes(cfg: &mut web::ServiceConfig) {
+    use account_security as a;
+    cfg.service(
+        web::scope("/api/v1/password-reset")
+            .service(resource("").route(web::post().to(a::request_reset)))
+            .service(resource("/confirm").route(web::post().to(a::confirm_reset))),
+    )
+    .service(
+        web::scope("/api/v1/account")
+            .service(resource("/password").route(web::post().to(a::change_password))),
+    )
+    .service(
+        web::scope("/api/v1/email-verification")
+            .service(resource("").route(web::post().to(a::resend_verification)))
+            .service(resource("/confirm").route(web::post().to(a::confirm_verification))),
+    );
 }
 
 /// A resource whose unsupported methods answer 405 as problem+json.

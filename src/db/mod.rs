@@ -7,6 +7,7 @@ pub mod app_limits;
 pub mod apps;
 pub mod audit;
 pub mod budget;
+pub mod email_links;
 pub mod embedded;
 pub mod invites;
 pub mod mail;

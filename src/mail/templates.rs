@@ -28,6 +28,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "zh-CN/password_reset.html",
         include_str!("../../web/mail/zh-CN/password_reset.html"),
     ),
+    (
+        "en/verify_email.txt",
+        include_str!("../../web/mail/en/verify_email.txt"),
+    ),
+    (
+        "en/verify_email.html",
+        include_str!("../../web/mail/en/verify_email.html"),
+    ),
+    (
+        "zh-CN/verify_email.txt",
+        include_str!("../../web/mail/zh-CN/verify_email.txt"),
+    ),
+    (
+        "zh-CN/verify_email.html",
+        include_str!("../../web/mail/zh-CN/verify_email.html"),
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -120,7 +136,7 @@ mod tests {
     fn every_template_renders_in_both_languages_and_escapes_html() {
         for (lang, name) in [Language::En, Language::ZhCn]
             .into_iter()
-            .flat_map(|l| ["password_reset"].map(|n| (l, n)))
+            .flat_map(|l| ["password_reset", "verify_email"].map(|n| (l, n)))
         {
             let link = "https://vault.example.com/reset?token=a&b=<c>";
             let mail = render(name, lang, &minijinja::context! { link }).expect("renders");

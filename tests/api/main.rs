@@ -6,6 +6,7 @@
     reason = "a scenario test reads best as one story"
 )]
 
+mod account_security;
 mod accounts;
 mod accounts_roles;
 mod accounts_tenants;
