@@ -318,3 +318,74 @@ async fn changing_the_password_ends_the_other_sessions_only() {
     .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn the_pages_behind_the_mailed_links_verify_and_reset() {
+    let Some((sink, app)) = app_with_sink().await else {
+        return;
+    };
+    let _owner = app.signup("Pages Org", "pages@example.com").await;
+    let token = link_token(&sink.wait_for(1).await[0], "verify-email");
+    let browser = app.browser();
+    let form = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let browser = &browser;
+        async move {
+            let res = browser
+                .client
+                .post(format!("{}{path}", browser.address))
+                .form(&fields)
+                .send()
+                .await
+                .expect("post");
+            (res.status().as_u16(), res.text().await.expect("page"))
+        }
+    };
+    // Opening the link only shows a button; the POST verifies.
+    let page = browser
+        .get(&format!("/verify-email?token={token}"))
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains(&token) && page.contains("Verify my address"),
+        "{page}"
+    );
+    let (status, page) = form("/verify-email", vec![("token", token.clone())]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Address verified"));
+    let (status, page) = form("/verify-email", vec![("token", token.clone())]).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("This link is not valid"));
+
+    // Forgot: the same page whatever the email; the mail links to /reset.
+    let login = browser.get("/login").await.text().await.expect("page");
+    assert!(login.contains("href=\"/forgot\""));
+    for email in ["nobody@example.com", "pages@example.com"] {
+        let (status, page) = form("/forgot", vec![("email", email.to_string())]).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Check your mail"), "{page}");
+    }
+    let reset = link_token(&sink.wait_for(2).await[1], "reset");
+    let page = browser
+        .get(&format!("/reset?token={reset}"))
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("Choose a new password") && page.contains(&reset));
+    let (status, page) = form(
+        "/reset",
+        vec![("token", reset.clone()), ("password", "short".into())],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    let (status, page) = form(
+        "/reset",
+        vec![("token", reset.clone()), ("password", NEW_PASSWORD.into())],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Password changed"));
+    app.login("pages@example.com", NEW_PASSWORD).await;
+}
