@@ -13,6 +13,8 @@ pub mod intervals;
 pub use alerts::AlertSettings;
 pub mod transport;
 pub use intervals::JobIntervals;
+pub mod mail;
+pub use mail::{MailSettings, SmtpUrl};
 
 use crate::crypto::{self, KeyRing};
 use crate::domain::client::TrustedProxies;
@@ -298,6 +300,11 @@ pub struct Settings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub alerts: AlertSettings,
+
+    /// How mail is sent.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -314,8 +321,26 @@ impl Settings {
             .is_some_and(|u| u.scheme() == "https")
     }
 
+    /// The address links in mails start with: `TOKENVAULT_PUBLIC_URL`, or
+    /// this replica's own address (the loopback one for a wildcard bind).
+    pub fn public_base(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.as_str().trim_end_matches('/').to_string();
+        }
+        let ip = match self.bind.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }
+            ip => ip,
+        };
+        format!("http://{}", std::net::SocketAddr::new(ip, self.bind.port()))
+    }
+
     /// The link to an app's page, when the public address is known (alerts
-    /// and mails link there).
+    /// link there).
     pub fn app_page(&self, appid: &str) -> Option<String> {
         self.public_url
             .as_ref()

@@ -22,7 +22,7 @@ const CHECK_PLAINTEXT: &[u8] = b"tokenvault key check v1";
 /// `tokenvault keys ...`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Re-encrypt every stored appsecret and token under the active key, in
+    /// Re-encrypt every stored appsecret, token and queued mail under the active key, in
     /// batches, while the service keeps running; safe to interrupt and rerun.
     Rotate {
         /// Rows per transaction.
@@ -233,6 +233,8 @@ pub struct RotationProgress {
     pub tokens: u64,
     /// Ticket rows re-encrypted so far.
     pub tickets: u64,
+    /// Queued mails re-encrypted so far.
+    pub mails: u64,
     /// Rows that could not be decrypted so far.
     pub failed: u64,
 }
@@ -241,12 +243,16 @@ impl std::fmt::Display for RotationProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "rotated {}/{} rows (apps {}, tokens {})",
+            "rotated {}/{} rows (apps {}, tokens {}",
             self.done, self.total, self.apps, self.tokens
         )?;
         if self.tickets > 0 {
-            write!(f, ", {} tickets", self.tickets)?;
+            write!(f, ", tickets {}", self.tickets)?;
         }
+        if self.mails > 0 {
+            write!(f, ", mails {}", self.mails)?;
+        }
+        f.write_str(")")?;
         if self.failed > 0 {
             write!(f, ", {} failed", self.failed)?;
         }
@@ -295,6 +301,7 @@ enum Table {
     Apps,
     Tokens,
     Tickets,
+    Mails,
 }
 
 /// Give up on rows other transactions keep locked after this many passes.
@@ -312,35 +319,27 @@ pub async fn rotate(
     mut progress: impl FnMut(&RotationProgress) -> ControlFlow<()>,
 ) -> anyhow::Result<RotationReport> {
     let active = ring.active_id();
-    let (apps_total, tokens_total) = secrets::count_not_under(pool, active).await?;
+    let (apps_total, tokens_total, mails_total) = secrets::count_not_under(pool, active).await?;
     let tickets_total = tickets::count_not_under(pool, &secrets::header(active)).await?;
     let mut state = RotationProgress {
         done: 0,
-        total: u64::try_from(apps_total + tokens_total + tickets_total).unwrap_or(0),
+        total: u64::try_from(apps_total + tokens_total + tickets_total + mails_total).unwrap_or(0),
         apps: 0,
         tokens: 0,
         tickets: 0,
+        mails: 0,
         failed: 0,
     };
     let mut report = RotationReport::default();
     let limit = i64::from(batch_size);
-    for table in [Table::Apps, Table::Tokens, Table::Tickets] {
+    for table in [Table::Apps, Table::Tokens, Table::Tickets, Table::Mails] {
         let mut failed_ids: Vec<Uuid> = Vec::new();
         for pass in 1..=MAX_PASSES {
             let mut cursor = Uuid::nil();
             loop {
                 let mut tx = pool.begin().await?;
-                let (rows, last, failures) = match table {
-                    Table::Apps => {
-                        rotate_apps_batch(&mut tx, ring, cursor, &failed_ids, limit).await?
-                    }
-                    Table::Tokens => {
-                        rotate_tokens_batch(&mut tx, ring, cursor, &failed_ids, limit).await?
-                    }
-                    Table::Tickets => {
-                        rotate_tickets_batch(&mut tx, ring, cursor, &failed_ids, limit).await?
-                    }
-                };
+                let (rows, last, failures) =
+                    rotate_batch(&mut tx, table, ring, cursor, &failed_ids, limit).await?;
                 tx.commit().await?;
                 let Some(last) = last else { break };
                 cursor = last;
@@ -353,6 +352,7 @@ pub async fn rotate(
                     Table::Apps => state.apps += rotated,
                     Table::Tokens => state.tokens += rotated,
                     Table::Tickets => state.tickets += rotated,
+                    Table::Mails => state.mails += rotated,
                 }
                 state.total = state.total.max(state.done + state.failed);
                 report.progress = Some(state);
@@ -405,6 +405,23 @@ async fn release_unused_checks(pool: &PgPool, active: &str) -> Result<Vec<String
 }
 
 type BatchOutcome = (u64, Option<Uuid>, Vec<RowFailure>);
+
+/// One batch of `table`'s rows after `after`.
+async fn rotate_batch(
+    conn: &mut sqlx::PgConnection,
+    table: Table,
+    ring: &KeyRing,
+    after: Uuid,
+    exclude: &[Uuid],
+    limit: i64,
+) -> Result<BatchOutcome, sqlx::Error> {
+    match table {
+        Table::Apps => rotate_apps_batch(conn, ring, after, exclude, limit).await,
+        Table::Tokens => rotate_tokens_batch(conn, ring, after, exclude, limit).await,
+        Table::Tickets => rotate_tickets_batch(conn, ring, after, exclude, limit).await,
+        Table::Mails => rotate_mails_batch(conn, ring, after, exclude, limit).await,
+    }
+}
 
 /// Re-encrypt `ciphertext` under the active key if it is under another one.
 fn reencrypt(
@@ -505,6 +522,7 @@ async fn left_in(pool: &PgPool, active: &str, table: Table) -> Result<i64, sqlx:
         Table::Apps => secrets::count_not_under(pool, active).await?.0,
         Table::Tokens => secrets::count_not_under(pool, active).await?.1,
         Table::Tickets => tickets::count_not_under(pool, &secrets::header(active)).await?,
+        Table::Mails => secrets::count_not_under(pool, active).await?.2,
     })
 }
 
@@ -542,6 +560,33 @@ async fn rotate_tickets_batch(
     ))
 }
 
+/// Re-encrypt the bodies of queued mails (those the mail job is sending
+/// are locked: the next pass takes them, or they are sent and erased).
+async fn rotate_mails_batch(
+    conn: &mut sqlx::PgConnection,
+    ring: &KeyRing,
+    after: Uuid,
+    exclude: &[Uuid],
+    limit: i64,
+) -> Result<BatchOutcome, sqlx::Error> {
+    let prefix = secrets::header(ring.active_id());
+    let rows = crate::db::mail::lock_bodies_not_under(conn, &prefix, after, exclude, limit).await?;
+    let mut failures = Vec::new();
+    for (id, body) in &rows {
+        match reencrypt(ring, body, &Binding::mail_body(*id)) {
+            Ok(Some(ciphertext)) => crate::db::mail::update_body(conn, *id, &ciphertext).await?,
+            Ok(None) => {}
+            Err(error) => failures.push(RowFailure {
+                table: "mail_outbox",
+                id: *id,
+                column: "body_ciphertext",
+                error,
+            }),
+        }
+    }
+    Ok((rows.len() as u64, rows.last().map(|r| r.0), failures))
+}
+
 /// The `keys status` table: per key id, whether it is active and in the
 /// ring, the rows it protects, and what the operator may do with it.
 pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&KeyRing>) -> String {
@@ -559,7 +604,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         }
     }
     let mut out = format!(
-        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {:>7}  {}\n",
+        "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {:>7}  {:>5}  {}\n",
         "key id",
         "active",
         "in ring",
@@ -568,6 +613,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         "tokens",
         "alert secrets",
         "tickets",
+        "mails",
         "note"
     );
     for id in ids {
@@ -600,7 +646,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
         };
         let _ = writeln!(
             out,
-            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {:>7}  {}",
+            "{:<16}  {:<6}  {:<7}  {:>11}  {:>17}  {:>6}  {:>13}  {:>7}  {:>5}  {}",
             id,
             if active { "yes" } else { "" },
             in_ring,
@@ -609,6 +655,7 @@ pub fn status_table(usage: &[KeyUsage], checked_ids: &[String], ring: Option<&Ke
             u.tokens,
             u.alert_secrets,
             u.tickets,
+            u.mails,
             note
         );
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod mail;
 pub mod refresh;
 pub mod report;
 pub mod secret;

@@ -1,5 +1,6 @@
 //! The HTTP API: routes under `/api/v1`, WeChat-compatible routes, health.
 
+pub mod account_security;
 pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
@@ -31,6 +32,76 @@ pub const MAX_PAGE: i64 = 200;
 /// order and matches each dynamic path with a regular expression, so the
 /// order is the cost of a token read.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    account_security_routes(cfg);
+    service_routes(cfg);
+    cfg.service(
+        web::scope("/api/v1")
+            .service(resource("/apps/{appid}/token").route(web::get().to(apps::token)))
+            .service(resource("/signup").route(web::post().to(accounts::signup)))
+            .service(resource("/login").route(web::post().to(accounts::login)))
+            .service(resource("/logout").route(web::post().to(accounts::logout)))
+            .service(resource("/session").route(web::get().to(accounts::current)))
+            .service(
+                resource("/api-keys")
+                    .route(web::post().to(api_keys::create))
+                    .route(web::get().to(api_keys::list)),
+            )
+            .service(resource("/api-keys/{id}").route(web::delete().to(api_keys::revoke)))
+            .service(resource("/members").route(web::get().to(members::list)))
+            .service(
+                resource("/members/{id}")
+                    .route(web::patch().to(members::change_role))
+                    .route(web::delete().to(members::remove)),
+            )
+            .service(
+                resource("/invites")
+                    .route(web::post().to(members::create_invite))
+                    .route(web::get().to(members::list_invites)),
+            )
+            .service(resource("/invites/accept").route(web::post().to(members::accept_invite)))
+            .service(resource("/invites/{id}").route(web::delete().to(members::delete_invite)))
+            .service(resource("/audit-log").route(web::get().to(members::audit_log)))
+            .service(resource("/operator/tenants").route(web::get().to(operator::tenants)))
+            .service(
+                resource("/service-health").route(web::get().to(service_health::service_health)),
+            )
+            .service(
+                resource("/apps")
+                    .route(web::post().to(apps::create))
+                    .route(web::get().to(apps::list)),
+            )
+            .service(
+                resource("/apps/{appid}")
+                    .route(web::get().to(apps::show))
+                    .route(web::patch().to(apps::edit))
+                    .route(web::delete().to(apps::remove)),
+            )
+            .service(resource("/apps/{appid}/refresh").route(web::post().to(apps::refresh)))
+            .service(resource("/apps/{appid}/refresh-log").route(web::get().to(apps::app_log)))
+            .service(
+                resource("/apps/{appid}/token/invalidate").route(web::post().to(apps::invalidate)),
+            )
+            .service(resource("/refresh-log").route(web::get().to(apps::tenant_log)))
+            .service(resource("/apps/{appid}/tickets/{type}").route(web::get().to(tickets::ticket)))
+            .service(
+                resource("/apps/{appid}/jssdk-signature").route(web::post().to(tickets::signature)),
+            )
+            .service(
+                resource("/alert-channels")
+                    .route(web::post().to(alerts::create))
+                    .route(web::get().to(alerts::list)),
+            )
+            .service(resource("/alert-channels/{id}").route(web::delete().to(alerts::delete)))
+            .service(resource("/alert-channels/{id}/test").route(web::post().to(alerts::test)))
+            .service(
+                resource("/alert-channels/{id}/deliveries")
+                    .route(web::get().to(alerts::deliveries)),
+            ),
+    );
+}
+
+/// Health, metrics, the WeChat-compatible endpoints and the documentation.
+fn service_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(metrics::metrics))
@@ -48,76 +119,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
         .route("/api/docs", web::get().to(openapi::reference_page))
-        .route("/api/docs.css", web::get().to(docs_page::stylesheet))
-        .service(
-            web::scope("/api/v1")
-                .service(resource("/apps/{appid}/token").route(web::get().to(apps::token)))
-                .service(resource("/signup").route(web::post().to(accounts::signup)))
-                .service(resource("/login").route(web::post().to(accounts::login)))
-                .service(resource("/logout").route(web::post().to(accounts::logout)))
-                .service(resource("/session").route(web::get().to(accounts::current)))
-                .service(
-                    resource("/api-keys")
-                        .route(web::post().to(api_keys::create))
-                        .route(web::get().to(api_keys::list)),
-                )
-                .service(resource("/api-keys/{id}").route(web::delete().to(api_keys::revoke)))
-                .service(resource("/members").route(web::get().to(members::list)))
-                .service(
-                    resource("/members/{id}")
-                        .route(web::patch().to(members::change_role))
-                        .route(web::delete().to(members::remove)),
-                )
-                .service(
-                    resource("/invites")
-                        .route(web::post().to(members::create_invite))
-                        .route(web::get().to(members::list_invites)),
-                )
-                .service(resource("/invites/accept").route(web::post().to(members::accept_invite)))
-                .service(resource("/invites/{id}").route(web::delete().to(members::delete_invite)))
-                .service(resource("/audit-log").route(web::get().to(members::audit_log)))
-                .service(resource("/operator/tenants").route(web::get().to(operator::tenants)))
-                .service(
-                    resource("/service-health")
-                        .route(web::get().to(service_health::service_health)),
-                )
-                .service(
-                    resource("/apps")
-                        .route(web::post().to(apps::create))
-                        .route(web::get().to(apps::list)),
-                )
-                .service(
-                    resource("/apps/{appid}")
-                        .route(web::get().to(apps::show))
-                        .route(web::patch().to(apps::edit))
-                        .route(web::delete().to(apps::remove)),
-                )
-                .service(resource("/apps/{appid}/refresh").route(web::post().to(apps::refresh)))
-                .service(resource("/apps/{appid}/refresh-log").route(web::get().to(apps::app_log)))
-                .service(
-                    resource("/apps/{appid}/token/invalidate")
-                        .route(web::post().to(apps::invalidate)),
-                )
-                .service(
-                    resource("/apps/{appid}/tickets/{type}").route(web::get().to(tickets::ticket)),
-                )
-                .service(
-                    resource("/apps/{appid}/jssdk-signature")
-                        .route(web::post().to(tickets::signature)),
-                )
-                .service(resource("/refresh-log").route(web::get().to(apps::tenant_log)))
-                .service(
-                    resource("/alert-channels")
-                        .route(web::post().to(alerts::create))
-                        .route(web::get().to(alerts::list)),
-                )
-                .service(resource("/alert-channels/{id}").route(web::delete().to(alerts::delete)))
-                .service(resource("/alert-channels/{id}/test").route(web::post().to(alerts::test)))
-                .service(
-                    resource("/alert-channels/{id}/deliveries")
-                        .route(web::get().to(alerts::deliveries)),
-                ),
-        );
+        .route("/api/docs.css", web::get().to(docs_page::stylesheet));
+}
+
+/// Password reset and change, email verification: scopes of their own,
+/// registered before `/api/v1` (whose scope would take their paths).
+fn account_security_routes(cfg: &mut web::ServiceConfig) {
+    use account_security as a;
+    cfg.service(
+        web::scope("/api/v1/password-reset")
+            .service(resource("").route(web::post().to(a::request_reset)))
+            .service(resource("/confirm").route(web::post().to(a::confirm_reset))),
+    )
+    .service(
+        web::scope("/api/v1/account")
+            .service(resource("/password").route(web::post().to(a::change_password))),
+    )
+    .service(
+        web::scope("/api/v1/email-verification")
+            .service(resource("").route(web::post().to(a::resend_verification)))
+            .service(resource("/confirm").route(web::post().to(a::confirm_verification))),
+    );
 }
 
 /// A resource whose unsupported methods answer 405 as problem+json.

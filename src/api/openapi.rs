@@ -14,7 +14,9 @@ use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::views::{alerts, people};
-use super::{accounts, api_keys, apps, docs_page, health, members, metrics, service_health};
+use super::{
+    account_security, accounts, api_keys, apps, docs_page, health, members, metrics, service_health,
+};
 use crate::domain::{
     AuditAction, ChannelKind, DeliveryStatus, EventType, Role, TicketType, TokenMode,
 };
@@ -50,6 +52,11 @@ on every state-changing call.",
         accounts::login,
         accounts::logout,
         accounts::current,
+        account_security::request_reset,
+        account_security::confirm_reset,
+        account_security::change_password,
+        account_security::resend_verification,
+        account_security::confirm_verification,
         api_keys::create,
         api_keys::list,
         api_keys::revoke,

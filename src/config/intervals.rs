@@ -41,9 +41,19 @@ pub struct JobIntervals {
     #[arg(long = "throttle-prune-seconds", env = "TOKENVAULT_THROTTLE_PRUNE_SECONDS", default_value_t = 60,
           value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub throttle_prune_seconds: u64,
+
+    /// Seconds between looks at the mail outbox for mails due (`crate::mail`).
+    #[arg(long = "mail-send-seconds", env = "TOKENVAULT_MAIL_SEND_SECONDS", default_value_t = 5,
+          value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub mail_send_seconds: u64,
 }
 
 impl JobIntervals {
+    /// Between looks at the mail outbox.
+    pub fn mail_send(&self) -> Duration {
+        Duration::from_secs(self.mail_send_seconds)
+    }
+
     /// Between heartbeats.
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.heartbeat_seconds)

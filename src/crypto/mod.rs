@@ -57,6 +57,8 @@ pub enum SecretField {
     JsapiTicket,
     /// `app_tickets.ticket_ciphertext` of a `wx_card` ticket.
     WxCardTicket,
+    /// `mail_outbox.body_ciphertext` (a queued mail's bodies: one-use links).
+    MailBody,
 }
 
 impl SecretField {
@@ -71,6 +73,7 @@ impl SecretField {
             Self::AlertUrl => "alert_channels.url",
             Self::JsapiTicket => "app_tickets.jsapi",
             Self::WxCardTicket => "app_tickets.wx_card",
+            Self::MailBody => "mail_outbox.body",
         }
     }
 }
@@ -150,6 +153,15 @@ impl Binding {
             tenant_id: Uuid::nil(),
             row_id: Uuid::nil(),
             field: SecretField::KeyCheck,
+        }
+    }
+
+    /// The bodies of queued mail `mail_id` (not tied to a tenant).
+    pub fn mail_body(mail_id: Uuid) -> Self {
+        Self {
+            tenant_id: Uuid::nil(),
+            row_id: mail_id,
+            field: SecretField::MailBody,
         }
     }
 

@@ -106,6 +106,67 @@ pub async fn user_by_email(
     .await
 }
 
+/// A person's email, password hash, language and whether the address is
+/// verified.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// Email.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Language of their mails (`en`, `zh-CN`).
+    pub language: String,
+    /// When the address was verified.
+    pub email_verified_at: Option<DateTime<Utc>>,
+}
+
+/// The credentials of `user_id`.
+pub async fn credentials(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as!(
+        Credentials,
+        "select email, password_hash, language, email_verified_at from users where id = $1",
+        user_id as _,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Replace the password hash of `user_id`.
+pub async fn set_password_hash(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update users set password_hash = $2 where id = $1",
+        user_id as _,
+        password_hash,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Mark `email` verified for `user_id`, if it is still their address.
+pub async fn mark_verified(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update users set email_verified_at = coalesce(email_verified_at, now())
+          where id = $1 and lower(email) = lower($2)",
+        user_id as _,
+        email,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The tenant's name.
 pub async fn tenant_name(
     db: impl PgExecutor<'_>,

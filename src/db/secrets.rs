@@ -32,12 +32,19 @@ pub struct KeyUsage {
     pub alert_secrets: i64,
     /// `app_tickets.ticket_ciphertext` values.
     pub tickets: i64,
+    /// `mail_outbox.body_ciphertext` values (queued mails).
+    pub mails: i64,
 }
 
 impl KeyUsage {
     /// All rows under this key.
     pub fn total(&self) -> i64 {
-        self.app_secrets + self.secondary_secrets + self.tokens + self.alert_secrets + self.tickets
+        self.app_secrets
+            + self.secondary_secrets
+            + self.tokens
+            + self.alert_secrets
+            + self.tickets
+            + self.mails
     }
 }
 
@@ -70,7 +77,8 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
                 count(*) filter (where field = 'secondary'),
                 count(*) filter (where field = 'token'),
                 count(*) filter (where field = 'alert'),
-                count(*) filter (where field = 'ticket')
+                count(*) filter (where field = 'ticket'),
+                count(*) filter (where field = 'mail')
          from (
              select {apps} as key_id, 'secret' as field from apps
              union all
@@ -83,6 +91,8 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
              select {alert_urls}, 'alert' from alert_channels
              union all
              select {tickets}, 'ticket' from app_tickets where ticket_ciphertext is not null
+             union all
+             select {mails}, 'mail' from mail_outbox where body_ciphertext is not null
          ) ids
          group by key_id
          order by key_id",
@@ -92,18 +102,23 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
         alerts = key_id_sql("secret_ciphertext"),
         alert_urls = key_id_sql("url_ciphertext"),
         tickets = key_id_sql("ticket_ciphertext"),
+        mails = key_id_sql("body_ciphertext"),
     );
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> =
+        sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(
-            |(key_id, app_secrets, secondary_secrets, tokens, alert_secrets, tickets)| KeyUsage {
-                key_id,
-                app_secrets,
-                secondary_secrets,
-                tokens,
-                alert_secrets,
-                tickets,
+            |(key_id, app_secrets, secondary_secrets, tokens, alert_secrets, tickets, mails)| {
+                KeyUsage {
+                    key_id,
+                    app_secrets,
+                    secondary_secrets,
+                    tokens,
+                    alert_secrets,
+                    tickets,
+                    mails,
+                }
             },
         )
         .collect())
@@ -142,20 +157,23 @@ pub async fn delete_key_check(pool: &PgPool, key_id: &str) -> Result<(), sqlx::E
     Ok(())
 }
 
-/// Rows that hold a ciphertext not under `key_id`: `(apps, token_state)`.
-pub async fn count_not_under(pool: &PgPool, key_id: &str) -> Result<(i64, i64), sqlx::Error> {
+/// Rows that hold a ciphertext not under `key_id`: `(apps, token_state,
+/// mail_outbox)`.
+pub async fn count_not_under(pool: &PgPool, key_id: &str) -> Result<(i64, i64, i64), sqlx::Error> {
     let counts = sqlx::query!(
         r#"select
             (select count(*) from apps
               where substring(secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea
                  or substring(secondary_secret_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "apps!",
             (select count(*) from token_state
-              where substring(access_token_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "tokens!""#,
+              where substring(access_token_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "tokens!",
+            (select count(*) from mail_outbox
+              where substring(body_ciphertext from 1 for length($1::bytea)) <> $1::bytea) as "mails!""#,
         header(key_id),
     )
     .fetch_one(pool)
     .await?;
-    Ok((counts.apps, counts.tokens))
+    Ok((counts.apps, counts.tokens, counts.mails))
 }
 
 /// The encrypted columns of one app.

@@ -102,6 +102,23 @@ pub async fn delete(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx:
     Ok(())
 }
 
+/// End every session of `user_id` but the one whose id hash is `keep`;
+/// returns how many ended.
+pub async fn delete_for_user(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    keep: Option<&[u8]>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "delete from sessions where user_id = $1 and id_hash is distinct from $2",
+        user_id as _,
+        keep,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Remove expired and idle sessions; returns how many.
 pub async fn prune(db: impl PgExecutor<'_>, idle_since: DateTime<Utc>) -> Result<u64, sqlx::Error> {
     let done = sqlx::query!(

@@ -91,6 +91,16 @@ actions! {
     TokenInvalidateRefused = "token.invalidate_refused",
     /// An operator of the service was created.
     OperatorCreated = "operator.created",
+    /// A mail asking to verify an address was queued.
+    EmailVerificationSent = "email.verification_sent",
+    /// A person verified their address with the mailed link.
+    EmailVerified = "email.verified",
+    /// Someone asked for a password reset mail for an account.
+    PasswordResetRequested = "password.reset_requested",
+    /// A password was reset with a mailed link (every session ended).
+    PasswordReset = "password.reset",
+    /// A person changed their password (their other sessions ended).
+    PasswordChanged = "password.changed",
 }
 
 #[cfg(test)]
@@ -126,7 +136,7 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration = include_str!("../../migrations/20261201000003_audit_actions_checked.sql");
+        let migration = include_str!("../../migrations/20261202001003_audit_actions_accounts.sql");
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

@@ -10,7 +10,8 @@
 //!   ([`key_revocations`]);
 //! - the periodic jobs, on one timer mechanism ([`periodic::every`]): the
 //!   heartbeat, refresh-log and budget pruning, the keys' last-use and
-//!   token-read flushes, session and throttle pruning. Each interval is a
+//!   token-read flushes, session and throttle pruning, and the mail outbox
+//!   ([`mail`]). Each interval is a
 //!   setting ([`crate::config::JobIntervals`]).
 //!
 //! Why not `tokio-cron-scheduler` for the periodic jobs: its shutdown stops
@@ -27,6 +28,7 @@ mod key_revocations;
 mod key_use;
 mod listen;
 mod log_prune;
+mod mail;
 mod periodic;
 mod refresh;
 mod session_prune;
@@ -88,6 +90,7 @@ pub fn start(state: &Arc<AppState>) -> Jobs {
     jobs.start(state, session_prune::NAME, session_prune::run);
     jobs.start(state, throttle_prune::NAME, throttle_prune::run);
     jobs.start(state, alert_delivery::NAME, alert_delivery::run);
+    jobs.start(state, mail::NAME, mail::run);
     tracing::debug!(jobs = ?jobs.names(), "background jobs started");
     jobs
 }

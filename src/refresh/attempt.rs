@@ -227,6 +227,37 @@ impl RefreshEngine {
         Ok(())
     }
 
+    /// When a stored token was fetched, when it expires, and when to
+    /// refresh it next (an unchanged token keeps its fetch time).
+    fn times(
+        &self,
+        row: &ClaimedRow,
+        fresh: &FreshToken,
+        attempt: &Attempt,
+        changed: bool,
+        now: DateTime<Utc>,
+    ) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
+        let expires_at = now + chrono_duration(fresh.expires_in);
+        if !changed {
+            let fetched_at = row.fetched_at.unwrap_or(now);
+            return (
+                fetched_at,
+                expires_at,
+                policy::next_after_unchanged(now, expires_at),
+            );
+        }
+        let next = policy::next_refresh(
+            attempt.mode,
+            now,
+            now,
+            expires_at,
+            &self.config.timing,
+            &mut rng,
+        );
+        (now, expires_at, next)
+    }
+
     async fn store_fresh(
         &self,
         tx: &mut PgConnection,
@@ -235,29 +266,12 @@ impl RefreshEngine {
         promoted: Option<Vec<u8>>,
         attempt: &Attempt,
     ) -> Result<AttemptOutcome, EngineError> {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
         let token = fresh.access_token.expose_secret();
         let fp = fingerprint(token);
         let changed = row.token_fingerprint.as_deref() != Some(&fp[..]);
         let now = Utc::now();
-        let expires_at = now + chrono_duration(fresh.expires_in);
-        let fetched_at = if changed {
-            now
-        } else {
-            row.fetched_at.unwrap_or(now)
-        };
-        let next_refresh_at = if changed {
-            policy::next_refresh(
-                attempt.mode,
-                now,
-                fetched_at,
-                expires_at,
-                &self.config.timing,
-                &mut rng,
-            )
-        } else {
-            policy::next_after_unchanged(now, expires_at)
-        };
+        let (fetched_at, expires_at, next_refresh_at) =
+            self.times(row, fresh, attempt, changed, now);
         let ciphertext = self.crypto.encrypt(
             token.as_bytes(),
             &Binding::access_token(row.tenant_id, row.app_id),

@@ -12,9 +12,11 @@ pub mod keys;
 pub mod members;
 pub mod metrics;
 pub mod operator;
+pub mod passwords;
 pub mod tenants;
 pub mod tickets;
 pub mod token_read;
+pub mod verification;
 
 use std::net::IpAddr;
 

@@ -67,6 +67,12 @@ pub struct FailingApp {
     pub explanation: Option<&'static Errcode>,
 }
 
+/// An outgoing mail's headers and fate (never its bodies).
+pub use crate::db::mail::MailHeaders as OutgoingMail;
+
+/// Outgoing mails the overview lists.
+const MAILS_LISTED: i64 = 20;
+
 /// The operator's overview.
 #[derive(Debug, Clone)]
 pub struct Overview {
@@ -78,6 +84,8 @@ pub struct Overview {
     pub failing: Vec<FailingApp>,
     /// Whether more apps fail than are listed.
     pub failing_capped: bool,
+    /// The most recent outgoing mails: headers and fate, never bodies.
+    pub mails: Vec<OutgoingMail>,
 }
 
 /// Every tenant's health, for an operator.
@@ -90,10 +98,11 @@ pub async fn tenants(state: &AppState, actor: &Actor) -> Result<Vec<TenantHealth
 pub async fn overview(state: &AppState, actor: &Actor) -> Result<Overview, ApiError> {
     actor.principal.require_operator()?;
     let pool = &state.pool;
-    let (tenants, groups, failing) = tokio::try_join!(
+    let (tenants, groups, failing, mails) = tokio::try_join!(
         db::accounts::tenant_health(pool),
         db::ops::health_groups(pool),
         db::ops::failing_apps(pool, MAX_FAILING_LISTED),
+        db::mail::recent(pool, MAILS_LISTED),
     )?;
     let mut counts: BTreeMap<TenantId, HealthCounts> = BTreeMap::new();
     let mut total = HealthCounts::default();
@@ -132,5 +141,6 @@ pub async fn overview(state: &AppState, actor: &Actor) -> Result<Overview, ApiEr
         total,
         failing,
         failing_capped,
+        mails,
     })
 }

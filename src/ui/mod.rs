@@ -21,6 +21,7 @@ pub mod keys;
 pub mod ops;
 pub mod pages;
 pub mod people;
+pub mod recovery;
 pub mod snippets;
 mod templates;
 
@@ -75,6 +76,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(accounts::login)),
         )
         .route("/logout", web::post().to(accounts::logout))
+        .service(
+            web::resource("/forgot")
+                .route(web::get().to(recovery::forgot_form))
+                .route(web::post().to(recovery::forgot)),
+        )
+        .service(
+            web::resource("/reset")
+                .route(web::get().to(recovery::reset_form))
+                .route(web::post().to(recovery::reset)),
+        )
+        .service(
+            web::resource("/verify-email")
+                .route(web::get().to(recovery::verify_form))
+                .route(web::post().to(recovery::verify)),
+        )
         .route("/dashboard", web::get().to(apps::dashboard))
         .service(
             web::resource("/apps/new")

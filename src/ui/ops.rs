@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::domain::{ErrorClass, Role, TenantId};
 use crate::error::ApiError;
 use crate::http::identity::client_ip;
-use crate::service::operator::{self, FailingApp, HealthCounts, TenantOverview};
+use crate::service::operator::{self, FailingApp, HealthCounts, OutgoingMail, TenantOverview};
 use crate::service::{Actor, health};
 use crate::state::AppState;
 use crate::upstream::errcodes::Errcode;
@@ -126,6 +126,34 @@ impl From<FailingApp> for FailingLine {
     }
 }
 
+/// An outgoing mail as the operator page lists it: headers only.
+#[derive(Serialize)]
+struct MailLine {
+    recipient: String,
+    subject: String,
+    kind: String,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: String,
+    sent_at: Option<String>,
+}
+
+impl From<OutgoingMail> for MailLine {
+    fn from(m: OutgoingMail) -> Self {
+        Self {
+            recipient: m.recipient,
+            subject: m.subject,
+            kind: m.kind,
+            status: m.status,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            created_at: when(m.created_at),
+            sent_at: m.sent_at.map(when),
+        }
+    }
+}
+
 /// GET /operator: every tenant with its apps' health and the failing apps
 /// across tenants, for operators of the service; refused to everyone else.
 pub async fn operator_page(
@@ -144,6 +172,7 @@ pub async fn operator_page(
     let lines: Vec<TenantLine> = overview.tenants.into_iter().map(Into::into).collect();
     let failing: Vec<FailingLine> = overview.failing.into_iter().map(Into::into).collect();
     let app_total: i64 = lines.iter().map(|t| t.apps).sum();
+    let mails: Vec<MailLine> = overview.mails.into_iter().map(Into::into).collect();
     page.render(
         StatusCode::OK,
         "operator.html",
@@ -153,6 +182,7 @@ pub async fn operator_page(
             app_total,
             failing => Serde(&failing),
             failing_capped => overview.failing_capped,
+            mails => Serde(&mails),
             default_app_limit => state.settings.max_apps_per_tenant,
         },
     )

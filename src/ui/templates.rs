@@ -23,6 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("login.html", include_str!("../../web/templates/login.html")),
     (
+        "recovery.html",
+        include_str!("../../web/templates/recovery.html"),
+    ),
+    (
         "dashboard.html",
         include_str!("../../web/templates/dashboard.html"),
     ),

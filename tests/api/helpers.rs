@@ -13,6 +13,7 @@
 mod browser;
 mod database;
 mod sandbox;
+pub mod smtp;
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,7 @@ use tokenvault::startup::Application;
 pub use browser::{Browser, PASSWORD, get_with_key, refresh_now, signup_at};
 pub use database::TestDatabase;
 pub use sandbox::Sandbox;
+pub use smtp::SmtpSink;
 
 /// The application under test, on a random port.
 pub struct TestApp {

@@ -91,7 +91,10 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_SESSION_PRUNE_SECONDS"
                 | "TOKENVAULT_THROTTLE_PRUNE_SECONDS"
                 | "TOKENVAULT_ALERT_POLL_SECONDS"
-                | "TOKENVAULT_ALERT_RETRY_BASE" => "3600".into(),
+                | "TOKENVAULT_ALERT_RETRY_BASE"
+                | "TOKENVAULT_MAIL_SEND_SECONDS" => "3600".into(),
+                "TOKENVAULT_SMTP_URL" => "smtp://someone:secret@127.0.0.1:1".into(),
+                "TOKENVAULT_MAIL_FROM" => "someone <someone@elsewhere.test>".into(),
                 "TOKENVAULT_DB_MAX_CONNECTIONS" | "TOKENVAULT_SIM_TOKEN_LENGTH" => "16".into(),
                 "TOKENVAULT_SESSION_IDLE_MINUTES"
                 | "TOKENVAULT_SESSION_MAX_HOURS"

@@ -6,6 +6,7 @@
     reason = "a scenario test reads best as one story"
 )]
 
+mod account_security;
 mod accounts;
 mod accounts_roles;
 mod accounts_tenants;
@@ -30,6 +31,7 @@ mod health;
 mod helpers;
 mod hermetic;
 mod jobs;
+mod mail;
 mod openapi;
 mod refresh;
 mod refresh_races;

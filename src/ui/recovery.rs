@@ -1,0 +1,176 @@
+//! Pages behind the links in mails and the way back in: "forgot your
+//! password" (`/forgot`), choosing a new password with a reset link
+//! (`/reset?token=…`), and verifying an address (`/verify-email?token=…`).
+//! A link opened only shows a form: the token is spent by the POST (a mail
+//! scanner that follows links spends nothing).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::pages::{FieldErrors, field_errors, one};
+use super::{Page, same_origin};
+use crate::error::ApiError;
+use crate::http::identity::visitor;
+use crate::service::{passwords, verification};
+use crate::state::AppState;
+
+/// `?token=…` of a mailed link.
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The forms of these pages as posted.
+#[derive(Deserialize)]
+pub struct RecoveryForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn show(
+    page: &Page,
+    status: StatusCode,
+    mode: &str,
+    token: &str,
+    errors: &FieldErrors,
+) -> HttpResponse {
+    page.render(
+        status,
+        "recovery.html",
+        context! { mode, token, errors => errors.clone(), form => context! {} },
+    )
+}
+
+/// The answer to a refused request, on the page of `mode`.
+fn refused(page: &Page, mode: &str, token: &str, e: &ApiError) -> HttpResponse {
+    let (status, errors) = match e {
+        ApiError::Validation(errors) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            field_errors(page.lang, errors),
+        ),
+        ApiError::BadRequest { .. } => (
+            StatusCode::BAD_REQUEST,
+            one("form", page.lang.text("recovery_invalid_link")),
+        ),
+        ApiError::TooManyRequests(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            one("form", page.lang.text("error_too_many")),
+        ),
+        ApiError::Busy(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            one("form", page.lang.text("error_busy")),
+        ),
+        other => return page.error(other),
+    };
+    show(page, status, mode, token, &errors)
+}
+
+fn cross_site(page: &Page, mode: &str, token: &str) -> HttpResponse {
+    show(
+        page,
+        StatusCode::FORBIDDEN,
+        mode,
+        token,
+        &one("form", page.lang.text("err_cross_site")),
+    )
+}
+
+/// GET /forgot.
+pub async fn forgot_form(page: Page) -> HttpResponse {
+    show(&page, StatusCode::OK, "forgot", "", &FieldErrors::new())
+}
+
+/// POST /forgot: the same page whatever the email.
+pub async fn forgot(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<RecoveryForm>,
+) -> HttpResponse {
+    if !same_origin(&req) {
+        return cross_site(&page, "forgot", "");
+    }
+    match passwords::request_reset(&state, &visitor(&req), &form.email).await {
+        Ok(()) => show(
+            &page,
+            StatusCode::OK,
+            "forgot_sent",
+            "",
+            &FieldErrors::new(),
+        ),
+        Err(e) => refused(&page, "forgot", "", &e),
+    }
+}
+
+/// GET /reset?token=…: the form to choose a new password.
+pub async fn reset_form(page: Page, query: web::Query<TokenQuery>) -> HttpResponse {
+    show(
+        &page,
+        StatusCode::OK,
+        "reset",
+        &query.token,
+        &FieldErrors::new(),
+    )
+}
+
+/// POST /reset: set the new password; every session ends.
+pub async fn reset(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<RecoveryForm>,
+) -> HttpResponse {
+    let RecoveryForm {
+        token, password, ..
+    } = form.into_inner();
+    if !same_origin(&req) {
+        return cross_site(&page, "reset", &token);
+    }
+    match passwords::confirm_reset(&state, &visitor(&req), &token, SecretString::from(password))
+        .await
+    {
+        Ok(()) => show(&page, StatusCode::OK, "reset_done", "", &FieldErrors::new()),
+        Err(e) => refused(&page, "reset", &token, &e),
+    }
+}
+
+/// GET /verify-email?token=…: a button that verifies the address.
+pub async fn verify_form(page: Page, query: web::Query<TokenQuery>) -> HttpResponse {
+    show(
+        &page,
+        StatusCode::OK,
+        "verify",
+        &query.token,
+        &FieldErrors::new(),
+    )
+}
+
+/// POST /verify-email.
+pub async fn verify(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<RecoveryForm>,
+) -> HttpResponse {
+    if !same_origin(&req) {
+        return cross_site(&page, "verify", &form.token);
+    }
+    match verification::confirm(&state, &visitor(&req), &form.token).await {
+        Ok(()) => show(
+            &page,
+            StatusCode::OK,
+            "verify_done",
+            "",
+            &FieldErrors::new(),
+        ),
+        Err(e) => refused(&page, "verify", &form.token, &e),
+    }
+}
