@@ -133,17 +133,20 @@ pub struct Problem<'a> {
     /// Field errors, for `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<&'a [FieldError]>,
-    /// For `token_unavailable`: why, and the failure behind it.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub token: Option<TokenProblem<'a>>,
+    /// For `token_unavailable`: why, and the failure behind it (no fields
+    /// in other answers).
+    #[serde(flatten)]
+    pub token: TokenProblem<'a>,
 }
 
-/// What a `token_unavailable` answer adds to the problem.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// What a `token_unavailable` answer adds to the problem (every field
+/// absent from other answers).
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct TokenProblem<'a> {
     /// What kept the token away: `failed`, `backoff`, `budget_spent`,
     /// `not_renewable`, `busy`, `disabled` or `too_short`.
-    pub reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
     /// The failure's WeChat errcode (`null` for a network failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>, nullable)]
@@ -164,7 +167,7 @@ impl<'a> TokenProblem<'a> {
     fn of(u: &'a Unavailable) -> Self {
         let f = u.failure.as_ref();
         Self {
-            reason: u.cause.as_str(),
+            reason: Some(u.cause.as_str()),
             errcode: f.map(|f| f.errcode),
             errmsg: f.map(|f| f.errmsg.as_str()),
             class: f.map(|f| f.class),
@@ -203,7 +206,7 @@ fn problem_with_errors(
         code,
         detail,
         errors,
-        token,
+        token: token.unwrap_or_default(),
     };
     HttpResponse::build(status)
         .insert_header((
