@@ -15,8 +15,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
-use super::views::tickets::WeChatTicketAnswer;
-use super::views::tokens::WeChatAnswer;
+use super::views::tickets::{GetTicketAnswer, WeChatTicketAnswer};
 use crate::domain::TicketType;
 use crate::service::tickets::{self, ByTokenError};
 use crate::service::token_read::ReadError;
@@ -29,7 +28,7 @@ fn answer<T: serde::Serialize>(body: &T) -> HttpResponse {
 }
 
 fn error(errcode: i64, errmsg: &str) -> HttpResponse {
-    answer(&WeChatAnswer::Error {
+    answer(&GetTicketAnswer::Error {
         errcode,
         errmsg: errmsg.to_string(),
     })
@@ -44,7 +43,7 @@ fn error(errcode: i64, errmsg: &str) -> HttpResponse {
         ("access_token" = String, Query, description = "A token tokenvault served for the app (current, or replaced and still accepted by WeChat)"),
         ("type" = String, Query, description = "`jsapi` or `wx_card`"),
     ),
-    responses((status = 200, description = "WeChat's shapes: `{errcode: 0, errmsg: \"ok\", ticket, expires_in}`, or `{errcode, errmsg}`", body = WeChatTicketAnswer)),
+    responses((status = 200, description = "WeChat's shapes: `{errcode: 0, errmsg: \"ok\", ticket, expires_in}`, or `{errcode, errmsg}`", body = GetTicketAnswer)),
 )]
 pub async fn get_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
@@ -64,12 +63,12 @@ pub async fn get_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         return error(40097, "invalid args: type must be jsapi or wx_card");
     };
     match tickets::by_token(&state, token, ticket_type).await {
-        Ok(t) => answer(&WeChatTicketAnswer {
+        Ok(t) => answer(&GetTicketAnswer::Ticket(WeChatTicketAnswer {
             errcode: 0,
             errmsg: "ok",
             ticket: t.ticket.expose_secret().to_string(),
             expires_in: (t.expires_at - Utc::now()).num_seconds().max(0),
-        }),
+        })),
         Err(ByTokenError::Unknown) => error(40014, "invalid access_token"),
         Err(ByTokenError::Expired) => error(42001, "access_token expired"),
         Err(ByTokenError::Read(ReadError::Unavailable(u))) => {

@@ -89,6 +89,22 @@ pub struct WeChatTicketAnswer {
     pub expires_in: i64,
 }
 
+/// What the WeChat-compatible `getticket` answers (always HTTP 200): the
+/// ticket, or WeChat's error shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum GetTicketAnswer {
+    /// Success.
+    Ticket(WeChatTicketAnswer),
+    /// Failure, with WeChat's own errcode (41001, 40014, 42001, 40097, …).
+    Error {
+        /// WeChat errcode.
+        errcode: i64,
+        /// WeChat errmsg.
+        errmsg: String,
+    },
+}
+
 impl std::fmt::Debug for WeChatTicketAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeChatTicketAnswer")
