@@ -26,6 +26,10 @@ async fn operators_see_every_tenant_and_failing_app_and_nobody_else_does() {
     let ops = create_operator(&app, "ops@service.test").await;
     let (status, page) = html(&ops, "/operator").await;
     assert_eq!(status, 200, "{page}");
+    // The title is text, and the outgoing-mail section is shown once, in the page.
+    let title = &page[page.find("<title>").unwrap()..page.find("</title>").unwrap()];
+    assert!(!title[7..].contains('<'), "{title}");
+    assert_eq!(page.matches("id=\"mail-h\"").count(), 1);
     assert!(page.contains("&lt;b&gt;Evil"), "{page}");
     assert!(!page.contains("<b>Evil</b>"), "names are escaped");
     assert!(page.contains("Tenant Two"));
