@@ -308,13 +308,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Whether session cookies are `Secure`: the flag, or an `https://` public URL.
-    pub fn cookies_secure(&self) -> bool {
-        self.secure_cookies || self.served_over_https()
-    }
-
-    /// Whether users reach tokenvault over HTTPS (an `https://` public URL):
-    /// then every answer carries HSTS.
+    /// Whether users reach tokenvault over HTTPS by its public URL (an
+    /// `https://` one): then every answer carries HSTS. A trusted proxy can
+    /// say so for one request too (`http::identity::over_https`).
     pub fn served_over_https(&self) -> bool {
         self.public_url
             .as_ref()

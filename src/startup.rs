@@ -59,10 +59,11 @@ impl Application {
     pub fn build_on(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&state));
-        let https = state.settings.served_over_https();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(crate::http::security_headers(https))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::security_headers,
+                ))
                 .wrap(TracingLogger::<RedactedRootSpan>::new())
                 // Outermost: token reads answered from memory, before the
                 // logger and the router (see src/api/token_fast_path.rs).

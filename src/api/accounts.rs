@@ -118,7 +118,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     accounts::sign_out(&state, &actor, visitor.session_cookie.as_deref()).await?;
     Ok(HttpResponse::NoContent()
-        .cookie(session::removal_cookie(state.settings.cookies_secure()))
+        .cookie(session::removal_cookie(visitor.secure_cookies))
         .finish())
 }
 

@@ -29,7 +29,6 @@ use chrono::Utc;
 
 use crate::auth::KeyPrincipal;
 use crate::domain::AppId;
-use crate::http::{HSTS, SECURITY_HEADERS};
 use crate::refresh::token::ValidToken;
 use crate::service::token_read;
 use crate::state::AppState;
@@ -63,10 +62,7 @@ pub async fn serve(
     if req.method() == Method::GET
         && let Some(mut res) = from_memory(&req)
     {
-        let https = req
-            .app_data::<web::Data<AppState>>()
-            .is_some_and(|s| s.settings.served_over_https());
-        for (name, value) in SECURITY_HEADERS.into_iter().chain(https.then_some(HSTS)) {
+        for (name, value) in crate::http::headers_for(req.request()) {
             res.headers_mut().insert(
                 header::HeaderName::from_static(name),
                 HeaderValue::from_static(value),

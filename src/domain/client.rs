@@ -1,5 +1,6 @@
 //! Who is on the other end: the client's address behind trusted reverse
-//! proxies, and the key every per-address limit counts under.
+//! proxies, whether such a proxy says the request came over HTTPS, and the
+//! key every per-address limit counts under.
 //!
 //! `X-Forwarded-For` is read only when the TCP peer is one of the trusted
 //! proxies (`TOKENVAULT_TRUSTED_PROXIES`); anyone else can write anything in
@@ -62,6 +63,42 @@ impl TrustedProxies {
             }
         }
         client
+    }
+
+    /// Whether a trusted `peer` says the request reached it over HTTPS: the
+    /// right-most `X-Forwarded-Proto` entry (what the nearest proxy wrote),
+    /// else the `proto=` of the right-most `Forwarded` element. From a peer
+    /// that is not a trusted proxy both headers are ignored: anyone can
+    /// write them. A wrong `https` only ever makes a cookie `Secure`.
+    pub fn forwarded_https<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_proto: impl DoubleEndedIterator<Item = &'a [u8]>,
+        forwarded: impl DoubleEndedIterator<Item = &'a [u8]>,
+    ) -> bool {
+        if !self.contains(peer) {
+            return false;
+        }
+        let last = |values: &mut dyn DoubleEndedIterator<Item = &'a [u8]>| {
+            values
+                .next_back()
+                .and_then(|v| v.rsplit(|b| *b == b',').next())
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::trim)
+        };
+        let mut proto = forwarded_proto;
+        if let Some(proto) = last(&mut proto) {
+            return proto.eq_ignore_ascii_case("https");
+        }
+        let mut forwarded = forwarded;
+        last(&mut forwarded).is_some_and(|element| {
+            element.split(';').any(|pair| {
+                pair.split_once('=').is_some_and(|(name, value)| {
+                    name.trim().eq_ignore_ascii_case("proto")
+                        && value.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                })
+            })
+        })
     }
 }
 
@@ -271,6 +308,46 @@ mod tests {
         let trusted_hops = vec!["10.0.0.9"; MAX_HOPS + 5].join(",");
         let chain = format!("198.51.100.1, {trusted_hops}");
         assert_eq!(client(t, "10.0.0.1", &[&chain]), ip("10.0.0.9"));
+    }
+
+    fn https(trusted: &str, peer: &str, proto: &[&str], forwarded: &[&str]) -> bool {
+        proxies(trusted).forwarded_https(
+            ip(peer),
+            proto.iter().map(|h| h.as_bytes()),
+            forwarded.iter().map(|h| h.as_bytes()),
+        )
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_says_https() {
+        let t = "10.0.0.0/8";
+        assert!(https(t, "10.0.0.1", &["https"], &[]));
+        assert!(https(t, "10.0.0.1", &["HTTPS"], &[]));
+        assert!(!https(t, "10.0.0.1", &["http"], &[]));
+        assert!(!https(t, "10.0.0.1", &[], &[]));
+        // The nearest proxy's word counts, not what the client wrote first.
+        assert!(!https(t, "10.0.0.1", &["https, http"], &[]));
+        assert!(https(t, "10.0.0.1", &["http", "https"], &[]));
+        assert!(https(t, "10.0.0.1", &[], &["for=192.0.2.1;proto=https"]));
+        assert!(https(
+            t,
+            "10.0.0.1",
+            &[],
+            &["for=1.2.3.4, for=192.0.2.1; Proto=\"https\""]
+        ));
+        assert!(!https(
+            t,
+            "10.0.0.1",
+            &[],
+            &["proto=https, for=192.0.2.1;proto=http"]
+        ));
+        assert!(!https(t, "10.0.0.1", &[], &["for=192.0.2.1"]));
+        // X-Forwarded-Proto first when both are sent.
+        assert!(!https(t, "10.0.0.1", &["http"], &["proto=https"]));
+        // Anyone else: ignored.
+        assert!(!https(t, "203.0.113.9", &["https"], &["proto=https"]));
+        assert!(!https("", "10.0.0.1", &["https"], &["proto=https"]));
+        assert!(https(t, "::ffff:10.0.0.1", &["https"], &[]));
     }
 
     #[test]

@@ -39,6 +39,45 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     Some(trusted.client(peer, forwarded.into_iter()))
 }
 
+/// Whether the user reached tokenvault over HTTPS: an `https://`
+/// `TOKENVAULT_PUBLIC_URL`, or a peer among `TOKENVAULT_TRUSTED_PROXIES`
+/// that says so (`X-Forwarded-Proto: https`, `Forwarded: proto=https`).
+/// Then the answer carries HSTS and the session cookie is `Secure`.
+pub fn over_https(req: &HttpRequest) -> bool {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return false;
+    };
+    if state.settings.served_over_https() {
+        return true;
+    }
+    let trusted = &state.settings.trusted_proxies;
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return false;
+    };
+    if trusted.is_empty() {
+        return false;
+    }
+    let values = |name| {
+        req.headers()
+            .get_all(name)
+            .map(header::HeaderValue::as_bytes)
+            .collect::<Vec<_>>()
+    };
+    trusted.forwarded_https(
+        peer,
+        values("x-forwarded-proto").into_iter(),
+        values("forwarded").into_iter(),
+    )
+}
+
+/// Whether this request's session cookie is `Secure`: the
+/// `TOKENVAULT_SECURE_COOKIES` override, or [`over_https`].
+pub fn cookies_secure(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.settings.secure_cookies)
+        || over_https(req)
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -134,6 +173,7 @@ pub fn visitor(req: &HttpRequest) -> Visitor {
         client: client_ip(req),
         user_agent: user_agent(req).map(str::to_string),
         session_cookie: session_cookie(req),
+        secure_cookies: cookies_secure(req),
     }
 }
 

@@ -5,7 +5,11 @@
 pub mod identity;
 pub mod request_log;
 
-use actix_web::middleware::DefaultHeaders;
+use actix_web::HttpRequest;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 
 /// Headers on every response (also set by the token read's fast path,
 /// which answers before the middleware that adds them).
@@ -19,14 +23,35 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ),
 ];
 
-/// HTTP Strict Transport Security, sent when users reach tokenvault over
-/// HTTPS (an `https://` `TOKENVAULT_PUBLIC_URL`): a year, subdomains not included.
+/// HTTP Strict Transport Security, sent when the user reached tokenvault
+/// over HTTPS (see [`identity::over_https`]): a year, subdomains not included.
 pub const HSTS: (&str, &str) = ("strict-transport-security", "max-age=31536000");
 
-/// The middleware that adds [`SECURITY_HEADERS`], and [`HSTS`] when `https`.
-pub fn security_headers(https: bool) -> DefaultHeaders {
+/// The headers of an answer to `req`: [`SECURITY_HEADERS`], and [`HSTS`]
+/// when the request came over HTTPS.
+pub fn headers_for(req: &HttpRequest) -> impl Iterator<Item = (&'static str, &'static str)> {
     SECURITY_HEADERS
         .into_iter()
-        .chain(https.then_some(HSTS))
-        .fold(DefaultHeaders::new(), DefaultHeaders::add)
+        .chain(identity::over_https(req).then_some(HSTS))
+}
+
+/// The middleware (`actix_web::middleware::from_fn`) that adds
+/// [`headers_for`] the request to every answer that lacks them.
+///
+/// # Errors
+/// Only those of the services behind it.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let headers: Vec<_> = headers_for(req.request()).collect();
+    let mut res = next.call(req).await?;
+    for (name, value) in headers {
+        let name = HeaderName::from_static(name);
+        if !res.headers().contains_key(&name) {
+            res.headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+    Ok(res)
 }

@@ -108,7 +108,7 @@ pub async fn start_session(
     )
     .await?;
     Ok(StartedSession {
-        cookie: session::cookie(id, settings.cookies_secure(), settings.session_max_hours),
+        cookie: session::cookie(id, visitor.secure_cookies, settings.session_max_hours),
         csrf_token,
     })
 }

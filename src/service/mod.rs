@@ -82,6 +82,9 @@ pub struct Visitor {
     /// The session cookie the request came with, if any: ended when a new
     /// session starts (a new id on every sign-in, no session fixation).
     pub session_cookie: Option<String>,
+    /// Whether a session cookie set for this visitor is `Secure` (the
+    /// request came over HTTPS, or the override is set).
+    pub secure_cookies: bool,
 }
 
 impl Visitor {

@@ -215,7 +215,9 @@ pub async fn logout(
                 return page.error(&e);
             }
             let mut res = redirect_with_flash("/login", "ok", "flash_signed_out", "");
-            let _ = res.add_cookie(&session::removal_cookie(state.settings.cookies_secure()));
+            let _ = res.add_cookie(&session::removal_cookie(
+                crate::http::identity::cookies_secure(&req),
+            ));
             res
         }
         Err(FormRefusal::SignedOut) => redirect("/login"),

@@ -168,6 +168,72 @@ async fn an_https_public_url_gives_secure_cookies_and_hsts() {
     assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
+/// Sign up with a plain client sending `header`; the answer.
+async fn signup_with(address: &str, email: &str, header: (&str, &str)) -> reqwest::Response {
+    let body = json!({ "organization": "Proxy Co", "email": email, "password": PASSWORD });
+    reqwest::Client::new()
+        .post(format!("{address}/api/v1/signup"))
+        .header(header.0, header.1)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether an answer has a `Secure` session cookie and HSTS (both or neither).
+fn secure_and_hsts(res: &reqwest::Response) -> bool {
+    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let secure = cookie.split(';').any(|p| p.trim() == "Secure");
+    let hsts = res.headers().contains_key("strict-transport-security");
+    assert_eq!(secure, hsts, "{cookie}");
+    secure
+}
+
+/// Behind a trusted proxy that says the request came over HTTPS
+/// (`X-Forwarded-Proto` or `Forwarded`), the session cookie is `Secure` and
+/// HSTS is sent, with no public URL set; the same headers from a peer that
+/// is not a trusted proxy change nothing.
+#[tokio::test]
+async fn a_trusted_proxy_saying_https_gives_secure_cookies_and_hsts() {
+    let app = spawn_app_with_settings(settings_from(&["--trusted-proxies", "127.0.0.1"])).await;
+    let a = &app.address;
+    let res = signup_with(a, "x@proxy.test", ("x-forwarded-proto", "https")).await;
+    assert_eq!(res.status(), 201);
+    assert!(secure_and_hsts(&res));
+    let res = signup_with(
+        a,
+        "f@proxy.test",
+        ("forwarded", "for=192.0.2.1;proto=https"),
+    )
+    .await;
+    assert!(secure_and_hsts(&res));
+    let res = signup_with(a, "h@proxy.test", ("x-forwarded-proto", "http")).await;
+    assert!(!secure_and_hsts(&res));
+    let health = reqwest::Client::new()
+        .get(format!("{a}/healthz"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert!(health.headers().contains_key("strict-transport-security"));
+    assert!(
+        !app.get("/healthz")
+            .await
+            .headers()
+            .contains_key("strict-transport-security")
+    );
+
+    // The same headers from an untrusted peer: ignored.
+    let untrusted =
+        spawn_app_with_settings(settings_from(&["--trusted-proxies", "10.0.0.0/8"])).await;
+    let u = &untrusted.address;
+    let res = signup_with(u, "x@untrusted.test", ("x-forwarded-proto", "https")).await;
+    assert_eq!(res.status(), 201);
+    assert!(!secure_and_hsts(&res));
+    let res = signup_with(u, "f@untrusted.test", ("forwarded", "proto=https")).await;
+    assert!(!secure_and_hsts(&res));
+}
+
 /// An `http://` WeChat API base off this machine stops the start (the
 /// appsecret would cross the network in clear text), unless allowed
 /// explicitly; a database password in the URL's query is never shown.
