@@ -105,6 +105,11 @@ secret_type!(
     /// The signing secret of an alert channel (stored under the key ring).
     SigningSecret
 );
+secret_type!(
+    /// A one-time token or code as a person sends it back: an invite's
+    /// token, a mailed link's token, a one-time sign-in code.
+    OneTimeToken
+);
 
 /// `***` followed by the last 4 characters of values of 16 characters or more.
 fn masked_hint(value: &str) -> String {
@@ -115,6 +120,9 @@ fn masked_hint(value: &str) -> String {
     let tail: String = value.chars().skip(chars - 4).collect();
     format!("{MASK}{tail}")
 }
+
+#[cfg(test)]
+mod edge_tests;
 
 #[cfg(test)]
 mod tests {

@@ -2,11 +2,11 @@
 //! `crate::service::passwords` and `crate::service::verification`.
 
 use actix_web::{HttpResponse, web};
-use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::secret::{OneTimeToken, Password};
 use crate::service::{Actor, Visitor, passwords, verification};
 use crate::state::AppState;
 
@@ -25,10 +25,10 @@ pub struct ResetRequest {
 pub struct ResetConfirm {
     /// The token of the mailed link (`/reset?token=…`).
     #[schema(value_type = String, format = Password)]
-    token: SecretString,
+    token: OneTimeToken,
     /// The new password: at least 10 characters, not a common password.
     #[schema(value_type = String, format = Password)]
-    password: SecretString,
+    password: Password,
 }
 
 /// Body of POST /api/v1/account/password.
@@ -37,10 +37,10 @@ pub struct ResetConfirm {
 pub struct PasswordChange {
     /// The password now.
     #[schema(value_type = String, format = Password)]
-    current_password: SecretString,
+    current_password: Password,
     /// The new password: at least 10 characters, not a common password.
     #[schema(value_type = String, format = Password)]
-    new_password: SecretString,
+    new_password: Password,
 }
 
 /// Body of POST /api/v1/email-verification/confirm.
@@ -49,7 +49,7 @@ pub struct PasswordChange {
 pub struct VerificationConfirm {
     /// The token of the mailed link (`/verify-email?token=…`).
     #[schema(value_type = String, format = Password)]
-    token: SecretString,
+    token: OneTimeToken,
 }
 
 /// POST /api/v1/password-reset: mail a reset link, if the email belongs to
@@ -95,7 +95,13 @@ pub async fn confirm_reset(
     body: web::Json<ResetConfirm>,
 ) -> Result<HttpResponse, ApiError> {
     let ResetConfirm { token, password } = body.into_inner();
-    passwords::confirm_reset(&state, &visitor, token.expose_secret(), password).await?;
+    passwords::confirm_reset(
+        &state,
+        &visitor,
+        token.expose_secret(),
+        password.into_secret(),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -126,8 +132,8 @@ pub async fn change_password(
         &state,
         &actor,
         visitor.session_cookie.as_deref(),
-        current_password,
-        new_password,
+        current_password.into_secret(),
+        new_password.into_secret(),
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -2,13 +2,13 @@
 //! `crate::service::accounts`.
 
 use actix_web::{HttpResponse, web};
-use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::views::people::{SignedIn, WhoAmI};
 use crate::auth::session;
 use crate::error::ApiError;
+use crate::secret::Password;
 use crate::service::accounts::{self, SignUp};
 use crate::service::{Actor, Visitor};
 use crate::state::AppState;
@@ -24,7 +24,7 @@ pub struct SignupRequest {
     email: String,
     /// At least 10 characters, not a common password.
     #[schema(value_type = String, format = Password)]
-    password: SecretString,
+    password: Password,
 }
 
 /// Body of POST /api/v1/login.
@@ -36,7 +36,7 @@ pub struct LoginRequest {
     email: String,
     /// Password.
     #[schema(value_type = String, format = Password)]
-    password: SecretString,
+    password: Password,
 }
 
 /// POST /api/v1/signup: a new organisation and its owner, signed in.
@@ -66,7 +66,7 @@ pub async fn signup(
     let input = SignUp {
         organization: &organization,
         email: &email,
-        password,
+        password: password.into_secret(),
     };
     let signed_in = accounts::sign_up(&state, &visitor, input).await?;
     Ok(HttpResponse::Created()
@@ -95,7 +95,7 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let signed_in = accounts::sign_in(&state, &visitor, &email, password).await?;
+    let signed_in = accounts::sign_in(&state, &visitor, &email, password.into_secret()).await?;
     Ok(HttpResponse::Ok()
         .cookie(signed_in.session.cookie.clone())
         .json(SignedIn::of(&signed_in)))

@@ -2,7 +2,6 @@
 //! operator's tenant list: thin handlers over `crate::service`.
 
 use actix_web::{HttpResponse, web};
-use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -11,6 +10,7 @@ use super::views::people::{
 };
 use crate::domain::{InviteId, Role, UserId};
 use crate::error::ApiError;
+use crate::secret::{OneTimeToken, Password};
 use crate::service::audit::ActionFilter;
 use crate::service::{Actor, Visitor, audit, invites, members};
 use crate::state::AppState;
@@ -161,13 +161,14 @@ pub async fn delete_invite(
 #[serde(deny_unknown_fields)]
 pub struct AcceptInviteRequest {
     /// The invite token.
-    token: String,
+    #[schema(value_type = String, format = Password)]
+    token: OneTimeToken,
     /// The new member's email (the invite's, if it names one).
     #[schema(format = Email)]
     email: String,
     /// At least 10 characters, not a common password.
     #[schema(value_type = String, format = Password)]
-    password: SecretString,
+    password: Password,
 }
 
 /// POST /api/v1/invites/accept: join with a new account, signed in.
@@ -193,7 +194,14 @@ pub async fn accept_invite(
         email,
         password,
     } = body.into_inner();
-    let joined = invites::accept(&state, &visitor, &token, &email, password).await?;
+    let joined = invites::accept(
+        &state,
+        &visitor,
+        token.expose_secret(),
+        &email,
+        password.into_secret(),
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .cookie(joined.session.cookie.clone())
         .json(SignedIn::of(&joined)))

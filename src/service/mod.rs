@@ -73,7 +73,7 @@ impl Actor {
 
 /// Someone not signed in (yet): signing up, signing in, joining through an
 /// invite. Adapters build it from the request (`crate::http::identity`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Visitor {
     /// From where (for the audit log, the throttles and the new session).
     pub client: Option<IpAddr>,
@@ -85,6 +85,21 @@ pub struct Visitor {
     /// Whether a session cookie set for this visitor is `Secure` (the
     /// request came over HTTPS, or the override is set).
     pub secure_cookies: bool,
+}
+
+/// The session cookie is a credential: `Debug` says only whether there is one.
+impl std::fmt::Debug for Visitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visitor")
+            .field("client", &self.client)
+            .field("user_agent", &self.user_agent)
+            .field(
+                "session_cookie",
+                &self.session_cookie.as_ref().map(|_| crate::secret::MASK),
+            )
+            .field("secure_cookies", &self.secure_cookies)
+            .finish()
+    }
 }
 
 impl Visitor {

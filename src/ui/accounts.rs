@@ -15,7 +15,7 @@ use crate::service::accounts::{self, SignUp};
 use crate::state::AppState;
 
 /// The sign-up form as posted.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct SignupForm {
     #[serde(default)]
     organization: String,
@@ -100,7 +100,7 @@ pub async fn signup(
 }
 
 /// The sign-in form as posted.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
     email: String,

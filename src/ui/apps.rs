@@ -54,7 +54,7 @@ pub async fn dashboard(req: HttpRequest, page: Page, state: web::Data<AppState>)
 }
 
 /// The registration form as posted (the secret is never sent back).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct NewAppForm {
     #[serde(default)]
     csrf_token: String,

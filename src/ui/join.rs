@@ -81,7 +81,7 @@ pub async fn invite_page(
 }
 
 /// The join form as posted (the password is never sent back).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct JoinForm {
     #[serde(default)]
     email: String,

@@ -247,7 +247,7 @@ pub(super) fn admin_scope(page: &Page) -> Result<crate::auth::TenantScope, ApiEr
 }
 
 /// The secret forms of the app page (never sent back).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct SecretForm {
     #[serde(default)]
     pub(super) csrf_token: String,

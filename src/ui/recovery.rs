@@ -7,32 +7,35 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::pages::{FieldErrors, field_errors, one};
 use super::{Page, same_origin};
 use crate::error::ApiError;
 use crate::http::identity::visitor;
+use crate::secret::{OneTimeToken, Password};
 use crate::service::{passwords, verification};
 use crate::state::AppState;
 
 /// `?token=…` of a mailed link.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct TokenQuery {
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    token: String,
+    token: OneTimeToken,
 }
 
 /// The forms of these pages as posted.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct RecoveryForm {
     #[serde(default)]
     email: String,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    token: String,
+    token: OneTimeToken,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    password: String,
+    password: Password,
 }
 
 fn show(
@@ -116,7 +119,7 @@ pub async fn reset_form(page: Page, query: web::Query<TokenQuery>) -> HttpRespon
         &page,
         StatusCode::OK,
         "reset",
-        &query.token,
+        query.token.expose_secret(),
         &FieldErrors::new(),
     )
 }
@@ -132,13 +135,12 @@ pub async fn reset(
         token, password, ..
     } = form.into_inner();
     if !same_origin(&req) {
-        return cross_site(&page, "reset", &token);
+        return cross_site(&page, "reset", token.expose_secret());
     }
-    match passwords::confirm_reset(&state, &visitor(&req), &token, SecretString::from(password))
-        .await
-    {
+    let token = token.expose_secret();
+    match passwords::confirm_reset(&state, &visitor(&req), token, password.into_secret()).await {
         Ok(()) => show(&page, StatusCode::OK, "reset_done", "", &FieldErrors::new()),
-        Err(e) => refused(&page, "reset", &token, &e),
+        Err(e) => refused(&page, "reset", token, &e),
     }
 }
 
@@ -148,7 +150,7 @@ pub async fn verify_form(page: Page, query: web::Query<TokenQuery>) -> HttpRespo
         &page,
         StatusCode::OK,
         "verify",
-        &query.token,
+        query.token.expose_secret(),
         &FieldErrors::new(),
     )
 }
@@ -161,9 +163,9 @@ pub async fn verify(
     form: web::Form<RecoveryForm>,
 ) -> HttpResponse {
     if !same_origin(&req) {
-        return cross_site(&page, "verify", &form.token);
+        return cross_site(&page, "verify", form.token.expose_secret());
     }
-    match verification::confirm(&state, &visitor(&req), &form.token).await {
+    match verification::confirm(&state, &visitor(&req), form.token.expose_secret()).await {
         Ok(()) => show(
             &page,
             StatusCode::OK,
@@ -171,6 +173,6 @@ pub async fn verify(
             "",
             &FieldErrors::new(),
         ),
-        Err(e) => refused(&page, "verify", &form.token, &e),
+        Err(e) => refused(&page, "verify", form.token.expose_secret(), &e),
     }
 }
