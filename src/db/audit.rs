@@ -99,6 +99,38 @@ pub async fn record(db: impl PgExecutor<'_>, e: AuditEvent) -> Result<(), sqlx::
     Ok(())
 }
 
+/// Record that operator `operator` saw `what` (a page or an API path)
+/// showing each of `tenants`: one entry per organisation, in its own audit
+/// log, so its owners see it. The same operator seeing the same `what` of
+/// the same organisation again within a minute adds nothing (a page
+/// reloaded). The number of entries written.
+pub async fn record_operator_views(
+    db: impl PgExecutor<'_>,
+    operator: UserId,
+    tenants: &[TenantId],
+    what: &str,
+    client_ip: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"insert into audit_log (tenant_id, actor_user_id, action, target, client_ip)
+           select t.id, $2, $3, $4, $5
+             from unnest($1::uuid[]) as t(id)
+            where not exists (
+                  select 1 from audit_log l
+                   where l.tenant_id = t.id and l.action = $3
+                     and l.actor_user_id = $2 and l.target = $4
+                     and l.created_at > now() - interval '1 minute')"#,
+        tenants as _,
+        operator as _,
+        AuditAction::OperatorViewed as _,
+        what,
+        client_ip,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// A tenant's audit log, newest first, before entry `before` (keyset
 /// paging), only entries of `action` if given.
 pub async fn list(

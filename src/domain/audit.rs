@@ -101,6 +101,9 @@ actions! {
     PasswordReset = "password.reset",
     /// A person changed their password (their other sessions ended).
     PasswordChanged = "password.changed",
+    /// An operator of the service saw this organisation's data (the
+    /// operator page, the organisations list); the target names what.
+    OperatorViewed = "operator.viewed",
 }
 
 #[cfg(test)]
@@ -136,7 +139,7 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration = include_str!("../../migrations/20261202001003_audit_actions_accounts.sql");
+        let migration = include_str!("../../migrations/20261203004001_audit_actions_security.sql");
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

@@ -88,13 +88,46 @@ pub struct Overview {
     pub mails: Vec<OutgoingMail>,
 }
 
-/// Every tenant's health, for an operator.
-pub async fn tenants(state: &AppState, actor: &Actor) -> Result<Vec<TenantHealthRow>, ApiError> {
-    actor.principal.require_operator()?;
-    Ok(db::accounts::tenant_health(&state.pool).await?)
+/// What an operator saw, as the audit log names it: the operator page.
+pub const SEEN_OPERATOR_PAGE: &str = "/operator";
+/// What an operator saw, as the audit log names it: the organisations list
+/// of the API.
+pub const SEEN_TENANT_LIST: &str = "/api/v1/operator/tenants";
+
+/// Write to each organisation's audit log that the operator behind `actor`
+/// saw `what` showing it (`operator.viewed`), before it is shown: a view
+/// that cannot be recorded is not answered.
+async fn audit_view(
+    state: &AppState,
+    actor: &Actor,
+    tenants: &[TenantId],
+    what: &str,
+) -> Result<(), ApiError> {
+    let operator = actor.principal.require_operator()?;
+    let client = actor.client.map(|ip| ip.to_string());
+    db::audit::record_operator_views(
+        &state.pool,
+        operator.user_id,
+        tenants,
+        what,
+        client.as_deref(),
+    )
+    .await?;
+    Ok(())
 }
 
-/// The overview across tenants, for an operator.
+/// Every tenant's health, for an operator (recorded in each tenant's
+/// audit log).
+pub async fn tenants(state: &AppState, actor: &Actor) -> Result<Vec<TenantHealthRow>, ApiError> {
+    actor.principal.require_operator()?;
+    let tenants = db::accounts::tenant_health(&state.pool).await?;
+    let ids: Vec<TenantId> = tenants.iter().map(|t| t.id).collect();
+    audit_view(state, actor, &ids, SEEN_TENANT_LIST).await?;
+    Ok(tenants)
+}
+
+/// The overview across tenants, for an operator (recorded in the audit log
+/// of every tenant it shows).
 pub async fn overview(state: &AppState, actor: &Actor) -> Result<Overview, ApiError> {
     actor.principal.require_operator()?;
     let pool = &state.pool;
@@ -113,13 +146,21 @@ pub async fn overview(state: &AppState, actor: &Actor) -> Result<Overview, ApiEr
         }
         total.add(health, g.apps);
     }
-    let tenants = tenants
+    let tenants: Vec<TenantOverview> = tenants
         .into_iter()
         .map(|tenant| TenantOverview {
             health: counts.remove(&tenant.id).unwrap_or_default(),
             tenant,
         })
         .collect();
+    let mut shown: Vec<TenantId> = tenants
+        .iter()
+        .map(|t: &TenantOverview| t.tenant.id)
+        .collect();
+    shown.extend(failing.iter().map(|a| a.tenant_id));
+    shown.sort_unstable();
+    shown.dedup();
+    audit_view(state, actor, &shown, SEEN_OPERATOR_PAGE).await?;
     let failing_capped = failing.len() >= usize::try_from(MAX_FAILING_LISTED).unwrap_or(usize::MAX);
     let failing = failing
         .into_iter()

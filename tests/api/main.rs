@@ -33,6 +33,7 @@ mod hermetic;
 mod jobs;
 mod mail;
 mod openapi;
+mod operator_audit;
 mod refresh;
 mod refresh_races;
 mod security;
