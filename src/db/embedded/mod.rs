@@ -1,7 +1,8 @@
 //! The embedded default database: a private PostgreSQL cluster under the data
 //! directory, made and run with the machine's own `initdb` and `postgres`.
 //!
-//! The cluster listens on a unix socket in a private directory only (no TCP).
+//! The cluster listens on a unix socket in a private directory only (no TCP)
+//! and admits only its superuser with its own SCRAM password ([`password`]).
 //! `postgres` runs under a tiny `sh` watchdog whose standard input is a pipe
 //! held by this process: when tokenvault exits for any reason, even `kill -9`,
 //! the pipe closes, the watchdog sees end-of-file and asks PostgreSQL for a
@@ -17,9 +18,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::unistd::User;
+use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::postgres::PgConnectOptions;
 
 mod cluster;
+mod password;
+
+pub use password::{PASSWORD_FILE, read_password};
 
 use cluster::{
     OpenOptionsExt600 as _, check_reachable, check_version, clear_stale_postmaster, find_bin_dir,
@@ -140,6 +145,8 @@ pub struct EmbeddedPostgres {
     cluster_dir: PathBuf,
     socket_dir: PathBuf,
     log_path: PathBuf,
+    /// The superuser's password (see [`PASSWORD_FILE`]).
+    password: SecretString,
     watchdog: Child,
     // Held for the life of the cluster: one tokenvault per data directory.
     _lock: File,
@@ -156,12 +163,15 @@ impl EmbeddedPostgres {
         let socket_dir = socket_dir_for(&data_dir);
         make_private_dir(&socket_dir, run_as.as_ref())?;
 
-        if cluster_dir.join("PG_VERSION").exists() {
-            check_version(&bin_dir, &cluster_dir)?;
-        } else {
+        let fresh = !cluster_dir.join("PG_VERSION").exists();
+        if fresh {
             init_cluster(&bin_dir, &data_dir, &cluster_dir, run_as.as_ref())?;
+        } else {
+            check_version(&bin_dir, &cluster_dir)?;
         }
         clear_stale_postmaster(&cluster_dir)?;
+        let password =
+            password::ensure_password(&bin_dir, &data_dir, &cluster_dir, run_as.as_ref(), fresh)?;
 
         let (log, log_err) = open_server_log(&log_path, run_as.as_ref())?;
         let mut cmd = server_command(&bin_dir, &cluster_dir, &socket_dir, options);
@@ -181,6 +191,7 @@ impl EmbeddedPostgres {
             cluster_dir,
             socket_dir,
             log_path,
+            password,
             watchdog,
             _lock: lock,
         };
@@ -199,15 +210,22 @@ impl EmbeddedPostgres {
             .socket(&self.socket_dir)
             .port(SOCKET_PORT)
             .username(SUPERUSER)
+            .password(self.password.expose_secret())
             .database(database)
     }
 
     /// A `postgres://` URL for `database`, for tools and child processes.
     pub fn url(&self, database: &str) -> String {
         format!(
-            "postgres://{SUPERUSER}@localhost/{database}?host={}&port={SOCKET_PORT}",
+            "postgres://{SUPERUSER}:{}@localhost/{database}?host={}&port={SOCKET_PORT}",
+            self.password.expose_secret(),
             self.socket_dir.display()
         )
+    }
+
+    /// The private directory of the cluster's unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
     }
 
     /// The cluster's data directory.
@@ -367,10 +385,15 @@ fn server_command(
 
 /// Connection options for the cluster a running tokenvault holds in
 /// `data_dir` (canonical path), through its private socket.
+/// The password comes from the data directory's [`PASSWORD_FILE`].
 pub fn running_connect_options(data_dir: &Path, database: &str) -> PgConnectOptions {
-    PgConnectOptions::new()
+    let options = PgConnectOptions::new()
         .socket(socket_dir_for(data_dir))
         .port(SOCKET_PORT)
         .username(SUPERUSER)
-        .database(database)
+        .database(database);
+    match read_password(data_dir) {
+        Ok(Some(password)) => options.password(password.expose_secret()),
+        _ => options,
+    }
 }
