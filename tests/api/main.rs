@@ -22,6 +22,7 @@ mod browser_people;
 mod browser_times;
 mod cli;
 mod crypto;
+mod db_tls;
 mod embedded_auth;
 mod guards;
 mod guards_budget;
