@@ -101,6 +101,18 @@ actions! {
     PasswordReset = "password.reset",
     /// A person changed their password (their other sessions ended).
     PasswordChanged = "password.changed",
+    /// A person turned on two-factor sign-in (confirmed with a code).
+    TotpEnabled = "totp.enabled",
+    /// A person turned off two-factor sign-in (with password and code).
+    TotpDisabled = "totp.disabled",
+    /// A wrong, reused or replayed two-factor code was refused.
+    TotpFailed = "totp.failed",
+    /// A recovery code was used in place of a two-factor code.
+    TotpRecoveryCodeUsed = "totp.recovery_code_used",
+    /// A person replaced their recovery codes with ten new ones.
+    TotpRecoveryCodesRegenerated = "totp.recovery_codes_regenerated",
+    /// An owner turned the organisation's two-factor requirement on or off.
+    TenantTotpPolicyChanged = "tenant.totp_policy_changed",
 }
 
 #[cfg(test)]
@@ -136,7 +148,8 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration = include_str!("../../migrations/20261202001003_audit_actions_accounts.sql");
+        let migration =
+            include_str!("../../migrations/20261203001002_audit_actions_two_factor.sql");
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

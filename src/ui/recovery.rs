@@ -10,8 +10,8 @@ use minijinja::context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::Page;
 use super::pages::{FieldErrors, field_errors, one};
-use super::{Page, same_origin};
 use crate::error::ApiError;
 use crate::http::identity::visitor;
 use crate::service::{passwords, verification};
@@ -33,6 +33,9 @@ pub struct RecoveryForm {
     token: String,
     #[serde(default)]
     password: String,
+    /// The pre-session token (login CSRF).
+    #[serde(default)]
+    login_token: String,
 }
 
 fn show(
@@ -95,7 +98,7 @@ pub async fn forgot(
     state: web::Data<AppState>,
     form: web::Form<RecoveryForm>,
 ) -> HttpResponse {
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &form.login_token) {
         return cross_site(&page, "forgot", "");
     }
     match passwords::request_reset(&state, &visitor(&req), &form.email).await {
@@ -129,9 +132,12 @@ pub async fn reset(
     form: web::Form<RecoveryForm>,
 ) -> HttpResponse {
     let RecoveryForm {
-        token, password, ..
+        token,
+        password,
+        login_token,
+        ..
     } = form.into_inner();
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &login_token) {
         return cross_site(&page, "reset", &token);
     }
     match passwords::confirm_reset(&state, &visitor(&req), &token, SecretString::from(password))
@@ -160,7 +166,7 @@ pub async fn verify(
     state: web::Data<AppState>,
     form: web::Form<RecoveryForm>,
 ) -> HttpResponse {
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &form.login_token) {
         return cross_site(&page, "verify", &form.token);
     }
     match verification::confirm(&state, &visitor(&req), &form.token).await {

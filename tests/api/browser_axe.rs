@@ -220,6 +220,11 @@ async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_
     fill(&client, "f-email", "ops@service.test").await;
     fill(&client, "f-password", PASSWORD).await;
     submit(&client, "/login").await;
+    // Operators sign in with two factors: the code on a second step.
+    text_when(&client, "form[action='/login/two-factor']").await;
+    let code = crate::helpers::totp::next_code(&app.pool, "ops@service.test").await;
+    fill(&client, "f-code", &code).await;
+    submit(&client, "/login/two-factor").await;
     text_when(&client, "#ops-summary").await;
     check_pages(
         &client,
