@@ -47,6 +47,8 @@ pub struct Enrolment {
 pub struct Status {
     /// A code is asked for at sign-in.
     pub enabled: bool,
+    /// An enrolment waits for its confirming code.
+    pub enrolling: bool,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
     /// They must have it (an operator, or their organisation requires it).
@@ -263,6 +265,27 @@ pub async fn start(state: &AppState, actor: &Actor) -> Result<Enrolment, ApiErro
     })
 }
 
+/// The enrolment of the signed-in person that waits for its confirming
+/// code, shown again (to them only) until confirmed.
+pub async fn pending(state: &AppState, actor: &Actor) -> Result<Option<Enrolment>, ApiError> {
+    let me = actor.require_session()?;
+    let Some(row) = db::totp::get(&state.pool, me.user_id)
+        .await?
+        .filter(|r| r.confirmed_at.is_none())
+    else {
+        return Ok(None);
+    };
+    let secret = state
+        .crypto
+        .decrypt(&row.secret_ciphertext, &Binding::totp_secret(me.user_id))
+        .map_err(internal)?;
+    let totp = totp(&secret, &me.email)?;
+    Ok(Some(Enrolment {
+        secret: SecretString::from(totp.secret().to_base32()),
+        otpauth_uri: SecretString::from(totp.to_url().map_err(internal)?),
+    }))
+}
+
 /// Confirm the enrolment with a code of the authenticator: two-factor
 /// sign-in is on, and the ten recovery codes are returned (only now).
 pub async fn confirm(
@@ -403,13 +426,15 @@ pub async fn regenerate(
 /// Where the signed-in person stands with two-factor sign-in.
 pub async fn status(state: &AppState, actor: &Actor) -> Result<Status, ApiError> {
     let me = actor.require_session()?;
-    let enabled = enabled(state, me.user_id).await?.is_some();
+    let row = db::totp::get(&state.pool, me.user_id).await?;
+    let enabled = row.as_ref().is_some_and(|r| r.confirmed_at.is_some());
     let organisation_requires = match me.tenant_id {
         Some(t) => Some(db::totp::tenant_requires(&state.pool, t).await?),
         None => None,
     };
     Ok(Status {
         enabled,
+        enrolling: row.is_some() && !enabled,
         recovery_codes_left: if enabled {
             db::totp::recovery_codes_left(&state.pool, me.user_id).await?
         } else {

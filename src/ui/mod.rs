@@ -27,6 +27,7 @@ pub mod presession;
 pub mod recovery;
 pub mod snippets;
 mod templates;
+pub mod two_factor;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -149,6 +150,11 @@ fn two_factor_pages(cfg: &mut web::ServiceConfig) {
         web::resource("/login/two-factor")
             .route(web::get().to(login_totp::form))
             .route(web::post().to(login_totp::submit)),
+    )
+    .route("/account/two-factor", web::get().to(two_factor::page))
+    .route(
+        "/account/two-factor/{action}",
+        web::post().to(two_factor::action),
     );
 }
 

@@ -73,7 +73,13 @@ async fn an_operator_watches_the_service_live() {
     fill(&client, "f-password", PASSWORD).await;
     submit(&client, "/login").await;
     // Operators sign in with two factors: the code on a second step.
-    text_when(&client, "form[action='/login/two-factor']").await;
+    // (The sign-in throttle slows an account's repeated sign-ins down: wait longer.)
+    client
+        .wait()
+        .at_most(std::time::Duration::from_secs(30))
+        .for_element(fantoccini::Locator::Css("form[action='/login/two-factor']"))
+        .await
+        .unwrap();
     let code = crate::helpers::totp::next_code(&app.pool, "ops@service.test").await;
     fill(&client, "f-code", &code).await;
     submit(&client, "/login/two-factor").await;
