@@ -34,6 +34,18 @@ pub enum ApiError {
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The password was right and the account signs in with two factors:
+    /// send the code (401 `totp_required`).
+    #[error(
+        "this account signs in with two factors: send the code of its authenticator app (or a recovery code) in `totp`"
+    )]
+    TotpRequired,
+    /// The session may only enrol in two-factor sign-in (403
+    /// `totp_enrollment_required`).
+    #[error(
+        "two-factor sign-in is required for this account: enrol first (POST /api/v1/account/totp, then /api/v1/account/totp/confirm)"
+    )]
+    TotpEnrollmentRequired,
     /// A state-changing request made with a session lacked a valid CSRF token.
     #[error(
         "missing or wrong CSRF token: send the token from GET /api/v1/session in the X-CSRF-Token header"
@@ -89,6 +101,8 @@ impl ApiError {
             Self::Validation(_) => "validation_failed",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::TotpRequired => "totp_required",
+            Self::TotpEnrollmentRequired => "totp_enrollment_required",
             Self::Csrf => "csrf_failed",
             Self::NotFound(_) => "not_found",
             Self::TooManyRequests(_) => "too_many_requests",
@@ -224,8 +238,8 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Unauthenticated(_) | Self::TotpRequired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::Csrf | Self::TotpEnrollmentRequired => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooManyRequests(_) | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -15,6 +15,7 @@ use crate::db::secrets::{self, KeyUsage, UNREADABLE};
 use crate::db::tickets;
 
 mod alert_secrets;
+mod totp_secrets;
 
 /// The plaintext of every key check value.
 const CHECK_PLAINTEXT: &[u8] = b"tokenvault key check v1";
@@ -380,6 +381,10 @@ pub async fn rotate(
     }
     if !alert_secrets::rotate_into(pool, ring, limit, &mut state, &mut report, &mut progress)
         .await?
+    {
+        return Ok(report);
+    }
+    if !totp_secrets::rotate_into(pool, ring, limit, &mut state, &mut report, &mut progress).await?
     {
         return Ok(report);
     }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::views::people::{SignedIn, WhoAmI};
 use crate::auth::session;
 use crate::error::ApiError;
-use crate::secret::Password;
+use crate::secret::{OneTimeToken, Password};
 use crate::service::accounts::{self, SignUp};
 use crate::service::{Actor, Visitor};
 use crate::state::AppState;
@@ -37,6 +37,11 @@ pub struct LoginRequest {
     /// Password.
     #[schema(value_type = String, format = Password)]
     password: Password,
+    /// With two-factor sign-in on: the code of the authenticator app, or a
+    /// recovery code (each works once).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    totp: Option<OneTimeToken>,
 }
 
 /// POST /api/v1/signup: a new organisation and its owner, signed in.
@@ -84,7 +89,7 @@ pub async fn signup(
     security(()),
     responses(
         (status = 200, description = "Signed in; sets the `tv_session` cookie", body = SignedIn),
-        (status = 401, description = "Wrong email or password (`unauthenticated`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password, or a wrong, used or replayed two-factor code (`unauthenticated`); the password is right and the account signs in with two factors: send `totp` (`totp_required`)", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address, or for this account from this address (`too_many_requests`); see `Retry-After`", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Every password hasher is busy (`busy`); see `Retry-After`", body = crate::api::views::problem::Problem, content_type = "application/problem+json"),
     ),
@@ -94,8 +99,14 @@ pub async fn login(
     visitor: Visitor,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { email, password } = body.into_inner();
-    let signed_in = accounts::sign_in(&state, &visitor, &email, password.into_secret()).await?;
+    let LoginRequest {
+        email,
+        password,
+        totp,
+    } = body.into_inner();
+    let totp = totp.as_ref().map(OneTimeToken::expose_secret);
+    let signed_in =
+        accounts::sign_in(&state, &visitor, &email, password.into_secret(), totp).await?;
     Ok(HttpResponse::Ok()
         .cookie(signed_in.session.cookie.clone())
         .json(SignedIn::of(&signed_in)))

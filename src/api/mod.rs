@@ -14,6 +14,7 @@ pub mod operator;
 pub mod service_health;
 pub mod tickets;
 pub mod token_fast_path;
+pub mod two_factor;
 pub mod views;
 pub mod wechat_compat;
 pub mod wechat_ticket;
@@ -32,6 +33,7 @@ pub const MAX_PAGE: i64 = 200;
 /// order and matches each dynamic path with a regular expression, so the
 /// order is the cost of a token read.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    two_factor_routes(cfg);
     account_security_routes(cfg);
     service_routes(cfg);
     cfg.service(
@@ -120,6 +122,24 @@ fn service_routes(cfg: &mut web::ServiceConfig) {
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
         .route("/api/docs", web::get().to(openapi::reference_page))
         .route("/api/docs.css", web::get().to(docs_page::stylesheet));
+}
+
+/// Two-factor sign-in and the organisation's requirement of it: a scope
+/// of its own, registered before `/api/v1/account` (which would take its paths).
+fn two_factor_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/account/totp")
+            .service(
+                resource("")
+                    .route(web::post().to(two_factor::start))
+                    .route(web::delete().to(two_factor::disable)),
+            )
+            .service(resource("/confirm").route(web::post().to(two_factor::confirm)))
+            .service(resource("/recovery-codes").route(web::post().to(two_factor::regenerate))),
+    )
+    .service(
+        resource("/api/v1/organization").route(web::patch().to(two_factor::patch_organization)),
+    );
 }
 
 /// Password reset and change, email verification: scopes of their own,

@@ -26,6 +26,9 @@ pub struct SessionPrincipal {
     pub role: Role,
     /// This session's CSRF token.
     pub csrf_token: String,
+    /// Whether this session may only enrol in two-factor sign-in (and sign
+    /// out): its person must have it and does not yet.
+    pub enrolment_only: bool,
 }
 
 /// A session just created; its cookie must be set on the response.

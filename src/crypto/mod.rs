@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{AlertChannelId, AppUuid, TenantId, TicketType};
+use crate::domain::{AlertChannelId, AppUuid, TenantId, TicketType, UserId};
 use aes_gcm::aead::{Aead as _, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use base64::Engine as _;
@@ -59,6 +59,8 @@ pub enum SecretField {
     WxCardTicket,
     /// `mail_outbox.body_ciphertext` (a queued mail's bodies: one-use links).
     MailBody,
+    /// `user_totp.secret_ciphertext` (a person's two-factor secret).
+    TotpSecret,
 }
 
 impl SecretField {
@@ -74,6 +76,7 @@ impl SecretField {
             Self::JsapiTicket => "app_tickets.jsapi",
             Self::WxCardTicket => "app_tickets.wx_card",
             Self::MailBody => "mail_outbox.body",
+            Self::TotpSecret => "user_totp.secret",
         }
     }
 }
@@ -162,6 +165,16 @@ impl Binding {
             tenant_id: Uuid::nil(),
             row_id: mail_id,
             field: SecretField::MailBody,
+        }
+    }
+
+    /// The two-factor (TOTP) secret of person `user_id` (operators have no
+    /// tenant, so it is bound to the person and the field).
+    pub fn totp_secret(user_id: UserId) -> Self {
+        Self {
+            tenant_id: Uuid::nil(),
+            row_id: user_id.uuid(),
+            field: SecretField::TotpSecret,
         }
     }
 

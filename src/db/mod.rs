@@ -18,6 +18,7 @@ pub mod served_tokens;
 pub mod sessions;
 pub mod tickets;
 pub mod tokens;
+pub mod totp;
 
 use std::time::Duration;
 

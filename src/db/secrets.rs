@@ -34,6 +34,8 @@ pub struct KeyUsage {
     pub tickets: i64,
     /// `mail_outbox.body_ciphertext` values (queued mails).
     pub mails: i64,
+    /// `user_totp.secret_ciphertext` values (two-factor secrets).
+    pub totp_secrets: i64,
 }
 
 impl KeyUsage {
@@ -45,6 +47,7 @@ impl KeyUsage {
             + self.alert_secrets
             + self.tickets
             + self.mails
+            + self.totp_secrets
     }
 }
 
@@ -69,6 +72,9 @@ pub fn header(key_id: &str) -> Vec<u8> {
     prefix
 }
 
+/// A row of [`key_usage`]'s statement: the key id and a count per column.
+type UsageRow = (String, i64, i64, i64, i64, i64, i64, i64);
+
 /// Rows per key id, over every encrypted column, in key id order.
 pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
     let sql = format!(
@@ -78,7 +84,8 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
                 count(*) filter (where field = 'token'),
                 count(*) filter (where field = 'alert'),
                 count(*) filter (where field = 'ticket'),
-                count(*) filter (where field = 'mail')
+                count(*) filter (where field = 'mail'),
+                count(*) filter (where field = 'totp')
          from (
              select {apps} as key_id, 'secret' as field from apps
              union all
@@ -93,6 +100,8 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
              select {tickets}, 'ticket' from app_tickets where ticket_ciphertext is not null
              union all
              select {mails}, 'mail' from mail_outbox where body_ciphertext is not null
+             union all
+             select {totp}, 'totp' from user_totp
          ) ids
          group by key_id
          order by key_id",
@@ -103,13 +112,22 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
         alert_urls = key_id_sql("url_ciphertext"),
         tickets = key_id_sql("ticket_ciphertext"),
         mails = key_id_sql("body_ciphertext"),
+        totp = key_id_sql("secret_ciphertext"),
     );
-    let rows: Vec<(String, i64, i64, i64, i64, i64, i64)> =
-        sqlx::query_as(&sql).fetch_all(pool).await?;
+    let rows: Vec<UsageRow> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(
-            |(key_id, app_secrets, secondary_secrets, tokens, alert_secrets, tickets, mails)| {
+            |(
+                key_id,
+                app_secrets,
+                secondary_secrets,
+                tokens,
+                alert_secrets,
+                tickets,
+                mails,
+                totp_secrets,
+            )| {
                 KeyUsage {
                     key_id,
                     app_secrets,
@@ -118,6 +136,7 @@ pub async fn key_usage(pool: &PgPool) -> Result<Vec<KeyUsage>, sqlx::Error> {
                     alert_secrets,
                     tickets,
                     mails,
+                    totp_secrets,
                 }
             },
         )

@@ -104,6 +104,18 @@ actions! {
     /// An operator of the service saw this organisation's data (the
     /// operator page, the organisations list); the target names what.
     OperatorViewed = "operator.viewed",
+    /// A person turned on two-factor sign-in (confirmed with a code).
+    TotpEnabled = "totp.enabled",
+    /// A person turned off two-factor sign-in (with password and code).
+    TotpDisabled = "totp.disabled",
+    /// A wrong, reused or replayed two-factor code was refused.
+    TotpFailed = "totp.failed",
+    /// A recovery code was used in place of a two-factor code.
+    TotpRecoveryCodeUsed = "totp.recovery_code_used",
+    /// A person replaced their recovery codes with ten new ones.
+    TotpRecoveryCodesRegenerated = "totp.recovery_codes_regenerated",
+    /// An owner turned the organisation's two-factor requirement on or off.
+    TenantTotpPolicyChanged = "tenant.totp_policy_changed",
 }
 
 #[cfg(test)]
@@ -139,7 +151,7 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration = include_str!("../../migrations/20261203004001_audit_actions_security.sql");
+        let migration = include_str!("../../migrations/20261203009001_audit_actions_reconciled.sql");
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

@@ -148,11 +148,29 @@ pub async fn lookup_session(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<SessionPrincipal>, ApiError> {
-    match req.cookie(COOKIE) {
-        Some(c) => find_session(state, c.value()).await,
-        None => Ok(None),
+    let Some(cookie) = req.cookie(COOKIE) else {
+        return Ok(None);
+    };
+    match find_session(state, cookie.value()).await? {
+        Some(s) if s.enrolment_only && !ENROLMENT_PATHS.contains(&req.path()) => {
+            Err(ApiError::TotpEnrollmentRequired)
+        }
+        found => Ok(found),
     }
 }
+
+/// What a session that may only enrol in two-factor sign-in can reach:
+/// enrolling (API and page), who am I, and signing out.
+const ENROLMENT_PATHS: &[&str] = &[
+    "/api/v1/account/totp",
+    "/api/v1/account/totp/confirm",
+    "/api/v1/session",
+    "/api/v1/logout",
+    "/account/two-factor",
+    "/account/two-factor/enrol",
+    "/account/two-factor/confirm",
+    "/logout",
+];
 
 /// The session cookie's value, if the request has one.
 pub fn session_cookie(req: &HttpRequest) -> Option<String> {

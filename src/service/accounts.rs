@@ -4,7 +4,7 @@
 
 use secrecy::SecretString;
 
-use super::{Actor, Visitor, identity};
+use super::{Actor, Visitor, identity, two_factor};
 use crate::auth::Principal;
 use crate::auth::session::StartedSession;
 use crate::db;
@@ -130,13 +130,50 @@ pub async fn sign_up(
 
 /// Check an email and password and start a session: the same answer,
 /// taking the same time, whether the email is unknown or the password
-/// wrong.
+/// wrong. With two-factor sign-in on, `totp` must hold a code of the
+/// authenticator or a recovery code (`ApiError::TotpRequired` without it).
 pub async fn sign_in(
     state: &AppState,
     visitor: &Visitor,
     email: &str,
     password: SecretString,
+    totp: Option<&str>,
 ) -> Result<SignedIn, ApiError> {
+    let user = check_password(state, visitor, email, password).await?;
+    if two_factor::enabled(state, user.id).await?.is_some() {
+        let code = totp.ok_or(ApiError::TotpRequired)?;
+        let audit = two_factor::visitor_audit(visitor, user.tenant_id, user.id);
+        two_factor::verify(state, visitor.client, user.id, &user.email, code, audit).await?;
+    }
+    start(state, visitor, user).await
+}
+
+/// The second step of a sign-in whose password was checked a moment ago
+/// (the page keeps that in a signed cookie naming `email`): the code.
+pub async fn sign_in_second_step(
+    state: &AppState,
+    visitor: &Visitor,
+    email: &str,
+    code: &str,
+) -> Result<SignedIn, ApiError> {
+    let email = Email::parse("email", email)?;
+    let user = db::accounts::user_by_email(&state.pool, &email)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or(ApiError::Unauthenticated("wrong email or password"))?;
+    let audit = two_factor::visitor_audit(visitor, user.tenant_id, user.id);
+    two_factor::verify(state, visitor.client, user.id, &user.email, code, audit).await?;
+    start(state, visitor, user).await
+}
+
+/// The person with this email if `password` is theirs (throttled; a
+/// refusal is audited).
+async fn check_password(
+    state: &AppState,
+    visitor: &Visitor,
+    email: &str,
+    password: SecretString,
+) -> Result<db::accounts::UserRow, ApiError> {
     let email = Email::parse("email", email)?;
     // Hard limits per address and per account from this address; from
     // everywhere, an account's attempts are only slowed down, so a stranger
@@ -147,8 +184,8 @@ pub async fn sign_in(
     let user = db::accounts::user_by_email(&state.pool, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = state.auth.passwords.verify(password, stored).await?;
-    let user = match user {
-        Some(u) if verified && u.disabled_at.is_none() => u,
+    match user {
+        Some(u) if verified && u.disabled_at.is_none() => Ok(u),
         other => {
             let event = db::audit::AuditEvent {
                 tenant_id: other.as_ref().and_then(|u| u.tenant_id),
@@ -156,10 +193,25 @@ pub async fn sign_in(
                 ..visitor.audit(AuditAction::SignInFailed)
             };
             db::audit::record(&state.pool, event.target(email.as_str())).await?;
-            return Err(ApiError::Unauthenticated("wrong email or password"));
+            Err(ApiError::Unauthenticated("wrong email or password"))
         }
-    };
+    }
+}
+
+/// Start the session of `user`, who proved who they are: one that may
+/// only enrol when they must have two-factor sign-in and have not.
+async fn start(
+    state: &AppState,
+    visitor: &Visitor,
+    user: db::accounts::UserRow,
+) -> Result<SignedIn, ApiError> {
     let session = identity::start_session(state, visitor, user.id, user.tenant_id).await?;
+    if two_factor::enabled(state, user.id).await?.is_none()
+        && two_factor::required_for(state, user.role, user.tenant_id).await?
+    {
+        let id_hash = crate::domain::credential::hash(session.cookie.value());
+        db::totp::restrict_session(&state.pool, &id_hash).await?;
+    }
     let event = db::audit::AuditEvent {
         tenant_id: user.tenant_id,
         actor_user_id: Some(user.id),

@@ -138,5 +138,6 @@ pub async fn find_session(
         email: row.email,
         role: row.role,
         csrf_token: row.csrf_token,
+        enrolment_only: row.totp_enrolment_only,
     }))
 }

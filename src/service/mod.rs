@@ -16,6 +16,7 @@ pub mod passwords;
 pub mod tenants;
 pub mod tickets;
 pub mod token_read;
+pub mod two_factor;
 pub mod verification;
 
 use std::net::IpAddr;

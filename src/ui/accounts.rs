@@ -7,7 +7,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::pages::{CsrfForm, FieldErrors, FormRefusal, field_errors, form_session, one};
-use super::{Page, redirect, redirect_with_flash, same_origin};
+use super::{Page, redirect, redirect_with_flash};
 use crate::auth::session;
 use crate::error::ApiError;
 use crate::http::identity::visitor;
@@ -24,12 +24,18 @@ pub struct SignupForm {
     /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
     password: Password,
+    /// The pre-session token (login CSRF).
+    #[serde(default)]
+    login_token: String,
 }
 
 /// An empty sign-in or sign-up form; the signed-in go to their dashboard.
 fn blank_form(page: &Page, template: &str) -> HttpResponse {
     if page.user.is_some() {
         return redirect("/dashboard");
+    }
+    if page.must_enrol {
+        return redirect("/account/two-factor");
     }
     page.render(
         StatusCode::OK,
@@ -54,6 +60,7 @@ pub async fn signup(
         organization,
         email,
         password,
+        login_token,
     } = form.into_inner();
     let again = |errors: FieldErrors, status| {
         page.render(
@@ -62,7 +69,7 @@ pub async fn signup(
             context! { form => context! { organization => organization.as_str(), email => email.as_str() }, errors },
         )
     };
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &login_token) {
         return again(
             one("form", page.lang.text("err_cross_site")),
             StatusCode::FORBIDDEN,
@@ -110,6 +117,9 @@ pub struct LoginForm {
     /// Where to go once signed in (a path on this site).
     #[serde(default)]
     next: String,
+    /// The pre-session token (login CSRF).
+    #[serde(default)]
+    login_token: String,
 }
 
 /// Query of the sign-in page.
@@ -145,6 +155,7 @@ pub async fn login(
         email,
         password,
         next,
+        login_token,
     } = form.into_inner();
     let next = super::local_path(&next);
     let again = |errors: FieldErrors, status| {
@@ -154,7 +165,7 @@ pub async fn login(
             context! { form => context! { email => email.as_str(), next }, errors },
         )
     };
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &login_token) {
         return again(
             one("form", page.lang.text("err_cross_site")),
             StatusCode::FORBIDDEN,
@@ -169,10 +180,16 @@ pub async fn login(
         }
         return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    match accounts::sign_in(&state, &visitor(&req), &email, password.into_secret()).await {
+    match accounts::sign_in(&state, &visitor(&req), &email, password.into_secret(), None).await {
         Ok(signed_in) => {
             let mut res = redirect(next.unwrap_or("/dashboard"));
             let _ = res.add_cookie(&signed_in.session.cookie);
+            res
+        }
+        // The password was right: the code on a second step.
+        Err(ApiError::TotpRequired) => {
+            let mut res = redirect("/login/two-factor");
+            let _ = res.add_cookie(&super::login_totp::pending_cookie(&state, &email));
             res
         }
         Err(ApiError::Validation(errors)) => again(

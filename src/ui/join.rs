@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::pages::{FieldErrors, field_errors, one, when};
 use super::people::role_name;
-use super::{Page, redirect_with_flash, same_origin};
+use super::{Page, redirect_with_flash};
 use crate::error::ApiError;
 use crate::http::identity::visitor;
 use crate::service::invites::{self, ClosedInvite, InviteByToken};
@@ -88,6 +88,9 @@ pub struct JoinForm {
     /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
     password: Password,
+    /// The pre-session token (login CSRF).
+    #[serde(default)]
+    login_token: String,
 }
 
 /// POST /invite/{token}: create the account with the invite's role and
@@ -99,7 +102,11 @@ pub async fn accept_invite(
     path: web::Path<String>,
     form: web::Form<JoinForm>,
 ) -> HttpResponse {
-    let JoinForm { email, password } = form.into_inner();
+    let JoinForm {
+        email,
+        password,
+        login_token,
+    } = form.into_inner();
     let invite = match invites::open(&state, &path).await {
         Ok(Ok(invite)) => invite,
         Ok(Err((why, invite))) => return closed_invite(&page, why, invite.as_ref()),
@@ -108,7 +115,7 @@ pub async fn accept_invite(
     let again =
         |status, errors: FieldErrors| join_form(&page, &invite, &path, status, &email, &errors);
     // No session yet: the same check against login CSRF as sign-up.
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &login_token) {
         return again(
             StatusCode::FORBIDDEN,
             one("form", page.lang.text("err_cross_site")),

@@ -3,11 +3,12 @@
 //! binary. No CDN, no inline script or style (the CSP forbids them).
 //!
 //! CSRF: pages of a signed-in person carry the session's token in a hidden
-//! `csrf_token` field, checked in constant time. The sign-in and sign-up
-//! forms have no session yet; they rely on the session cookie being
-//! `SameSite=Lax` plus a check that a present `Origin` header names this
-//! host, which stops another site from signing a visitor in to an account
-//! of the attacker's choosing (login CSRF).
+//! `csrf_token` field, checked in constant time. The forms posted before a
+//! session exists (sign-in, sign-up, password reset, joining) carry a
+//! pre-session token instead (`presession`: an HMAC of a cookie's random
+//! value), which stops another site from signing a visitor in to an
+//! account of the attacker's choosing (login CSRF); a present `Origin` or
+//! `Sec-Fetch-Site` must also name this host.
 
 pub mod accounts;
 pub mod app_limit;
@@ -18,12 +19,15 @@ pub mod charts;
 pub mod i18n;
 pub mod join;
 pub mod keys;
+pub mod login_totp;
 pub mod ops;
 pub mod pages;
 pub mod people;
+pub mod presession;
 pub mod recovery;
 pub mod snippets;
 mod templates;
+pub mod two_factor;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +63,7 @@ static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
 
 /// Register the pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    two_factor_pages(cfg);
     cfg.route("/", web::get().to(pages::home))
         .route("/static/app.css", web::get().to(stylesheet))
         .route("/static/app.js", web::get().to(script))
@@ -139,6 +144,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// The second sign-in step and the two-factor page.
+fn two_factor_pages(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/login/two-factor")
+            .route(web::get().to(login_totp::form))
+            .route(web::post().to(login_totp::submit)),
+    )
+    .route("/account/two-factor", web::get().to(two_factor::page))
+    .route(
+        "/account/two-factor/{action}",
+        web::post().to(two_factor::action),
+    );
+}
+
 async fn stylesheet() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLESHEET)
 }
@@ -199,6 +218,11 @@ pub struct Page {
     path: String,
     /// This service's address as the visitor reached it, for snippets.
     pub base_url: String,
+    /// The visitor's pre-session token (login CSRF).
+    presession: presession::PreSession,
+    /// Signed in with a session that may only enrol in two-factor sign-in
+    /// (then `user` is `None` on every other page).
+    pub must_enrol: bool,
 }
 
 impl FromRequest for Page {
@@ -211,14 +235,26 @@ impl FromRequest for Page {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            let (user, must_enrol) = match crate::http::identity::lookup_session(&req, state).await
+            {
+                Ok(user) => (user, false),
+                Err(ApiError::TotpEnrollmentRequired) => (None, true),
+                Err(e) => return Err(e),
+            };
             Ok(Self {
                 lang: Lang::of(&req),
-                user: crate::http::identity::lookup_session(&req, state).await?,
+                user,
+                must_enrol,
                 flash: req
                     .cookie(FLASH_COOKIE)
                     .and_then(|c| Flash::parse(c.value())),
                 path: req.path().to_string(),
                 base_url: snippets::base_url(&req),
+                presession: presession::PreSession::of(
+                    &req,
+                    &state.crypto,
+                    state.settings.cookies_secure(),
+                ),
             })
         })
     }
@@ -240,6 +276,7 @@ impl Page {
             flash => Serde(&self.flash),
             path => self.path.as_str(),
             asset_version => ASSET_VERSION.as_str(),
+            login_token => self.presession.token(),
             ..ctx
         };
         match templates::render(template, full) {
@@ -252,6 +289,9 @@ impl Page {
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
                 if self.flash.is_some() {
                     res.cookie(removal(FLASH_COOKIE));
+                }
+                if let Some(cookie) = self.presession.cookie() {
+                    res.cookie(cookie);
                 }
                 res.body(html)
             }
@@ -266,6 +306,14 @@ impl Page {
     /// page that says what went wrong (internal causes are logged, not shown).
     pub fn error(&self, e: &ApiError) -> HttpResponse {
         let (status, key) = match e {
+            ApiError::Unauthenticated(_) | ApiError::TotpEnrollmentRequired if self.must_enrol => {
+                return redirect_with_flash(
+                    "/account/two-factor",
+                    "error",
+                    "flash_enrol_first",
+                    "",
+                );
+            }
             ApiError::Unauthenticated(_) => {
                 return sign_in_then(&self.path, "flash_signin_needed");
             }
@@ -315,6 +363,15 @@ impl Page {
             principal: crate::auth::Principal::Session(user),
             client: crate::http::identity::client_ip(req),
         })
+    }
+}
+
+impl Page {
+    /// Whether a form posted without a session may be taken: it carries
+    /// this browser's pre-session token in `login_token` and, when the
+    /// browser says where it came from, it came from this host.
+    pub fn signed_out_form_ok(&self, req: &HttpRequest, login_token: &str) -> bool {
+        same_origin(req) && self.presession.accepts(login_token)
     }
 }
 

@@ -9,8 +9,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
 use serde::Deserialize;
 
+use super::Page;
 use super::pages::{FieldErrors, field_errors, one};
-use super::{Page, same_origin};
 use crate::error::ApiError;
 use crate::http::identity::visitor;
 use crate::secret::{OneTimeToken, Password};
@@ -36,6 +36,9 @@ pub struct RecoveryForm {
     /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
     password: Password,
+    /// The pre-session token (login CSRF).
+    #[serde(default)]
+    login_token: String,
 }
 
 fn show(
@@ -98,7 +101,7 @@ pub async fn forgot(
     state: web::Data<AppState>,
     form: web::Form<RecoveryForm>,
 ) -> HttpResponse {
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &form.login_token) {
         return cross_site(&page, "forgot", "");
     }
     match passwords::request_reset(&state, &visitor(&req), &form.email).await {
@@ -132,9 +135,12 @@ pub async fn reset(
     form: web::Form<RecoveryForm>,
 ) -> HttpResponse {
     let RecoveryForm {
-        token, password, ..
+        token,
+        password,
+        login_token,
+        ..
     } = form.into_inner();
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &login_token) {
         return cross_site(&page, "reset", token.expose_secret());
     }
     let token = token.expose_secret();
@@ -162,7 +168,7 @@ pub async fn verify(
     state: web::Data<AppState>,
     form: web::Form<RecoveryForm>,
 ) -> HttpResponse {
-    if !same_origin(&req) {
+    if !page.signed_out_form_ok(&req, &form.login_token) {
         return cross_site(&page, "verify", form.token.expose_secret());
     }
     match verification::confirm(&state, &visitor(&req), form.token.expose_secret()).await {

@@ -23,6 +23,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("login.html", include_str!("../../web/templates/login.html")),
     (
+        "login_totp.html",
+        include_str!("../../web/templates/login_totp.html"),
+    ),
+    (
+        "two_factor.html",
+        include_str!("../../web/templates/two_factor.html"),
+    ),
+    (
         "recovery.html",
         include_str!("../../web/templates/recovery.html"),
     ),

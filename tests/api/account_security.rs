@@ -330,13 +330,15 @@ async fn the_pages_behind_the_mailed_links_verify_and_reset() {
     let form = |path: &'static str, fields: Vec<(&'static str, String)>| {
         let browser = &browser;
         async move {
-            let res = browser
-                .client
-                .post(format!("{}{path}", browser.address))
-                .form(&fields)
-                .send()
-                .await
-                .expect("post");
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let res = crate::helpers::post_signed_out_form(
+                &browser.client,
+                &browser.address,
+                "/forgot",
+                path,
+                &fields,
+            )
+            .await;
             (res.status().as_u16(), res.text().await.expect("page"))
         }
     };

@@ -266,7 +266,14 @@ async fn operators_see_every_tenant_and_nothing_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Operators must enrol in two-factor sign-in: until then their session
+    // can do nothing else.
     let ops = app.login("ops@service.test", PASSWORD).await;
+    let res = ops.get("/api/v1/operator/tenants").await;
+    assert_eq!(res.status(), 403);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "totp_enrollment_required");
+    ops.enrol_totp().await;
     let res = ops.get("/api/v1/operator/tenants").await;
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();

@@ -160,7 +160,11 @@ async fn the_app_limit_holds_and_an_operator_changes_it_from_the_cli_and_the_pag
         let res = op
             .client
             .post(format!("{}/api/v1/login", app.address))
-            .json(&json!({ "email": "ops@limit.test", "password": PASSWORD }))
+            .json(&json!({
+                "email": "ops@limit.test",
+                "password": PASSWORD,
+                "totp": crate::helpers::totp::next_code(&app.pool, "ops@limit.test").await,
+            }))
             .send()
             .await
             .unwrap();

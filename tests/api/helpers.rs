@@ -14,6 +14,7 @@ mod browser;
 mod database;
 mod sandbox;
 pub mod smtp;
+pub mod totp;
 
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +24,9 @@ use tokenvault::config::Settings;
 use tokenvault::jobs::{self, Jobs, Stopped};
 use tokenvault::startup::Application;
 
-pub use browser::{Browser, PASSWORD, get_with_key, refresh_now, signup_at};
+pub use browser::{
+    Browser, PASSWORD, get_with_key, login_token_of, post_signed_out_form, refresh_now, signup_at,
+};
 pub use database::TestDatabase;
 pub use sandbox::Sandbox;
 pub use smtp::SmtpSink;

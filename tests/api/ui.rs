@@ -19,6 +19,17 @@ pub(crate) async fn page(res: reqwest::Response) -> (u16, String) {
     (status, res.text().await.expect("body"))
 }
 
+/// Post the sign-up form as a browser does (with the pre-session token of
+/// the page); its status and page.
+async fn post_signup(
+    client: &reqwest::Client,
+    address: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    page(crate::helpers::post_signed_out_form(client, address, "/signup", "/signup", fields).await)
+        .await
+}
+
 /// Post a form; its status and page.
 async fn post_form(
     client: &reqwest::Client,
@@ -50,9 +61,9 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
 
     // Bad sign-up: every field wrong, the input escaped and kept (not the password).
     let evil = "<script>alert('x')</script>";
-    let (status, html) = post_form(
+    let (status, html) = post_signup(
         &b,
-        url("/signup"),
+        &app.address,
         &[
             ("organization", evil),
             ("email", "not an email"),
@@ -76,9 +87,9 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     assert_eq!(tenants, 0, "nothing stored half-way");
 
     // Good sign-up: the dashboard's empty state teaches the next step.
-    let (status, html) = post_form(
+    let (status, html) = post_signup(
         &b,
-        url("/signup"),
+        &app.address,
         &[
             ("organization", "Acme 小程序"),
             ("email", "owner@acme.test"),
@@ -203,15 +214,18 @@ async fn pages_answer_in_the_browsers_language_and_unknown_apps_are_404() {
     assert!(html.contains("<html lang=\"zh-CN\">"));
     assert!(html.contains("登录"));
 
-    b.post(format!("{}/signup", app.address))
-        .form(&[
+    crate::helpers::post_signed_out_form(
+        &b,
+        &app.address,
+        "/signup",
+        "/signup",
+        &[
             ("organization", "Acme"),
             ("email", "o@acme.test"),
             ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     for path in ["/apps/wx0000000000000000", "/apps/%3Cscript%3E"] {
         let (status, html) = page(
             b.get(format!("{}{path}", app.address))

@@ -3,7 +3,7 @@
 //! back to it.
 
 use crate::apps::{APPID, OTHER_SECRET, SECRET};
-use crate::helpers::PASSWORD;
+use crate::helpers::{PASSWORD, post_signed_out_form};
 use crate::ui::{csrf_of, page};
 
 #[tokio::test]
@@ -121,12 +121,16 @@ async fn an_expired_session_signs_in_again_and_comes_back() {
         .build()
         .unwrap();
     let url = |p: &str| format!("{}{p}", app.address);
-    let sign_in = |next: Option<&str>| {
+    let sign_in = |next: Option<&'static str>| {
         let mut fields = vec![("email", "o@back.test"), ("password", PASSWORD)];
         if let Some(n) = next {
             fields.push(("next", n));
         }
-        no_redirects.post(url("/login")).form(&fields).send()
+        let (client, address) = (&no_redirects, &app.address);
+        async move {
+            let res = post_signed_out_form(client, address, "/forgot", "/login", &fields).await;
+            Ok::<_, std::convert::Infallible>(res)
+        }
     };
     let location = |res: &reqwest::Response| {
         res.headers()

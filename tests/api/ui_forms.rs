@@ -26,6 +26,20 @@ use tokenvault::upstream::simulator::{SimConfig, SimHandle, WeChatSimulator};
 use crate::apps::{APPID, OTHER_SECRET, SECRET};
 use crate::helpers::{Browser, PASSWORD, TestApp, sim_settings, spawn_app_with_settings};
 
+/// The pre-session token (login CSRF) of `client`'s browser, as any page
+/// with a signed-out form shows it.
+pub(crate) async fn signed_out_token(client: &reqwest::Client, address: &str) -> String {
+    let html = client
+        .get(format!("{address}/forgot"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    crate::helpers::login_token_of(&html)
+}
+
 /// The markup that must never reach a page unescaped.
 const RAW_MARKUP: [&str; 3] = [
     "<script>alert(1)</script>",
@@ -310,6 +324,10 @@ async fn run_form(app: &TestApp, owner: &Browser, ctx: &Ctx, spec: &FormSpec, ca
                 Who::Owner => owner.client.clone(),
                 Who::Anonymous => Browser::new(&app.address).client,
             };
+            if spec.who == Who::Anonymous {
+                let token = signed_out_token(&client, &app.address).await;
+                body.push(format!("login_token={token}"));
+            }
             let path = fill(spec.path);
             let before = snapshot(&app.pool).await;
             let answer = post_raw(&client, &format!("{}{path}", app.address), body.join("&")).await;

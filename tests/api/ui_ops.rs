@@ -40,7 +40,10 @@ pub(crate) async fn create_operator(app: &TestApp, email: &str) -> Browser {
     )
     .await
     .unwrap();
-    app.login(email, PASSWORD).await
+    // Operators must sign in with two factors: enrol at the first sign-in.
+    let operator = app.login(email, PASSWORD).await;
+    operator.enrol_totp().await;
+    operator
 }
 
 /// Register an app through the JSON API; returns the answer.

@@ -73,12 +73,24 @@ pub(crate) fn link_of(html: &str) -> String {
     rest.split('<').next().unwrap().replace("&#x2f;", "/")
 }
 
-/// POST a form as `b`.
+/// POST a form as `b`; a join form (`/invite/…`) with the pre-session
+/// token its page shows, as a browser sends it.
 pub(crate) async fn post(b: &Browser, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let mut form = form.to_vec();
+    let token = if path.starts_with("/invite/") {
+        let (_, html) = get(b, path).await;
+        html.split_once("name=\"login_token\" value=\"")
+            .map(|(_, rest)| rest.split('"').next().unwrap().to_string())
+    } else {
+        None
+    };
+    if let Some(token) = &token {
+        form.push(("login_token", token));
+    }
     page(
         b.client
             .post(format!("{}{path}", b.address))
-            .form(form)
+            .form(&form)
             .send()
             .await
             .unwrap(),

@@ -10,3 +10,4 @@ pub mod people;
 pub mod problem;
 pub mod tickets;
 pub mod tokens;
+pub mod two_factor;

@@ -107,6 +107,43 @@ impl Browser {
     }
 }
 
+/// The pre-session token (login CSRF) of a page's signed-out form.
+pub fn login_token_of(html: &str) -> String {
+    let (_, rest) = html
+        .split_once("name=\"login_token\" value=\"")
+        .expect("a login_token field");
+    rest.split('"').next().unwrap().to_string()
+}
+
+/// Open `page` with `client` (which keeps cookies) for its pre-session
+/// token, then POST `fields` and that token to `action`, as a browser
+/// sends a signed-out form (sign-in, sign-up, reset, joining).
+pub async fn post_signed_out_form(
+    client: &reqwest::Client,
+    address: &str,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = client
+        .get(format!("{address}{page}"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("page");
+    let token = login_token_of(&html);
+    let mut fields = fields.to_vec();
+    fields.push(("login_token", &token));
+    client
+        .post(format!("{address}{action}"))
+        .form(&fields)
+        .send()
+        .await
+        .expect("request")
+}
+
 /// GET `path` on `address` with an API key.
 pub async fn get_with_key(address: &str, path: &str, key: &str) -> reqwest::Response {
     reqwest::Client::new()
