@@ -1,6 +1,7 @@
 //! Use cases, each written once and called by every adapter (the REST API,
 //! the WeChat-compatible endpoints, the web UI).
 
+pub mod account;
 pub mod accounts;
 pub mod alerts;
 pub mod apps;

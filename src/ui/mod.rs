@@ -9,6 +9,7 @@
 //! host, which stops another site from signing a visitor in to an account
 //! of the attacker's choosing (login CSRF).
 
+pub mod account;
 pub mod accounts;
 pub mod app_limit;
 pub mod app_page;
@@ -91,6 +92,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(recovery::verify_form))
                 .route(web::post().to(recovery::verify)),
         )
+        // The account page: profile, password, sessions.
+        .configure(account::routes)
         .route("/dashboard", web::get().to(apps::dashboard))
         .service(
             web::resource("/apps/new")

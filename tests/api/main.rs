@@ -7,6 +7,7 @@
 )]
 
 mod account_security;
+mod account_sessions;
 mod accounts;
 mod accounts_roles;
 mod accounts_tenants;
@@ -16,6 +17,7 @@ mod apps;
 mod apps_access;
 mod browser;
 mod browser_a11y;
+mod browser_account;
 mod browser_axe;
 mod browser_ops;
 mod browser_people;
