@@ -26,6 +26,9 @@ pub struct SessionPrincipal {
     pub role: Role,
     /// This session's CSRF token.
     pub csrf_token: String,
+    /// Whether the person's address is verified (unverified people see a
+    /// banner on every page).
+    pub email_verified: bool,
 }
 
 /// A session just created; its cookie must be set on the response.

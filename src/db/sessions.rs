@@ -21,6 +21,8 @@ pub struct SessionRow {
     pub csrf_token: String,
     /// Last request seen.
     pub last_seen_at: DateTime<Utc>,
+    /// Whether the user's address is verified (the pages' banner).
+    pub email_verified: bool,
 }
 
 /// What a new session records.
@@ -70,7 +72,8 @@ pub async fn find_live(
     sqlx::query_as!(
         SessionRow,
         r#"select s.user_id as "user_id: UserId", u.tenant_id as "tenant_id: TenantId", u.email,
-                  u.role as "role: Role", s.csrf_token, s.last_seen_at
+                  u.role as "role: Role", s.csrf_token, s.last_seen_at,
+                  u.email_verified_at is not null as "email_verified!"
              from sessions s join users u on u.id = s.user_id
             where s.id_hash = $1
               and s.expires_at > now()

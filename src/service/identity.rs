@@ -138,5 +138,6 @@ pub async fn find_session(
         email: row.email,
         role: row.role,
         csrf_token: row.csrf_token,
+        email_verified: row.email_verified,
     }))
 }

@@ -238,7 +238,11 @@ impl Page {
         let full = context! {
             lang => self.lang.tag(),
             t => self.lang.messages(),
-            user => self.user.as_ref().map(|u| context! { email => u.email.as_str(), role => u.role.as_str() }),
+            user => self.user.as_ref().map(|u| context! {
+                email => u.email.as_str(),
+                role => u.role.as_str(),
+                verified => u.email_verified,
+            }),
             csrf_token => self.user.as_ref().map(|u| u.csrf_token.as_str()),
             flash => Serde(&self.flash),
             path => self.path.as_str(),

@@ -6,6 +6,7 @@
     reason = "a scenario test reads best as one story"
 )]
 
+mod account_banner;
 mod account_security;
 mod account_sessions;
 mod accounts;
