@@ -2,10 +2,13 @@
 //! `crate::service::account`.
 
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::views::account::{SessionList, SessionView};
 use crate::domain::SessionId;
 use crate::error::ApiError;
+use crate::mail::Language;
 use crate::service::{Actor, Visitor, account};
 use crate::state::AppState;
 
@@ -50,4 +53,35 @@ pub async fn end_session(
 ) -> Result<HttpResponse, ApiError> {
     account::end(&state, &actor, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The language of a person's mails, as bodies name it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum MailLanguage {
+    /// English.
+    #[serde(rename = "en")]
+    En,
+    /// Simplified Chinese.
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+}
+
+impl From<MailLanguage> for Language {
+    fn from(l: MailLanguage) -> Self {
+        match l {
+            MailLanguage::En => Self::En,
+            MailLanguage::ZhCn => Self::ZhCn,
+        }
+    }
+}
+
+/// `visitor`, reading `language` if the body named one.
+pub(super) fn speaking(visitor: Visitor, language: Option<MailLanguage>) -> Visitor {
+    match language {
+        Some(l) => Visitor {
+            language: l.into(),
+            ..visitor
+        },
+        None => visitor,
+    }
 }

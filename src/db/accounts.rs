@@ -325,3 +325,19 @@ pub async fn profile(
     .fetch_optional(db)
     .await
 }
+
+/// Set the language of `user_id`'s mails (`en`, `zh-CN`).
+pub async fn set_language(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    language: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update users set language = $2 where id = $1",
+        user_id as _,
+        language,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

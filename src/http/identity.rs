@@ -134,6 +134,9 @@ pub fn visitor(req: &HttpRequest) -> Visitor {
         client: client_ip(req),
         user_agent: user_agent(req).map(str::to_string),
         session_cookie: session_cookie(req),
+        // The pages set the visitor's page language; the API's bodies may
+        // name one.
+        language: crate::mail::Language::default(),
     }
 }
 

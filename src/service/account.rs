@@ -140,3 +140,14 @@ pub async fn end_others(
     tx.commit().await?;
     Ok(ended)
 }
+
+/// Set the language of the signed-in person's mails.
+pub async fn set_language(
+    state: &AppState,
+    actor: &Actor,
+    language: crate::mail::Language,
+) -> Result<(), ApiError> {
+    let me = actor.require_session()?;
+    db::accounts::set_language(&state.pool, me.user_id, language.tag()).await?;
+    Ok(())
+}

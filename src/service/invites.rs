@@ -214,6 +214,7 @@ pub async fn accept(
         }
         Err(e) => return Err(e.into()),
     }
+    db::accounts::set_language(&mut *tx, user_id, visitor.language.tag()).await?;
     db::invites::mark_accepted(&mut tx, invite.id, user_id).await?;
     let event = db::audit::AuditEvent {
         tenant_id: tenant,

@@ -83,6 +83,9 @@ pub struct Visitor {
     /// The session cookie the request came with, if any: ended when a new
     /// session starts (a new id on every sign-in, no session fixation).
     pub session_cookie: Option<String>,
+    /// The language the visitor reads (the pages' choice; the API's body
+    /// may name one): a new account's mails are in it.
+    pub language: crate::mail::Language,
 }
 
 impl Visitor {

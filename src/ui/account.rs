@@ -14,10 +14,11 @@ use super::pages::{CsrfForm, FieldErrors, field_errors, form_user, one, when};
 use super::{Page, redirect_with_flash};
 use crate::domain::SessionId;
 use crate::error::ApiError;
-use crate::http::identity::session_cookie;
+use crate::http::identity::{session_cookie, visitor};
+use crate::mail::Language;
 use crate::secret::Password;
 use crate::service::account::{self, OwnSession};
-use crate::service::{Actor, passwords, verification};
+use crate::service::{Actor, Visitor, passwords, verification};
 use crate::state::AppState;
 
 /// Where the page is.
@@ -66,6 +67,7 @@ impl From<OwnSession> for SessionLine {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(account))
         .route("/account/password", web::post().to(change_password))
+        .route("/account/language", web::post().to(set_language))
         .route("/account/verification", web::post().to(resend_verification))
         .route(
             "/account/sessions/end-others",
@@ -104,6 +106,7 @@ async fn account_page(
                 email => profile.email,
                 display_name => profile.display_name,
                 verified_at => profile.email_verified_at.map(when),
+                language => profile.language,
             },
             sessions => Serde(&sessions),
             others,
@@ -188,14 +191,15 @@ pub async fn change_password(
 }
 
 /// POST /account/verification: mail the verification link again (a few an
-/// hour at most), then back to the page the button was on.
+/// hour at most), then to the account page, which says how it went (the
+/// banner's button and the account page's).
 pub async fn resend_verification(
     req: HttpRequest,
     page: Page,
     state: web::Data<AppState>,
-    form: web::Form<BackForm>,
+    form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let back = super::local_path(&form.back).unwrap_or(PATH);
+    let back = PATH;
     if let Err(refused) = form_user(&page, &form.csrf_token, back) {
         return refused;
     }
@@ -210,15 +214,6 @@ pub async fn resend_verification(
         }
         Err(e) => page.error(&e),
     }
-}
-
-/// A button's form that comes back to the page it is on.
-#[derive(Deserialize)]
-pub struct BackForm {
-    #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
-    back: String,
 }
 
 /// POST /account/sessions/{id}/end: end one of one's sessions.
@@ -263,6 +258,53 @@ pub async fn end_other_sessions(
     };
     match result {
         Ok(n) => redirect_with_flash(PATH, "ok", "account_flash_sessions_ended", &n.to_string()),
+        Err(e) => page.error(&e),
+    }
+}
+
+/// The visitor of a page (signing up, joining): their mails will be in the
+/// page's language.
+pub(super) fn visitor_of(page: &Page, req: &HttpRequest) -> Visitor {
+    Visitor {
+        language: Language::from_tag(page.lang.tag()),
+        ..visitor(req)
+    }
+}
+
+/// The mail language form as posted.
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    language: String,
+}
+
+/// POST /account/language: the language of one's mails.
+pub async fn set_language(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<LanguageForm>,
+) -> HttpResponse {
+    if let Err(refused) = form_user(&page, &form.csrf_token, PATH) {
+        return refused;
+    }
+    let Some(language) = [Language::En, Language::ZhCn]
+        .into_iter()
+        .find(|l| l.tag() == form.language)
+    else {
+        return page.error(&ApiError::BadRequest {
+            code: "invalid_language",
+            detail: "choose en or zh-CN".into(),
+        });
+    };
+    let result = match page.actor(&req) {
+        Ok(actor) => account::set_language(&state, &actor, language).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => redirect_with_flash(PATH, "ok", "account_flash_language_set", ""),
         Err(e) => page.error(&e),
     }
 }
