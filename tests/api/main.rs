@@ -7,6 +7,7 @@
 )]
 
 mod account_banner;
+mod account_invites;
 mod account_language;
 mod account_security;
 mod account_sessions;
