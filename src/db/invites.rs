@@ -185,3 +185,22 @@ pub async fn mark_accepted(
     .await?;
     Ok(())
 }
+
+/// Withdraw the open invites `user_id` created in `tenant_id` (they were
+/// removed, or may no longer invite); returns them.
+pub async fn withdraw_created_by(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    user_id: UserId,
+) -> Result<Vec<InviteRow>, sqlx::Error> {
+    sqlx::query_as!(
+        InviteRow,
+        r#"delete from invites where tenant_id = $1 and created_by = $2 and accepted_at is null
+           returning id as "id: InviteId", email, role as "role: Role", created_at, expires_at,
+                     accepted_at"#,
+        tenant_id as _,
+        user_id as _,
+    )
+    .fetch_all(conn)
+    .await
+}

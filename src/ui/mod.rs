@@ -16,6 +16,7 @@ pub mod app_page;
 pub mod apps;
 pub mod audit;
 pub mod charts;
+pub mod departed;
 pub mod i18n;
 pub mod join;
 pub mod keys;
@@ -94,6 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         // The account page: profile, password, sessions.
         .configure(account::routes)
+        .configure(departed::routes)
         .route("/dashboard", web::get().to(apps::dashboard))
         .service(
             web::resource("/apps/new")

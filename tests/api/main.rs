@@ -9,6 +9,7 @@
 mod account_banner;
 mod account_invites;
 mod account_language;
+mod account_leaving;
 mod account_security;
 mod account_sessions;
 mod accounts;
