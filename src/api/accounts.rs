@@ -25,6 +25,9 @@ pub struct SignupRequest {
     /// At least 10 characters, not a common password.
     #[schema(value_type = String, format = Password)]
     password: Password,
+    /// The language of the owner's mails (default `en`).
+    #[serde(default)]
+    language: Option<super::account::MailLanguage>,
 }
 
 /// Body of POST /api/v1/login.
@@ -67,7 +70,9 @@ pub async fn signup(
         organization,
         email,
         password,
+        language,
     } = body.into_inner();
+    let visitor = super::account::speaking(visitor, language);
     let input = SignUp {
         organization: &organization,
         email: &email,

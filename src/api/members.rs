@@ -169,6 +169,9 @@ pub struct AcceptInviteRequest {
     /// At least 10 characters, not a common password.
     #[schema(value_type = String, format = Password)]
     password: Password,
+    /// The language of the new member's mails (default `en`).
+    #[serde(default)]
+    language: Option<super::account::MailLanguage>,
 }
 
 /// POST /api/v1/invites/accept: join with a new account, signed in.
@@ -193,7 +196,9 @@ pub async fn accept_invite(
         token,
         email,
         password,
+        language,
     } = body.into_inner();
+    let visitor = super::account::speaking(visitor, language);
     let joined = invites::accept(
         &state,
         &visitor,

@@ -1,5 +1,6 @@
 //! The HTTP API: routes under `/api/v1`, WeChat-compatible routes, health.
 
+pub mod account;
 pub mod account_security;
 pub mod accounts;
 pub mod alerts;
@@ -153,7 +154,10 @@ fn account_security_routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/api/v1/account")
-            .service(resource("/password").route(web::post().to(a::change_password))),
+            .service(resource("/password").route(web::post().to(a::change_password)))
+            // The account page's sessions.
+            .service(resource("/sessions").route(web::get().to(account::list_sessions)))
+            .service(resource("/sessions/{id}").route(web::delete().to(account::end_session))),
     )
     .service(
         web::scope("/api/v1/email-verification")

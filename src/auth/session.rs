@@ -29,6 +29,9 @@ pub struct SessionPrincipal {
     /// Whether this session may only enrol in two-factor sign-in (and sign
     /// out): its person must have it and does not yet.
     pub enrolment_only: bool,
+    /// Whether the person's address is verified (unverified people see a
+    /// banner on every page).
+    pub email_verified: bool,
 }
 
 /// A session just created; its cookie must be set on the response.

@@ -298,3 +298,46 @@ pub async fn tenant_health(db: impl PgExecutor<'_>) -> Result<Vec<TenantHealthRo
     .fetch_all(db)
     .await
 }
+
+/// What the account page shows of a person.
+#[derive(Debug, Clone)]
+pub struct ProfileRow {
+    /// Email.
+    pub email: String,
+    /// The name they go by.
+    pub display_name: Option<String>,
+    /// Language of their mails.
+    pub language: String,
+    /// When the address was verified.
+    pub email_verified_at: Option<DateTime<Utc>>,
+}
+
+/// The profile of `user_id`.
+pub async fn profile(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+) -> Result<Option<ProfileRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ProfileRow,
+        "select email, display_name, language, email_verified_at from users where id = $1",
+        user_id as _,
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Set the language of `user_id`'s mails (`en`, `zh-CN`).
+pub async fn set_language(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    language: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update users set language = $2 where id = $1",
+        user_id as _,
+        language,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -26,6 +26,10 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Revocation time, if revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Who created it, while they are a member.
+    pub created_by: Option<UserId>,
+    /// The email of who created it (kept after they leave).
+    pub created_by_email: Option<String>,
 }
 
 /// What verifying a key needs.
@@ -71,8 +75,9 @@ pub struct NewApiKey<'a> {
 /// Insert a key and its app limits.
 pub async fn insert(conn: &mut PgConnection, key: &NewApiKey<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into api_keys (id, tenant_id, name, prefix, key_hash, read_only, created_by, limited_to_apps)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into api_keys (id, tenant_id, name, prefix, key_hash, read_only, created_by, limited_to_apps,
+                               created_by_email)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, (select email from users where id = $7))",
         key.id as _,
         key.tenant_id as _,
         key.name,
@@ -128,6 +133,7 @@ pub async fn get(
         ApiKeyRow,
         r#"select k.id as "id: ApiKeyId", k.name, k.prefix, k.read_only, k.limited_to_apps,
                   k.created_at, k.last_used_at, k.revoked_at,
+                  k.created_by as "created_by: UserId", k.created_by_email,
                   coalesce((select array_agg(a.appid order by a.appid)
                               from api_key_apps ka join apps a on a.id = ka.app_id
                              where ka.api_key_id = k.id), '{}') as "apps!"
@@ -148,6 +154,7 @@ pub async fn list(
         ApiKeyRow,
         r#"select k.id as "id: ApiKeyId", k.name, k.prefix, k.read_only, k.limited_to_apps,
                   k.created_at, k.last_used_at, k.revoked_at,
+                  k.created_by as "created_by: UserId", k.created_by_email,
                   coalesce((select array_agg(a.appid order by a.appid)
                               from api_key_apps ka join apps a on a.id = ka.app_id
                              where ka.api_key_id = k.id), '{}') as "apps!"
@@ -213,4 +220,28 @@ pub async fn record_last_used(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// The live keys of `tenant_id` whose creator has left (removed from the
+/// organisation), oldest first.
+pub async fn of_departed(
+    db: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ApiKeyRow,
+        r#"select k.id as "id: ApiKeyId", k.name, k.prefix, k.read_only, k.limited_to_apps,
+                  k.created_at, k.last_used_at, k.revoked_at,
+                  k.created_by as "created_by: UserId", k.created_by_email,
+                  coalesce((select array_agg(a.appid order by a.appid)
+                              from api_key_apps ka join apps a on a.id = ka.app_id
+                             where ka.api_key_id = k.id), '{}') as "apps!"
+             from api_keys k
+            where k.tenant_id = $1 and k.revoked_at is null
+              and k.created_by is null and k.created_by_email is not null
+            order by k.created_at, k.id"#,
+        tenant_id as _,
+    )
+    .fetch_all(db)
+    .await
 }

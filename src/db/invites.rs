@@ -53,6 +53,9 @@ pub struct ClaimedInvite {
     pub role: Role,
     /// The email the invite is for, if it names one.
     pub email: Option<String>,
+    /// Whether the token is the one mailed to `email` (joining with it
+    /// verifies the address).
+    pub by_mail: bool,
 }
 
 /// A new invite to store.
@@ -63,6 +66,8 @@ pub struct NewInvite<'a> {
     pub tenant_id: TenantId,
     /// Hash of the link's token.
     pub token_hash: &'a [u8],
+    /// Hash of the token of the link mailed to `email`, if one is mailed.
+    pub mail_token_hash: Option<&'a [u8]>,
     /// The email it is for, if any.
     pub email: Option<&'a Email>,
     /// Role the invitee gets.
@@ -76,8 +81,9 @@ pub struct NewInvite<'a> {
 /// Store an invite.
 pub async fn insert(db: impl PgExecutor<'_>, invite: &NewInvite<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into invites (id, tenant_id, token_hash, email, role, created_by, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into invites (id, tenant_id, token_hash, email, role, created_by, expires_at,
+                              mail_token_hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
         invite.id as _,
         invite.tenant_id as _,
         invite.token_hash,
@@ -85,6 +91,7 @@ pub async fn insert(db: impl PgExecutor<'_>, invite: &NewInvite<'_>) -> Result<(
         invite.role as _,
         invite.created_by as _,
         invite.expires_at,
+        invite.mail_token_hash,
     )
     .execute(db)
     .await?;
@@ -137,7 +144,7 @@ pub async fn by_token(
                   t.name as tenant_name, i.email, i.role as "role: Role", i.expires_at,
                   i.accepted_at
              from invites i join tenants t on t.id = i.tenant_id
-            where i.token_hash = $1"#,
+            where i.token_hash = $1 or i.mail_token_hash = $1"#,
         token_hash,
     )
     .fetch_optional(db)
@@ -152,9 +159,11 @@ pub async fn claim(
     sqlx::query_as!(
         ClaimedInvite,
         r#"select id as "id: InviteId", tenant_id as "tenant_id: TenantId", role as "role: Role",
-                  email
+                  email, (mail_token_hash = $1) is true as "by_mail!"
              from invites
-            where token_hash = $1 and accepted_at is null and expires_at > now() for update"#,
+            where (token_hash = $1 or mail_token_hash = $1)
+              and accepted_at is null and expires_at > now()
+            for update"#,
         token_hash,
     )
     .fetch_optional(conn)
@@ -175,4 +184,23 @@ pub async fn mark_accepted(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Withdraw the open invites `user_id` created in `tenant_id` (they were
+/// removed, or may no longer invite); returns them.
+pub async fn withdraw_created_by(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    user_id: UserId,
+) -> Result<Vec<InviteRow>, sqlx::Error> {
+    sqlx::query_as!(
+        InviteRow,
+        r#"delete from invites where tenant_id = $1 and created_by = $2 and accepted_at is null
+           returning id as "id: InviteId", email, role as "role: Role", created_at, expires_at,
+                     accepted_at"#,
+        tenant_id as _,
+        user_id as _,
+    )
+    .fetch_all(conn)
+    .await
 }

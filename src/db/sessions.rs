@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
-use crate::domain::{Role, TenantId, UserId};
+use crate::domain::{Role, SessionId, TenantId, UserId};
 
 /// A live session joined with its user.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct SessionRow {
     pub last_seen_at: DateTime<Utc>,
     /// A session that may only enrol in two-factor sign-in (and sign out).
     pub totp_enrolment_only: bool,
+    /// Whether the user's address is verified (the pages' banner).
+    pub email_verified: bool,
 }
 
 /// What a new session records.
@@ -72,7 +74,8 @@ pub async fn find_live(
     sqlx::query_as!(
         SessionRow,
         r#"select s.user_id as "user_id: UserId", u.tenant_id as "tenant_id: TenantId", u.email,
-                  u.role as "role: Role", s.csrf_token, s.last_seen_at, s.totp_enrolment_only
+                  u.role as "role: Role", s.csrf_token, s.last_seen_at, s.totp_enrolment_only,
+                  u.email_verified_at is not null as "email_verified!"
              from sessions s join users u on u.id = s.user_id
             where s.id_hash = $1
               and s.expires_at > now()
@@ -130,4 +133,63 @@ pub async fn prune(db: impl PgExecutor<'_>, idle_since: DateTime<Utc>) -> Result
     .execute(db)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// A live session of one person, as their sessions list shows it.
+#[derive(Debug, Clone)]
+pub struct OwnSessionRow {
+    /// Public id.
+    pub id: SessionId,
+    /// Whether this is the session the list was asked from.
+    pub current: bool,
+    /// Started.
+    pub created_at: DateTime<Utc>,
+    /// Last request seen (written at most once a minute).
+    pub last_seen_at: DateTime<Utc>,
+    /// Client address when it started.
+    pub client_ip: Option<String>,
+    /// `User-Agent` when it started, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// The live sessions of `user_id` (not expired, used after `idle_since`),
+/// the one whose id hash is `current` marked, most recently used first.
+pub async fn list_for_user(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    current: Option<&[u8]>,
+    idle_since: DateTime<Utc>,
+) -> Result<Vec<OwnSessionRow>, sqlx::Error> {
+    sqlx::query_as!(
+        OwnSessionRow,
+        r#"select id as "id: SessionId", (id_hash = $2) is true as "current!",
+                  created_at, last_seen_at, client_ip, user_agent
+             from sessions
+            where user_id = $1 and expires_at > now() and last_seen_at > $3
+            order by (id_hash = $2) is true desc, last_seen_at desc, created_at desc
+            limit 200"#,
+        user_id as _,
+        current,
+        idle_since,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// End the session `id` of `user_id`; what it was, if it was theirs.
+pub async fn delete_own(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    id: SessionId,
+) -> Result<Option<OwnSessionRow>, sqlx::Error> {
+    sqlx::query_as!(
+        OwnSessionRow,
+        r#"delete from sessions where id = $1 and user_id = $2
+           returning id as "id: SessionId", false as "current!", created_at, last_seen_at,
+                     client_ip, user_agent"#,
+        id as _,
+        user_id as _,
+    )
+    .fetch_optional(db)
+    .await
 }

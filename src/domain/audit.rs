@@ -116,6 +116,8 @@ actions! {
     TotpRecoveryCodesRegenerated = "totp.recovery_codes_regenerated",
     /// An owner turned the organisation's two-factor requirement on or off.
     TenantTotpPolicyChanged = "tenant.totp_policy_changed",
+    /// A person ended one of their other sessions, or all of them.
+    SessionEnded = "session.ended",
 }
 
 #[cfg(test)]

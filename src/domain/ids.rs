@@ -94,6 +94,10 @@ id!(
     /// stable across retries.
     AlertDeliveryId
 );
+id!(
+    /// A browser session, as its owner sees it (never the cookie's hash).
+    SessionId
+);
 
 #[cfg(test)]
 mod tests {

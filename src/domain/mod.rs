@@ -4,6 +4,7 @@
 mod alert;
 mod app;
 mod audit;
+pub mod browser;
 pub mod client;
 pub mod credential;
 mod email;
@@ -21,7 +22,9 @@ pub use app::{AppId, TokenMode, parse_app_secret};
 pub use audit::AuditAction;
 pub use email::Email;
 pub use health::Health;
-pub use ids::{AlertChannelId, AlertDeliveryId, ApiKeyId, AppUuid, InviteId, TenantId, UserId};
+pub use ids::{
+    AlertChannelId, AlertDeliveryId, ApiKeyId, AppUuid, InviteId, SessionId, TenantId, UserId,
+};
 pub use name::Name;
 pub use password::NewPassword;
 pub use refresh::{ErrorClass, RefreshOutcome, Trigger};

@@ -192,6 +192,9 @@ pub fn visitor(req: &HttpRequest) -> Visitor {
         user_agent: user_agent(req).map(str::to_string),
         session_cookie: session_cookie(req),
         secure_cookies: cookies_secure(req),
+        // The pages set the visitor's page language; the API's bodies may
+        // name one.
+        language: crate::mail::Language::default(),
     }
 }
 

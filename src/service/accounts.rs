@@ -10,7 +10,6 @@ use crate::auth::session::StartedSession;
 use crate::db;
 use crate::domain::{AuditAction, Email, Name, NewPassword, Role, TenantId, UserId};
 use crate::error::ApiError;
-use crate::mail::Language;
 use crate::state::AppState;
 
 /// An organisation, by id and name.
@@ -112,7 +111,8 @@ pub async fn sign_up(
         ..visitor.audit(AuditAction::TenantCreated)
     };
     db::audit::record(&mut *tx, event.target(organization.as_str())).await?;
-    super::verification::queue(&mut tx, state, user_id, &email, Language::default()).await?;
+    db::accounts::set_language(&mut *tx, user_id, visitor.language.tag()).await?;
+    super::verification::queue(&mut tx, state, user_id, &email, visitor.language).await?;
     tx.commit().await?;
 
     let session = identity::start_session(state, visitor, user_id, Some(tenant_id)).await?;

@@ -139,5 +139,6 @@ pub async fn find_session(
         role: row.role,
         csrf_token: row.csrf_token,
         enrolment_only: row.totp_enrolment_only,
+        email_verified: row.email_verified,
     }))
 }

@@ -11,6 +11,7 @@ use crate::db;
 use crate::domain::credential as token;
 use crate::domain::{AuditAction, Email, FieldError, InviteId, NewPassword, Role, UserId};
 use crate::error::ApiError;
+use crate::mail::{self, Language, Mail};
 use crate::state::AppState;
 
 pub use crate::db::invites::{InviteByToken, InviteRow};
@@ -78,19 +79,33 @@ pub async fn create(
         .user_id
         .ok_or(ApiError::Forbidden("this needs a signed-in user"))?;
     let invite_token = token::random_token(32);
+    // With an email, a second token, mailed to it: joining with that one
+    // verifies the address.
+    let mail_token = email.as_ref().map(|_| token::random_token(32));
     let id = InviteId::new();
     let expires_at = Utc::now() + Duration::days(INVITE_DAYS);
+    let mail_hash = mail_token.as_deref().map(token::hash);
     let mut tx = state.pool.begin().await?;
     let new = db::invites::NewInvite {
         id,
         tenant_id: scope.tenant_id,
         token_hash: &token::hash(&invite_token),
+        mail_token_hash: mail_hash.as_ref().map(<[u8; 32]>::as_slice),
         email: email.as_ref(),
         role,
         created_by: user_id,
         expires_at,
     };
     db::invites::insert(&mut *tx, &new).await?;
+    if let (Some(to), Some(mail_token)) = (&email, &mail_token) {
+        let invite = InviteMail {
+            to,
+            role,
+            expires_at,
+            link: format!("{}/invite/{mail_token}", state.settings.public_base()),
+        };
+        mail_invite(&mut tx, state, actor, &invite).await?;
+    }
     let event = actor
         .audit(AuditAction::InviteCreated)
         .target(id.to_string())
@@ -104,6 +119,48 @@ pub async fn create(
         token: SecretString::from(invite_token),
         expires_at,
     })
+}
+
+/// What an invite mail says.
+struct InviteMail<'a> {
+    to: &'a Email,
+    role: Role,
+    expires_at: DateTime<Utc>,
+    link: String,
+}
+
+/// Queue the invite mail on `conn` (the invite's transaction), in the
+/// inviter's language.
+async fn mail_invite(
+    conn: &mut sqlx::PgConnection,
+    state: &AppState,
+    actor: &Actor,
+    invite: &InviteMail<'_>,
+) -> Result<(), ApiError> {
+    let me = actor.require_session()?;
+    let organization = match me.tenant_id {
+        Some(id) => db::accounts::tenant_name(&mut *conn, id).await?,
+        None => None,
+    }
+    .unwrap_or_default();
+    let language = db::accounts::credentials(&mut *conn, me.user_id)
+        .await?
+        .map_or(Language::En, |c| Language::from_tag(&c.language));
+    let context = minijinja::context! {
+        organization,
+        inviter => me.email.as_str(),
+        role => invite.role.as_str(),
+        expires => invite.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        link => invite.link.as_str(),
+    };
+    let rendered = mail::render("invite", language, &context)?;
+    mail::enqueue_in(
+        conn,
+        &state.crypto,
+        &Mail::new(invite.to.clone(), "invite.mailed", rendered),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The invites of the actor's organisation, newest first (owners and admins).
@@ -214,7 +271,9 @@ pub async fn accept(
         }
         Err(e) => return Err(e.into()),
     }
+    db::accounts::set_language(&mut *tx, user_id, visitor.language.tag()).await?;
     db::invites::mark_accepted(&mut tx, invite.id, user_id).await?;
+    joined_address(&mut tx, state, visitor, &invite, user_id, &email).await?;
     let event = db::audit::AuditEvent {
         tenant_id: tenant,
         actor_user_id: Some(user_id),
@@ -233,4 +292,30 @@ pub async fn accept(
         role: invite.role,
         session,
     })
+}
+
+/// The new member's address: verified when they joined through the link
+/// mailed to it (it proves they read that mailbox); otherwise a
+/// verification link is mailed to it, as at sign-up.
+async fn joined_address(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    visitor: &Visitor,
+    invite: &db::invites::ClaimedInvite,
+    user_id: UserId,
+    email: &Email,
+) -> Result<(), ApiError> {
+    if invite.by_mail && db::accounts::mark_verified(&mut *tx, user_id, email.as_str()).await? {
+        let event = db::audit::AuditEvent {
+            tenant_id: Some(invite.tenant_id),
+            actor_user_id: Some(user_id),
+            ..visitor.audit(AuditAction::EmailVerified)
+        };
+        let event = event
+            .target(email.as_str())
+            .detail(serde_json::json!({ "by": "invite_mail" }));
+        db::audit::record(&mut *tx, event).await?;
+        return Ok(());
+    }
+    super::verification::queue(tx, state, user_id, email, visitor.language).await
 }

@@ -196,3 +196,47 @@ pub async fn sample_appid(
         .first()
         .map_or_else(|| "wx0123456789abcdef".to_string(), |a| a.appid.clone()))
 }
+
+/// The live keys of the actor's organisation created by people who have
+/// left it (owners and admins): what the members page offers to revoke.
+pub async fn of_departed(state: &AppState, actor: &Actor) -> Result<Vec<ApiKeyRow>, ApiError> {
+    let scope = actor.require_person(Role::Admin)?;
+    Ok(db::api_keys::of_departed(&state.pool, scope.tenant_id).await?)
+}
+
+/// Revoke every live key created by `email`, a person who has left the
+/// organisation (after the members page's confirmation step); each is
+/// audited, every replica told. Returns the keys revoked (none: nothing to
+/// do, or `email` is a member's).
+pub async fn revoke_departed(
+    state: &AppState,
+    actor: &Actor,
+    email: &str,
+) -> Result<Vec<ApiKeyRow>, ApiError> {
+    let scope = actor.require_person(Role::Admin)?;
+    let mut tx = state.pool.begin().await?;
+    let keys: Vec<ApiKeyRow> = db::api_keys::of_departed(&mut *tx, scope.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|k| k.created_by_email.as_deref() == Some(email))
+        .collect();
+    for key in &keys {
+        db::api_keys::revoke(
+            &mut tx,
+            scope.tenant_id,
+            key.id,
+            api_key::REVOCATION_CHANNEL,
+        )
+        .await?;
+        let event = actor
+            .audit(AuditAction::ApiKeyRevoked)
+            .target(key.prefix.as_str())
+            .detail(serde_json::json!({ "reason": "creator_left", "created_by": email }));
+        db::audit::record(&mut *tx, event).await?;
+    }
+    tx.commit().await?;
+    for key in &keys {
+        state.auth.keys.evict(key.id);
+    }
+    Ok(keys)
+}

@@ -82,6 +82,9 @@ pub async fn change_role(
         ensure_another_owner(&mut tx, scope.tenant_id).await?;
     }
     db::accounts::set_role(&mut tx, scope.tenant_id, member_id, new_role).await?;
+    if !new_role.at_least(Role::Admin) {
+        withdraw_invites_of(&mut tx, actor, &scope, &member, "inviter_demoted").await?;
+    }
     let event = actor
         .audit(AuditAction::MemberRoleChanged)
         .target(member.email.as_str())
@@ -111,6 +114,7 @@ pub async fn remove(
     if member.role == Role::Owner {
         ensure_another_owner(&mut tx, scope.tenant_id).await?;
     }
+    withdraw_invites_of(&mut tx, actor, &scope, &member, "inviter_removed").await?;
     db::accounts::delete_member(&mut tx, scope.tenant_id, member_id).await?;
     let event = actor
         .audit(AuditAction::MemberRemoved)
@@ -118,6 +122,31 @@ pub async fn remove(
     db::audit::record(&mut *tx, event).await?;
     tx.commit().await?;
     Ok(member)
+}
+
+/// Withdraw the open invites `member` created (they were removed, or may
+/// no longer invite), each audited with `reason`.
+async fn withdraw_invites_of(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    scope: &TenantScope,
+    member: &MemberRow,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let withdrawn = db::invites::withdraw_created_by(tx, scope.tenant_id, member.id).await?;
+    for invite in withdrawn {
+        let event = actor
+            .audit(AuditAction::InviteWithdrawn)
+            .target(invite.id.to_string())
+            .detail(serde_json::json!({
+                "role": invite.role,
+                "email": invite.email,
+                "reason": reason,
+                "inviter": member.email,
+            }));
+        db::audit::record(&mut *tx, event).await?;
+    }
+    Ok(())
 }
 
 async fn lock_member(

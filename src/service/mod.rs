@@ -1,6 +1,7 @@
 //! Use cases, each written once and called by every adapter (the REST API,
 //! the WeChat-compatible endpoints, the web UI).
 
+pub mod account;
 pub mod accounts;
 pub mod alerts;
 pub mod apps;
@@ -86,6 +87,9 @@ pub struct Visitor {
     /// Whether a session cookie set for this visitor is `Secure` (the
     /// request came over HTTPS, or the override is set).
     pub secure_cookies: bool,
+    /// The language the visitor reads (the pages' choice; the API's body
+    /// may name one): a new account's mails are in it.
+    pub language: crate::mail::Language,
 }
 
 /// The session cookie is a credential: `Debug` says only whether there is one.
@@ -99,6 +103,7 @@ impl std::fmt::Debug for Visitor {
                 &self.session_cookie.as_ref().map(|_| crate::secret::MASK),
             )
             .field("secure_cookies", &self.secure_cookies)
+            .field("language", &self.language)
             .finish()
     }
 }

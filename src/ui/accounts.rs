@@ -80,7 +80,8 @@ pub async fn signup(
         email: &email,
         password: password.into_secret(),
     };
-    match accounts::sign_up(&state, &visitor(&req), input).await {
+    let visitor = super::account::visitor_of(&page, &req);
+    match accounts::sign_up(&state, &visitor, input).await {
         Ok(account) => {
             let mut res = redirect_with_flash("/dashboard", "ok", "flash_welcome", "");
             let _ = res.add_cookie(&account.session.cookie);

@@ -12,7 +12,6 @@ use super::pages::{FieldErrors, field_errors, one, when};
 use super::people::role_name;
 use super::{Page, redirect_with_flash};
 use crate::error::ApiError;
-use crate::http::identity::visitor;
 use crate::service::invites::{self, ClosedInvite, InviteByToken};
 use crate::state::AppState;
 
@@ -122,7 +121,8 @@ pub async fn accept_invite(
         );
     }
     let password = password.into_secret();
-    match invites::accept(&state, &visitor(&req), &path, &email, password).await {
+    let visitor = super::account::visitor_of(&page, &req);
+    match invites::accept(&state, &visitor, &path, &email, password).await {
         Ok(joined) => {
             let key = format!("invite_joined_{}", joined.role.as_str());
             let mut res = redirect_with_flash("/dashboard", "ok", &key, "");

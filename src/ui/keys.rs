@@ -28,6 +28,9 @@ struct KeyLine {
     created_at: String,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
+    /// Who created it (their email), and whether they have left.
+    created_by: Option<String>,
+    creator_left: bool,
 }
 
 /// The create-key form as posted; `apps` repeats, once per ticked app
@@ -123,6 +126,8 @@ impl KeyLine {
             created_at: when(k.created_at),
             last_used_at: k.last_used_at.map(when),
             revoked_at: k.revoked_at.map(when),
+            creator_left: k.created_by.is_none() && k.created_by_email.is_some(),
+            created_by: k.created_by_email,
         }
     }
 }

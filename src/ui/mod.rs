@@ -10,12 +10,14 @@
 //! account of the attacker's choosing (login CSRF); a present `Origin` or
 //! `Sec-Fetch-Site` must also name this host.
 
+pub mod account;
 pub mod accounts;
 pub mod app_limit;
 pub mod app_page;
 pub mod apps;
 pub mod audit;
 pub mod charts;
+pub mod departed;
 pub mod i18n;
 pub mod join;
 pub mod keys;
@@ -96,6 +98,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(recovery::verify_form))
                 .route(web::post().to(recovery::verify)),
         )
+        // The account page: profile, password, sessions.
+        .configure(account::routes)
+        .configure(departed::routes)
         .route("/dashboard", web::get().to(apps::dashboard))
         .service(
             web::resource("/apps/new")
@@ -271,7 +276,11 @@ impl Page {
         let full = context! {
             lang => self.lang.tag(),
             t => self.lang.messages(),
-            user => self.user.as_ref().map(|u| context! { email => u.email.as_str(), role => u.role.as_str() }),
+            user => self.user.as_ref().map(|u| context! {
+                email => u.email.as_str(),
+                role => u.role.as_str(),
+                verified => u.email_verified,
+            }),
             csrf_token => self.user.as_ref().map(|u| u.csrf_token.as_str()),
             flash => Serde(&self.flash),
             path => self.path.as_str(),

@@ -159,13 +159,17 @@ async fn members_page(
         Err(e) => return page.error(&e),
     };
     let can_manage = scope.role.at_least(Role::Admin);
-    let invites = if can_manage {
-        match invites::list(state, actor).await {
+    let (invites, departed) = if can_manage {
+        let loaded = async {
+            let invites = invites::list(state, actor).await?;
+            Ok::<_, ApiError>((invites, super::departed::groups(state, actor).await?))
+        };
+        match loaded.await {
             Ok(rows) => rows,
             Err(e) => return page.error(&e),
         }
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let owners = members.iter().filter(|m| m.role == Role::Owner).count();
     let lines: Vec<MemberLine> = members
@@ -197,6 +201,7 @@ async fn members_page(
             errors => Serde(&view.errors),
             row_errors => Serde(&view.row_errors),
             created => Serde(&view.created),
+            departed => Serde(&departed),
         },
     )
 }

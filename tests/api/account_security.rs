@@ -12,7 +12,7 @@ use crate::helpers::{
 const NEW_PASSWORD: &str = "a brand new passphrase 42";
 
 /// The token of the first `{base}/{page}?token=…` link in `message`.
-fn link_token(message: &str, page: &str) -> String {
+pub(crate) fn link_token(message: &str, page: &str) -> String {
     let text = message.replace("=\r\n", "").replace("=3D", "=");
     let marker = format!("http://vault.test/{page}?token=");
     let start = text
@@ -25,7 +25,7 @@ fn link_token(message: &str, page: &str) -> String {
         .collect()
 }
 
-async fn app_with_sink() -> Option<(SmtpSink, TestApp)> {
+pub(crate) async fn app_with_sink() -> Option<(SmtpSink, TestApp)> {
     let sink = SmtpSink::start(0, 0)?;
     let app = spawn_app_with_settings(settings_from(&[
         "--smtp-url",

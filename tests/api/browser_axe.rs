@@ -210,6 +210,7 @@ async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_
         ("/audit".to_string(), "main h1"),
         ("/account/two-factor".to_string(), "main h1"),
         ("/status".to_string(), "main h1"),
+        ("/account".to_string(), "#sessions"),
     ];
     check_pages(&client, &base, &axe, &owner_pages).await;
     assert_latency_chart(&client, &url(&format!("/lang/en?back=/apps/{APPID}"))).await;

@@ -6,7 +6,12 @@
     reason = "a scenario test reads best as one story"
 )]
 
+mod account_banner;
+mod account_invites;
+mod account_language;
+mod account_leaving;
 mod account_security;
+mod account_sessions;
 mod accounts;
 mod accounts_roles;
 mod accounts_tenants;
@@ -16,6 +21,7 @@ mod apps;
 mod apps_access;
 mod browser;
 mod browser_a11y;
+mod browser_account;
 mod browser_axe;
 mod browser_ops;
 mod browser_people;

@@ -3,6 +3,7 @@
 //! in the OpenAPI document (`super::openapi`) as they are. Never a database
 //! row on the wire, never a body built by hand.
 
+pub mod account;
 pub mod alerts;
 pub mod apps;
 pub mod ops;

@@ -177,6 +177,12 @@ pub struct ApiKeyView {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Revocation time, if revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Who created it: their user id while they are a member (`null`
+    /// once they left).
+    pub created_by: Option<UserId>,
+    /// The email of who created it, kept after they leave (`null` for
+    /// keys older than this record).
+    pub created_by_email: Option<String>,
 }
 
 impl From<ApiKeyRow> for ApiKeyView {
@@ -191,6 +197,8 @@ impl From<ApiKeyRow> for ApiKeyView {
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
+            created_by: k.created_by,
+            created_by_email: k.created_by_email,
         }
     }
 }
