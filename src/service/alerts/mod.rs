@@ -25,6 +25,8 @@ pub const MAX_CHANNELS: usize = 50;
 pub const MAX_SECRET_LEN: usize = 200;
 /// Most apps a channel may be limited to.
 const MAX_APPS: usize = 100;
+/// Most apps the page offers to limit a channel to.
+const MAX_APP_CHOICES: i64 = 200;
 
 /// The events a channel gets when it names none: every app event.
 pub const DEFAULT_EVENTS: [EventType; 4] = [
@@ -252,15 +254,22 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<ChannelRow>, Ap
     Ok(db::alerts::list_channels(&state.pool, scope.tenant_id).await?)
 }
 
-/// Delete a channel; its pending deliveries go with it.
-pub async fn delete(state: &AppState, actor: &Actor, id: AlertChannelId) -> Result<(), ApiError> {
+/// Delete a channel; its pending deliveries go with it. The channel's name.
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    id: AlertChannelId,
+) -> Result<String, ApiError> {
     let scope = actor.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
+    let Some(channel) = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await? else {
+        return Err(ApiError::NotFound("alert channel"));
+    };
     if !db::alerts::delete_channel(&mut tx, scope.tenant_id, id).await? {
         return Err(ApiError::NotFound("alert channel"));
     }
     tx.commit().await?;
-    Ok(())
+    Ok(channel.name)
 }
 
 /// Send a `test` event to a channel now; the delivery as it went (a
@@ -299,4 +308,27 @@ pub async fn deliveries(
     };
     let rows = db::alerts::list_deliveries(&state.pool, id, limit).await?;
     Ok((channel, rows))
+}
+
+/// What the alerts page shows: the channels, whether the person may manage
+/// them, and (for those who may) the apps a new channel can be limited to.
+pub async fn page(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<(Vec<ChannelRow>, bool, Vec<super::keys::AppChoice>), ApiError> {
+    let scope = actor.require(Role::Viewer)?;
+    let channels = db::alerts::list_channels(&state.pool, scope.tenant_id).await?;
+    let manage = scope.role.at_least(Role::Admin);
+    if !manage {
+        return Ok((channels, false, Vec::new()));
+    }
+    let apps = db::apps::list(&state.pool, scope.tenant_id, None, None, MAX_APP_CHOICES).await?;
+    let apps = apps
+        .into_iter()
+        .map(|a| super::keys::AppChoice {
+            appid: a.appid,
+            name: a.name,
+        })
+        .collect();
+    Ok((channels, true, apps))
 }
