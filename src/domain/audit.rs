@@ -101,6 +101,12 @@ actions! {
     PasswordReset = "password.reset",
     /// A person changed their password (their other sessions ended).
     PasswordChanged = "password.changed",
+    /// An alert channel was created.
+    AlertChannelCreated = "alert_channel.created",
+    /// An alert channel was deleted.
+    AlertChannelDeleted = "alert_channel.deleted",
+    /// A test was sent to an alert channel.
+    AlertChannelTested = "alert_channel.tested",
 }
 
 #[cfg(test)]
@@ -136,7 +142,7 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration = include_str!("../../migrations/20261202001003_audit_actions_accounts.sql");
+        let migration = include_str!("../../migrations/20261203002001_audit_actions_alerts.sql");
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

@@ -144,5 +144,33 @@ async fn an_owner_adds_a_webhook_and_a_wecom_robot_and_reads_their_answers() {
     assert_eq!(got[0].body, got[1].body);
     assert!(!source(&client).await.contains(HOOK_SECRET));
 
+    // The audit log names both channels' creation and tests, never a secret.
+    let audit: Vec<(String, String, String)> = sqlx::query_as(
+        "select action, target, detail::text from audit_log
+         where action like 'alert_channel.%' order by id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|(a, t, _)| (a.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("alert_channel.created", "Ops hook"),
+            ("alert_channel.created", "On-call group"),
+            ("alert_channel.tested", "Ops hook"),
+            ("alert_channel.tested", "On-call group"),
+        ]
+    );
+    for (_, _, detail) in &audit {
+        assert!(
+            !detail.contains(HOOK_SECRET) && !detail.contains("robot-key-0042"),
+            "{detail}"
+        );
+    }
+
     client.close().await.unwrap();
 }

@@ -193,4 +193,7 @@ async fn owners_add_and_delete_channels_and_viewers_only_see_them() {
         count(&app.pool, "select count(*) from alert_channels").await,
         0
     );
+    let audited = "select count(*) from audit_log where target = 'Ops hook'
+                   and action in ('alert_channel.created', 'alert_channel.deleted')";
+    assert_eq!(count(&app.pool, audited).await, 2);
 }

@@ -13,7 +13,7 @@ use crate::db;
 use crate::db::alerts::NewChannel as NewChannelRow;
 pub use crate::db::alerts::{ChannelRow, DeliveryRow};
 use crate::domain::{
-    AlertChannelId, AppId, ChannelKind, EventType, FieldError, Name, Role, TenantId,
+    AlertChannelId, AppId, AuditAction, ChannelKind, EventType, FieldError, Name, Role, TenantId,
 };
 use crate::error::ApiError;
 use crate::secret::SigningSecret;
@@ -117,6 +117,13 @@ pub async fn create(
         appids: apps,
     };
     db::alerts::insert_channel(&mut tx, &row).await?;
+    let event = actor
+        .audit(AuditAction::AlertChannelCreated)
+        .target(name.as_str())
+        .detail(
+            serde_json::json!({ "channel": id, "kind": kind.as_str(), "url": row.url_display }),
+        );
+    db::audit::record(&mut *tx, event).await?;
     let stored = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await?;
     tx.commit().await?;
     stored.ok_or(ApiError::NotFound("alert channel"))
@@ -268,6 +275,11 @@ pub async fn delete(
     if !db::alerts::delete_channel(&mut tx, scope.tenant_id, id).await? {
         return Err(ApiError::NotFound("alert channel"));
     }
+    let event = actor
+        .audit(AuditAction::AlertChannelDeleted)
+        .target(channel.name.as_str())
+        .detail(serde_json::json!({ "channel": id, "kind": channel.kind.as_str() }));
+    db::audit::record(&mut *tx, event).await?;
     tx.commit().await?;
     Ok(channel.name)
 }
@@ -281,13 +293,15 @@ pub async fn send_test(
 ) -> Result<DeliveryRow, ApiError> {
     let scope = actor.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
-    if db::alerts::get_channel(&mut *tx, scope.tenant_id, id)
-        .await?
-        .is_none()
-    {
+    let Some(channel) = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await? else {
         return Err(ApiError::NotFound("alert channel"));
-    }
+    };
     let delivery = db::alerts::record_test(&mut tx, scope.tenant_id, id).await?;
+    let event = actor
+        .audit(AuditAction::AlertChannelTested)
+        .target(channel.name.as_str())
+        .detail(serde_json::json!({ "channel": id, "kind": channel.kind.as_str(), "delivery": delivery }));
+    db::audit::record(&mut *tx, event).await?;
     tx.commit().await?;
     deliver::deliver_now(state, scope.tenant_id, delivery).await?;
     db::alerts::get_delivery(&state.pool, scope.tenant_id, delivery)
