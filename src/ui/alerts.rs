@@ -110,6 +110,7 @@ pub struct ChannelForm {
     kind: String,
     name: String,
     url: String,
+    to: String,
     #[serde(skip)]
     secret: SigningSecret,
     events: Vec<String>,
@@ -134,6 +135,7 @@ impl ChannelForm {
                 "kind" => form.kind = value,
                 "name" => form.name = value,
                 "url" => form.url = value,
+                "to" => form.to = value,
                 "secret" => form.secret = SigningSecret::from(value),
                 "events" => form.events.push(value),
                 "apps" => form.apps.push(value),
@@ -249,6 +251,7 @@ pub async fn create_channel(
         kind: &form.kind,
         name: &form.name,
         url: &form.url,
+        to: Some(&form.to),
         secret: Some(&form.secret),
         events: Some(&form.events),
         apps: Some(&form.apps),

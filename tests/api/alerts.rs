@@ -460,7 +460,7 @@ async fn targets_and_fields_are_checked_and_viewers_see_no_secret() {
     let res = owner
         .post_json(
             "/api/v1/alert-channels",
-            &json!({ "kind": "email", "name": "", "url": "x", "secret": "s".repeat(201),
+            &json!({ "kind": "sms", "name": "", "url": "x", "secret": "s".repeat(201),
                      "events": ["app.nope"], "apps": ["wx0000000000000001"] }),
         )
         .await;

@@ -11,6 +11,7 @@ mod accounts;
 mod accounts_roles;
 mod accounts_tenants;
 mod alerts;
+mod alerts_email;
 mod alerts_snippets;
 mod apps;
 mod apps_access;

@@ -4,6 +4,7 @@
 //! them, never a secret.
 
 pub mod deliver;
+pub mod mail;
 pub mod message;
 pub mod target;
 
@@ -38,12 +39,15 @@ pub const DEFAULT_EVENTS: [EventType; 4] = [
 
 /// A channel as asked for.
 pub struct NewChannel<'a> {
-    /// `webhook`, `wecom`, `feishu` or `dingtalk`.
+    /// `webhook`, `wecom`, `feishu`, `dingtalk` or `email`.
     pub kind: &'a str,
     /// A name to recognise it by.
     pub name: &'a str,
-    /// The target URL.
+    /// The target URL (not for `email`).
     pub url: &'a str,
+    /// `email` only: `members` (or nothing) for the verified owners and
+    /// admins, else one address.
+    pub to: Option<&'a str>,
     /// The optional signing secret.
     pub secret: Option<&'a SigningSecret>,
     /// Event type names; `None`: [`DEFAULT_EVENTS`].
@@ -67,13 +71,13 @@ pub async fn create(
         errors.push(FieldError::new(
             "kind",
             "invalid_kind",
-            "kind must be one of webhook, wecom, feishu, dingtalk",
+            "kind must be one of webhook, wecom, feishu, dingtalk, email",
         ));
     }
     let name = Name::parse("name", input.name)
         .map_err(|e| errors.push(e))
         .ok();
-    let url = check_target(state, input.url)
+    let url = channel_target(state, kind, input)
         .await
         .map_err(|e| errors.push(e))
         .ok();
@@ -111,7 +115,11 @@ pub async fn create(
         kind,
         name: name.as_str(),
         url_ciphertext: &url_ciphertext,
-        url_display: &target::masked(kind, &url),
+        url_display: &if kind == ChannelKind::Email {
+            url.clone()
+        } else {
+            target::masked(kind, &url)
+        },
         secret_ciphertext: ciphertext.as_deref(),
         events: &events,
         appids: apps,
@@ -127,6 +135,26 @@ pub async fn create(
     let stored = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await?;
     tx.commit().await?;
     stored.ok_or(ApiError::NotFound("alert channel"))
+}
+
+/// The stored target: a mail channel's recipient, else the URL as checked
+/// by the URL and address rules.
+async fn channel_target(
+    state: &AppState,
+    kind: Option<ChannelKind>,
+    input: &NewChannel<'_>,
+) -> Result<String, FieldError> {
+    if kind != Some(ChannelKind::Email) {
+        return check_target(state, input.url).await;
+    }
+    if !input.url.trim().is_empty() {
+        return Err(FieldError::new(
+            "url",
+            "not_supported_email",
+            "mail channels have no url: leave it empty and give `to` (an address, or `members`)",
+        ));
+    }
+    mail::target(input.to)
 }
 
 /// The channel's URL and (non-empty) secret under the key ring.
@@ -173,6 +201,13 @@ async fn check_target(state: &AppState, raw: &str) -> Result<String, FieldError>
 
 fn check_secret(kind: Option<ChannelKind>, secret: Option<&str>) -> Option<FieldError> {
     let secret = secret.filter(|s| !s.is_empty())?;
+    if kind == Some(ChannelKind::Email) {
+        return Some(FieldError::new(
+            "secret",
+            "not_supported_email",
+            "mail alerts are not signed: leave secret empty",
+        ));
+    }
     if kind == Some(ChannelKind::Wecom) {
         return Some(FieldError::new(
             "secret",
