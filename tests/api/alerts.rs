@@ -46,6 +46,8 @@ impl Received {
 struct Inbox {
     got: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<(u16, String)>>,
+    /// How many of the next requests are held (answered after two minutes).
+    holds: std::sync::atomic::AtomicUsize,
 }
 
 /// A real HTTP receiver on 127.0.0.1 that records every request.
@@ -85,6 +87,14 @@ impl Receiver {
         script.extend(answers.iter().map(|(s, b)| (*s, (*b).to_string())));
     }
 
+    /// Hold the next `n` requests: recorded, then answered only after two
+    /// minutes (longer than any test waits).
+    pub(crate) fn hold(&self, n: usize) {
+        self.inbox
+            .holds
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub(crate) fn got(&self, path: &str) -> Vec<Received> {
         let got = self.inbox.got.lock().unwrap();
         got.iter().filter(|r| r.path == path).cloned().collect()
@@ -120,6 +130,17 @@ async fn receive(req: HttpRequest, body: web::Bytes, inbox: web::Data<Inbox>) ->
             .collect(),
         body: body.to_vec(),
     });
+    let held = inbox
+        .holds
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if held {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
     let (status, answer) = inbox
         .script
         .lock()
