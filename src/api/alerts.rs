@@ -17,12 +17,18 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannelRequest {
-    /// `webhook`, `wecom`, `feishu` or `dingtalk`.
+    /// `webhook`, `wecom`, `feishu`, `dingtalk` or `email`.
     kind: String,
     /// A name to recognise it by.
     name: String,
-    /// The target: your HTTPS endpoint, or the robot's webhook address.
+    /// The target: your HTTPS endpoint, or the robot's webhook address
+    /// (not for `email`).
+    #[serde(default)]
     url: String,
+    /// `email` only: `members` (the default) mails every verified owner and
+    /// admin in their language; an address mails that address.
+    #[serde(default)]
+    to: Option<String>,
     /// Signing secret (webhook: HMAC key; Feishu and DingTalk: the robot's
     /// signing secret; WeCom robots do not sign). Never shown again.
     #[schema(value_type = Option<String>)]
@@ -57,6 +63,7 @@ pub async fn create(
         kind: &body.kind,
         name: &body.name,
         url: &body.url,
+        to: body.to.as_deref(),
         secret: body.secret.as_ref(),
         events: body.events.as_deref(),
         apps: body.apps.as_deref(),

@@ -450,3 +450,37 @@ pub async fn prune(pool: &PgPool, before: DateTime<Utc>) -> Result<u64, sqlx::Er
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Addresses and languages of the organisation's verified, active owners
+/// and admins: whom a `members` mail channel mails.
+pub async fn mail_members(
+    ex: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"select email, language from users
+           where tenant_id = $1 and role in ('owner', 'admin')
+             and email_verified_at is not null and disabled_at is null
+           order by created_at, id"#,
+        tenant_id as _,
+    )
+    .fetch_all(ex)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.email, r.language)).collect())
+}
+
+/// The language of the organisation's member with address `email`, if
+/// one has it.
+pub async fn mail_language(
+    ex: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+    email: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select language from users where tenant_id = $1 and lower(email) = lower($2)",
+        tenant_id as _,
+        email,
+    )
+    .fetch_optional(ex)
+    .await
+}

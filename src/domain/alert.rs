@@ -18,6 +18,9 @@ pub enum ChannelKind {
     Feishu,
     /// A DingTalk custom robot.
     Dingtalk,
+    /// Mail through the service's mailer, to the organisation's verified
+    /// owners and admins or to one address.
+    Email,
 }
 
 impl ChannelKind {
@@ -28,11 +31,18 @@ impl ChannelKind {
             Self::Wecom => "wecom",
             Self::Feishu => "feishu",
             Self::Dingtalk => "dingtalk",
+            Self::Email => "email",
         }
     }
 
     /// Every kind, in the order forms offer them.
-    pub const ALL: [Self; 4] = [Self::Webhook, Self::Wecom, Self::Feishu, Self::Dingtalk];
+    pub const ALL: [Self; 5] = [
+        Self::Webhook,
+        Self::Wecom,
+        Self::Feishu,
+        Self::Dingtalk,
+        Self::Email,
+    ];
 
     /// The kind named `name`.
     pub fn parse(name: &str) -> Option<Self> {
@@ -124,6 +134,6 @@ mod tests {
             let json = serde_json::to_string(&event).unwrap();
             assert_eq!(json, format!("\"{}\"", event.as_str()));
         }
-        assert_eq!(ChannelKind::parse("email"), None);
+        assert_eq!(ChannelKind::parse("sms"), None);
     }
 }

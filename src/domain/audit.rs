@@ -118,6 +118,12 @@ actions! {
     TenantTotpPolicyChanged = "tenant.totp_policy_changed",
     /// A person ended one of their other sessions, or all of them.
     SessionEnded = "session.ended",
+    /// An alert channel was created.
+    AlertChannelCreated = "alert_channel.created",
+    /// An alert channel was deleted.
+    AlertChannelDeleted = "alert_channel.deleted",
+    /// A test was sent to an alert channel.
+    AlertChannelTested = "alert_channel.tested",
 }
 
 #[cfg(test)]

@@ -60,6 +60,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         "zh-CN/invite.html",
         include_str!("../../web/mail/zh-CN/invite.html"),
     ),
+    ("en/alert.txt", include_str!("../../web/mail/en/alert.txt")),
+    (
+        "en/alert.html",
+        include_str!("../../web/mail/en/alert.html"),
+    ),
+    (
+        "zh-CN/alert.txt",
+        include_str!("../../web/mail/zh-CN/alert.txt"),
+    ),
+    (
+        "zh-CN/alert.html",
+        include_str!("../../web/mail/zh-CN/alert.html"),
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -152,7 +165,7 @@ mod tests {
     fn every_template_renders_in_both_languages_and_escapes_html() {
         for (lang, name) in [Language::En, Language::ZhCn]
             .into_iter()
-            .flat_map(|l| ["password_reset", "verify_email", "invite"].map(|n| (l, n)))
+            .flat_map(|l| ["password_reset", "verify_email", "invite", "alert"].map(|n| (l, n)))
         {
             let link = "https://vault.example.com/reset?token=a&b=<c>";
             let mail = render(name, lang, &minijinja::context! { link }).expect("renders");

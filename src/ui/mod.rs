@@ -12,6 +12,7 @@
 
 pub mod account;
 pub mod accounts;
+pub mod alerts;
 pub mod app_limit;
 pub mod app_page;
 pub mod apps;
@@ -135,6 +136,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(join::accept_invite)),
         )
         .route("/audit", web::get().to(audit::audit))
+        .configure(alerts::configure)
         .route("/apps/{appid}", web::get().to(app_page::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
         .route(

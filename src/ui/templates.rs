@@ -46,6 +46,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../../web/templates/error.html")),
     ("keys.html", include_str!("../../web/templates/keys.html")),
     (
+        "alerts.html",
+        include_str!("../../web/templates/alerts.html"),
+    ),
+    (
+        "alert_channel.html",
+        include_str!("../../web/templates/alert_channel.html"),
+    ),
+    (
         "status.html",
         include_str!("../../web/templates/status.html"),
     ),

@@ -21,22 +21,22 @@ use crate::refresh::{json_of, register};
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 }
@@ -46,17 +46,19 @@ impl Received {
 struct Inbox {
     got: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<(u16, String)>>,
+    /// How many of the next requests are held (answered after two minutes).
+    holds: std::sync::atomic::AtomicUsize,
 }
 
 /// A real HTTP receiver on 127.0.0.1 that records every request.
-struct Receiver {
-    base: String,
+pub(crate) struct Receiver {
+    pub(crate) base: String,
     inbox: Arc<Inbox>,
     server: actix_web::dev::ServerHandle,
 }
 
 impl Receiver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let inbox = Arc::new(Inbox::default());
         let shared = web::Data::from(inbox.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -80,18 +82,26 @@ impl Receiver {
     }
 
     /// Answer the next requests with these, in order.
-    fn script(&self, answers: &[(u16, &str)]) {
+    pub(crate) fn script(&self, answers: &[(u16, &str)]) {
         let mut script = self.inbox.script.lock().unwrap();
         script.extend(answers.iter().map(|(s, b)| (*s, (*b).to_string())));
     }
 
-    fn got(&self, path: &str) -> Vec<Received> {
+    /// Hold the next `n` requests: recorded, then answered only after two
+    /// minutes (longer than any test waits).
+    pub(crate) fn hold(&self, n: usize) {
+        self.inbox
+            .holds
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn got(&self, path: &str) -> Vec<Received> {
         let got = self.inbox.got.lock().unwrap();
         got.iter().filter(|r| r.path == path).cloned().collect()
     }
 
     /// Wait until `path` got `n` requests (at most `within`).
-    async fn wait_for(&self, path: &str, n: usize, within: Duration) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, path: &str, n: usize, within: Duration) -> Vec<Received> {
         let deadline = Instant::now() + within;
         loop {
             let got = self.got(path);
@@ -120,6 +130,17 @@ async fn receive(req: HttpRequest, body: web::Bytes, inbox: web::Data<Inbox>) ->
             .collect(),
         body: body.to_vec(),
     });
+    let held = inbox
+        .holds
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if held {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
     let (status, answer) = inbox
         .script
         .lock()
@@ -139,7 +160,7 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 
 /// The webhook signature as a receiver checks it (DESIGN: HMAC-SHA256 over
 /// `timestamp + "." + raw body`).
-fn assert_signed(r: &Received, secret: &str) {
+pub(crate) fn assert_signed(r: &Received, secret: &str) {
     let ts = r
         .header("X-Tokenvault-Timestamp")
         .expect("timestamp header");
@@ -159,7 +180,7 @@ fn assert_signed(r: &Received, secret: &str) {
 
 /// Settings of a replica that talks to the simulator and may send alerts to
 /// the receivers on 127.0.0.1, retrying after a second.
-fn alert_settings(wechat: &str) -> Settings {
+pub(crate) fn alert_settings(wechat: &str) -> Settings {
     let mut s = sim_settings(wechat);
     s.alerts.allow_private_targets = true;
     s.alerts.poll_seconds = 1;
@@ -174,7 +195,7 @@ async fn create_channel(owner: &Browser, body: Value) -> Value {
     json_of(res).await
 }
 
-const HOOK_SECRET: &str = "whsec-0123456789";
+pub(crate) const HOOK_SECRET: &str = "whsec-0123456789";
 
 #[tokio::test]
 async fn two_replicas_send_one_signed_failing_then_one_recovered_alert_and_damp_flapping() {
@@ -460,7 +481,7 @@ async fn targets_and_fields_are_checked_and_viewers_see_no_secret() {
     let res = owner
         .post_json(
             "/api/v1/alert-channels",
-            &json!({ "kind": "email", "name": "", "url": "x", "secret": "s".repeat(201),
+            &json!({ "kind": "sms", "name": "", "url": "x", "secret": "s".repeat(201),
                      "events": ["app.nope"], "apps": ["wx0000000000000001"] }),
         )
         .await;

@@ -136,7 +136,14 @@ async fn on_a_phone_nothing_scrolls_sideways_and_tab_reaches_the_skip_link_then_
         assert_tab_order(&client, path).await;
     }
     // The other pages fit too (no screenshots: the two above show the layout).
-    for path in ["/apps/new", "/keys", "/members", "/audit", "/status"] {
+    for path in [
+        "/apps/new",
+        "/keys",
+        "/alerts",
+        "/members",
+        "/audit",
+        "/status",
+    ] {
         client.goto(&url(path)).await.unwrap();
         text_when(&client, "main h1").await;
         assert_fits(&client, path).await;

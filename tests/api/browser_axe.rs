@@ -205,6 +205,7 @@ async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_
         (format!("/apps/{APPID}"), ".problem"),
         ("/apps/new".to_string(), "main h1"),
         ("/keys".to_string(), "main h1"),
+        ("/alerts".to_string(), "main h1"),
         ("/members".to_string(), "main h1"),
         ("/members/invite".to_string(), "main h1"),
         ("/audit".to_string(), "main h1"),

@@ -150,6 +150,24 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
     TestApp::new(started, db)
 }
 
+/// A replica the test kills (`TestApp::spawn_killable_replica`).
+pub struct Replica {
+    /// Its address.
+    pub address: String,
+    running: Running,
+}
+
+impl Replica {
+    /// Kill it as a crashed process dies, mid-work: its background jobs
+    /// aborted, its server stopped without finishing the requests in flight
+    /// (their futures, transactions and connections dropped with the
+    /// workers' runtimes).
+    pub async fn kill(mut self) {
+        drop(self.running.jobs.take());
+        self.running.server.stop(false).await;
+    }
+}
+
 /// A replica started on a test database: its address, its pool, and what runs.
 struct Started {
     address: String,
@@ -207,6 +225,15 @@ impl TestApp {
     /// Another replica with `settings`; returns its address.
     pub async fn spawn_replica_with(&self, settings: Settings) -> String {
         self.keep(start_server_with(&self.db, settings).await)
+    }
+
+    /// Another replica with `settings` that the test can kill.
+    pub async fn spawn_killable_replica(&self, settings: Settings) -> Replica {
+        let started = start_server_with(&self.db, settings).await;
+        Replica {
+            address: started.address,
+            running: started.running,
+        }
     }
 
     /// Keep a replica running for as long as this app; its address.

@@ -41,7 +41,8 @@ pub struct Sent {
 }
 
 impl Sent {
-    fn failed(error: impl Into<String>, retryable: bool, started: Instant) -> Self {
+    /// A failed attempt that got no answer.
+    pub fn failed(error: impl Into<String>, retryable: bool, started: Instant) -> Self {
         Self {
             ok: false,
             http_status: None,
@@ -60,7 +61,7 @@ pub async fn deliver_due(state: &AppState) -> Result<bool, sqlx::Error> {
     let Some(d) = db::alerts::claim_due(&mut tx).await? else {
         return Ok(false);
     };
-    let sent = send(state, &d).await;
+    let sent = attempt(&mut tx, state, &d).await;
     store(&mut tx, state, &d, &sent).await?;
     tx.commit().await?;
     Ok(true)
@@ -77,10 +78,20 @@ pub async fn deliver_now(
     let Some(d) = db::alerts::claim_one(&mut tx, tenant_id, id).await? else {
         return Ok(None);
     };
-    let sent = send(state, &d).await;
+    let sent = attempt(&mut tx, state, &d).await;
     store(&mut tx, state, &d, &sent).await?;
     tx.commit().await?;
     Ok(Some(sent))
+}
+
+/// One attempt at `d`: mail channels queue their mails in the delivery's
+/// transaction `tx`; the others are sent over HTTP.
+async fn attempt(tx: &mut sqlx::PgConnection, state: &AppState, d: &ClaimedDelivery) -> Sent {
+    if d.kind == crate::domain::ChannelKind::Email {
+        super::mail::deliver(tx, state, d).await
+    } else {
+        send(state, d).await
+    }
 }
 
 async fn store(

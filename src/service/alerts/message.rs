@@ -98,7 +98,7 @@ pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
 }
 
 /// The headline of an event, in English and Chinese.
-fn headline(event: EventType) -> (&'static str, &'static str) {
+pub fn headline(event: EventType) -> (&'static str, &'static str) {
     match event {
         EventType::AppFailing => ("is failing", "令牌刷新失败"),
         EventType::AppRecovered => ("has recovered", "已恢复"),
@@ -198,6 +198,9 @@ pub fn build(
             }
             body
         }
+        // Mail channels are not posted: `super::mail` queues mails; this
+        // body is what the request would carry.
+        ChannelKind::Email => serde_json::json!({ "text": text(d, page) }),
         ChannelKind::Dingtalk => {
             if let Some(secret) = secret {
                 let ts = now.timestamp_millis();
@@ -234,7 +237,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// error code): WeCom and DingTalk `errcode`, Feishu `code` or `StatusCode`
 /// other than 0. A webhook's 2xx is always success.
 pub fn robot_error(kind: ChannelKind, answer: &[u8]) -> Option<String> {
-    if kind == ChannelKind::Webhook {
+    if matches!(kind, ChannelKind::Webhook | ChannelKind::Email) {
         return None;
     }
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(answer) else {

@@ -4,6 +4,7 @@
 //! them, never a secret.
 
 pub mod deliver;
+pub mod mail;
 pub mod message;
 pub mod target;
 
@@ -13,7 +14,7 @@ use crate::db;
 use crate::db::alerts::NewChannel as NewChannelRow;
 pub use crate::db::alerts::{ChannelRow, DeliveryRow};
 use crate::domain::{
-    AlertChannelId, AppId, ChannelKind, EventType, FieldError, Name, Role, TenantId,
+    AlertChannelId, AppId, AuditAction, ChannelKind, EventType, FieldError, Name, Role, TenantId,
 };
 use crate::error::ApiError;
 use crate::secret::SigningSecret;
@@ -25,6 +26,8 @@ pub const MAX_CHANNELS: usize = 50;
 pub const MAX_SECRET_LEN: usize = 200;
 /// Most apps a channel may be limited to.
 const MAX_APPS: usize = 100;
+/// Most apps the page offers to limit a channel to.
+const MAX_APP_CHOICES: i64 = 200;
 
 /// The events a channel gets when it names none: every app event.
 pub const DEFAULT_EVENTS: [EventType; 4] = [
@@ -36,12 +39,15 @@ pub const DEFAULT_EVENTS: [EventType; 4] = [
 
 /// A channel as asked for.
 pub struct NewChannel<'a> {
-    /// `webhook`, `wecom`, `feishu` or `dingtalk`.
+    /// `webhook`, `wecom`, `feishu`, `dingtalk` or `email`.
     pub kind: &'a str,
     /// A name to recognise it by.
     pub name: &'a str,
-    /// The target URL.
+    /// The target URL (not for `email`).
     pub url: &'a str,
+    /// `email` only: `members` (or nothing) for the verified owners and
+    /// admins, else one address.
+    pub to: Option<&'a str>,
     /// The optional signing secret.
     pub secret: Option<&'a SigningSecret>,
     /// Event type names; `None`: [`DEFAULT_EVENTS`].
@@ -65,13 +71,13 @@ pub async fn create(
         errors.push(FieldError::new(
             "kind",
             "invalid_kind",
-            "kind must be one of webhook, wecom, feishu, dingtalk",
+            "kind must be one of webhook, wecom, feishu, dingtalk, email",
         ));
     }
     let name = Name::parse("name", input.name)
         .map_err(|e| errors.push(e))
         .ok();
-    let url = check_target(state, input.url)
+    let url = channel_target(state, kind, input)
         .await
         .map_err(|e| errors.push(e))
         .ok();
@@ -109,15 +115,46 @@ pub async fn create(
         kind,
         name: name.as_str(),
         url_ciphertext: &url_ciphertext,
-        url_display: &target::masked(kind, &url),
+        url_display: &if kind == ChannelKind::Email {
+            url.clone()
+        } else {
+            target::masked(kind, &url)
+        },
         secret_ciphertext: ciphertext.as_deref(),
         events: &events,
         appids: apps,
     };
     db::alerts::insert_channel(&mut tx, &row).await?;
+    let event = actor
+        .audit(AuditAction::AlertChannelCreated)
+        .target(name.as_str())
+        .detail(
+            serde_json::json!({ "channel": id, "kind": kind.as_str(), "url": row.url_display }),
+        );
+    db::audit::record(&mut *tx, event).await?;
     let stored = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await?;
     tx.commit().await?;
     stored.ok_or(ApiError::NotFound("alert channel"))
+}
+
+/// The stored target: a mail channel's recipient, else the URL as checked
+/// by the URL and address rules.
+async fn channel_target(
+    state: &AppState,
+    kind: Option<ChannelKind>,
+    input: &NewChannel<'_>,
+) -> Result<String, FieldError> {
+    if kind != Some(ChannelKind::Email) {
+        return check_target(state, input.url).await;
+    }
+    if !input.url.trim().is_empty() {
+        return Err(FieldError::new(
+            "url",
+            "not_supported_email",
+            "mail channels have no url: leave it empty and give `to` (an address, or `members`)",
+        ));
+    }
+    mail::target(input.to)
 }
 
 /// The channel's URL and (non-empty) secret under the key ring.
@@ -164,6 +201,13 @@ async fn check_target(state: &AppState, raw: &str) -> Result<String, FieldError>
 
 fn check_secret(kind: Option<ChannelKind>, secret: Option<&str>) -> Option<FieldError> {
     let secret = secret.filter(|s| !s.is_empty())?;
+    if kind == Some(ChannelKind::Email) {
+        return Some(FieldError::new(
+            "secret",
+            "not_supported_email",
+            "mail alerts are not signed: leave secret empty",
+        ));
+    }
     if kind == Some(ChannelKind::Wecom) {
         return Some(FieldError::new(
             "secret",
@@ -252,15 +296,27 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<ChannelRow>, Ap
     Ok(db::alerts::list_channels(&state.pool, scope.tenant_id).await?)
 }
 
-/// Delete a channel; its pending deliveries go with it.
-pub async fn delete(state: &AppState, actor: &Actor, id: AlertChannelId) -> Result<(), ApiError> {
+/// Delete a channel; its pending deliveries go with it. The channel's name.
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    id: AlertChannelId,
+) -> Result<String, ApiError> {
     let scope = actor.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
+    let Some(channel) = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await? else {
+        return Err(ApiError::NotFound("alert channel"));
+    };
     if !db::alerts::delete_channel(&mut tx, scope.tenant_id, id).await? {
         return Err(ApiError::NotFound("alert channel"));
     }
+    let event = actor
+        .audit(AuditAction::AlertChannelDeleted)
+        .target(channel.name.as_str())
+        .detail(serde_json::json!({ "channel": id, "kind": channel.kind.as_str() }));
+    db::audit::record(&mut *tx, event).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(channel.name)
 }
 
 /// Send a `test` event to a channel now; the delivery as it went (a
@@ -272,13 +328,15 @@ pub async fn send_test(
 ) -> Result<DeliveryRow, ApiError> {
     let scope = actor.require(Role::Admin)?;
     let mut tx = state.pool.begin().await?;
-    if db::alerts::get_channel(&mut *tx, scope.tenant_id, id)
-        .await?
-        .is_none()
-    {
+    let Some(channel) = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await? else {
         return Err(ApiError::NotFound("alert channel"));
-    }
+    };
     let delivery = db::alerts::record_test(&mut tx, scope.tenant_id, id).await?;
+    let event = actor
+        .audit(AuditAction::AlertChannelTested)
+        .target(channel.name.as_str())
+        .detail(serde_json::json!({ "channel": id, "kind": channel.kind.as_str(), "delivery": delivery }));
+    db::audit::record(&mut *tx, event).await?;
     tx.commit().await?;
     deliver::deliver_now(state, scope.tenant_id, delivery).await?;
     db::alerts::get_delivery(&state.pool, scope.tenant_id, delivery)
@@ -299,4 +357,27 @@ pub async fn deliveries(
     };
     let rows = db::alerts::list_deliveries(&state.pool, id, limit).await?;
     Ok((channel, rows))
+}
+
+/// What the alerts page shows: the channels, whether the person may manage
+/// them, and (for those who may) the apps a new channel can be limited to.
+pub async fn page(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<(Vec<ChannelRow>, bool, Vec<super::keys::AppChoice>), ApiError> {
+    let scope = actor.require(Role::Viewer)?;
+    let channels = db::alerts::list_channels(&state.pool, scope.tenant_id).await?;
+    let manage = scope.role.at_least(Role::Admin);
+    if !manage {
+        return Ok((channels, false, Vec::new()));
+    }
+    let apps = db::apps::list(&state.pool, scope.tenant_id, None, None, MAX_APP_CHOICES).await?;
+    let apps = apps
+        .into_iter()
+        .map(|a| super::keys::AppChoice {
+            appid: a.appid,
+            name: a.name,
+        })
+        .collect();
+    Ok((channels, true, apps))
 }

@@ -1,0 +1,197 @@
+//! Mail alerts: a delivery to an `email` channel queues one mail per
+//! recipient through the mailer (`crate::mail`) in the delivery's own
+//! transaction, so the mails are queued exactly when the delivery is marked
+//! delivered, once across replicas. Recipients: the organisation's
+//! verified owners and admins (target `members`), each in their own
+//! language, or one address (in the language of the member who has it,
+//! else English).
+
+use std::time::Instant;
+
+use chrono::Utc;
+use minijinja::context;
+use secrecy::ExposeSecret as _;
+use sqlx::PgConnection;
+
+use super::deliver::Sent;
+use super::message;
+use crate::crypto::Binding;
+use crate::db;
+use crate::db::alerts::ClaimedDelivery;
+use crate::domain::{Email, FieldError};
+use crate::mail::{self, Language, Mail};
+use crate::state::AppState;
+use crate::upstream::errcodes;
+
+/// The target of a channel that mails every verified owner and admin.
+pub const MEMBERS: &str = "members";
+
+/// The stored target of an `email` channel: [`MEMBERS`] for nothing or
+/// `members`, else the one address (checked like every address).
+pub fn target(to: Option<&str>) -> Result<String, FieldError> {
+    let raw = to.unwrap_or_default().trim();
+    if raw.is_empty() || raw == MEMBERS {
+        return Ok(MEMBERS.into());
+    }
+    Email::parse("to", raw).map(|e| e.as_str().to_string())
+}
+
+/// Queue the mails of delivery `d` on `conn` (the delivery's transaction);
+/// how it went. No recipient (nobody verified yet) is a failure that is
+/// retried: someone may verify their address meanwhile.
+pub async fn deliver(conn: &mut PgConnection, state: &AppState, d: &ClaimedDelivery) -> Sent {
+    let started = Instant::now();
+    let Ok(to) = state.crypto.decrypt_text(
+        &d.url_ciphertext,
+        &Binding::alert_url(d.tenant_id, d.channel_id),
+    ) else {
+        return Sent::failed("the channel's recipient cannot be decrypted", true, started);
+    };
+    let to = to.expose_secret();
+    let recipients = if to == MEMBERS {
+        db::alerts::mail_members(&mut *conn, d.tenant_id).await
+    } else {
+        db::alerts::mail_language(&mut *conn, d.tenant_id, to)
+            .await
+            .map(|lang| vec![(to.to_string(), lang.unwrap_or_default())])
+    };
+    let recipients = match recipients {
+        Ok(r) if r.is_empty() => {
+            let why = "the organisation has no verified owner or admin to mail yet";
+            return Sent::failed(why, true, started);
+        }
+        Ok(r) => r,
+        Err(_) => return Sent::failed("cannot look up the recipients", true, started),
+    };
+    let page = d.appid.as_deref().and_then(|a| state.settings.app_page(a));
+    let mut sent_to = Vec::new();
+    for (address, lang) in recipients {
+        let Ok(email) = Email::parse("to", &address) else {
+            continue;
+        };
+        let lang = Language::from_tag(&lang);
+        let queued = match render(d, lang, page.as_deref()) {
+            Ok(rendered) => {
+                let mail = Mail::new(email, "alert", rendered);
+                mail::enqueue_in(&mut *conn, &state.crypto, &mail).await
+            }
+            Err(e) => Err(e),
+        };
+        if queued.is_err() {
+            return Sent::failed("cannot queue the alert mail", true, started);
+        }
+        sent_to.push(address);
+    }
+    Sent {
+        ok: true,
+        http_status: None,
+        latency: started.elapsed(),
+        answer: Some(format!(
+            "queued {} mail(s) to {}",
+            sent_to.len(),
+            sent_to.join(", ")
+        )),
+        error: None,
+        retryable: false,
+    }
+}
+
+/// The alert mail of `d` in `lang`: which app, what WeChat answered, what
+/// it means and what to do, the app page's link.
+fn render(
+    d: &ClaimedDelivery,
+    lang: Language,
+    page: Option<&str>,
+) -> Result<mail::Rendered, crate::error::ApiError> {
+    let (en, zh) = message::headline(d.event_type);
+    let zh_lang = lang == Language::ZhCn;
+    let app = match (&d.app_name, &d.appid) {
+        (Some(name), Some(appid)) if name != appid => format!("{name} ({appid})"),
+        (_, Some(appid)) => appid.clone(),
+        _ => d.organization.clone(),
+    };
+    let explained = errcodes::explanation(d.errcode.map(i64::from));
+    let (meaning, fix) = explained.map_or((None, None), |e| {
+        if zh_lang {
+            (Some(e.meaning_zh), Some(e.fix_zh))
+        } else {
+            (Some(e.meaning_en), Some(e.fix_en))
+        }
+    });
+    let ctx = context! {
+        headline => if zh_lang { zh } else { en },
+        event => d.event_type.as_str(),
+        app,
+        organization => &d.organization,
+        errcode => d.errcode,
+        errmsg => &d.errmsg,
+        meaning,
+        fix,
+        link => page,
+        delivery => d.id.to_string(),
+        occurred_at => d.occurred_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        sent_at => Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+    };
+    mail::render("alert", lang, &ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+    use crate::domain::{AlertChannelId, AlertDeliveryId, ChannelKind, EventType, TenantId};
+
+    fn failing() -> ClaimedDelivery {
+        ClaimedDelivery {
+            id: AlertDeliveryId::new(),
+            attempts: 0,
+            created_at: Utc::now(),
+            tenant_id: TenantId::new(),
+            organization: "Acme".into(),
+            channel_id: AlertChannelId::new(),
+            kind: ChannelKind::Email,
+            url_ciphertext: Vec::new(),
+            secret_ciphertext: None,
+            event_type: EventType::AppFailing,
+            occurred_at: Utc::now(),
+            appid: Some("wx0123456789abcdef".into()),
+            app_name: Some("Shop <b>".into()),
+            errcode: Some(40125),
+            errmsg: Some("invalid appsecret".into()),
+        }
+    }
+
+    #[test]
+    fn a_failing_mail_says_which_app_what_wechat_answered_and_what_to_do() {
+        let d = failing();
+        let e = errcodes::explanation(Some(40125)).expect("40125 is explained");
+        let page = "https://vault.example.com/apps/wx0123456789abcdef";
+        for (lang, meaning, fix, subject) in [
+            (Language::En, e.meaning_en, e.fix_en, "is failing"),
+            (Language::ZhCn, e.meaning_zh, e.fix_zh, "令牌刷新失败"),
+        ] {
+            let mail = render(&d, lang, Some(page)).unwrap();
+            assert!(mail.subject.contains("Shop <b> (wx0123456789abcdef)"));
+            assert!(mail.subject.contains(subject), "{}", mail.subject);
+            let text = mail.text.expose_secret();
+            for needed in ["40125", "invalid appsecret", meaning, fix, page] {
+                assert!(text.contains(needed), "{needed}: {text}");
+            }
+            let html = mail.html.expose_secret();
+            assert!(html.contains("Shop &lt;b&gt;") && !html.contains("<b>"));
+            assert!(html.contains("40125"));
+        }
+    }
+
+    #[test]
+    fn targets_are_members_or_one_address() {
+        assert_eq!(target(None).unwrap(), MEMBERS);
+        assert_eq!(target(Some(" members ")).unwrap(), MEMBERS);
+        assert_eq!(
+            target(Some("OnCall@Example.com")).unwrap(),
+            "oncall@example.com"
+        );
+        assert_eq!(target(Some("nope")).unwrap_err().field, "to");
+    }
+}
