@@ -26,7 +26,7 @@ pub use name::Name;
 pub use password::NewPassword;
 pub use refresh::{ErrorClass, RefreshOutcome, Trigger};
 pub use role::Role;
-pub use ticket::TicketType;
+pub use ticket::{Credential, TicketType};
 
 /// Why a field was refused: a stable code and a sentence for people
 /// (serialised by `crate::error` with these three fields).

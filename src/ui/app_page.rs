@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::pages::{AppCard, FieldErrors, SecretForm, field_errors, form_user, when};
 use super::{Page, charts, redirect_with_flash};
-use crate::domain::{RefreshOutcome, Role, Trigger};
+use crate::domain::{Credential, RefreshOutcome, Role, Trigger};
 use crate::error::ApiError;
 use crate::secret::AppSecret;
 use crate::service::Actor;
@@ -26,6 +26,7 @@ const LOG_ENTRIES: i64 = 50;
 #[derive(Serialize)]
 struct LogLine {
     when: String,
+    credential: Credential,
     trigger: Trigger,
     outcome: RefreshOutcome,
     errcode: Option<i32>,
@@ -92,6 +93,7 @@ async fn render(
         .map(|r| LogLine {
             when: when(r.created_at),
             explanation: r.errcode.and_then(|c| errcodes::explain(i64::from(c))),
+            credential: r.credential,
             trigger: r.trigger,
             outcome: r.outcome,
             errcode: r.errcode,

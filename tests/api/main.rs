@@ -39,6 +39,7 @@ mod security;
 mod simulator;
 mod simulator_faults;
 mod tickets;
+mod tickets_schedule;
 mod ui;
 mod ui_app_page;
 mod ui_audit;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::db::apps::AppRow;
 use crate::db::tokens::LogRow;
 use crate::domain::health::replica_label;
-use crate::domain::{ErrorClass, Health, RefreshOutcome, TokenMode, Trigger};
+use crate::domain::{Credential, ErrorClass, Health, RefreshOutcome, TokenMode, Trigger};
 use crate::refresh::engine::AttemptOutcome;
 use crate::refresh::gate::{Limits, RefusalReason};
 use crate::service::apps::{AppList, LogPage as LogEntries};
@@ -280,6 +280,9 @@ pub struct LogEntry {
     pub id: i64,
     /// The app's AppID.
     pub appid: String,
+    /// Which credential was fetched: `access_token`, `jsapi_ticket`, `wx_card_ticket`.
+    #[schema(inline)]
+    pub credential: Credential,
     /// What started it.
     pub trigger: Trigger,
     /// How it ended: `success`, `unchanged`, `failure` or `skipped` (no call: a guard refused it).
@@ -307,6 +310,7 @@ impl From<LogRow> for LogEntry {
             explanation: errcodes::explanation(r.errcode.map(i64::from)),
             id: r.id,
             appid: r.appid,
+            credential: r.credential,
             trigger: r.trigger,
             outcome: r.outcome,
             error_class: r.error_class,
