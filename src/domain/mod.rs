@@ -17,7 +17,7 @@ mod role;
 mod ticket;
 
 pub use alert::{ChannelKind, DeliveryStatus, EventType};
-pub use app::{AppId, TokenMode, parse_app_secret};
+pub use app::{AppId, AppKind, TokenMode, parse_app_secret, parse_wecom_secret};
 pub use audit::AuditAction;
 pub use email::Email;
 pub use health::Health;

@@ -92,7 +92,9 @@ async fn render(
         .take(usize::try_from(LOG_ENTRIES).unwrap_or(50))
         .map(|r| LogLine {
             when: when(r.created_at),
-            explanation: r.errcode.and_then(|c| errcodes::explain(i64::from(c))),
+            explanation: r
+                .errcode
+                .and_then(|c| errcodes::explain_for(errcodes::kind_of(&r.appid), i64::from(c))),
             credential: r.credential,
             trigger: r.trigger,
             outcome: r.outcome,

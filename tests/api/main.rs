@@ -50,3 +50,4 @@ mod ui_people;
 mod ui_snippets;
 mod upstream;
 mod wechat_compat;
+mod wecom;

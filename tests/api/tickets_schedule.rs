@@ -42,7 +42,7 @@ async fn the_scheduler_renews_tickets_and_logs_their_failures() {
 
     // The next renewal is refused (45009, the day's ticket quota): logged
     // with the ticket named, retried on the next quota day only.
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sim.stats(APPID).ticket_calls, 4);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(sim.stats(APPID).ticket_calls, 4, "no retry before tomorrow");
