@@ -303,7 +303,7 @@ pub fn parse_wecom_secret(
     if !ok {
         return Err(FieldError::new(
             field,
-            "invalid_secret",
+            "invalid_wecom_secret",
             "a WeCom Secret is about 43 letters, digits, '-' and '_'; copy it from the WeCom \
              admin console (应用管理 → the app → Secret)",
         ));

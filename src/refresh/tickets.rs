@@ -42,7 +42,7 @@ use crate::db::budget::BudgetRow;
 use crate::db::tickets::{self, ClaimedTicket, StoredTicket, TicketRow};
 use crate::db::tokens::LogEntry;
 use crate::db::{self, tokens};
-use crate::domain::{AppId, AppUuid, RefreshOutcome, TenantId, TicketType};
+use crate::domain::{AppId, AppKind, AppUuid, RefreshOutcome, TenantId, TicketType};
 use crate::secret::Ticket;
 use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
@@ -87,6 +87,11 @@ impl RefreshEngine {
         owner: TicketOwner<'_>,
         ticket_type: TicketType,
     ) -> Result<ValidTicket, TokenError> {
+        // WeChat's tickets are a WeChat app's: a WeCom token sent to WeChat
+        // would only be rejected (and reported, renewing it for nothing).
+        if errcodes::kind_of(owner.appid) != AppKind::Wechat {
+            return Err(TokenError::Engine(EngineError::Gone));
+        }
         let stored = tickets::current(&self.pool, owner.app_id, ticket_type).await?;
         if let Some(t) = stored.and_then(|row| self.usable(owner, &row).transpose()) {
             return Ok(t?);

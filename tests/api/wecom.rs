@@ -120,9 +120,45 @@ async fn wecom_apps_keep_one_token_per_secret_across_replicas() {
         assert_eq!(body["errcode"], errcode, "{query}: {body}");
         assert!(body.get("access_token").is_none());
     }
-    // The WeChat-compatible endpoint does not serve WeCom apps.
+    // The WeChat-compatible endpoints do not serve WeCom apps: no token, no
+    // WeChat ticket (a WeCom token is never sent to WeChat).
     let wx = compat_wechat(&replicas[0], &id_a, &open).await;
     assert_eq!(wx["errcode"], 40013, "{wx}");
+    let res = get_with_key(
+        &replicas[0],
+        &format!("/api/v1/apps/{id_a}/tickets/jsapi"),
+        &open,
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(json_of(res).await["code"], "unknown_ticket_type");
+    let ticket = json_of(
+        reqwest::get(format!(
+            "{}/cgi-bin/ticket/getticket?access_token={current_a}&type=jsapi",
+            replicas[0]
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_ne!(ticket["errcode"], 0, "{ticket}");
+    assert!(ticket.get("ticket").is_none());
+    assert_eq!(sim.wecom().stats(CORP, SECRET_A).gettoken_calls, 1);
+    // A secret is replaced in WeCom's form (a WeChat AppSecret's is refused).
+    let res = owner
+        .patch_json(
+            &format!("/api/v1/apps/{id_b}"),
+            &json!({ "secret": "0123456789abcdef0123456789abcdef!" }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = owner
+        .patch_json(
+            &format!("/api/v1/apps/{id_b}"),
+            &json!({ "secret": SECRET_B }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
 
     // Over a few lifetimes the scheduler renews each secret's token: WeCom
     // answers the same token while it lives, a new one once it ended; every
