@@ -171,24 +171,28 @@ pub async fn reschedule(
     Ok(())
 }
 
-/// Turn a ticket the app keeps on or off; `false` when it keeps no such
-/// ticket.
-pub async fn set_enabled(
+/// Turn the app's ticket on (kept fresh by the scheduler from its next
+/// round) or off (left alone by the scheduler; a read that must fetch it
+/// turns it on again).
+pub async fn switch(
     db: impl PgExecutor<'_>,
+    tenant_id: TenantId,
     app_id: AppUuid,
     ticket_type: TicketType,
     enabled: bool,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!(
-        "update app_tickets set enabled = $3, next_due_at = least(next_due_at, now())
-          where app_id = $1 and ticket_type = $2",
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into app_tickets (app_id, tenant_id, ticket_type, enabled) values ($1, $2, $3, $4)
+         on conflict (app_id, ticket_type)
+         do update set enabled = $4, next_due_at = least(app_tickets.next_due_at, now())",
         app_id as AppUuid,
+        tenant_id as TenantId,
         ticket_type as TicketType,
         enabled,
     )
     .execute(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(())
 }
 
 /// A fetched ticket to store.

@@ -101,6 +101,8 @@ actions! {
     PasswordReset = "password.reset",
     /// A person changed their password (their other sessions ended).
     PasswordChanged = "password.changed",
+    /// An owner or admin turned one of an app's JS-SDK tickets on or off.
+    AppTicketSwitched = "app.ticket_switched",
 }
 
 #[cfg(test)]
@@ -136,7 +138,7 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration = include_str!("../../migrations/20261202001003_audit_actions_accounts.sql");
+        let migration = include_str!("../../migrations/20261203003003_audit_actions_tickets.sql");
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

@@ -104,6 +104,10 @@ async fn render(
         })
         .collect();
     let app = &shown.app;
+    let tickets = match super::app_tickets::lines(state, actor, &app.appid).await {
+        Ok(lines) => lines,
+        Err(e) => return page.error(&e),
+    };
     let can_edit = actor.principal.role().at_least(Role::Admin);
     let limits = &state.engine.config().limits;
     page.render(
@@ -112,6 +116,7 @@ async fn render(
         context! {
             app => Serde(AppCard::of(app)),
             log => Serde(&log),
+            tickets => Serde(&tickets),
             latency_chart => Serde(&latency_chart),
             can_edit,
             // How to read this app's token, for those who may create keys.

@@ -48,6 +48,7 @@ mod ui_invites;
 mod ui_ops;
 mod ui_people;
 mod ui_snippets;
+mod ui_tickets;
 mod ui_wecom;
 mod upstream;
 mod wechat_compat;
