@@ -207,10 +207,13 @@ async fn a_ticket_is_fetched_again_with_a_new_token_when_the_old_one_was_replace
     let second = json_of(res).await;
     assert_ne!(second["ticket"], first["ticket"]);
     let stats = sim.stats(APPID);
-    assert_eq!(
-        stats.ticket_calls - stats.ticket_ok,
-        1,
-        "rejected once, then fetched: {stats:?}"
+    // Once, or twice when this read queued behind the scheduler's rejected
+    // call took the dead token before the scheduler reported it (the report
+    // comes after the row's commit: it needs the budget row that call held).
+    // Either way the token is refreshed once (compare-and-refresh).
+    assert!(
+        (1..=2).contains(&(stats.ticket_calls - stats.ticket_ok)),
+        "rejected, then fetched: {stats:?}"
     );
     assert!(stats.ticket_ok >= 2, "{stats:?}");
     let token = sim.current_token(APPID, TokenKind::Classic).unwrap();
