@@ -131,6 +131,11 @@ pub const DEMO_APPID: &str = "wx0de0de0de0de0de0";
 /// AppSecret of the demo mini-program of `wechat-sim --demo`.
 pub const DEMO_SECRET: &str = "de0de0de0de0de0de0de0de0de0de0de";
 
+/// corpid of the demo WeCom company of `wechat-sim --demo`.
+pub const DEMO_CORPID: &str = "ww0de0de0de0de0de0";
+/// Secret of the demo WeCom app (`AgentId` 1000002) of `wechat-sim --demo`.
+pub const DEMO_WECOM_SECRET: &str = "demo-wecom-secret-de0de0de0de0de0de0de0de0d";
+
 /// `tokenvault operator ...`
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
@@ -415,6 +420,11 @@ async fn wechat_sim(args: WechatSimArgs) -> anyhow::Result<()> {
         );
         tracing::info!(
             "point tokenvault at this simulator: TOKENVAULT_WECHAT_API_BASE={}",
+            sim.base_url()
+        );
+        sim.wecom().add(DEMO_CORPID, DEMO_WECOM_SECRET);
+        tracing::info!(
+            "demo WeCom app: corpid {DEMO_CORPID}, AgentId 1000002, Secret {DEMO_WECOM_SECRET} (register it in tokenvault; TOKENVAULT_WECOM_API_BASE={})",
             sim.base_url()
         );
     }

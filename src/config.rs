@@ -113,6 +113,13 @@ pub struct Settings {
           value_name = "URL", value_parser = parse_http_url, global = true)]
     pub wechat_api_base: String,
 
+    // --- WeCom (tickets/WeCom) ---
+    /// Base URL of WeCom's API (企业微信; point it at `tokenvault wechat-sim`,
+    /// which serves WeCom's `gettoken` too, to test offline).
+    #[arg(long = "wecom-api-base", env = "TOKENVAULT_WECOM_API_BASE", default_value = "https://qyapi.weixin.qq.com",
+          value_name = "URL", value_parser = parse_http_url, global = true)]
+    pub wecom_api_base: String,
+    // --- end WeCom ---
     /// Allow an `http://` WeChat API base that is not a loopback address (a simulator on
     /// another machine): the appsecret then crosses the network in clear text.
     #[arg(long = "insecure-upstream", env = "TOKENVAULT_INSECURE_UPSTREAM", default_value_t = false,
@@ -348,7 +355,12 @@ impl Settings {
         if let Some(url) = &self.database_url {
             url.validate()?;
         }
-        transport::check_upstream(&self.wechat_api_base, self.insecure_upstream)
+        transport::check_upstream(&self.wechat_api_base, self.insecure_upstream)?;
+        transport::check_upstream_named(
+            "TOKENVAULT_WECOM_API_BASE",
+            &self.wecom_api_base,
+            self.insecure_upstream,
+        )
     }
 }
 
@@ -482,7 +494,10 @@ fn parse_http_url(value: &str) -> Result<String, String> {
     if ok {
         Ok(value.trim_end_matches('/').to_string())
     } else {
-        Err("expected an http:// or https:// URL (TOKENVAULT_WECHAT_API_BASE)".into())
+        Err(
+            "expected an http:// or https:// URL (TOKENVAULT_WECHAT_API_BASE, TOKENVAULT_WECOM_API_BASE)"
+                .into(),
+        )
     }
 }
 

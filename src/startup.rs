@@ -199,7 +199,8 @@ fn build_engine(
         &settings.wechat_api_base,
         upstream_timeout.min(Duration::from_secs(5)),
         upstream_timeout,
-    )?;
+    )?
+    .with_wecom_base(&settings.wecom_api_base);
     let stable_window = Duration::from_secs(settings.stable_renew_window);
     let config = EngineConfig {
         timing: Timing {

@@ -19,6 +19,7 @@ pub mod two_factor;
 pub mod views;
 pub mod wechat_compat;
 pub mod wechat_ticket;
+pub mod wecom_compat;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -120,6 +121,7 @@ fn service_routes(cfg: &mut web::ServiceConfig) {
             "/cgi-bin/ticket/getticket",
             web::get().to(wechat_ticket::get_ticket),
         )
+        .route("/cgi-bin/gettoken", web::get().to(wecom_compat::gettoken))
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
         .route("/api/docs", web::get().to(openapi::reference_page))
         .route("/api/docs.css", web::get().to(docs_page::stylesheet));

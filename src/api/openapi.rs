@@ -97,6 +97,7 @@ on every state-changing call.",
         super::alerts::test,
         super::alerts::deliveries,
         super::wechat_ticket::get_ticket,
+        super::wecom_compat::gettoken,
     ),
     components(schemas(
         Problem, TokenProblem, FieldError, Role, TokenMode, Health, ErrorClass,

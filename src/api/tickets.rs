@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::apps::read_error;
 use super::views::tickets::{SignatureView, TicketView};
 use crate::auth::Principal;
-use crate::domain::{AppId, TicketType, jssdk};
+use crate::domain::{AppId, AppKind, TicketType, jssdk};
 use crate::error::ApiError;
 use crate::service::tickets;
 use crate::service::token_read::{self, Reader};
@@ -26,8 +26,17 @@ pub struct SignatureRequest {
     pub url: String,
 }
 
+/// The app of the path; a WeCom app keeps no WeChat JS-SDK ticket.
 fn app_path(raw: &str) -> Result<AppId, ApiError> {
-    AppId::parse("appid", raw).map_err(|_| ApiError::NotFound("app"))
+    let appid = AppId::parse("appid", raw).map_err(|_| ApiError::NotFound("app"))?;
+    if appid.kind() == AppKind::Wecom {
+        return Err(ApiError::BadRequest {
+            code: "unknown_ticket_type",
+            detail: "WeChat's JS-SDK tickets belong to WeChat apps; WeCom apps' tickets are not kept yet"
+                .into(),
+        });
+    }
+    Ok(appid)
 }
 
 /// GET /api/v1/apps/{appid}/tickets/{type}: a JS-SDK ticket.

@@ -210,7 +210,8 @@ async fn answer(
     else {
         return wx_error(SECRET_MISSING, "appsecret missing");
     };
-    let Ok(appid) = AppId::parse("appid", &appid) else {
+    // A WeCom app is read through WeCom's own `gettoken`, never here.
+    let Ok(appid) = AppId::parse_wechat("appid", &appid) else {
         return wx_error(INVALID_APPID, "invalid appid");
     };
     let key = match crate::service::identity::verify_api_key(state, client, &secret).await {

@@ -26,6 +26,12 @@ pub fn parse_public_url(value: &str) -> Result<Url, String> {
 /// loopback address (the simulator on this machine), unless `insecure` (the
 /// explicit `TOKENVAULT_INSECURE_UPSTREAM`).
 pub fn check_upstream(base: &str, insecure: bool) -> Result<(), String> {
+    check_upstream_named("TOKENVAULT_WECHAT_API_BASE", base, insecure)
+}
+
+/// [`check_upstream`] for the setting `name` (each provider's API base:
+/// `TOKENVAULT_WECHAT_API_BASE`, `TOKENVAULT_WECOM_API_BASE`).
+pub fn check_upstream_named(name: &str, base: &str, insecure: bool) -> Result<(), String> {
     let Some(rest) = base.strip_prefix("http://") else {
         return Ok(());
     };
@@ -33,7 +39,7 @@ pub fn check_upstream(base: &str, insecure: bool) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "TOKENVAULT_WECHAT_API_BASE ({base}) is http://: the appsecret would cross the network \
+        "{name} ({base}) is http://: the app's secret would cross the network \
          in clear text. Use https://, a loopback address, or set TOKENVAULT_INSECURE_UPSTREAM=true \
          (--insecure-upstream) for a simulator on another machine"
     ))

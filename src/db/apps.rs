@@ -209,6 +209,21 @@ pub async fn id_of(
     .await
 }
 
+/// The AppID of the app `id` in `tenant_id`.
+pub async fn appid_of(
+    db: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+    id: AppUuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select appid from apps where tenant_id = $1 and id = $2",
+        tenant_id as TenantId,
+        id as AppUuid,
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// The encrypted primary secret of an app.
 pub async fn secret_ciphertext(
     db: impl PgExecutor<'_>,

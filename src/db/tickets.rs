@@ -28,6 +28,10 @@ pub struct TicketRow {
     pub last_errcode: Option<i32>,
     /// Message of the last failure.
     pub last_errmsg: Option<String>,
+    /// Kept fresh by the scheduler (an owner can turn it off).
+    pub enabled: bool,
+    /// When the scheduler renews it next.
+    pub next_due_at: DateTime<Utc>,
 }
 
 /// The app's ticket of `ticket_type`, if it keeps one.
@@ -39,7 +43,8 @@ pub async fn current(
     sqlx::query_as!(
         TicketRow,
         r#"select ticket_type as "ticket_type: TicketType", ticket_ciphertext, fetched_at,
-                  expires_at, failure_streak, last_attempt_at, last_errcode, last_errmsg
+                  expires_at, failure_streak, last_attempt_at, last_errcode, last_errmsg,
+                  enabled, next_due_at
              from app_tickets
             where app_id = $1 and ticket_type = $2"#,
         app_id as AppUuid,
@@ -57,7 +62,8 @@ pub async fn of_app(
     sqlx::query_as!(
         TicketRow,
         r#"select ticket_type as "ticket_type: TicketType", ticket_ciphertext, fetched_at,
-                  expires_at, failure_streak, last_attempt_at, last_errcode, last_errmsg
+                  expires_at, failure_streak, last_attempt_at, last_errcode, last_errmsg,
+                  enabled, next_due_at
              from app_tickets
             where app_id = $1
             order by ticket_type"#,
@@ -84,7 +90,8 @@ pub async fn lock(
     .await?;
     sqlx::query!(
         "insert into app_tickets (app_id, tenant_id, ticket_type) values ($1, $2, $3)
-         on conflict (app_id, ticket_type) do nothing",
+         on conflict (app_id, ticket_type) do update set enabled = true
+          where not app_tickets.enabled",
         app_id as AppUuid,
         tenant_id as TenantId,
         ticket_type as TicketType,
@@ -94,7 +101,8 @@ pub async fn lock(
     sqlx::query_as!(
         TicketRow,
         r#"select ticket_type as "ticket_type: TicketType", ticket_ciphertext, fetched_at,
-                  expires_at, failure_streak, last_attempt_at, last_errcode, last_errmsg
+                  expires_at, failure_streak, last_attempt_at, last_errcode, last_errmsg,
+                  enabled, next_due_at
              from app_tickets
             where app_id = $1 and ticket_type = $2
               for update"#,
@@ -103,6 +111,88 @@ pub async fn lock(
     )
     .fetch_one(conn)
     .await
+}
+
+/// A ticket row the scheduler claimed (locked until its transaction ends).
+#[derive(Debug, Clone)]
+pub struct ClaimedTicket {
+    /// The organisation.
+    pub tenant_id: TenantId,
+    /// The app.
+    pub app_id: AppUuid,
+    /// Its AppID (the budget's key).
+    pub appid: String,
+    /// The ticket.
+    pub ticket_type: TicketType,
+}
+
+/// Claim one due ticket of an enabled app, skipping rows other replicas
+/// hold (the scheduler's claim, as `tokens::claim_due` for tokens).
+pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedTicket>, sqlx::Error> {
+    sqlx::query_as!(
+        ClaimedTicket,
+        r#"select t.tenant_id as "tenant_id: TenantId", t.app_id as "app_id: AppUuid", a.appid,
+                  t.ticket_type as "ticket_type: TicketType"
+             from app_tickets t join apps a on a.id = t.app_id
+            where t.enabled and a.enabled and t.next_due_at <= now()
+            order by t.next_due_at
+            limit 1
+              for update of t skip locked"#
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The earliest due time of any ticket the scheduler keeps.
+pub async fn next_due(db: impl PgExecutor<'_>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select min(t.next_due_at) from app_tickets t join apps a on a.id = t.app_id
+          where t.enabled and a.enabled"
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Put off a ticket's next renewal until `at` (its app's budget is spent).
+pub async fn reschedule(
+    db: impl PgExecutor<'_>,
+    app_id: AppUuid,
+    ticket_type: TicketType,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update app_tickets set next_due_at = $3 where app_id = $1 and ticket_type = $2",
+        app_id as AppUuid,
+        ticket_type as TicketType,
+        at,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Turn the app's ticket on (kept fresh by the scheduler from its next
+/// round) or off (left alone by the scheduler; a read that must fetch it
+/// turns it on again).
+pub async fn switch(
+    db: impl PgExecutor<'_>,
+    tenant_id: TenantId,
+    app_id: AppUuid,
+    ticket_type: TicketType,
+    enabled: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into app_tickets (app_id, tenant_id, ticket_type, enabled) values ($1, $2, $3, $4)
+         on conflict (app_id, ticket_type)
+         do update set enabled = $4, next_due_at = least(app_tickets.next_due_at, now())",
+        app_id as AppUuid,
+        tenant_id as TenantId,
+        ticket_type as TicketType,
+        enabled,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// A fetched ticket to store.
@@ -116,6 +206,8 @@ pub struct StoredTicket<'a> {
     pub expires_at: DateTime<Utc>,
     /// The version of the token that fetched it.
     pub token_version: i64,
+    /// When the scheduler renews it.
+    pub next_due_at: DateTime<Utc>,
 }
 
 /// Store a fetched ticket and clear the failure.
@@ -128,7 +220,8 @@ pub async fn store(
     sqlx::query!(
         "update app_tickets
             set ticket_ciphertext = $3, fetched_at = $4, expires_at = $5, token_version = $6,
-                failure_streak = 0, last_attempt_at = $4, last_errcode = null, last_errmsg = null
+                failure_streak = 0, last_attempt_at = $4, last_errcode = null, last_errmsg = null,
+                next_due_at = $7
           where app_id = $1 and ticket_type = $2",
         app_id as AppUuid,
         ticket_type as TicketType,
@@ -136,6 +229,7 @@ pub async fn store(
         t.fetched_at,
         t.expires_at,
         t.token_version,
+        t.next_due_at,
     )
     .execute(conn)
     .await?;
@@ -144,41 +238,48 @@ pub async fn store(
 
 /// Record a fetch that returned the ticket already stored (WeChat answers
 /// the same ticket while it lives, always with the full `expires_in`): the
-/// stored expiry, counted from the first fetch, is kept.
+/// stored expiry, counted from the first fetch, is kept; the next renewal
+/// is at `next_due_at`.
 pub async fn store_same(
     conn: &mut PgConnection,
     app_id: AppUuid,
     ticket_type: TicketType,
+    next_due_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "update app_tickets
-            set failure_streak = 0, last_attempt_at = now(), last_errcode = null, last_errmsg = null
+            set failure_streak = 0, last_attempt_at = now(), last_errcode = null, last_errmsg = null,
+                next_due_at = $3
           where app_id = $1 and ticket_type = $2",
         app_id as AppUuid,
         ticket_type as TicketType,
+        next_due_at,
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Store a failed fetch (any ticket still valid is kept).
+/// Store a failed fetch (any ticket still valid is kept), to be tried again
+/// at `next_due_at`.
 pub async fn store_failure(
     conn: &mut PgConnection,
     app_id: AppUuid,
     ticket_type: TicketType,
     errcode: Option<i32>,
     errmsg: &str,
+    next_due_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "update app_tickets
             set failure_streak = failure_streak + 1, last_attempt_at = now(),
-                last_errcode = $3, last_errmsg = $4
+                last_errcode = $3, last_errmsg = $4, next_due_at = $5
           where app_id = $1 and ticket_type = $2",
         app_id as AppUuid,
         ticket_type as TicketType,
         errcode,
         errmsg,
+        next_due_at,
     )
     .execute(conn)
     .await?;

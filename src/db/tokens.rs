@@ -11,7 +11,9 @@
 //! the offline data in `.sqlx/`); typed values are bound with `value as
 //! Type`, sqlx's type ascription.
 
-use crate::domain::{AppUuid, ErrorClass, RefreshOutcome, TenantId, TokenMode, Trigger};
+use crate::domain::{
+    AppUuid, Credential, ErrorClass, RefreshOutcome, TenantId, TokenMode, Trigger,
+};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
@@ -344,6 +346,8 @@ pub async fn next_due(db: impl PgExecutor<'_>) -> Result<Option<DateTime<Utc>>, 
 /// One refresh attempt for the log.
 #[derive(Debug)]
 pub struct LogEntry<'a> {
+    /// Which credential was fetched.
+    pub credential: Credential,
     /// Tenant.
     pub tenant_id: TenantId,
     /// App.
@@ -367,8 +371,8 @@ pub struct LogEntry<'a> {
 /// Append to the refresh log.
 pub async fn log(db: impl PgExecutor<'_>, e: &LogEntry<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into refresh_log (tenant_id, app_id, trigger, outcome, error_class, errcode, errmsg, latency_ms, replica)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "insert into refresh_log (tenant_id, app_id, trigger, outcome, error_class, errcode, errmsg, latency_ms, replica, credential)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         e.tenant_id as TenantId,
         e.app_id as AppUuid,
         e.trigger as Trigger,
@@ -378,6 +382,7 @@ pub async fn log(db: impl PgExecutor<'_>, e: &LogEntry<'_>) -> Result<(), sqlx::
         e.errmsg,
         e.latency_ms.and_then(|l| i32::try_from(l).ok()),
         e.replica,
+        e.credential as Credential,
     )
     .execute(db)
     .await?;
@@ -391,6 +396,8 @@ pub struct LogRow {
     pub id: i64,
     /// The app's AppID.
     pub appid: String,
+    /// Which credential was fetched.
+    pub credential: Credential,
     /// What started it.
     pub trigger: Trigger,
     /// How it ended.
@@ -421,7 +428,7 @@ pub async fn list_log(
 ) -> Result<Vec<LogRow>, sqlx::Error> {
     sqlx::query_as!(
         LogRow,
-        r#"select l.id, a.appid, l.trigger as "trigger: Trigger", l.outcome as "outcome: RefreshOutcome",
+        r#"select l.id, a.appid, l.credential as "credential: Credential", l.trigger as "trigger: Trigger", l.outcome as "outcome: RefreshOutcome",
                   l.error_class as "error_class: ErrorClass", l.errcode, l.errmsg, l.latency_ms,
                   l.replica, l.created_at
              from refresh_log l join apps a on a.id = l.app_id

@@ -124,6 +124,8 @@ actions! {
     AlertChannelDeleted = "alert_channel.deleted",
     /// A test was sent to an alert channel.
     AlertChannelTested = "alert_channel.tested",
+    /// An owner or admin turned one of an app's JS-SDK tickets on or off.
+    AppTicketSwitched = "app.ticket_switched",
 }
 
 #[cfg(test)]

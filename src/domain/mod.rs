@@ -18,7 +18,7 @@ mod role;
 mod ticket;
 
 pub use alert::{ChannelKind, DeliveryStatus, EventType};
-pub use app::{AppId, TokenMode, parse_app_secret};
+pub use app::{AppId, AppKind, TokenMode, parse_app_secret, parse_wecom_secret};
 pub use audit::AuditAction;
 pub use email::Email;
 pub use health::Health;
@@ -29,7 +29,7 @@ pub use name::Name;
 pub use password::NewPassword;
 pub use refresh::{ErrorClass, RefreshOutcome, Trigger};
 pub use role::Role;
-pub use ticket::TicketType;
+pub use ticket::{Credential, TicketType};
 
 /// Why a field was refused: a stable code and a sentence for people
 /// (serialised by `crate::error` with these three fields).

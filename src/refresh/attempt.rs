@@ -11,14 +11,15 @@ use sqlx::PgConnection;
 use super::alerts;
 use super::engine::{AttemptOutcome, EngineError, RefreshEngine, Trigger};
 use super::gate::{self, Decision, Refusal, Spent};
+use super::kind::{AccessTokenKind, Call, CredentialKind as _};
 use super::policy::{self, chrono_duration};
 use crate::crypto::Binding;
 use crate::db;
 use crate::db::budget::BudgetRow;
 use crate::db::tokens::{self, ClaimedRow, LogEntry, StoredFailure, StoredToken};
 use crate::domain::credential::hash as fingerprint;
-use crate::domain::{AppId, EventType, RefreshOutcome, TokenMode};
-use crate::upstream::{ErrorClass, FetchFailure, FetchRequest, FreshToken};
+use crate::domain::{AppId, Credential, EventType, RefreshOutcome, TokenMode};
+use crate::upstream::{ErrorClass, FetchFailure, FreshToken};
 
 /// What one attempt was, for storing its result.
 #[derive(Debug, Clone, Copy)]
@@ -207,9 +208,10 @@ impl RefreshEngine {
     ) -> Result<(), EngineError> {
         let at = Utc::now() + chrono_duration(refusal.retry_after);
         tokens::reschedule(tx, row.app_id, at).await?;
-        tokens::log(
-            &mut *tx,
+        self.record(
+            tx,
             &LogEntry {
+                credential: Credential::AccessToken,
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
                 trigger: Trigger::Schedule,
@@ -222,7 +224,6 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh(RefreshOutcome::Skipped, None);
         tracing::warn!(appid = %row.appid, reason = refusal.reason.as_str(), until = %at, "scheduled refresh skipped");
         Ok(())
     }
@@ -237,7 +238,6 @@ impl RefreshEngine {
         changed: bool,
         now: DateTime<Utc>,
     ) -> (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>) {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
         let expires_at = now + chrono_duration(fresh.expires_in);
         if !changed {
             let fetched_at = row.fetched_at.unwrap_or(now);
@@ -247,15 +247,15 @@ impl RefreshEngine {
                 policy::next_after_unchanged(now, expires_at),
             );
         }
-        let next = policy::next_refresh(
-            attempt.mode,
-            now,
+        let kind = AccessTokenKind {
+            mode: attempt.mode,
+            force: attempt.force,
+        };
+        (
             now,
             expires_at,
-            &self.config.timing,
-            &mut rng,
-        );
-        (now, expires_at, next)
+            kind.renew_at(now, expires_at, &self.config.timing),
+        )
     }
 
     async fn store_fresh(
@@ -306,9 +306,10 @@ impl RefreshEngine {
         } else {
             RefreshOutcome::Unchanged
         };
-        tokens::log(
-            &mut *tx,
+        self.record(
+            tx,
             &LogEntry {
+                credential: Credential::AccessToken,
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
                 trigger: attempt.trigger,
@@ -321,7 +322,6 @@ impl RefreshEngine {
             },
         )
         .await?;
-        self.metrics.count_refresh(outcome, None);
         self.alert(tx, row, alerts::after_success(row), None)
             .await?;
         Ok(if changed {
@@ -356,19 +356,15 @@ impl RefreshEngine {
         failure: FetchFailure,
         attempt: &Attempt,
     ) -> Result<AttemptOutcome, EngineError> {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
         let streak = u32::try_from(row.failure_streak)
             .unwrap_or(0)
             .saturating_add(1);
         let now = Utc::now();
-        let mut next = policy::next_retry(
-            failure.class,
-            failure.errcode,
-            streak,
-            now,
-            &self.config.timing,
-            &mut rng,
-        );
+        let kind = AccessTokenKind {
+            mode: attempt.mode,
+            force: attempt.force,
+        };
+        let mut next = kind.retry_at(&failure, streak, now, &self.config.timing);
         if failure.class == ErrorClass::Bug {
             tracing::error!(appid = %row.appid, errcode = ?failure.errcode, errmsg = %failure.errmsg, "WeChat says tokenvault sent a malformed token request: this is a bug");
         }
@@ -406,9 +402,10 @@ impl RefreshEngine {
             },
         )
         .await?;
-        tokens::log(
-            &mut *tx,
+        self.record(
+            tx,
             &LogEntry {
+                credential: Credential::AccessToken,
                 tenant_id: row.tenant_id,
                 app_id: row.app_id,
                 trigger: attempt.trigger,
@@ -423,8 +420,6 @@ impl RefreshEngine {
         .await?;
         let event = alerts::after_failure(row, failure.class, expiry, now);
         self.alert(tx, row, event, Some(&failure)).await?;
-        self.metrics
-            .count_refresh(RefreshOutcome::Failure, Some(failure.class));
         tracing::warn!(appid = %row.appid, class = failure.class.as_str(), errcode = ?failure.errcode, errmsg = %failure.errmsg, streak, outcome_unknown = failure.outcome_unknown, "token refresh failed");
         Ok(AttemptOutcome::Failed(failure))
     }
@@ -496,14 +491,19 @@ impl RefreshEngine {
             errmsg: format!("stored appid is malformed: {e}"),
             outcome_unknown: false,
         })?;
-        self.provider
-            .fetch(FetchRequest {
-                appid: &appid,
-                secret: &secret,
-                mode,
-                force_refresh: force,
-            })
-            .await
+        let fresh = AccessTokenKind { mode, force }
+            .fetch(
+                self.provider.as_ref(),
+                Call {
+                    appid: &appid,
+                    with: &secret,
+                },
+            )
+            .await?;
+        Ok(FreshToken {
+            access_token: fresh.value,
+            expires_in: fresh.expires_in,
+        })
     }
 }
 

@@ -30,6 +30,7 @@ use super::policy::Timing;
 use super::slots::OnDemandSlots;
 use super::token::Unavailable;
 use crate::crypto::KeyRing;
+use crate::db::tickets::{self as db_tickets, ClaimedTicket};
 use crate::db::tokens::{self, ClaimedRow};
 use crate::domain::AppUuid;
 use crate::domain::credential::hash as fingerprint;
@@ -63,6 +64,15 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// At most one failing/recovered alert pair per app and channel per this long.
     pub alert_damping: Duration,
+}
+
+/// A row the scheduler claimed, of either kind.
+#[derive(Debug)]
+enum Claimed {
+    /// A token row.
+    Token(ClaimedRow),
+    /// A ticket row.
+    Ticket(ClaimedTicket),
 }
 
 /// The result of one attempt.
@@ -232,7 +242,7 @@ impl RefreshEngine {
             let round = Instant::now();
             // A claim cut short by the cancellation rolls back: the row stays due.
             stop.run_until_cancelled(self.claim_due_rows()).await;
-            let pause = match stop.run_until_cancelled(tokens::next_due(&self.pool)).await {
+            let pause = match stop.run_until_cancelled(self.next_due()).await {
                 None => break,
                 Some(Ok(Some(next))) => {
                     let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
@@ -269,11 +279,15 @@ impl RefreshEngine {
                 return;
             };
             match self.claim_one().await {
-                Ok(Some((tx, row))) => {
+                Ok(Some((tx, claimed))) => {
                     let engine = Arc::clone(self);
                     tokio::spawn(async move {
                         let _slot = slot;
-                        if let Err(e) = engine.refresh_claimed(tx, row).await {
+                        let done = match claimed {
+                            Claimed::Token(row) => engine.refresh_claimed(tx, row).await,
+                            Claimed::Ticket(t) => engine.renew_claimed_ticket(tx, t).await,
+                        };
+                        if let Err(e) = done {
                             tracing::warn!(error = %crate::report::error_chain(&e), "scheduled refresh failed; will retry");
                         }
                     });
@@ -288,18 +302,33 @@ impl RefreshEngine {
         }
     }
 
-    /// Claim one due row in a new transaction; `None` when nothing due is free.
+    /// Claim one due row in a new transaction, a token's first (tickets
+    /// depend on tokens), then a ticket's; `None` when nothing due is free.
     async fn claim_one(
         &self,
-    ) -> Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, ClaimedRow)>, EngineError> {
+    ) -> Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, Claimed)>, EngineError> {
         let started = Instant::now();
         let mut tx = self.pool.begin().await?;
-        let Some(row) = tokens::claim_due(&mut tx).await? else {
+        let claimed = if let Some(row) = tokens::claim_due(&mut tx).await? {
+            Claimed::Token(row)
+        } else if let Some(ticket) = db_tickets::claim_due(&mut tx).await? {
+            Claimed::Ticket(ticket)
+        } else {
             tx.rollback().await?;
             return Ok(None);
         };
         self.metrics.observe_claim(started.elapsed());
-        Ok(Some((tx, row)))
+        Ok(Some((tx, claimed)))
+    }
+
+    /// The earliest due time of any credential the scheduler keeps.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        let token = tokens::next_due(&self.pool).await?;
+        let ticket = db_tickets::next_due(&self.pool).await?;
+        Ok(match (token, ticket) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Refresh a claimed row and commit (which releases the claim).

@@ -9,12 +9,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::domain::RefreshOutcome;
+use crate::domain::{Credential, RefreshOutcome};
 use crate::upstream::ErrorClass;
 
 /// Labels of the refresh counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefreshLabels {
+    /// The credential: `access_token`, `jsapi_ticket`, `wx_card_ticket`.
+    pub credential: &'static str,
     /// `success`, `unchanged`, `failure` or `skipped`.
     pub outcome: String,
     /// Failure class, empty on success.
@@ -143,10 +145,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Count a refresh attempt.
-    pub fn count_refresh(&self, outcome: RefreshOutcome, class: Option<ErrorClass>) {
+    /// Count a refresh attempt of `credential`.
+    pub fn count_refresh(
+        &self,
+        credential: Credential,
+        outcome: RefreshOutcome,
+        class: Option<ErrorClass>,
+    ) {
         self.refreshes
             .get_or_create(&RefreshLabels {
+                credential: credential.as_str(),
                 outcome: outcome.as_str().to_string(),
                 class: class
                     .map(ErrorClass::as_str)

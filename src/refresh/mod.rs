@@ -6,6 +6,7 @@ pub mod attempt;
 pub mod cache;
 pub mod engine;
 pub mod gate;
+pub mod kind;
 pub mod metrics;
 pub mod policy;
 pub mod reads;

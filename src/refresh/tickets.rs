@@ -1,4 +1,5 @@
-//! JS-SDK tickets (`jsapi`, `wx_card`), kept by the same engine as tokens.
+//! JS-SDK tickets (`jsapi`, `wx_card`), kept by the same engine as tokens
+//! (the kind: [`TicketKind`]).
 //!
 //! A ticket is derived from the app's access token and lives on its own
 //! clock: WeChat answers the same ticket while it lives, always with the
@@ -16,6 +17,13 @@
 //! WeChat answers with a rejected token (40001, 40014, 42001) reports that
 //! token (the compare-and-refresh of [`RefreshEngine::invalidate`]) and is
 //! tried once more with the new one.
+//!
+//! The scheduler renews every ticket an app keeps on the ticket's own clock
+//! (`app_tickets.next_due_at`: its renew margin, its expiry after WeChat
+//! answered the same ticket, or the backoff after a failure), claiming the
+//! row with `for update skip locked` as it claims token rows; reads then
+//! find a fresh ticket. Every attempt, whoever made it, is stored in the
+//! app's refresh log with the ticket named.
 
 use std::time::Duration;
 
@@ -23,20 +31,20 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgConnection;
 
-use super::engine::{EngineError, RefreshEngine, TokenError};
+use super::engine::{EngineError, RefreshEngine, TokenError, Trigger};
 use super::gate::{self, RefusalReason, Spent};
+pub use super::kind::TOKEN_MIN_TTL;
+use super::kind::{Call, CredentialKind as _, Dependency, Fresh, TicketKind};
 use super::policy::{self, chrono_duration};
 use super::token::{Cause, Unavailable, ValidToken};
 use crate::crypto::Binding;
 use crate::db::budget::BudgetRow;
-use crate::db::tickets::{self, StoredTicket, TicketRow};
+use crate::db::tickets::{self, ClaimedTicket, StoredTicket, TicketRow};
+use crate::db::tokens::LogEntry;
 use crate::db::{self, tokens};
-use crate::domain::{AppUuid, TenantId, TicketType};
+use crate::domain::{AppId, AppKind, AppUuid, RefreshOutcome, TenantId, TicketType};
 use crate::secret::Ticket;
-use crate::upstream::{FetchFailure, FreshTicket, errcodes};
-
-/// The least life a token must have left to fetch a ticket with it.
-pub const TOKEN_MIN_TTL: Duration = Duration::from_secs(60);
+use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
 /// A ticket fit to hand out.
 #[derive(Debug, Clone)]
@@ -60,10 +68,15 @@ pub struct TicketOwner<'a> {
     pub appid: &'a str,
 }
 
-/// A ticket is renewed in the last quarter of its life, at most 5 minutes
-/// before it expires: readers never get one about to die.
-fn renew_margin(fetched_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> chrono::Duration {
-    ((expires_at - fetched_at) / 4).min(chrono::Duration::minutes(5))
+/// How one attempt on a locked ticket row ended (its result is stored).
+#[derive(Debug)]
+enum TicketAttempt {
+    /// A ticket to serve.
+    Got(ValidTicket),
+    /// WeChat said the token the call was made with is no good.
+    TokenRejected(std::sync::Arc<ValidToken>, FetchFailure),
+    /// No ticket now.
+    Unavailable(Unavailable),
 }
 
 impl RefreshEngine {
@@ -74,6 +87,11 @@ impl RefreshEngine {
         owner: TicketOwner<'_>,
         ticket_type: TicketType,
     ) -> Result<ValidTicket, TokenError> {
+        // WeChat's tickets are a WeChat app's: a WeCom token sent to WeChat
+        // would only be rejected (and reported, renewing it for nothing).
+        if errcodes::kind_of(owner.appid) != AppKind::Wechat {
+            return Err(TokenError::Engine(EngineError::Gone));
+        }
         let stored = tickets::current(&self.pool, owner.app_id, ticket_type).await?;
         if let Some(t) = stored.and_then(|row| self.usable(owner, &row).transpose()) {
             return Ok(t?);
@@ -100,24 +118,133 @@ impl RefreshEngine {
                 tx.commit().await.map_err(EngineError::from)?;
                 return Ok(t);
             }
-            let token = self
-                .token(owner.tenant_id, owner.app_id, TOKEN_MIN_TTL)
-                .await?;
-            let result = self
-                .fetch_ticket(&mut tx, owner, ticket_type, &token)
+            let kind = TicketKind(ticket_type);
+            let attempt = self
+                .attempt_ticket(&mut tx, owner, kind, &row, Trigger::OnDemand)
                 .await?;
             tx.commit().await.map_err(EngineError::from)?;
-            match result {
-                Ok(t) => return Ok(t),
-                Err(f) if f.errcode.is_some_and(errcodes::rejects_token) && !rejected_once => {
+            match attempt {
+                TicketAttempt::Got(t) => return Ok(t),
+                TicketAttempt::TokenRejected(token, _) if !rejected_once => {
                     rejected_once = true;
                     self.invalidate(owner.app_id, token.access_token.expose_secret())
                         .await?;
                 }
-                Err(f) => {
-                    let reason = failure_reason(&f);
-                    return Err(unavailable(Cause::Failed, reason, Some(f)));
+                TicketAttempt::TokenRejected(_, f) => {
+                    return Err(unavailable(Cause::Failed, failure_reason(&f), Some(f)));
                 }
+                TicketAttempt::Unavailable(u) => return Err(TokenError::Unavailable(u)),
+            }
+        }
+    }
+
+    /// Renew a ticket row the scheduler claimed, and commit (which releases
+    /// the claim). A rejected token is reported afterwards; the row is due
+    /// again at once, for the next round to fetch with the new token.
+    pub(super) async fn renew_claimed_ticket(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        claim: ClaimedTicket,
+    ) -> Result<(), EngineError> {
+        let owner = TicketOwner {
+            tenant_id: claim.tenant_id,
+            app_id: claim.app_id,
+            appid: &claim.appid,
+        };
+        let Some(row) = tickets::current(&mut *tx, claim.app_id, claim.ticket_type).await? else {
+            tx.rollback().await?;
+            return Ok(());
+        };
+        let kind = TicketKind(claim.ticket_type);
+        let attempt = match self
+            .attempt_ticket(&mut tx, owner, kind, &row, Trigger::Schedule)
+            .await
+        {
+            Ok(attempt) => attempt,
+            Err(TokenError::Engine(e)) => return Err(e),
+            Err(TokenError::Unavailable(u)) => TicketAttempt::Unavailable(u),
+        };
+        tx.commit().await?;
+        if let TicketAttempt::TokenRejected(token, _) = attempt {
+            self.invalidate(owner.app_id, token.access_token.expose_secret())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One attempt on a ticket row this transaction holds: take the token it
+    /// depends on, spend one call of the app's budget, fetch, and store the
+    /// ticket or the failure with the next renewal and a refresh-log entry.
+    /// On demand, a token or a budget that is not there is the reader's
+    /// answer; on the scheduler's clock it is stored and logged as well.
+    async fn attempt_ticket(
+        &self,
+        tx: &mut PgConnection,
+        owner: TicketOwner<'_>,
+        kind: TicketKind,
+        row: &TicketRow,
+        trigger: Trigger,
+    ) -> Result<TicketAttempt, TokenError> {
+        let Dependency::AccessToken { min_ttl } = kind.depends_on() else {
+            return Err(TokenError::Engine(EngineError::Gone));
+        };
+        let token = match self.token(owner.tenant_id, owner.app_id, min_ttl).await {
+            Ok(token) => token,
+            Err(TokenError::Unavailable(u)) if trigger == Trigger::Schedule => {
+                let failure = u.failure.clone().unwrap_or_else(|| FetchFailure {
+                    class: ErrorClass::Transient,
+                    errcode: None,
+                    errmsg: format!("no access token to fetch the ticket with: {}", u.reason),
+                    outcome_unknown: false,
+                });
+                self.store_ticket_failure(tx, owner, kind, row, trigger, &failure, None)
+                    .await?;
+                return Ok(TicketAttempt::Unavailable(u));
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(refused) = self.spend_one_call(tx, owner).await? {
+            if trigger == Trigger::Schedule {
+                self.skip_ticket(tx, owner, kind).await?;
+            }
+            return Ok(TicketAttempt::Unavailable(refused));
+        }
+        let appid = AppId::parse("appid", owner.appid).map_err(|_| EngineError::Gone)?;
+        let with = SecretString::from(token.access_token.expose_secret().to_string());
+        let started = std::time::Instant::now();
+        let outcome = kind
+            .fetch(
+                self.provider.as_ref(),
+                Call {
+                    appid: &appid,
+                    with: &with,
+                },
+            )
+            .await;
+        let latency = started.elapsed();
+        self.metrics.observe_upstream(latency);
+        let latency_ms = i64::try_from(latency.as_millis()).ok();
+        match outcome {
+            Ok(fresh) => {
+                self.store_ticket(tx, owner, kind, (&token, trigger, latency_ms), &fresh)
+                    .await
+            }
+            Err(mut failure) => {
+                if let Some(code) = failure.errcode {
+                    failure.class = kind.classify(code);
+                }
+                self.store_ticket_failure(tx, owner, kind, row, trigger, &failure, latency_ms)
+                    .await?;
+                if failure.errcode.is_some_and(|c| kind.rejects_dependency(c)) {
+                    return Ok(TicketAttempt::TokenRejected(token, failure));
+                }
+                let reason = failure_reason(&failure);
+                Ok(TicketAttempt::Unavailable(Unavailable {
+                    cause: Cause::Failed,
+                    retry_after: Duration::from_secs(60),
+                    reason,
+                    failure: Some(failure),
+                }))
             }
         }
     }
@@ -136,7 +263,7 @@ impl RefreshEngine {
             return Ok(None);
         };
         let now = Utc::now();
-        let renew_from = expires_at - renew_margin(fetched_at, expires_at);
+        let renew_from = expires_at - TicketKind::renew_margin(fetched_at, expires_at);
         let renewal_tried = row.last_attempt_at.is_some_and(|at| at >= renew_from);
         if expires_at <= now || (renew_from <= now && !renewal_tried) {
             return Ok(None);
@@ -150,27 +277,26 @@ impl RefreshEngine {
         }))
     }
 
-    /// With the ticket's row locked: count the call in today's budget (or
-    /// refuse when it is spent), call WeChat, store the ticket or the failure.
-    async fn fetch_ticket(
+    /// With a credential's row locked: count one call in the app's budget
+    /// for today, or refuse when it is spent (the gate's rule for calls
+    /// other than the token's own).
+    pub(super) async fn spend_one_call(
         &self,
         tx: &mut PgConnection,
         owner: TicketOwner<'_>,
-        ticket_type: TicketType,
-        token: &ValidToken,
-    ) -> Result<Result<ValidTicket, FetchFailure>, TokenError> {
-        let now = Utc::now();
-        let today = policy::quota_day(now);
+    ) -> Result<Result<(), Unavailable>, EngineError> {
+        let today = policy::quota_day(Utc::now());
         let stored = db::budget::lock(tx, owner.tenant_id, owner.appid, today).await?;
         let (day, mut spent) = Spent::on(today, stored.day, stored.calls, stored.forced);
         spent.last_forced_at = stored.last_forced_at;
         if !gate::another_call_fits(spent.calls, &self.config.limits) {
             self.metrics.count_refusal(RefusalReason::BudgetSpent);
-            return Err(unavailable(
-                Cause::Refused(RefusalReason::BudgetSpent),
-                RefusalReason::BudgetSpent.explain().into(),
-                None,
-            ));
+            return Ok(Err(Unavailable {
+                cause: Cause::Refused(RefusalReason::BudgetSpent),
+                failure: None,
+                retry_after: Duration::from_secs(60),
+                reason: RefusalReason::BudgetSpent.explain().into(),
+            }));
         }
         spent.calls += 1;
         let budget = BudgetRow {
@@ -180,38 +306,110 @@ impl RefreshEngine {
             last_forced_at: spent.last_forced_at,
         };
         db::budget::store(tx, owner.tenant_id, owner.appid, day, &budget).await?;
-        let secret = SecretString::from(token.access_token.expose_secret().to_string());
-        let started = std::time::Instant::now();
-        let outcome = self.provider.fetch_ticket(&secret, ticket_type).await;
-        self.metrics.observe_upstream(started.elapsed());
-        match outcome {
-            Ok(fresh) => {
-                self.store_ticket(tx, owner, ticket_type, token, now, &fresh)
-                    .await
-            }
-            Err(failure) => {
-                let code = failure.errcode.and_then(|c| i32::try_from(c).ok());
-                tickets::store_failure(tx, owner.app_id, ticket_type, code, &failure.errmsg)
-                    .await?;
-                Ok(Err(failure))
-            }
+        Ok(Ok(()))
+    }
+
+    /// The scheduler found a ticket due whose app's budget is spent: no
+    /// call; it waits for the next quota day, and the log says why.
+    async fn skip_ticket(
+        &self,
+        tx: &mut PgConnection,
+        owner: TicketOwner<'_>,
+        kind: TicketKind,
+    ) -> Result<(), EngineError> {
+        let at = policy::next_quota_day(Utc::now());
+        tickets::reschedule(&mut *tx, owner.app_id, kind.0, at).await?;
+        let entry = self.log_entry(owner, kind, Trigger::Schedule, RefreshOutcome::Skipped);
+        self.record(
+            tx,
+            &LogEntry {
+                errmsg: Some(RefusalReason::BudgetSpent.explain()),
+                ..entry
+            },
+        )
+        .await
+    }
+
+    /// Store a failed attempt (any ticket still valid is kept) with its
+    /// retry time, and log it.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_ticket_failure(
+        &self,
+        tx: &mut PgConnection,
+        owner: TicketOwner<'_>,
+        kind: TicketKind,
+        row: &TicketRow,
+        trigger: Trigger,
+        failure: &FetchFailure,
+        latency_ms: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let now = Utc::now();
+        let streak = u32::try_from(row.failure_streak)
+            .unwrap_or(0)
+            .saturating_add(1);
+        let next = if failure.errcode.is_some_and(|c| kind.rejects_dependency(c)) {
+            // The token is refreshed first; the ticket right after.
+            now
+        } else {
+            kind.retry_at(failure, streak, now, &self.config.timing)
+        };
+        let code = failure.errcode.and_then(|c| i32::try_from(c).ok());
+        tickets::store_failure(tx, owner.app_id, kind.0, code, &failure.errmsg, next).await?;
+        let entry = self.log_entry(owner, kind, trigger, RefreshOutcome::Failure);
+        self.record(
+            tx,
+            &LogEntry {
+                error_class: Some(failure.class),
+                errcode: failure.errcode,
+                errmsg: Some(&failure.errmsg),
+                latency_ms,
+                ..entry
+            },
+        )
+        .await?;
+        tracing::warn!(appid = %owner.appid, credential = kind.credential().as_str(), errcode = ?failure.errcode, errmsg = %failure.errmsg, "ticket fetch failed");
+        Ok(())
+    }
+
+    fn log_entry<'a>(
+        &'a self,
+        owner: TicketOwner<'_>,
+        kind: TicketKind,
+        trigger: Trigger,
+        outcome: RefreshOutcome,
+    ) -> LogEntry<'a> {
+        LogEntry {
+            credential: kind.credential(),
+            tenant_id: owner.tenant_id,
+            app_id: owner.app_id,
+            trigger,
+            outcome,
+            error_class: None,
+            errcode: None,
+            errmsg: None,
+            latency_ms: None,
+            replica: &self.config.replica_id,
         }
     }
 
     /// Store a fetched ticket: a new one with its expiry from now, or the one
-    /// already stored (see the module's notes) with its first expiry.
+    /// already stored (see the module's notes) with its first expiry; log it.
     async fn store_ticket(
         &self,
         tx: &mut PgConnection,
         owner: TicketOwner<'_>,
-        ticket_type: TicketType,
-        token: &ValidToken,
-        now: DateTime<Utc>,
-        fresh: &FreshTicket,
-    ) -> Result<Result<ValidTicket, FetchFailure>, TokenError> {
-        let plain = fresh.ticket.expose_secret();
-        let binding = Binding::ticket(owner.tenant_id, owner.app_id, ticket_type);
-        let stored = tickets::current(&mut *tx, owner.app_id, ticket_type).await?;
+        kind: TicketKind,
+        (token, trigger, latency_ms): (&ValidToken, Trigger, Option<i64>),
+        fresh: &Fresh,
+    ) -> Result<TicketAttempt, TokenError> {
+        let now = Utc::now();
+        let plain = fresh.value.expose_secret();
+        let binding = Binding::ticket(owner.tenant_id, owner.app_id, kind.0);
+        let stored = tickets::current(&mut *tx, owner.app_id, kind.0).await?;
+        let entry = LogEntry {
+            latency_ms,
+            ..self.log_entry(owner, kind, trigger, RefreshOutcome::Unchanged)
+        };
         if let Some(row) = stored
             && let (Some(ct), Some(fetched_at), Some(expires_at)) =
                 (&row.ticket_ciphertext, row.fetched_at, row.expires_at)
@@ -220,17 +418,21 @@ impl RefreshEngine {
                 .decrypt_text(ct, &binding)
                 .is_ok_and(|held| held.expose_secret() == plain)
         {
-            tickets::store_same(tx, owner.app_id, ticket_type).await?;
+            // Renewed a second after it expires on our clock (WeChat's clock
+            // started a moment after ours: asked at once, it may still
+            // answer the same ticket); a read in between fetches on demand.
+            let next = expires_at.max(now) + chrono::Duration::seconds(1);
+            tickets::store_same(tx, owner.app_id, kind.0, next).await?;
+            self.record(tx, &entry).await?;
             if expires_at <= now {
-                // WeChat still holds the ticket our clock says has run out
-                // (its clock started a moment after ours): ask again shortly.
-                return Err(unavailable(
-                    Cause::Busy,
-                    "the ticket is being renewed at WeChat; try again in a moment".into(),
-                    None,
-                ));
+                return Ok(TicketAttempt::Unavailable(Unavailable {
+                    cause: Cause::Busy,
+                    failure: None,
+                    retry_after: Duration::from_secs(1),
+                    reason: "the ticket is being renewed at WeChat; try again in a moment".into(),
+                }));
             }
-            return Ok(Ok(ValidTicket {
+            return Ok(TicketAttempt::Got(ValidTicket {
                 ticket: Ticket::from(plain.to_string()),
                 fetched_at,
                 expires_at,
@@ -246,9 +448,15 @@ impl RefreshEngine {
             fetched_at: now,
             expires_at,
             token_version: token.version,
+            next_due_at: kind.renew_at(now, expires_at, &self.config.timing),
         };
-        tickets::store(tx, owner.app_id, ticket_type, &stored).await?;
-        Ok(Ok(ValidTicket {
+        tickets::store(tx, owner.app_id, kind.0, &stored).await?;
+        let entry = LogEntry {
+            outcome: RefreshOutcome::Success,
+            ..entry
+        };
+        self.record(tx, &entry).await?;
+        Ok(TicketAttempt::Got(ValidTicket {
             ticket: Ticket::from(plain.to_string()),
             fetched_at: now,
             expires_at,
@@ -273,20 +481,4 @@ fn unavailable(cause: Cause, reason: String, failure: Option<FetchFailure>) -> T
         retry_after: Duration::from_secs(if cause == Cause::Busy { 1 } else { 60 }),
         reason,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone as _;
-
-    use super::*;
-
-    #[test]
-    fn a_ticket_is_renewed_in_its_last_quarter_at_most_five_minutes_early() {
-        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-        let long = t0 + chrono::Duration::seconds(7200);
-        assert_eq!(renew_margin(t0, long), chrono::Duration::minutes(5));
-        let short = t0 + chrono::Duration::seconds(8);
-        assert_eq!(renew_margin(t0, short), chrono::Duration::seconds(2));
-    }
 }

@@ -132,6 +132,35 @@ pub async fn read(
     }
 }
 
+/// The one WeCom app of company `corpid` that `key` is limited to (the
+/// WeCom-compatible `gettoken` names the company only; its "secret" is a
+/// key limited to exactly one app): `KeyLimited` for a key open to every app
+/// or limited to several, `NotFound` when that app is not a WeCom app of
+/// `corpid`.
+pub async fn wecom_app_of_key(
+    state: &AppState,
+    key: &KeyPrincipal,
+    corpid: &str,
+) -> Result<AppId, ReadError> {
+    let [app_id] = key.app_ids.as_ref() else {
+        return Err(ReadError::KeyLimited);
+    };
+    if !key.limited {
+        return Err(ReadError::KeyLimited);
+    }
+    let appid = db::apps::appid_of(state.engine.pool(), key.tenant_id, *app_id)
+        .await
+        .map_err(|e| ReadError::Internal(e.into()))?
+        .ok_or(ReadError::NotFound)?;
+    let appid = AppId::parse("appid", &appid).map_err(|_| ReadError::NotFound)?;
+    let corpid = corpid.trim().to_ascii_lowercase();
+    if appid.corpid() == Some(corpid.as_str()) {
+        Ok(appid)
+    } else {
+        Err(ReadError::NotFound)
+    }
+}
+
 /// The internal id of `appid` in `tenant_id`, from the replica's cache
 /// when it can be (the engine's connections otherwise: a read never waits
 /// for the pool of the web UI).

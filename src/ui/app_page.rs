@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::pages::{AppCard, FieldErrors, SecretForm, field_errors, form_user, when};
 use super::{Page, charts, redirect_with_flash};
-use crate::domain::{RefreshOutcome, Role, Trigger};
+use crate::domain::{Credential, RefreshOutcome, Role, Trigger};
 use crate::error::ApiError;
 use crate::secret::AppSecret;
 use crate::service::Actor;
@@ -26,6 +26,7 @@ const LOG_ENTRIES: i64 = 50;
 #[derive(Serialize)]
 struct LogLine {
     when: String,
+    credential: Credential,
     trigger: Trigger,
     outcome: RefreshOutcome,
     errcode: Option<i32>,
@@ -91,7 +92,10 @@ async fn render(
         .take(usize::try_from(LOG_ENTRIES).unwrap_or(50))
         .map(|r| LogLine {
             when: when(r.created_at),
-            explanation: r.errcode.and_then(|c| errcodes::explain(i64::from(c))),
+            explanation: r
+                .errcode
+                .and_then(|c| errcodes::explain_for(errcodes::kind_of(&r.appid), i64::from(c))),
+            credential: r.credential,
             trigger: r.trigger,
             outcome: r.outcome,
             errcode: r.errcode,
@@ -100,6 +104,10 @@ async fn render(
         })
         .collect();
     let app = &shown.app;
+    let tickets = match super::app_tickets::lines(state, actor, &app.appid).await {
+        Ok(lines) => lines,
+        Err(e) => return page.error(&e),
+    };
     let can_edit = actor.principal.role().at_least(Role::Admin);
     let limits = &state.engine.config().limits;
     page.render(
@@ -108,6 +116,7 @@ async fn render(
         context! {
             app => Serde(AppCard::of(app)),
             log => Serde(&log),
+            tickets => Serde(&tickets),
             latency_chart => Serde(&latency_chart),
             can_edit,
             // How to read this app's token, for those who may create keys.

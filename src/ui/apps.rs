@@ -67,6 +67,13 @@ pub struct NewAppForm {
     name: String,
     #[serde(default)]
     token_mode: String,
+    /// `wechat` (default) or `wecom`.
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    corpid: String,
+    #[serde(default)]
+    agentid: String,
 }
 
 /// Why a form cannot be used.
@@ -83,6 +90,22 @@ impl NewAppForm {
     fn new_app(&self, lang: super::i18n::Lang) -> Result<NewAppInput, FormError> {
         let mode = self.token_mode.parse::<TokenMode>();
         let name_given = Some(self.name.trim()).filter(|n| !n.is_empty());
+        if self.kind == "wecom" {
+            let parsed = NewAppInput::parse_wecom(
+                &self.corpid,
+                &self.agentid,
+                &self.secret,
+                name_given,
+                None,
+            );
+            return match parsed {
+                Ok(new) => Ok(new),
+                Err(ApiError::Validation(errors)) => {
+                    Err(FormError::Fields(field_errors(lang, &errors)))
+                }
+                Err(e) => Err(FormError::Other(e)),
+            };
+        }
         let parsed = NewAppInput::parse(&self.appid, &self.secret, name_given, mode.ok(), None);
         match (parsed, mode) {
             (Ok(new), Ok(_)) => Ok(new),
@@ -122,7 +145,8 @@ pub async fn register_app(
         page.render(
             status,
             "app_new.html",
-            context! { form => context! { appid => form.appid.as_str(), name => form.name.as_str(), token_mode => form.token_mode.as_str() }, errors },
+            context! { form => context! { appid => form.appid.as_str(), name => form.name.as_str(), token_mode => form.token_mode.as_str(),
+                kind => form.kind.as_str(), corpid => form.corpid.as_str(), agentid => form.agentid.as_str() }, errors },
         )
     };
     match form_session(&page, &form.csrf_token) {

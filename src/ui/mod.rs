@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod app_limit;
 pub mod app_page;
+pub mod app_tickets;
 pub mod apps;
 pub mod audit;
 pub mod charts;
@@ -139,6 +140,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(alerts::configure)
         .route("/apps/{appid}", web::get().to(app_page::app_page))
         .route("/apps/{appid}/refresh", web::post().to(pages::refresh_app))
+        .configure(app_tickets::routes)
         .route(
             "/apps/{appid}/{action}",
             web::post().to(app_page::app_action),

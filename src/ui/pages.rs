@@ -190,7 +190,7 @@ impl AppCard {
             explanation: app
                 .last_errcode
                 .filter(|_| failing)
-                .and_then(|c| errcodes::explain(i64::from(c))),
+                .and_then(|c| errcodes::explain_for(errcodes::kind_of(&app.appid), i64::from(c))),
         }
     }
 }

@@ -43,6 +43,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/app_new.html"),
     ),
     ("app.html", include_str!("../../web/templates/app.html")),
+    (
+        "app_tickets.html",
+        include_str!("../../web/templates/app_tickets.html"),
+    ),
     ("error.html", include_str!("../../web/templates/error.html")),
     ("keys.html", include_str!("../../web/templates/keys.html")),
     (

@@ -1,8 +1,11 @@
 //! WeChat's token errcodes: what each means, how tokenvault treats it, and
 //! the fix to show the app's owner — in English and Chinese.
 
+pub mod wecom;
+
 use serde::Serialize;
 
+use crate::domain::AppKind;
 pub use crate::domain::ErrorClass;
 
 /// One errcode explained.
@@ -209,6 +212,31 @@ pub fn explanation(errcode: Option<i64>) -> Option<Explanation> {
         fix_en: e.fix_en,
         fix_zh: e.fix_zh,
     })
+}
+
+/// What `code` means for an app of `kind` (each platform has its table).
+pub fn explain_for(kind: AppKind, code: i64) -> Option<&'static Errcode> {
+    match kind {
+        AppKind::Wechat => explain(code),
+        AppKind::Wecom => wecom::explain(code),
+    }
+}
+
+/// The explanation of `errcode` for an app of `kind`.
+pub fn explanation_for(kind: AppKind, errcode: Option<i64>) -> Option<Explanation> {
+    errcode
+        .and_then(|c| explain_for(kind, c))
+        .map(|e| Explanation {
+            meaning_en: e.meaning_en,
+            meaning_zh: e.meaning_zh,
+            fix_en: e.fix_en,
+            fix_zh: e.fix_zh,
+        })
+}
+
+/// The kind of the app whose id is `appid` (as stored: always well-formed).
+pub fn kind_of(appid: &str) -> AppKind {
+    crate::domain::AppId::parse("appid", appid).map_or(AppKind::Wechat, |a| a.kind())
 }
 
 /// The class of an errcode; unknown codes are treated as transient (retried

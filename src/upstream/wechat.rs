@@ -1,5 +1,7 @@
 //! The WeChat client: `GET /cgi-bin/token` (classic) and
-//! `POST /cgi-bin/stable_token` (stable, with or without `force_refresh`).
+//! `POST /cgi-bin/stable_token` (stable, with or without `force_refresh`);
+//! for WeCom apps, WeCom's `GET /cgi-bin/gettoken?corpid=…&corpsecret=…`
+//! at its own base (one token per app secret).
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use super::{
     BoxFuture, ErrorClass, FetchFailure, FetchOutcome, FetchRequest, FreshTicket, FreshToken,
     TicketOutcome, TokenProvider, errcodes,
 };
-use crate::domain::{TicketType, TokenMode};
+use crate::domain::{AppKind, TicketType, TokenMode};
 
 /// Largest answer accepted; a token answer is a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
@@ -24,6 +26,7 @@ const MAX_EXPIRES_IN: u64 = 7 * 24 * 3600;
 pub struct WeChatClient {
     http: reqwest::Client,
     base: String,
+    wecom_base: String,
 }
 
 impl WeChatClient {
@@ -43,10 +46,44 @@ impl WeChatClient {
         Ok(Self {
             http,
             base: base_url.trim_end_matches('/').to_string(),
+            wecom_base: "https://qyapi.weixin.qq.com".to_string(),
         })
     }
 
+    /// The same client with WeCom's API at `base_url` (default
+    /// `https://qyapi.weixin.qq.com`).
+    #[must_use]
+    pub fn with_wecom_base(mut self, base_url: &str) -> Self {
+        self.wecom_base = base_url.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// A WeCom app's token: `gettoken` with its corpid and its own secret
+    /// (WeCom answers the same token while it is valid; `force` means nothing).
+    async fn call_wecom(&self, request: FetchRequest<'_>) -> FetchOutcome {
+        let corpid = request.appid.corpid().unwrap_or_default();
+        let response = self
+            .http
+            .get(format!("{}/cgi-bin/gettoken", self.wecom_base))
+            .query(&[
+                ("corpid", corpid),
+                ("corpsecret", request.secret.expose_secret()),
+            ])
+            .send()
+            .await
+            .map_err(network_failure)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(transient(format!("WeCom answered HTTP {status}")));
+        }
+        let body = read_limited(response).await?;
+        parse_answer_of(&body, errcodes::wecom::classify)
+    }
+
     async fn call(&self, request: FetchRequest<'_>) -> FetchOutcome {
+        if request.appid.kind() == AppKind::Wecom {
+            return self.call_wecom(request).await;
+        }
         let secret = request.secret.expose_secret();
         let builder = match request.mode {
             TokenMode::Classic => self
@@ -177,6 +214,12 @@ struct Answer {
 /// Parse a token answer: the success shape, the errcode shape, or a
 /// malformed answer (transient; never stored).
 pub fn parse_answer(body: &[u8]) -> FetchOutcome {
+    parse_answer_of(body, errcodes::classify)
+}
+
+/// Parse a token answer, classifying an errcode with `classify` (each
+/// platform has its table).
+fn parse_answer_of(body: &[u8], classify: fn(i64) -> ErrorClass) -> FetchOutcome {
     let malformed =
         |why: &str| transient(format!("WeChat's answer is malformed ({why}); not stored"));
     let answer: Answer =
@@ -190,7 +233,7 @@ pub fn parse_answer(body: &[u8]) -> FetchOutcome {
                 .take(500)
                 .collect();
             return Err(FetchFailure {
-                class: errcodes::classify(code),
+                class: classify(code),
                 errcode: Some(code),
                 errmsg,
                 outcome_unknown: false,

@@ -105,6 +105,8 @@ pub fn sim_settings(wechat: &str) -> Settings {
     settings_from(&[
         "--wechat-api-base",
         wechat,
+        "--wecom-api-base",
+        wechat,
         "--upstream-timeout",
         "2",
         "--refresh-tick",

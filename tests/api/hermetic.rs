@@ -73,7 +73,9 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_ALERTS_ALLOW_PRIVATE_TARGETS"
                 | "TOKENVAULT_INSECURE_UPSTREAM" => "true".into(),
                 "TOKENVAULT_PUBLIC_URL" => "https://someone-elses.example".into(),
-                "TOKENVAULT_WECHAT_API_BASE" => "http://127.0.0.1:9100".into(),
+                "TOKENVAULT_WECHAT_API_BASE" | "TOKENVAULT_WECOM_API_BASE" => {
+                    "http://127.0.0.1:9100".into()
+                }
                 "TOKENVAULT_REPLICA_ID" => "someone-elses-replica".into(),
                 "TOKENVAULT_REFRESH_MARGIN" => "0.9".into(),
                 "TOKENVAULT_REFRESH_JITTER" => "0.5".into(),

@@ -248,6 +248,15 @@ fn a_clear_text_upstream_stops_the_start_unless_allowed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("TOKENVAULT_INSECURE_UPSTREAM"), "{stderr}");
+    // WeCom's API base, which carries the WeCom apps' secrets, likewise.
+    let out = sandbox
+        .tokenvault()
+        .args(["--wecom-api-base", "http://qyapi.weixin.qq.com", "migrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("TOKENVAULT_WECOM_API_BASE"), "{stderr}");
 
     // Allowed explicitly, the start goes on to the next problem: a
     // database that is not there, named without its password.

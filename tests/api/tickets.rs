@@ -198,15 +198,24 @@ async fn a_ticket_is_fetched_again_with_a_new_token_when_the_old_one_was_replace
     assert!(other["access_token"].is_string());
     tokio::time::sleep(Duration::from_millis(2200)).await;
 
-    // The ticket call with the dead token gets 40001; tokenvault refreshes
-    // the token (compare-and-refresh, through the gate), then the ticket.
+    // The ticket call with the dead token (the scheduler's renewal in the
+    // ticket's last quarter, or this read's) gets 40001; tokenvault
+    // refreshes the token (compare-and-refresh, through the gate), then
+    // fetches the ticket with the new one.
     let res = get_with_key(&app.address, &path, &key).await;
     assert_eq!(res.status(), 200);
     let second = json_of(res).await;
     assert_ne!(second["ticket"], first["ticket"]);
     let stats = sim.stats(APPID);
-    assert_eq!(stats.ticket_calls, 3, "rejected once, then fetched");
-    assert_eq!(stats.ticket_ok, 2);
+    // Once, or twice when this read queued behind the scheduler's rejected
+    // call took the dead token before the scheduler reported it (the report
+    // comes after the row's commit: it needs the budget row that call held).
+    // Either way the token is refreshed once (compare-and-refresh).
+    assert!(
+        (1..=2).contains(&(stats.ticket_calls - stats.ticket_ok)),
+        "rejected, then fetched: {stats:?}"
+    );
+    assert!(stats.ticket_ok >= 2, "{stats:?}");
     let token = sim.current_token(APPID, TokenKind::Classic).unwrap();
     assert_ne!(
         Some(&token),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{AppId, TokenMode};
+use crate::domain::{AppId, AppKind, FieldError, TokenMode};
 use crate::error::ApiError;
 use crate::secret::{AccessToken, AppSecret};
 use crate::service::apps::{AppChanges, NewAppInput};
@@ -16,15 +16,29 @@ use crate::service::token_read::MAX_MIN_TTL;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAppRequest {
-    /// WeChat AppID, e.g. `wx0123456789abcdef`.
-    appid: String,
-    /// The AppSecret (32 hex characters); never shown again.
+    /// `wechat` (default: a mini-program or an official account) or `wecom`
+    /// (a WeCom self-built app).
+    #[serde(default)]
+    kind: Option<AppKind>,
+    /// WeChat AppID, e.g. `wx0123456789abcdef` (WeChat apps only).
+    #[serde(default)]
+    appid: Option<String>,
+    /// WeCom corpid, e.g. `ww0123456789abcdef` (WeCom apps only).
+    #[serde(default)]
+    corpid: Option<String>,
+    /// WeCom `AgentId`, e.g. `1000002` (WeCom apps only); the app's id is
+    /// then `{corpid}-{agentid}`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    agentid: Option<AgentId>,
+    /// The AppSecret (WeChat: 32 hex characters) or the WeCom app's Secret;
+    /// never shown again.
     #[schema(value_type = String, format = Password)]
     secret: AppSecret,
     /// Display name (default: the AppID).
     #[serde(default)]
     name: Option<String>,
-    /// `stable` (default) or `classic`.
+    /// `stable` (default) or `classic` (WeChat apps only).
     #[serde(default)]
     token_mode: Option<TokenMode>,
     /// A second AppSecret, tried when the first is rejected (during a secret reset).
@@ -39,18 +53,79 @@ pub struct CreateAppRequest {
 impl CreateAppRequest {
     /// The registration, every field checked.
     pub fn new_app(&self) -> Result<NewAppInput, ApiError> {
-        NewAppInput::parse(
-            &self.appid,
-            &self.secret,
-            self.name.as_deref(),
-            self.token_mode,
-            self.secondary_secret.as_ref(),
-        )
+        let misplaced = |field: &'static str, kind: &str| {
+            FieldError::new(
+                field,
+                "not_for_this_kind",
+                format!("{field} is not a field of a {kind} app"),
+            )
+        };
+        match self.kind.unwrap_or_default() {
+            AppKind::Wechat => {
+                let extra: Vec<FieldError> = [
+                    self.corpid.as_ref().map(|_| misplaced("corpid", "WeChat")),
+                    self.agentid
+                        .as_ref()
+                        .map(|_| misplaced("agentid", "WeChat")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if !extra.is_empty() {
+                    return Err(ApiError::Validation(extra));
+                }
+                NewAppInput::parse(
+                    self.appid.as_deref().unwrap_or_default(),
+                    &self.secret,
+                    self.name.as_deref(),
+                    self.token_mode,
+                    self.secondary_secret.as_ref(),
+                )
+            }
+            AppKind::Wecom => {
+                let extra: Vec<FieldError> = [
+                    self.appid.as_ref().map(|_| misplaced("appid", "WeCom")),
+                    self.token_mode.map(|_| misplaced("token_mode", "WeCom")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if !extra.is_empty() {
+                    return Err(ApiError::Validation(extra));
+                }
+                NewAppInput::parse_wecom(
+                    self.corpid.as_deref().unwrap_or_default(),
+                    self.agentid.as_ref().map_or("", |a| a.0.as_str()),
+                    &self.secret,
+                    self.name.as_deref(),
+                    self.secondary_secret.as_ref(),
+                )
+            }
+        }
     }
 
     /// Whether to check the credentials with WeChat now.
     pub fn verify(&self) -> bool {
         self.verify.unwrap_or(true)
+    }
+}
+
+/// A WeCom `AgentId` as sent: a string or a number (WeCom shows a number).
+#[derive(Debug)]
+pub struct AgentId(String);
+
+impl<'de> Deserialize<'de> for AgentId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(u64),
+        }
+        Ok(Self(match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Number(n) => n.to_string(),
+        }))
     }
 }
 

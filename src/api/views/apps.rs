@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::db::apps::AppRow;
 use crate::db::tokens::LogRow;
 use crate::domain::health::replica_label;
-use crate::domain::{ErrorClass, Health, RefreshOutcome, TokenMode, Trigger};
+use crate::domain::{AppKind, Credential, ErrorClass, Health, RefreshOutcome, TokenMode, Trigger};
 use crate::refresh::engine::AttemptOutcome;
 use crate::refresh::gate::{Limits, RefusalReason};
 use crate::service::apps::{AppList, LogPage as LogEntries};
@@ -142,8 +142,11 @@ impl AttemptView {
 /// A mini-program with its health; never its secret or token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppView {
-    /// WeChat AppID.
+    /// The app's id in every path: the WeChat AppID, or a WeCom app's
+    /// `{corpid}-{agentid}`.
     pub appid: String,
+    /// `wechat` or `wecom`.
+    pub kind: AppKind,
     /// Display name.
     pub name: String,
     /// Which WeChat endpoint keeps the token.
@@ -204,11 +207,12 @@ impl AppView {
                 class: app.last_error_class,
                 errcode,
                 errmsg: app.last_errmsg.clone(),
-                explanation: errcodes::explanation(errcode),
+                explanation: errcodes::explanation_for(errcodes::kind_of(&app.appid), errcode),
             }
         });
         Self {
             appid: app.appid.clone(),
+            kind: errcodes::kind_of(&app.appid),
             name: app.name.clone(),
             token_mode: app.token_mode,
             enabled: app.enabled,
@@ -280,6 +284,9 @@ pub struct LogEntry {
     pub id: i64,
     /// The app's AppID.
     pub appid: String,
+    /// Which credential was fetched: `access_token`, `jsapi_ticket`, `wx_card_ticket`.
+    #[schema(inline)]
+    pub credential: Credential,
     /// What started it.
     pub trigger: Trigger,
     /// How it ended: `success`, `unchanged`, `failure` or `skipped` (no call: a guard refused it).
@@ -304,9 +311,13 @@ pub struct LogEntry {
 impl From<LogRow> for LogEntry {
     fn from(r: LogRow) -> Self {
         Self {
-            explanation: errcodes::explanation(r.errcode.map(i64::from)),
+            explanation: errcodes::explanation_for(
+                errcodes::kind_of(&r.appid),
+                r.errcode.map(i64::from),
+            ),
             id: r.id,
             appid: r.appid,
+            credential: r.credential,
             trigger: r.trigger,
             outcome: r.outcome,
             error_class: r.error_class,

@@ -8,7 +8,9 @@ use crate::crypto::Binding;
 use crate::db;
 use crate::db::apps::AppRow;
 use crate::db::tokens::LogRow;
-use crate::domain::{AuditAction, Name, Role, TokenMode, parse_app_secret};
+use crate::domain::{
+    AppKind, AuditAction, Name, Role, TokenMode, parse_app_secret, parse_wecom_secret,
+};
 use crate::error::ApiError;
 use crate::secret::AppSecret;
 use crate::state::AppState;
@@ -106,18 +108,18 @@ struct Checked {
 }
 
 impl AppChanges<'_> {
-    /// Check every field; a validation error names each field that is wrong.
-    fn check(&self) -> Result<Checked, ApiError> {
+    /// Check every field for an app of `kind` (its secrets have its
+    /// platform's form); a validation error names each field that is wrong.
+    fn check(&self, kind: AppKind) -> Result<Checked, ApiError> {
+        let parse_secret = match kind {
+            AppKind::Wechat => parse_app_secret,
+            AppKind::Wecom => parse_wecom_secret,
+        };
         let checked = (
             self.name.map(|n| Name::parse("name", n)).transpose(),
-            self.secret
-                .map(|s| parse_app_secret("secret", s))
-                .transpose(),
+            self.secret.map(|s| parse_secret("secret", s)).transpose(),
             self.secondary_secret
-                .map(|o| {
-                    o.map(|s| parse_app_secret("secondary_secret", s))
-                        .transpose()
-                })
+                .map(|o| o.map(|s| parse_secret("secondary_secret", s)).transpose())
                 .transpose(),
         );
         match checked {
@@ -156,7 +158,7 @@ pub async fn edit(
     changes: &AppChanges<'_>,
 ) -> Result<AppRow, ApiError> {
     let (scope, app) = find(state, actor, Role::Admin, appid).await?;
-    let checked = changes.check()?;
+    let checked = changes.check(crate::upstream::errcodes::kind_of(&app.appid))?;
     let encrypt = |plain: &AppSecret, binding: Binding| {
         state
             .crypto

@@ -12,6 +12,7 @@ use crate::db;
 use crate::db::apps::AppRow;
 use crate::domain::{
     AppId, AppUuid, AuditAction, Name, Role, TokenMode, Trigger, parse_app_secret,
+    parse_wecom_secret,
 };
 use crate::error::ApiError;
 use crate::refresh::engine::AttemptOutcome;
@@ -38,7 +39,7 @@ impl NewAppInput {
         secondary: Option<&AppSecret>,
     ) -> Result<Self, ApiError> {
         let checked = (
-            AppId::parse("appid", appid),
+            AppId::parse_wechat("appid", appid),
             parse_app_secret("secret", secret),
             name.map(|n| Name::parse("name", n)).transpose(),
             secondary
@@ -57,6 +58,45 @@ impl NewAppInput {
                 [a.err(), s.err(), n.err(), s2.err()]
                     .into_iter()
                     .flatten()
+                    .collect(),
+            )),
+        }
+    }
+}
+
+impl NewAppInput {
+    /// A WeCom app: its id is `{corpid}-{agentid}`, its secret the app's
+    /// Secret (one token per secret); every field checked.
+    pub fn parse_wecom(
+        corpid: &str,
+        agentid: &str,
+        secret: &AppSecret,
+        name: Option<&str>,
+        secondary: Option<&AppSecret>,
+    ) -> Result<Self, ApiError> {
+        let appid = AppId::wecom(corpid, agentid);
+        let checked = (
+            parse_wecom_secret("secret", secret),
+            name.map(|n| Name::parse("name", n)).transpose(),
+            secondary
+                .map(|s| parse_wecom_secret("secondary_secret", s))
+                .transpose(),
+        );
+        match (appid, checked) {
+            (Ok(appid), (Ok(secret), Ok(name), Ok(secondary))) => Ok(Self {
+                name: name.map_or_else(|| appid.to_string(), |n| n.to_string()),
+                appid,
+                secret,
+                // WeCom has one token endpoint, which answers the same token
+                // while it is valid: timed like a stable token.
+                mode: TokenMode::Stable,
+                secondary,
+            }),
+            (a, (s, n, s2)) => Err(ApiError::Validation(
+                a.err()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain([s.err(), n.err(), s2.err()].into_iter().flatten())
                     .collect(),
             )),
         }

@@ -48,6 +48,7 @@
 
 mod routes;
 mod state;
+pub mod wecom;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -301,11 +302,18 @@ impl WeChatSimulator {
         let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         let addr = listener.local_addr()?;
         let workers = config.workers.max(1);
+        let wecom = web::Data::new(wecom::WecomSim::new(
+            config.token_lifetime,
+            config.token_length,
+        ));
         let state = web::Data::new(SimState::new(config));
         let data = state.clone();
+        let wecom_data = wecom.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(wecom_data.clone())
+                .configure(wecom::configure)
                 .configure(routes::configure)
         })
         .workers(workers)
@@ -319,6 +327,7 @@ impl WeChatSimulator {
         Ok(SimHandle {
             addr,
             state,
+            wecom,
             server: server_handle,
             task,
         })
@@ -331,6 +340,7 @@ impl WeChatSimulator {
 pub struct SimHandle {
     addr: SocketAddr,
     state: web::Data<SimState>,
+    wecom: web::Data<wecom::WecomSim>,
     server: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -402,6 +412,11 @@ impl SimHandle {
     /// The app's latest token of this kind, if it is still valid.
     pub fn current_token(&self, appid: &str, kind: TokenKind) -> Option<String> {
         self.state.current_token(appid, kind)
+    }
+
+    /// WeCom's side: its apps' secrets, tokens, counters and faults.
+    pub fn wecom(&self) -> &wecom::WecomSim {
+        &self.wecom
     }
 
     /// Forget every token, quota, fault and counter; keep the apps.
