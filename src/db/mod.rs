@@ -10,6 +10,7 @@ pub mod audit;
 pub mod budget;
 pub mod email_links;
 pub mod embedded;
+pub mod history;
 pub mod invites;
 pub mod mail;
 pub mod ops;

@@ -219,6 +219,7 @@ impl RefreshEngine {
                 errmsg: Some(refusal.reason.explain()),
                 latency_ms: None,
                 replica: &self.config.replica_id,
+                valid_until: row.expires_at,
             },
         )
         .await?;
@@ -318,6 +319,7 @@ impl RefreshEngine {
                 errmsg: note,
                 latency_ms: attempt.latency_ms,
                 replica: &self.config.replica_id,
+                valid_until: Some(expires_at),
             },
         )
         .await?;
@@ -418,6 +420,7 @@ impl RefreshEngine {
                 errmsg: Some(&failure.errmsg),
                 latency_ms: attempt.latency_ms,
                 replica: &self.config.replica_id,
+                valid_until: expiry,
             },
         )
         .await?;

@@ -2,6 +2,7 @@
 //! the WeChat-compatible endpoints, the web UI).
 
 pub mod accounts;
+pub mod activity;
 pub mod alerts;
 pub mod apps;
 pub mod audit;

@@ -10,6 +10,7 @@
 //! of the attacker's choosing (login CSRF).
 
 pub mod accounts;
+pub mod activity;
 pub mod app_limit;
 pub mod app_page;
 pub mod apps;
@@ -24,6 +25,7 @@ pub mod people;
 pub mod recovery;
 pub mod snippets;
 mod templates;
+pub mod timeline;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -35,6 +35,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/app_new.html"),
     ),
     ("app.html", include_str!("../../web/templates/app.html")),
+    (
+        "app_charts.html",
+        include_str!("../../web/templates/app_charts.html"),
+    ),
+    (
+        "activity_charts.html",
+        include_str!("../../web/templates/activity_charts.html"),
+    ),
     ("error.html", include_str!("../../web/templates/error.html")),
     ("keys.html", include_str!("../../web/templates/keys.html")),
     (

@@ -125,7 +125,7 @@ async fn assert_latency_chart(client: &Client, page: &str) {
                       bars: [...svg.querySelectorAll('rect')].map(r =>
                           [r.getAttribute('class'), r.querySelector('title').textContent,
                            Number(r.getAttribute('height'))]),
-                      summary: document.querySelector('.chart-summary').textContent };",
+                      summary: document.querySelector('#latency-chart ~ .chart-summary').textContent };",
             vec![],
         )
         .await

@@ -42,6 +42,7 @@ mod tickets;
 mod ui;
 mod ui_app_page;
 mod ui_audit;
+mod ui_charts;
 mod ui_forms;
 mod ui_invites;
 mod ui_ops;
