@@ -16,6 +16,8 @@ use crate::service::apps::AppHistory;
 
 /// The drawing's width in SVG units (it scales to the card's width).
 const WIDTH: f64 = 720.0;
+/// Room left and right of the axis, so a mark at either end shows whole.
+const PAD: f64 = 8.0;
 /// Its height: a readout line, four lanes, the band and the axis.
 const HEIGHT: u32 = 150;
 /// A token with less than this left is drawn as near its expiry.
@@ -83,6 +85,7 @@ pub struct Tick {
 #[derive(Debug, Serialize)]
 pub struct Timeline {
     width: f64,
+    pad: f64,
     height: u32,
     span: &'static str,
     lanes: Vec<(u32, RefreshOutcome)>,
@@ -108,7 +111,7 @@ pub struct Timeline {
 fn x_of(t: DateTime<Utc>, since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
     let total = (now - since).num_milliseconds().max(1) as f64;
     let at = (t - since).num_milliseconds() as f64;
-    ((at / total).clamp(0.0, 1.0) * WIDTH * 10.0).round() / 10.0
+    (((at / total).clamp(0.0, 1.0) * (WIDTH - 2.0 * PAD) + PAD) * 10.0).round() / 10.0
 }
 
 fn lane_y(outcome: RefreshOutcome) -> u32 {
@@ -232,6 +235,7 @@ pub fn timeline(history: &AppHistory) -> Timeline {
         .find(|b| b.outcome == RefreshOutcome::Failure);
     Timeline {
         width: WIDTH,
+        pad: PAD,
         height: HEIGHT,
         span: history.span.as_str(),
         lanes: LANES.iter().map(|o| (lane_y(*o), *o)).collect(),
@@ -413,11 +417,11 @@ mod tests {
             ]
         );
         // The first piece starts at the window's edge; pieces never overlap.
-        assert!(pieces[0].x.abs() < f64::EPSILON);
+        assert!((pieces[0].x - PAD).abs() < f64::EPSILON);
         for pair in pieces.windows(2) {
             assert!(pair[0].x + pair[0].width <= pair[1].x + 0.11);
         }
-        assert!(pieces.iter().all(|p| p.x + p.width <= WIDTH + 0.11));
+        assert!(pieces.iter().all(|p| p.x + p.width <= WIDTH - PAD + 0.11));
         assert_eq!(pieces[4].from, when(at(157)));
         assert_eq!(pieces[4].to, when(at(187)));
         // 157 + 100 min valid out of the day (the rest is a gap or no token).
@@ -448,7 +452,7 @@ mod tests {
         assert!(t.marks[0].y < t.marks[1].y);
         assert_eq!(t.marks[1].r, 6);
         assert_eq!((t.marks[0].anchor, t.marks[2].anchor), ("start", "end"));
-        assert!(t.marks.iter().all(|m| m.x <= WIDTH));
+        assert!(t.marks.iter().all(|m| m.x + f64::from(m.r) <= WIDTH));
         assert_eq!(t.last_failure, Some((when(at(24 * 60)), Some(-1))));
         assert_eq!(t.valid_pct, 120 * 100 / (24 * 60));
         assert_eq!((t.gaps, t.near), (1, 1));
