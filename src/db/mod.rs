@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod served_tokens;
 pub mod sessions;
 pub mod tickets;
+pub mod time_zones;
 pub mod tokens;
 
 use std::time::Duration;

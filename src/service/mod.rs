@@ -16,6 +16,7 @@ pub mod operator;
 pub mod passwords;
 pub mod tenants;
 pub mod tickets;
+pub mod time_zone;
 pub mod token_read;
 pub mod verification;
 

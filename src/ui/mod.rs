@@ -25,6 +25,7 @@ pub mod people;
 pub mod recovery;
 pub mod snippets;
 mod templates;
+pub mod time_zone;
 pub mod timeline;
 
 use std::future::Future;
@@ -133,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/apps/{appid}/{action}",
             web::post().to(app_page::app_action),
         )
+        .configure(time_zone::routes)
         .route("/status", web::get().to(ops::status_page))
         .route("/operator", web::get().to(ops::operator_page))
         .route(
@@ -197,6 +199,8 @@ pub struct Page {
     /// The signed-in person, if any (looked up without a CSRF check:
     /// forms check their own field).
     pub user: Option<SessionPrincipal>,
+    /// The time zone the signed-in person chose (none: the browser's).
+    pub time_zone: Option<String>,
     flash: Option<Flash>,
     path: String,
     /// This service's address as the visitor reached it, for snippets.
@@ -213,9 +217,15 @@ impl FromRequest for Page {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            let user = crate::http::identity::lookup_session(&req, state).await?;
+            let time_zone = match &user {
+                Some(u) => crate::service::time_zone::of(state, u.user_id).await?,
+                None => None,
+            };
             Ok(Self {
                 lang: Lang::of(&req),
-                user: crate::http::identity::lookup_session(&req, state).await?,
+                user,
+                time_zone,
                 flash: req
                     .cookie(FLASH_COOKIE)
                     .and_then(|c| Flash::parse(c.value())),
@@ -242,6 +252,7 @@ impl Page {
             flash => Serde(&self.flash),
             path => self.path.as_str(),
             asset_version => ASSET_VERSION.as_str(),
+            time_zone => self.time_zone.as_deref(),
             ..ctx
         };
         match templates::render(template, full) {

@@ -70,6 +70,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/invite_closed.html"),
     ),
     ("audit.html", include_str!("../../web/templates/audit.html")),
+    (
+        "time_zone_form.html",
+        include_str!("../../web/templates/time_zone_form.html"),
+    ),
+    (
+        "account.html",
+        include_str!("../../web/templates/account.html"),
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

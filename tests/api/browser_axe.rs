@@ -209,6 +209,7 @@ async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_
         ("/members/invite".to_string(), "main h1"),
         ("/audit".to_string(), "main h1"),
         ("/status".to_string(), "main h1"),
+        ("/account".to_string(), "#f-time_zone"),
     ];
     check_pages(&client, &base, &axe, &owner_pages).await;
     assert_latency_chart(&client, &url(&format!("/lang/en?back=/apps/{APPID}"))).await;

@@ -48,5 +48,6 @@ mod ui_invites;
 mod ui_ops;
 mod ui_people;
 mod ui_snippets;
+mod ui_time_zone;
 mod upstream;
 mod wechat_compat;
