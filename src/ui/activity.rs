@@ -202,6 +202,8 @@ pub fn rate(since: DateTime<Utc>, stride: Duration, buckets: &[ServiceBucket]) -
 #[derive(Debug, Serialize, PartialEq)]
 pub struct LatencyPoint {
     x: u32,
+    /// Where each percentile's dot sits (a lone hour shows as dots).
+    y: [i64; 3],
     from: String,
     calls: i64,
     p50: i64,
@@ -235,6 +237,7 @@ pub fn percentiles(since: DateTime<Utc>, hours: &[LatencyHour]) -> PercentileCha
                 .filter(|i| *i < 24)?;
             Some(LatencyPoint {
                 x: i * slot + slot / 2,
+                y: [0; 3],
                 from: when(h.hour),
                 calls: h.calls,
                 p50: h.p50.round() as i64,
@@ -244,13 +247,15 @@ pub fn percentiles(since: DateTime<Utc>, hours: &[LatencyHour]) -> PercentileCha
         })
         .collect();
     let max_ms = points.iter().map(|p| p.p99).max().unwrap_or(0);
+    let y_of = |ms: i64| i64::from(HEIGHT) - ms * i64::from(HEIGHT - 4) / max_ms.max(1);
+    let mut points = points;
+    for p in &mut points {
+        p.y = [y_of(p.p50), y_of(p.p90), y_of(p.p99)];
+    }
     let line = |pick: fn(&LatencyPoint) -> i64| {
         points
             .iter()
-            .map(|p| {
-                let y = i64::from(HEIGHT) - pick(p) * i64::from(HEIGHT - 4) / max_ms.max(1);
-                format!("{},{}", p.x, y)
-            })
+            .map(|p| format!("{},{}", p.x, y_of(pick(p))))
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -351,6 +356,7 @@ mod tests {
         assert_eq!(chart.max_ms, 200);
         assert_eq!(chart.points.len(), 2);
         assert_eq!(chart.p99, "15,4 705,62");
+        assert_eq!(chart.points[0].y[2], 4);
         assert_eq!(chart.points[1].p99, 100);
     }
 }
