@@ -10,6 +10,7 @@ pub mod audit;
 pub mod budget;
 pub mod email_links;
 pub mod embedded;
+pub mod history;
 pub mod invites;
 pub mod mail;
 pub mod ops;
@@ -17,6 +18,7 @@ pub mod secrets;
 pub mod served_tokens;
 pub mod sessions;
 pub mod tickets;
+pub mod time_zones;
 pub mod tokens;
 pub mod totp;
 

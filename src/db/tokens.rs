@@ -366,13 +366,15 @@ pub struct LogEntry<'a> {
     pub latency_ms: Option<i64>,
     /// Replica id.
     pub replica: &'a str,
+    /// Until when the app's stored token is valid after this attempt.
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 /// Append to the refresh log.
 pub async fn log(db: impl PgExecutor<'_>, e: &LogEntry<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into refresh_log (tenant_id, app_id, trigger, outcome, error_class, errcode, errmsg, latency_ms, replica, credential)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "insert into refresh_log (tenant_id, app_id, trigger, outcome, error_class, errcode, errmsg, latency_ms, replica, credential, valid_until)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         e.tenant_id as TenantId,
         e.app_id as AppUuid,
         e.trigger as Trigger,
@@ -383,6 +385,7 @@ pub async fn log(db: impl PgExecutor<'_>, e: &LogEntry<'_>) -> Result<(), sqlx::
         e.latency_ms.and_then(|l| i32::try_from(l).ok()),
         e.replica,
         e.credential as Credential,
+        e.valid_until,
     )
     .execute(db)
     .await?;

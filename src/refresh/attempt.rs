@@ -221,6 +221,7 @@ impl RefreshEngine {
                 errmsg: Some(refusal.reason.explain()),
                 latency_ms: None,
                 replica: &self.config.replica_id,
+                valid_until: row.expires_at,
             },
         )
         .await?;
@@ -319,6 +320,7 @@ impl RefreshEngine {
                 errmsg: note,
                 latency_ms: attempt.latency_ms,
                 replica: &self.config.replica_id,
+                valid_until: Some(expires_at),
             },
         )
         .await?;
@@ -415,6 +417,7 @@ impl RefreshEngine {
                 errmsg: Some(&failure.errmsg),
                 latency_ms: attempt.latency_ms,
                 replica: &self.config.replica_id,
+                valid_until: expiry,
             },
         )
         .await?;

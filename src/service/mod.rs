@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod accounts;
+pub mod activity;
 pub mod alerts;
 pub mod apps;
 pub mod audit;
@@ -16,6 +17,7 @@ pub mod operator;
 pub mod passwords;
 pub mod tenants;
 pub mod tickets;
+pub mod time_zone;
 pub mod token_read;
 pub mod two_factor;
 pub mod verification;

@@ -85,14 +85,43 @@ async fn account_page(
     status: StatusCode,
     errors: &FieldErrors,
 ) -> HttpResponse {
+    let tz = super::time_zone::form_context(state, page, None, &FieldErrors::new()).await;
+    render_account(req, page, state, actor, status, errors, tz).await
+}
+
+/// The page again after the time-zone form was refused: what was typed,
+/// with the error beside the field.
+pub(super) async fn time_zone_refused(
+    req: &HttpRequest,
+    page: &Page,
+    state: &AppState,
+    actor: &Actor,
+    typed: &str,
+    errors: &FieldErrors,
+) -> HttpResponse {
+    let tz = super::time_zone::form_context(state, page, Some(typed), errors).await;
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    render_account(req, page, state, actor, status, &FieldErrors::new(), tz).await
+}
+
+async fn render_account(
+    req: &HttpRequest,
+    page: &Page,
+    state: &AppState,
+    actor: &Actor,
+    status: StatusCode,
+    errors: &FieldErrors,
+    tz: Result<minijinja::Value, ApiError>,
+) -> HttpResponse {
     let cookie = session_cookie(req);
     let loaded = async {
+        let tz = tz?;
         let profile = account::profile(state, actor).await?;
         let sessions = account::list(state, actor, cookie.as_deref()).await?;
-        Ok::<_, ApiError>((profile, sessions))
+        Ok::<_, ApiError>((profile, sessions, tz))
     }
     .await;
-    let (profile, sessions) = match loaded {
+    let (profile, sessions, tz) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return page.error(&e),
     };
@@ -111,6 +140,7 @@ async fn account_page(
             sessions => Serde(&sessions),
             others,
             errors => Serde(errors),
+            tz,
         },
     )
 }

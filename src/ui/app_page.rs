@@ -10,12 +10,12 @@ use minijinja::value::Serde;
 use serde::Serialize;
 
 use super::pages::{AppCard, FieldErrors, SecretForm, field_errors, form_user, when};
-use super::{Page, charts, redirect_with_flash};
+use super::{Page, charts, redirect_with_flash, timeline};
 use crate::domain::{Credential, RefreshOutcome, Role, Trigger};
 use crate::error::ApiError;
 use crate::secret::AppSecret;
 use crate::service::Actor;
-use crate::service::apps::{self, AppChanges};
+use crate::service::apps::{self, AppChanges, Span};
 use crate::state::AppState;
 use crate::upstream::errcodes::{self, Errcode};
 
@@ -35,27 +35,49 @@ struct LogLine {
     explanation: Option<&'static Errcode>,
 }
 
-/// GET /apps/{appid}: token status (never the token), refresh history,
-/// failures explained in both languages.
+/// The app page's query: which span the timeline shows.
+#[derive(serde::Deserialize)]
+pub struct AppPageQuery {
+    span: Option<String>,
+}
+
+/// GET /apps/{appid}?span=24h|7d: token status (never the token), the
+/// refresh timeline of the span (24 hours unless asked), calls against the
+/// budget, refresh history, failures explained in both languages.
 pub async fn app_page(
     req: HttpRequest,
     page: Page,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<AppPageQuery>,
 ) -> HttpResponse {
     let actor = match page.actor(&req) {
         Ok(actor) => actor,
         Err(e) => return page.error(&e),
     };
-    render(
-        &page,
-        &state,
-        &actor,
-        &path,
-        StatusCode::OK,
-        &FieldErrors::new(),
-    )
-    .await
+    let span = match query.span.as_deref().map(Span::parse) {
+        None => Span::default(),
+        Some(Some(span)) => span,
+        Some(None) => {
+            return page.error(&ApiError::BadRequest {
+                code: "invalid_query",
+                detail: "span must be 24h or 7d".into(),
+            });
+        }
+    };
+    let shown = Shown {
+        status: StatusCode::OK,
+        errors: &FieldErrors::new(),
+        span,
+    };
+    render(&page, &state, &actor, &path, &shown).await
+}
+
+/// How the page is shown: its status, its forms' errors, the timeline's span.
+struct Shown<'a> {
+    status: StatusCode,
+    errors: &'a FieldErrors,
+    span: Span,
 }
 
 /// Render the page of the app `appid`, with field errors of its forms.
@@ -64,14 +86,17 @@ async fn render(
     state: &AppState,
     actor: &Actor,
     appid: &str,
-    status: StatusCode,
-    errors: &FieldErrors,
+    how: &Shown<'_>,
 ) -> HttpResponse {
     // The table lists the newest LOG_ENTRIES; the latency chart draws more.
     let fetched =
         i64::try_from(charts::LATENCY_ATTEMPTS).map_or(LOG_ENTRIES, |n| n.max(LOG_ENTRIES));
     let shown = match apps::show_with_log(state, actor, appid, fetched).await {
         Ok(shown) => shown,
+        Err(e) => return page.error(&e),
+    };
+    let history = match apps::history(state, &shown.app, how.span).await {
+        Ok(history) => history,
         Err(e) => return page.error(&e),
     };
     let attempts: Vec<charts::Attempt> = shown
@@ -110,14 +135,22 @@ async fn render(
     };
     let can_edit = actor.principal.role().at_least(Role::Admin);
     let limits = &state.engine.config().limits;
+    let budget_chart = timeline::budget(
+        &history,
+        app.upstream_calls_today,
+        i64::from(limits.daily_calls),
+        i64::from(limits.scheduler_reserve),
+    );
     page.render(
-        status,
+        how.status,
         "app.html",
         context! {
             app => Serde(AppCard::of(app)),
             log => Serde(&log),
             tickets => Serde(&tickets),
             latency_chart => Serde(&latency_chart),
+            timeline => Serde(timeline::timeline(&history)),
+            budget_chart => Serde(&budget_chart),
             can_edit,
             // How to read this app's token, for those who may create keys.
             snippets => Serde(can_edit
@@ -127,7 +160,7 @@ async fn render(
                 daily => limits.daily_calls,
                 reserve => limits.scheduler_reserve,
             },
-            errors => Serde(errors),
+            errors => Serde(how.errors),
         },
     )
 }
@@ -270,8 +303,12 @@ pub async fn app_action(
         Ok(app) => redirect_with_flash(&format!("/apps/{}", app.appid), "ok", flash, &app.appid),
         Err(ApiError::Validation(errors)) => {
             let errors = field_errors(page.lang, &errors);
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            render(&page, &state, &actor, &app.appid, status, &errors).await
+            let shown = Shown {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                errors: &errors,
+                span: Span::default(),
+            };
+            render(&page, &state, &actor, &app.appid, &shown).await
         }
         Err(e) => page.error(&e),
     }

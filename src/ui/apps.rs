@@ -3,6 +3,8 @@
 //! session, calls the use case of `crate::service::apps` and renders a
 //! template or redirects with a flash message.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
@@ -28,10 +30,11 @@ pub async fn dashboard(req: HttpRequest, page: Page, state: web::Data<AppState>)
     let listed = async {
         let actor = page.actor(&req)?;
         let list = apps::list(&state, &actor, None, crate::api::MAX_PAGE).await?;
-        Ok::<_, ApiError>((actor, list))
+        let day = apps::last_day_per_app(&state, &actor).await?;
+        Ok::<_, ApiError>((actor, list, day))
     }
     .await;
-    let (actor, list) = match listed {
+    let (actor, list, (since, hours)) = match listed {
         Ok(listed) => listed,
         Err(e) => return page.error(&e),
     };
@@ -46,10 +49,17 @@ pub async fn dashboard(req: HttpRequest, page: Page, state: web::Data<AppState>)
         disabled => count(Health::Disabled),
     };
     let can_edit = actor.principal.role().at_least(Role::Admin);
+    // Each listed app's sparkline, by AppID.
+    let mut lines = super::activity::sparklines(since, &hours);
+    let sparklines: HashMap<&str, super::activity::Sparkline> = list
+        .apps
+        .iter()
+        .filter_map(|a| Some((a.appid.as_str(), lines.remove(&a.id)?)))
+        .collect();
     page.render(
         StatusCode::OK,
         "dashboard.html",
-        context! { apps => Serde(&cards), summary, can_edit },
+        context! { apps => Serde(&cards), summary, can_edit, sparklines => Serde(&sparklines) },
     )
 }
 

@@ -13,6 +13,7 @@
 pub mod account;
 pub mod accounts;
 pub mod alerts;
+pub mod activity;
 pub mod app_limit;
 pub mod app_page;
 pub mod app_tickets;
@@ -32,6 +33,8 @@ pub mod recovery;
 pub mod snippets;
 mod templates;
 pub mod two_factor;
+pub mod time_zone;
+pub mod timeline;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -145,6 +148,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/apps/{appid}/{action}",
             web::post().to(app_page::app_action),
         )
+        .configure(time_zone::routes)
         .route("/status", web::get().to(ops::status_page))
         .route("/operator", web::get().to(ops::operator_page))
         .route(
@@ -223,6 +227,8 @@ pub struct Page {
     /// The signed-in person, if any (looked up without a CSRF check:
     /// forms check their own field).
     pub user: Option<SessionPrincipal>,
+    /// The time zone the signed-in person chose (none: the browser's).
+    pub time_zone: Option<String>,
     flash: Option<Flash>,
     path: String,
     /// This service's address as the visitor reached it, for snippets.
@@ -250,10 +256,15 @@ impl FromRequest for Page {
                 Err(ApiError::TotpEnrollmentRequired) => (None, true),
                 Err(e) => return Err(e),
             };
+            let time_zone = match &user {
+                Some(u) => crate::service::time_zone::of(state, u.user_id).await?,
+                None => None,
+            };
             Ok(Self {
                 lang: Lang::of(&req),
                 user,
                 must_enrol,
+                time_zone,
                 flash: req
                     .cookie(FLASH_COOKIE)
                     .and_then(|c| Flash::parse(c.value())),
@@ -290,6 +301,7 @@ impl Page {
             path => self.path.as_str(),
             asset_version => ASSET_VERSION.as_str(),
             login_token => self.presession.token(),
+            time_zone => self.time_zone.as_deref(),
             ..ctx
         };
         match templates::render(template, full) {

@@ -15,6 +15,7 @@ use crate::auth::Principal;
 use crate::domain::{ErrorClass, Role, TenantId};
 use crate::error::ApiError;
 use crate::http::identity::client_ip;
+use crate::service::activity::{self, ServiceActivity};
 use crate::service::operator::{self, FailingApp, HealthCounts, OutgoingMail, TenantOverview};
 use crate::service::{Actor, health};
 use crate::state::AppState;
@@ -44,11 +45,18 @@ fn actor(req: &HttpRequest, page: &Page) -> Result<Actor, ApiError> {
 /// by `app.js` from `GET /api/v1/service-health`.
 pub async fn status_page(req: HttpRequest, page: Page, state: web::Data<AppState>) -> HttpResponse {
     let health = match actor(&req, &page) {
-        Ok(actor) => health::service_health(&state, &actor).await,
+        Ok(actor) => {
+            async {
+                let health = health::service_health(&state, &actor).await?;
+                let activity = activity::last_day(&state, &actor).await?;
+                Ok((health, activity))
+            }
+            .await
+        }
         Err(e) => Err(e),
     };
     match health {
-        Ok(health) => {
+        Ok((health, activity)) => {
             let seen: Vec<_> = health
                 .replicas
                 .items
@@ -63,10 +71,19 @@ pub async fn status_page(req: HttpRequest, page: Page, state: web::Data<AppState
                     checked => when(health.checked_at),
                     seen,
                     operator => is_operator(&page),
+                    ..charts(&activity)
                 },
             )
         }
         Err(e) => page.error(&e),
+    }
+}
+
+/// The service's charts of the last 24 hours, for the templates.
+fn charts(activity: &ServiceActivity) -> minijinja::Value {
+    context! {
+        rate_chart => Serde(super::activity::rate(activity.since, activity::STRIDE, &activity.buckets)),
+        percentile_chart => Serde(super::activity::percentiles(activity.since, &activity.latency)),
     }
 }
 
@@ -162,11 +179,18 @@ pub async fn operator_page(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let overview = match actor(&req, &page) {
-        Ok(actor) => operator::overview(&state, &actor).await,
+        Ok(actor) => {
+            async {
+                let overview = operator::overview(&state, &actor).await?;
+                let activity = activity::last_day(&state, &actor).await?;
+                Ok((overview, activity))
+            }
+            .await
+        }
         Err(e) => Err(e),
     };
-    let overview = match overview {
-        Ok(overview) => overview,
+    let (overview, activity) = match overview {
+        Ok(found) => found,
         Err(e) => return page.error(&e),
     };
     let lines: Vec<TenantLine> = overview.tenants.into_iter().map(Into::into).collect();
@@ -184,6 +208,7 @@ pub async fn operator_page(
             failing_capped => overview.failing_capped,
             mails => Serde(&mails),
             default_app_limit => state.settings.max_apps_per_tenant,
+            ..charts(&activity)
         },
     )
 }

@@ -47,6 +47,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "app_tickets.html",
         include_str!("../../web/templates/app_tickets.html"),
     ),
+    (
+        "app_charts.html",
+        include_str!("../../web/templates/app_charts.html"),
+    ),
+    (
+        "activity_charts.html",
+        include_str!("../../web/templates/activity_charts.html"),
+    ),
     ("error.html", include_str!("../../web/templates/error.html")),
     ("keys.html", include_str!("../../web/templates/keys.html")),
     (
@@ -82,6 +90,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/invite_closed.html"),
     ),
     ("audit.html", include_str!("../../web/templates/audit.html")),
+    (
+        "time_zone_form.html",
+        include_str!("../../web/templates/time_zone_form.html"),
+    ),
     (
         "account.html",
         include_str!("../../web/templates/account.html"),

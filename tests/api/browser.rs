@@ -84,6 +84,11 @@ pub(crate) async fn start_browser_in_zone(
         "goog:chromeOptions".into(),
         serde_json::json!({ "args": args, "prefs": { "intl.accept_languages": "en-US,en" } }),
     );
+    // Chromium's console log, read after every page (`assert_no_console_errors`).
+    caps.insert(
+        "goog:loggingPrefs".into(),
+        serde_json::json!({ "browser": "ALL" }),
+    );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let mut last = None;
     for _ in 0..50 {
@@ -98,6 +103,37 @@ pub(crate) async fn start_browser_in_zone(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("cannot connect to chromedriver: {last:?}");
+}
+
+/// The app page's timeline: a failure mark that shows its details when
+/// focused from the keyboard (and its name to assistive technology), the
+/// validity band (the simulator's tokens here live two minutes: always
+/// near their expiry), the 7-day view by a plain link; a screenshot of both charts.
+async fn assert_timeline(client: &Client) {
+    let focused = client
+        .execute(
+            "const mark = document.querySelector('#timeline-chart .mark circle.chart-failure').parentNode;
+             mark.scrollIntoView({ block: 'center' });
+             mark.focus();
+             return { focused: document.activeElement === mark,
+                      shown: getComputedStyle(mark.querySelector('.readout')).visibility,
+                      label: mark.getAttribute('aria-label'),
+                      band: document.querySelectorAll('#timeline-chart .band-valid, #timeline-chart .band-near').length };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused["focused"], true, "{focused}");
+    assert_eq!(focused["shown"], "visible", "{focused}");
+    let label = focused["label"].as_str().unwrap();
+    assert!(
+        label.contains("× failure · ") && label.contains("errcode 40001"),
+        "{label}"
+    );
+    assert!(focused["band"].as_u64().unwrap() >= 1, "{focused}");
+    shot(client, "app-timeline").await;
+    click_link(client, "Last 7 days").await;
+    text_when(client, "a[aria-current='true'][href='?span=7d#timeline']").await;
 }
 
 pub(crate) async fn shot(client: &Client, name: &str) {
@@ -160,6 +196,60 @@ pub(crate) async fn text_with(client: &Client, needle: &str) -> String {
 }
 
 /// The page's text once `css` matches (the next page has loaded).
+/// chromedriver's command for the browser's console log since it was
+/// last read (`goog:loggingPrefs` asks Chromium to keep it).
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// Fail on any error in the browser's console since the last look: a
+/// script error, a resource that did not load (a stylesheet, a script, the
+/// favicon, a fetch of the API). The status of a page itself is the test's
+/// to check (a form answering 422, an unknown page 404, a page refused to a
+/// viewer), so the status line of a page's own address is not one.
+pub(crate) async fn assert_no_console_errors(client: &Client) {
+    let log = client
+        .issue_cmd(ConsoleLog)
+        .await
+        .expect("read the browser's console log");
+    let page = client.current_url().await.unwrap();
+    let origin = page.origin().ascii_serialization();
+    let is_page_status = |m: &str| {
+        m.split_once(" - Failed to load resource: the server responded with a status of ")
+            .and_then(|(url, _)| url.strip_prefix(&origin))
+            .is_some_and(|path| {
+                !["/static/", "/api/", "/favicon"]
+                    .iter()
+                    .any(|p| path.starts_with(p))
+            })
+    };
+    let errors: Vec<&str> = log
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["level"] == "SEVERE")
+        .filter_map(|e| e["message"].as_str())
+        .filter(|m| !is_page_status(m))
+        .collect();
+    assert!(errors.is_empty(), "console errors on {page}: {errors:#?}");
+}
+
 pub(crate) async fn text_when(client: &Client, css: &str) -> String {
     client
         .wait()
@@ -167,6 +257,7 @@ pub(crate) async fn text_when(client: &Client, css: &str) -> String {
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css} never appeared: {e}"));
+    assert_no_console_errors(client).await;
     client
         .find(Locator::Css("body"))
         .await
@@ -293,6 +384,7 @@ async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
     assert!(text.contains("errcode 40001"), "{text}");
     assert!(text.contains("What to do:"));
     shot(&client, "app-failing").await;
+    assert_timeline(&client).await;
 
     click_link(&client, "中文").await;
     let text = text_when(&client, "html[lang='zh-CN'] .problem").await;

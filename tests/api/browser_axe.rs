@@ -1,7 +1,10 @@
 //! WCAG 2.1 AA on every main page, checked by axe-core in a real headless
 //! Chromium: each page signed out, as an owner (with a failing app) and as
 //! the operator, in English and in Chinese, at desktop and at phone width,
-//! with zero violations. Every page names the embedded favicon, and the
+//! with zero violations. On the sign-in page, the dashboard and an app page,
+//! the rules behind Lighthouse's accessibility audits (lang, title, names,
+//! labels, contrast, heading order, text for the charts) must each apply
+//! and pass. Every page names the embedded favicon, and the
 //! browser can load it (no `/favicon.ico` 404 in the console).
 //!
 //! axe-core is the npm package pinned in `tests/a11y/package.json`
@@ -62,6 +65,52 @@ async fn violations(client: &Client, axe: &str) -> Vec<Value> {
         .expect("run axe-core");
     found.as_array().cloned().unwrap_or_default()
 }
+
+/// Lighthouse's accessibility audits that can be checked offline, through
+/// the axe-core rules they are built on: `lang`, a title, a viewport that
+/// allows zooming, one `h1`, headings in order, contrast, names of links,
+/// buttons and form fields, text for images (the charts). Each of `rules`
+/// must have been applied to the page shown (not inapplicable) and passed.
+async fn assert_lighthouse_points(client: &Client, axe: &str, page: &str, rules: &[&str]) {
+    client.goto(page).await.unwrap();
+    text_when(client, "html[lang='en'] main h1").await;
+    client.execute(axe, vec![]).await.expect("inject axe-core");
+    let found = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: { type: 'rule', values: arguments[0] } })
+               .then(r => done({ passes: r.passes.map(p => p.id),
+                                 violations: r.violations.map(v => v.id + ': ' + v.help) }))
+               .catch(e => done({ passes: [], violations: [String(e)] }));",
+            vec![json!(rules)],
+        )
+        .await
+        .expect("run axe-core");
+    assert_eq!(found["violations"], json!([]), "{page}: {found}");
+    let passed: Vec<&str> = found["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let missing: Vec<&&str> = rules.iter().filter(|r| !passed.contains(r)).collect();
+    assert!(
+        missing.is_empty(),
+        "{page}: not applied: {missing:?} ({found})"
+    );
+}
+
+/// The rules behind Lighthouse's accessibility audits every page meets.
+const EVERY_PAGE: [&str; 8] = [
+    "html-has-lang",
+    "html-lang-valid",
+    "document-title",
+    "meta-viewport",
+    "page-has-heading-one",
+    "color-contrast",
+    "link-name",
+    "button-name",
+];
 
 /// The page names the favicon, and the browser loads it.
 async fn assert_favicon(client: &Client, what: &str) {
@@ -125,7 +174,7 @@ async fn assert_latency_chart(client: &Client, page: &str) {
                       bars: [...svg.querySelectorAll('rect')].map(r =>
                           [r.getAttribute('class'), r.querySelector('title').textContent,
                            Number(r.getAttribute('height'))]),
-                      summary: document.querySelector('.chart-summary').textContent };",
+                      summary: document.querySelector('#latency-chart ~ .chart-summary').textContent };",
             vec![],
         )
         .await
@@ -179,6 +228,9 @@ async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_
         ("/no-such-page".to_string(), "main h1"),
     ];
     check_pages(&client, &base, &axe, &signed_out).await;
+    let with = |more: &[&'static str]| [&EVERY_PAGE[..], more].concat();
+    let sign_in = with(&["label"]);
+    assert_lighthouse_points(&client, &axe, &url("/lang/en?back=/login"), &sign_in).await;
 
     // An owner with a failing app (the app page's widest state).
     client.goto(&url("/signup")).await.unwrap();
@@ -215,6 +267,11 @@ async fn every_main_page_passes_axe_core_in_both_languages_at_desktop_and_phone_
     ];
     check_pages(&client, &base, &axe, &owner_pages).await;
     assert_latency_chart(&client, &url(&format!("/lang/en?back=/apps/{APPID}"))).await;
+    let charts = with(&["svg-img-alt", "heading-order"]);
+    assert_lighthouse_points(&client, &axe, &url("/dashboard"), &charts).await;
+    let app_page = with(&["svg-img-alt", "heading-order", "label"]);
+    let app_url = url(&format!("/apps/{APPID}"));
+    assert_lighthouse_points(&client, &axe, &app_url, &app_page).await;
 
     // The operator.
     create_operator(&app, "ops@service.test").await;

@@ -150,6 +150,11 @@ async fn an_operator_watches_the_service_live() {
     let rows = text_of(&client, "#replica-rows").await;
     assert!(rows.contains(env!("CARGO_PKG_VERSION")), "{rows}");
     shot(&client, "service-health").await;
+    client
+        .execute("document.getElementById('rate').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    shot(&client, "service-charts").await;
 
     // In Chinese, the live values come with Chinese labels.
     click_link(&client, "中文").await;

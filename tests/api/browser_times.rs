@@ -2,7 +2,8 @@
 //! is Asia/Shanghai (UTC+8): every `<time class="when">` carries the UTC
 //! instant in `datetime` and as its tooltip, and shows the local time (eight
 //! hours on) with a relative time beside it, in English and in Chinese.
-//! Without JavaScript (a plain HTTP client) the page shows UTC.
+//! Without JavaScript (a plain HTTP client) the page shows UTC. A zone the
+//! person chose on the account page wins over the browser's.
 
 use chrono::{DateTime, Duration, Utc};
 use fantoccini::Client;
@@ -102,5 +103,25 @@ async fn times_show_in_the_viewers_zone_with_relative_times_and_utc_without_java
         &["前", "后", "现在"],
         "app page, zh-CN",
     );
+
+    // A zone chosen on the account page wins over the browser's: Kolkata
+    // (UTC+5:30 all year).
+    client.goto(&url("/lang/en?back=/account")).await.unwrap();
+    text_when(&client, "html[lang='en'] #f-time_zone").await;
+    fill(&client, "f-time_zone", "Asia/Kolkata").await;
+    submit(&client, "/account/time-zone").await;
+    text_when(&client, "html[data-time-zone='Asia/Kolkata'] .flash").await;
+    client.goto(&url(&page)).await.unwrap();
+    let found = times(&client).await;
+    assert!(found.len() >= 2, "{found:?}");
+    for t in &found {
+        let at: DateTime<Utc> = t[0].as_str().unwrap().parse().unwrap();
+        let text = t[2].as_str().unwrap();
+        let kolkata = (at + Duration::minutes(330)).format("%H:%M:%S").to_string();
+        assert!(
+            text.contains(&kolkata),
+            "{text} is not {kolkata} in Kolkata"
+        );
+    }
     client.close().await.unwrap();
 }

@@ -139,10 +139,18 @@
       return;
     }
     var lang = document.documentElement.lang || "en";
-    var absolute = new Intl.DateTimeFormat(lang, {
+    var options = {
       year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
       minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short"
-    });
+    };
+    // The zone the person chose on the account page, else the browser's.
+    var zone = document.documentElement.dataset.timeZone;
+    var absolute;
+    try {
+      absolute = new Intl.DateTimeFormat(lang, zone ? Object.assign({ timeZone: zone }, options) : options);
+    } catch (e) {
+      absolute = new Intl.DateTimeFormat(lang, options);
+    }
     var rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto", style: "short" });
     var now = Date.now();
     document.querySelectorAll("time.when[datetime]").forEach(function (el) {
@@ -157,5 +165,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     render();
     setInterval(render, 15000);
+    // The account page names the browser's own zone (the default).
+    document.querySelectorAll(".browser-zone").forEach(function (el) {
+      el.textContent = "(" + Intl.DateTimeFormat().resolvedOptions().timeZone + ")";
+    });
   });
 })();

@@ -1,0 +1,49 @@
+//! A person's time zone: pages show times in it when one is chosen, in
+//! the browser's own zone otherwise.
+
+use super::Actor;
+use crate::auth::Principal;
+use crate::db;
+use crate::domain::{FieldError, UserId};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The time zone `user` chose (none: the browser's).
+pub async fn of(state: &AppState, user: UserId) -> Result<Option<String>, ApiError> {
+    Ok(db::time_zones::of(&state.pool, user).await?)
+}
+
+/// The zone names a person may choose from, sorted.
+pub async fn choices(state: &AppState) -> Result<Vec<String>, ApiError> {
+    Ok(db::time_zones::names(&state.pool).await?)
+}
+
+/// The signed-in person chooses `zone` (an IANA name such as
+/// `Asia/Shanghai`, or `UTC`); empty goes back to the browser's zone. A
+/// name the database does not know is a validation error on `time_zone`.
+pub async fn choose(
+    state: &AppState,
+    actor: &Actor,
+    zone: &str,
+) -> Result<Option<String>, ApiError> {
+    let Principal::Session(user) = &actor.principal else {
+        return Err(ApiError::Forbidden(
+            "only a signed-in person has a time zone",
+        ));
+    };
+    let zone = zone.trim();
+    let chosen = if zone.is_empty() {
+        None
+    } else {
+        if zone.len() > 64 || !db::time_zones::is_known(&state.pool, zone).await? {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "time_zone",
+                "unknown_time_zone",
+                "not a time zone name such as Asia/Shanghai",
+            )]));
+        }
+        Some(zone.to_string())
+    };
+    db::time_zones::set(&state.pool, user.user_id, chosen.as_deref()).await?;
+    Ok(chosen)
+}
