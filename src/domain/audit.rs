@@ -161,7 +161,8 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration = include_str!("../../migrations/20261203009001_audit_actions_reconciled.sql");
+        let migration =
+            include_str!("../../migrations/20261203009001_audit_actions_reconciled.sql");
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

@@ -389,6 +389,8 @@ impl RefreshEngine {
             errmsg: None,
             latency_ms: None,
             replica: &self.config.replica_id,
+            // A ticket's attempts say nothing of the token's validity.
+            valid_until: None,
         }
     }
 

@@ -190,7 +190,11 @@ pub async fn login(
         // The password was right: the code on a second step.
         Err(ApiError::TotpRequired) => {
             let mut res = redirect("/login/two-factor");
-            let _ = res.add_cookie(&super::login_totp::pending_cookie(&state, &email));
+            let _ = res.add_cookie(&super::login_totp::pending_cookie(
+                &state,
+                &email,
+                crate::http::identity::cookies_secure(&req),
+            ));
             res
         }
         Err(ApiError::Validation(errors)) => again(

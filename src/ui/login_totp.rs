@@ -36,7 +36,7 @@ fn mac(crypto: &KeyRing, body: &str) -> Vec<String> {
 }
 
 /// The cookie that lets `email` (whose password was right) give a code.
-pub fn pending_cookie(state: &AppState, email: &str) -> Cookie<'static> {
+pub fn pending_cookie(state: &AppState, email: &str, secure: bool) -> Cookie<'static> {
     let expires = chrono::Utc::now().timestamp() + PENDING_SECONDS;
     let body = format!("{}.{expires}", URL_SAFE_NO_PAD.encode(email));
     let signed = format!("{body}.{}", mac(&state.crypto, &body)[0]);
@@ -44,7 +44,7 @@ pub fn pending_cookie(state: &AppState, email: &str) -> Cookie<'static> {
         .path("/login")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(state.settings.cookies_secure())
+        .secure(secure)
         .max_age(CookieDuration::seconds(PENDING_SECONDS))
         .finish()
 }

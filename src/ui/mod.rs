@@ -12,8 +12,8 @@
 
 pub mod account;
 pub mod accounts;
-pub mod alerts;
 pub mod activity;
+pub mod alerts;
 pub mod app_limit;
 pub mod app_page;
 pub mod app_tickets;
@@ -32,9 +32,9 @@ pub mod presession;
 pub mod recovery;
 pub mod snippets;
 mod templates;
-pub mod two_factor;
 pub mod time_zone;
 pub mod timeline;
+pub mod two_factor;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -77,32 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/favicon.svg", web::get().to(favicon))
         .route("/favicon.ico", web::get().to(favicon))
         .route("/lang/{tag}", web::get().to(pages::switch_language))
-        .service(
-            web::resource("/signup")
-                .route(web::get().to(accounts::signup_form))
-                .route(web::post().to(accounts::signup)),
-        )
-        .service(
-            web::resource("/login")
-                .route(web::get().to(accounts::login_form))
-                .route(web::post().to(accounts::login)),
-        )
-        .route("/logout", web::post().to(accounts::logout))
-        .service(
-            web::resource("/forgot")
-                .route(web::get().to(recovery::forgot_form))
-                .route(web::post().to(recovery::forgot)),
-        )
-        .service(
-            web::resource("/reset")
-                .route(web::get().to(recovery::reset_form))
-                .route(web::post().to(recovery::reset)),
-        )
-        .service(
-            web::resource("/verify-email")
-                .route(web::get().to(recovery::verify_form))
-                .route(web::post().to(recovery::verify)),
-        )
+        .configure(signed_out_pages)
         // The account page: profile, password, sessions.
         .configure(account::routes)
         .configure(departed::routes)
@@ -155,6 +130,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/operator/tenants/{id}/app-limit",
             web::post().to(app_limit::set_app_limit),
         );
+}
+
+/// Sign-up, sign-in and out, and the way back in (forgotten password,
+/// address verification).
+fn signed_out_pages(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/signup")
+            .route(web::get().to(accounts::signup_form))
+            .route(web::post().to(accounts::signup)),
+    )
+    .service(
+        web::resource("/login")
+            .route(web::get().to(accounts::login_form))
+            .route(web::post().to(accounts::login)),
+    )
+    .route("/logout", web::post().to(accounts::logout))
+    .service(
+        web::resource("/forgot")
+            .route(web::get().to(recovery::forgot_form))
+            .route(web::post().to(recovery::forgot)),
+    )
+    .service(
+        web::resource("/reset")
+            .route(web::get().to(recovery::reset_form))
+            .route(web::post().to(recovery::reset)),
+    )
+    .service(
+        web::resource("/verify-email")
+            .route(web::get().to(recovery::verify_form))
+            .route(web::post().to(recovery::verify)),
+    );
 }
 
 /// The second sign-in step and the two-factor page.
@@ -273,7 +279,7 @@ impl FromRequest for Page {
                 presession: presession::PreSession::of(
                     &req,
                     &state.crypto,
-                    state.settings.cookies_secure(),
+                    crate::http::identity::cookies_secure(&req),
                 ),
             })
         })

@@ -8,17 +8,17 @@
 //! An app is named by its AppID as the request gave it: the role is checked
 //! first, then the name (a malformed AppID names no app: 404).
 
-mod kept_tickets;
 mod history;
+mod kept_tickets;
 mod log;
 mod manage;
 mod refresh;
 mod register;
 
-pub use kept_tickets::{KeptTicket, kept_tickets, switch_ticket};
 pub use history::{
     AppHistory, MAX_VALIDITY_CHANGES, Span, history, last_day_per_app, show_history,
 };
+pub use kept_tickets::{KeptTicket, kept_tickets, switch_ticket};
 pub use log::{LogFilter, LogPage, refresh_log};
 pub use manage::{AppChanges, AppWithLog, Shown, edit, editable, remove, show, show_with_log};
 pub use refresh::{Invalidated, invalidate, refresh_now, refused};
