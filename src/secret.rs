@@ -122,9 +122,6 @@ fn masked_hint(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod edge_tests;
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

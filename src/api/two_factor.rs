@@ -2,12 +2,12 @@
 //! thin handlers over `crate::service::two_factor`.
 
 use actix_web::{HttpResponse, web};
-use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::views::two_factor::{OrganizationPolicy, RecoveryCodes, TotpEnrolment};
 use crate::error::ApiError;
+use crate::secret::{OneTimeToken, Password};
 use crate::service::{Actor, two_factor};
 use crate::state::AppState;
 
@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub struct TotpCode {
     /// The six-digit code the authenticator app shows now.
     #[schema(value_type = String, format = Password)]
-    code: SecretString,
+    code: OneTimeToken,
 }
 
 /// Body of DELETE /api/v1/account/totp.
@@ -26,10 +26,10 @@ pub struct TotpCode {
 pub struct TotpDisable {
     /// The account's password.
     #[schema(value_type = String, format = Password)]
-    password: SecretString,
+    password: Password,
     /// A code of the authenticator app, or a recovery code.
     #[schema(value_type = String, format = Password)]
-    code: SecretString,
+    code: OneTimeToken,
 }
 
 /// Body of PATCH /api/v1/organization.
@@ -128,7 +128,7 @@ pub async fn disable(
     body: web::Json<TotpDisable>,
 ) -> Result<HttpResponse, ApiError> {
     let TotpDisable { password, code } = body.into_inner();
-    two_factor::disable(&state, &actor, password, code.expose_secret()).await?;
+    two_factor::disable(&state, &actor, password.into_secret(), code.expose_secret()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -25,7 +25,7 @@ use crate::state::AppState;
 const PATH: &str = "/account";
 
 /// The password change form as posted (never shown again).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
     csrf_token: String,

@@ -85,10 +85,11 @@ pub async fn form(req: HttpRequest, page: Page, state: web::Data<AppState>) -> H
 }
 
 /// The code form as posted.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct CodeForm {
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    code: String,
+    code: crate::secret::OneTimeToken,
     /// The pre-session token (login CSRF).
     #[serde(default)]
     login_token: String,
@@ -108,7 +109,9 @@ pub async fn submit(
     let Some(email) = pending_email(&req, &state) else {
         return redirect_with_flash("/login", "error", "flash_totp_expired", "");
     };
-    match accounts::sign_in_second_step(&state, &visitor(&req), &email, &form.code).await {
+    match accounts::sign_in_second_step(&state, &visitor(&req), &email, form.code.expose_secret())
+        .await
+    {
         Ok(signed_in) => {
             let mut res = redirect("/dashboard");
             let _ = res.add_cookie(&signed_in.session.cookie);

@@ -20,12 +20,13 @@ use crate::state::AppState;
 const PATH: &str = "/account/two-factor";
 
 /// The forms of this page as posted.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct TwoFactorForm {
     #[serde(default)]
     csrf_token: String,
+    /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
-    code: String,
+    code: crate::secret::OneTimeToken,
     /// Zeroized when dropped, masked in `Debug`.
     #[serde(default)]
     password: crate::secret::Password,
@@ -140,13 +141,17 @@ pub async fn action(
     } = form.into_inner();
     let done = match path.as_str() {
         "enrol" => two_factor::start(&state, &actor).await.map(|_| None),
-        "confirm" => two_factor::confirm(&state, &actor, &code).await.map(Some),
-        "recovery-codes" => two_factor::regenerate(&state, &actor, &code)
+        "confirm" => two_factor::confirm(&state, &actor, code.expose_secret())
             .await
             .map(Some),
-        "disable" => two_factor::disable(&state, &actor, password.into_secret(), &code)
+        "recovery-codes" => two_factor::regenerate(&state, &actor, code.expose_secret())
             .await
-            .map(|()| None),
+            .map(Some),
+        "disable" => {
+            two_factor::disable(&state, &actor, password.into_secret(), code.expose_secret())
+                .await
+                .map(|()| None)
+        }
         "policy" => two_factor::set_policy(&state, &actor, require_totp.is_some())
             .await
             .map(|_| None),

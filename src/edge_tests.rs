@@ -12,11 +12,15 @@ use crate::api::accounts::{LoginRequest, SignupRequest};
 use crate::api::alerts::CreateChannelRequest;
 use crate::api::apps::{CreateAppRequest, EditAppRequest, InvalidateRequest};
 use crate::api::members::AcceptInviteRequest;
+use crate::api::two_factor::{TotpCode, TotpDisable};
+use crate::ui::account::PasswordForm;
 use crate::ui::accounts::{LoginForm, SignupForm};
 use crate::ui::apps::NewAppForm;
 use crate::ui::join::JoinForm;
+use crate::ui::login_totp::CodeForm;
 use crate::ui::pages::SecretForm;
 use crate::ui::recovery::{RecoveryForm, TokenQuery};
+use crate::ui::two_factor::TwoFactorForm;
 
 /// Values no `Debug` output may contain (each long and unlike any field name).
 const SECRETS: [&str; 4] = [
@@ -35,7 +39,7 @@ fn masked<T: DeserializeOwned + Debug>(json: &str) {
     for secret in SECRETS {
         assert!(!shown.contains(secret), "{shown}");
     }
-    assert!(shown.contains(super::MASK), "{shown}");
+    assert!(shown.contains(crate::secret::MASK), "{shown}");
 }
 
 #[test]
@@ -45,6 +49,11 @@ fn request_bodies_hold_their_secrets_masked() {
         r#"{{"organization":"o","email":"a@b.co","password":"{pw}"}}"#
     ));
     masked::<LoginRequest>(&format!(r#"{{"email":"a@b.co","password":"{pw}"}}"#));
+    masked::<LoginRequest>(&format!(
+        r#"{{"email":"a@b.co","password":"{pw}","totp":"{token}"}}"#
+    ));
+    masked::<TotpCode>(&format!(r#"{{"code":"{token}"}}"#));
+    masked::<TotpDisable>(&format!(r#"{{"password":"{pw}","code":"{token}"}}"#));
     masked::<ResetConfirm>(&format!(r#"{{"token":"{token}","password":"{pw}"}}"#));
     masked::<PasswordChange>(&format!(
         r#"{{"current_password":"{pw}","new_password":"{other}"}}"#
@@ -81,6 +90,13 @@ fn posted_forms_hold_their_secrets_masked() {
         r#"{{"email":"a@b.co","token":"{token}","password":"{pw}"}}"#
     ));
     masked::<TokenQuery>(&format!(r#"{{"token":"{token}"}}"#));
+    masked::<CodeForm>(&format!(r#"{{"code":"{token}","login_token":"l"}}"#));
+    masked::<TwoFactorForm>(&format!(
+        r#"{{"csrf_token":"c","code":"{token}","password":"{pw}"}}"#
+    ));
+    masked::<PasswordForm>(&format!(
+        r#"{{"csrf_token":"c","current_password":"{pw}","new_password":"{other}"}}"#
+    ));
 }
 
 #[test]
@@ -91,5 +107,5 @@ fn a_visitor_shows_no_session_cookie() {
     };
     let shown = format!("{visitor:?}");
     assert!(!shown.contains(SECRETS[2]), "{shown}");
-    assert!(shown.contains(super::MASK), "{shown}");
+    assert!(shown.contains(crate::secret::MASK), "{shown}");
 }
