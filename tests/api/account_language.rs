@@ -109,19 +109,27 @@ fn encoded_words(line: &str) -> String {
     out
 }
 
-/// Sign up on the page, reading it in `lang`.
+/// Sign up on the page, reading it in `lang` (the form's pre-session token
+/// fetched first, as a browser has it).
 async fn signup_on_page(address: &str, lang: &str, email: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{address}/signup"))
-        .header("Cookie", format!("lang={lang}"))
-        .form(&[
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&format!("lang={lang}"), &address.parse().expect("address"));
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .build()
+        .expect("client");
+    crate::helpers::post_signed_out_form(
+        &client,
+        address,
+        "/signup",
+        "/signup",
+        &[
             ("organization", "语言 Org"),
             ("email", email),
             ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap()
+        ],
+    )
+    .await
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ mod browser_alerts;
 mod browser_axe;
 mod browser_ops;
 mod browser_people;
+mod browser_recovery;
 mod browser_times;
 mod browser_two_factor;
 mod cli;
