@@ -164,6 +164,8 @@ pub struct AppEvent<'a> {
 /// Damping: a channel gets `app.failing` for an app only when it got none
 /// for that app within the damping window, and `app.recovered` only when
 /// the last failing/recovered message it got for that app was a failing one.
+/// A damped event stays in `alert_events` without a delivery for that
+/// channel: the channel's next message for the app counts it ([`folded`]).
 /// Returns how many deliveries were queued.
 pub async fn record_app_event(
     conn: &mut PgConnection,
@@ -312,6 +314,48 @@ pub async fn claim_one(
     )
     .fetch_optional(conn)
     .await
+}
+
+/// The failing/recovered changes of delivery `id`'s app that damping kept
+/// from its channel since the channel's previous failing/recovered message
+/// for that app (and before this delivery's event): how many failing, how
+/// many recovered, and since when (the previous message, else the first
+/// change held back). Only events the channel takes and that happened after
+/// it was created count.
+pub async fn folded(
+    conn: &mut PgConnection,
+    id: AlertDeliveryId,
+) -> Result<(i64, i64, Option<DateTime<Utc>>), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"with this as (
+             select e.occurred_at, e.appid, d.channel_id
+             from alert_deliveries d join alert_events e on e.id = d.event_id where d.id = $1
+           ), last as (
+             select max(e.occurred_at) as at
+             from this, alert_deliveries d join alert_events e on e.id = d.event_id
+             where d.channel_id = this.channel_id and e.appid = this.appid
+               and e.event_type in ('app.failing', 'app.recovered')
+               and e.occurred_at < this.occurred_at
+           )
+           select count(e.id) filter (where e.event_type = 'app.failing') as "failing!",
+                  count(e.id) filter (where e.event_type = 'app.recovered') as "recovered!",
+                  coalesce(min(last.at), min(e.occurred_at)) as since
+           from this cross join last
+           join alert_channels c on c.id = this.channel_id
+           join alert_events e on e.tenant_id = c.tenant_id and e.appid = this.appid
+           where e.event_type in ('app.failing', 'app.recovered')
+             and e.event_type = any(c.events)
+             and (cardinality(c.appids) = 0 or e.appid = any(c.appids))
+             and e.occurred_at >= c.created_at
+             and e.occurred_at < this.occurred_at
+             and e.occurred_at > coalesce(last.at, '-infinity')
+             and not exists (select 1 from alert_deliveries f
+                             where f.event_id = e.id and f.channel_id = c.id)"#,
+        id as _,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.failing, row.recovered, row.since))
 }
 
 /// How one attempt went, to store.

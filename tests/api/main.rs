@@ -17,6 +17,7 @@ mod accounts_roles;
 mod accounts_tenants;
 mod alerts;
 mod alerts_email;
+mod alerts_folding;
 mod alerts_replicas;
 mod alerts_snippets;
 mod apps;

@@ -87,11 +87,34 @@ pub async fn deliver_now(
 /// One attempt at `d`: mail channels queue their mails in the delivery's
 /// transaction `tx`; the others are sent over HTTP.
 async fn attempt(tx: &mut sqlx::PgConnection, state: &AppState, d: &ClaimedDelivery) -> Sent {
+    let Ok(folded) = folded(tx, d).await else {
+        let why = "cannot count the changes folded into this message";
+        return Sent::failed(why, true, Instant::now());
+    };
     if d.kind == crate::domain::ChannelKind::Email {
-        super::mail::deliver(tx, state, d).await
+        super::mail::deliver(tx, state, d, folded.as_ref()).await
     } else {
-        send(state, d).await
+        send(state, d, folded.as_ref()).await
     }
+}
+
+/// The failing/recovered changes damping held back from `d`'s channel
+/// since its previous message about `d`'s app (only for such messages).
+async fn folded(
+    tx: &mut sqlx::PgConnection,
+    d: &ClaimedDelivery,
+) -> Result<Option<message::Folded>, sqlx::Error> {
+    use crate::domain::EventType;
+    if d.appid.is_none()
+        || !matches!(
+            d.event_type,
+            EventType::AppFailing | EventType::AppRecovered
+        )
+    {
+        return Ok(None);
+    }
+    let (failing, recovered, since) = db::alerts::folded(tx, d.id).await?;
+    Ok(message::Folded::from_counts(failing, recovered, since))
 }
 
 async fn store(
@@ -134,7 +157,7 @@ async fn store(
 }
 
 /// Send `d` to its target once; never fails, says how it went.
-pub async fn send(state: &AppState, d: &ClaimedDelivery) -> Sent {
+pub async fn send(state: &AppState, d: &ClaimedDelivery, folded: Option<&message::Folded>) -> Sent {
     let started = Instant::now();
     let secret = match &d.secret_ciphertext {
         None => None,
@@ -172,6 +195,7 @@ pub async fn send(state: &AppState, d: &ClaimedDelivery) -> Sent {
         d,
         secret.as_ref().map(secrecy::ExposeSecret::expose_secret),
         page.as_deref(),
+        folded,
         Utc::now(),
     );
     post(&target, addr, request, settings.timeout(), d, started).await

@@ -39,7 +39,12 @@ pub fn target(to: Option<&str>) -> Result<String, FieldError> {
 /// Queue the mails of delivery `d` on `conn` (the delivery's transaction);
 /// how it went. No recipient (nobody verified yet) is a failure that is
 /// retried: someone may verify their address meanwhile.
-pub async fn deliver(conn: &mut PgConnection, state: &AppState, d: &ClaimedDelivery) -> Sent {
+pub async fn deliver(
+    conn: &mut PgConnection,
+    state: &AppState,
+    d: &ClaimedDelivery,
+    folded: Option<&message::Folded>,
+) -> Sent {
     let started = Instant::now();
     let Ok(to) = state.crypto.decrypt_text(
         &d.url_ciphertext,
@@ -70,7 +75,7 @@ pub async fn deliver(conn: &mut PgConnection, state: &AppState, d: &ClaimedDeliv
             continue;
         };
         let lang = Language::from_tag(&lang);
-        let queued = match render(d, lang, page.as_deref()) {
+        let queued = match render(d, lang, page.as_deref(), folded) {
             Ok(rendered) => {
                 let mail = Mail::new(email, "alert", rendered);
                 mail::enqueue_in(&mut *conn, &state.crypto, &mail).await
@@ -102,6 +107,7 @@ fn render(
     d: &ClaimedDelivery,
     lang: Language,
     page: Option<&str>,
+    folded: Option<&message::Folded>,
 ) -> Result<mail::Rendered, crate::error::ApiError> {
     let (en, zh) = message::headline(d.event_type);
     let zh_lang = lang == Language::ZhCn;
@@ -128,6 +134,9 @@ fn render(
         meaning,
         fix,
         link => page,
+        folded_failing => folded.map(|f| f.failing),
+        folded_recovered => folded.map(|f| f.recovered),
+        folded_since => folded.map(|f| f.since.format("%Y-%m-%d %H:%M UTC").to_string()),
         delivery => d.id.to_string(),
         occurred_at => d.occurred_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         sent_at => Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -167,11 +176,30 @@ mod tests {
         let d = failing();
         let e = errcodes::explanation(Some(40125)).expect("40125 is explained");
         let page = "https://vault.example.com/apps/wx0123456789abcdef";
-        for (lang, meaning, fix, subject) in [
-            (Language::En, e.meaning_en, e.fix_en, "is failing"),
-            (Language::ZhCn, e.meaning_zh, e.fix_zh, "令牌刷新失败"),
+        let since = chrono::DateTime::parse_from_rfc3339("2026-12-01T07:00:00Z").unwrap();
+        let folded = message::Folded::from_counts(2, 1, Some(since.to_utc()));
+        for (lang, meaning, fix, subject, fold) in [
+            (
+                Language::En,
+                e.meaning_en,
+                e.fix_en,
+                "is failing",
+                "2 more failing and 1 more recovered",
+            ),
+            (
+                Language::ZhCn,
+                e.meaning_zh,
+                e.fix_zh,
+                "令牌刷新失败",
+                "另有 2 次失败、1 次恢复",
+            ),
         ] {
-            let mail = render(&d, lang, Some(page)).unwrap();
+            let plain = render(&d, lang, Some(page), None).unwrap();
+            assert!(!plain.text.expose_secret().contains(fold));
+            let mail = render(&d, lang, Some(page), folded.as_ref()).unwrap();
+            assert!(mail.text.expose_secret().contains(fold), "{fold}");
+            assert!(mail.html.expose_secret().contains(fold), "{fold}");
+            assert!(mail.text.expose_secret().contains("2026-12-01 07:00 UTC"));
             assert!(mail.subject.contains("Shop <b> (wx0123456789abcdef)"));
             assert!(mail.subject.contains(subject), "{}", mail.subject);
             let text = mail.text.expose_secret();

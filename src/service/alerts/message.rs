@@ -25,6 +25,31 @@ pub struct AlertApp {
     pub name: String,
 }
 
+/// The failing/recovered changes of an app that damping held back from a
+/// channel and folded into its next message about the app.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Folded {
+    /// How many `app.failing` changes were not sent.
+    pub failing: i64,
+    /// How many `app.recovered` changes were not sent.
+    pub recovered: i64,
+    /// Since when: the channel's previous message about the app (else the
+    /// first change held back).
+    pub since: DateTime<Utc>,
+}
+
+impl Folded {
+    /// The folded changes from their counts; `None` when there are none.
+    pub fn from_counts(failing: i64, recovered: i64, since: Option<DateTime<Utc>>) -> Option<Self> {
+        let since = since?;
+        (failing + recovered > 0).then_some(Self {
+            failing,
+            recovered,
+            since,
+        })
+    }
+}
+
 /// The JSON body of a webhook alert.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookBody {
@@ -52,6 +77,10 @@ pub struct WebhookBody {
     /// The app's page (when `TOKENVAULT_PUBLIC_URL` is set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The changes of the app damping held back since this channel's
+    /// previous message about it (absent when there were none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<Folded>,
 }
 
 /// One HTTP request to make.
@@ -113,7 +142,7 @@ pub fn headline(event: EventType) -> (&'static str, &'static str) {
 
 /// The text of a robot message (Markdown for WeCom and DingTalk; Feishu
 /// shows it as plain text).
-pub fn text(d: &ClaimedDelivery, page: Option<&str>) -> String {
+pub fn text(d: &ClaimedDelivery, page: Option<&str>, folded: Option<&Folded>) -> String {
     let (en, zh) = headline(d.event_type);
     let app = match (&d.app_name, &d.appid) {
         (Some(name), Some(appid)) => format!("{name} ({appid})"),
@@ -132,6 +161,19 @@ pub fn text(d: &ClaimedDelivery, page: Option<&str>) -> String {
         let _ = writeln!(out, "{}\n{}", e.meaning_en, e.fix_en);
         let _ = writeln!(out, "{}\n{}", e.meaning_zh, e.fix_zh);
     }
+    if let Some(f) = folded {
+        let since = f.since.format("%Y-%m-%d %H:%M UTC");
+        let _ = writeln!(
+            out,
+            "Also since {since}: {} more failing, {} more recovered (damped, folded into this message)",
+            f.failing, f.recovered
+        );
+        let _ = writeln!(
+            out,
+            "自 {since} 以来另有 {} 次失败、{} 次恢复（已抑制，合并到本消息）",
+            f.failing, f.recovered
+        );
+    }
     if let Some(page) = page {
         let _ = writeln!(out, "[Open the app page / 打开应用页面]({page})");
     }
@@ -140,11 +182,13 @@ pub fn text(d: &ClaimedDelivery, page: Option<&str>) -> String {
 }
 
 /// The request for delivery `d` to a channel of its kind, signed with
-/// `secret` when the channel has one; `now` is the signing time.
+/// `secret` when the channel has one; `now` is the signing time; `folded`
+/// the changes damping held back since the channel's previous message.
 pub fn build(
     d: &ClaimedDelivery,
     secret: Option<&str>,
     page: Option<&str>,
+    folded: Option<&Folded>,
     now: DateTime<Utc>,
 ) -> Request {
     let mut headers = Vec::new();
@@ -164,6 +208,7 @@ pub fn build(
                 errmsg: d.errmsg.clone(),
                 explanation: errcodes::explanation(d.errcode.map(i64::from)),
                 url: page.map(str::to_string),
+                folded: folded.cloned(),
             };
             let body = serde_json::to_vec(&body).expect("the webhook body serialises");
             let ts = now.timestamp();
@@ -184,12 +229,12 @@ pub fn build(
         }
         ChannelKind::Wecom => serde_json::json!({
             "msgtype": "markdown",
-            "markdown": { "content": truncate(&text(d, page), 4000) },
+            "markdown": { "content": truncate(&text(d, page, folded), 4000) },
         }),
         ChannelKind::Feishu => {
             let mut body = serde_json::json!({
                 "msg_type": "text",
-                "content": { "text": text(d, page) },
+                "content": { "text": text(d, page, folded) },
             });
             if let Some(secret) = secret {
                 let ts = now.timestamp();
@@ -200,7 +245,7 @@ pub fn build(
         }
         // Mail channels are not posted: `super::mail` queues mails; this
         // body is what the request would carry.
-        ChannelKind::Email => serde_json::json!({ "text": text(d, page) }),
+        ChannelKind::Email => serde_json::json!({ "text": text(d, page, folded) }),
         ChannelKind::Dingtalk => {
             if let Some(secret) = secret {
                 let ts = now.timestamp_millis();
@@ -210,7 +255,7 @@ pub fn build(
             let (en, _) = headline(d.event_type);
             serde_json::json!({
                 "msgtype": "markdown",
-                "markdown": { "title": format!("tokenvault: {en}"), "text": text(d, page) },
+                "markdown": { "title": format!("tokenvault: {en}"), "text": text(d, page, folded) },
             })
         }
     };
