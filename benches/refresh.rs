@@ -35,7 +35,7 @@ use sqlx::PgPool;
 use tokenvault::crypto::{Binding, KeyRing};
 use tokenvault::db::apps::NewApp;
 use tokenvault::db::embedded::{EmbeddedOptions, EmbeddedPostgres};
-use tokenvault::domain::{AppUuid, TenantId, TokenMode};
+use tokenvault::domain::{AccountType, AppUuid, TenantId, TokenMode};
 use tokenvault::startup::Application;
 use tokenvault::upstream::simulator::{AppStats, Fault, SimConfig, SimHandle, WeChatSimulator};
 use uuid::Uuid;
@@ -252,6 +252,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 },
                 secret_ciphertext: &ciphertext,
                 secondary_secret_ciphertext: None,
+                account_type: Some(AccountType::MiniProgram),
                 first_refresh_at: now,
             },
         )

@@ -18,7 +18,7 @@ use super::{
     account_security, accounts, api_keys, apps, docs_page, health, members, metrics, service_health,
 };
 use crate::domain::{
-    AuditAction, ChannelKind, DeliveryStatus, EventType, Role, TicketType, TokenMode,
+    AccountType, AuditAction, ChannelKind, DeliveryStatus, EventType, Role, TicketType, TokenMode,
 };
 use crate::refresh::policy::Health;
 use crate::service::alerts::message::WebhookBody;
@@ -34,7 +34,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 #[openapi(
     info(
         title = "tokenvault",
-        description = "Multi-tenant token vault that keeps WeChat mini-program access_tokens fresh. \
+        description = "Multi-tenant token vault that keeps the access_tokens of WeChat mini-programs and official accounts (the same token endpoints) and WeCom apps fresh. \
 Every error is `application/problem+json` (RFC 9457) with a stable machine-readable `code`. \
 Tenant servers authenticate with `Authorization: Bearer <API key>`; people sign in for a \
 `tv_session` cookie and send the CSRF token from `GET /api/v1/session` in `X-CSRF-Token` \
@@ -100,7 +100,7 @@ on every state-changing call.",
         super::wecom_compat::gettoken,
     ),
     components(schemas(
-        Problem, TokenProblem, FieldError, Role, TokenMode, Health, ErrorClass,
+        Problem, TokenProblem, FieldError, Role, TokenMode, AccountType, Health, ErrorClass,
         AuditAction, people::Member, people::ApiKeyView,
         people::AuditEntry, people::InviteView, TicketType,
         ChannelKind, EventType, DeliveryStatus, alerts::ChannelView, alerts::DeliveryView,
@@ -113,7 +113,7 @@ on every state-changing call.",
         (name = "accounts", description = "Sign-up, sign-in, sessions"),
         (name = "api-keys", description = "API keys for tenant servers (session only)"),
         (name = "members", description = "People, invitations, the audit log"),
-        (name = "apps", description = "Mini-programs, their health and refresh log"),
+        (name = "apps", description = "Mini-programs, official accounts and WeCom apps, their health and refresh log"),
         (name = "tokens", description = "Reading and invalidating access tokens; JS-SDK tickets and page signatures"),
         (name = "alerts", description = "Alert channels (webhooks, WeCom, Feishu and DingTalk robots) and their deliveries"),
         (name = "wechat", description = "WeChat-compatible token endpoints for existing SDKs: the `secret` is a tokenvault API key"),

@@ -1,10 +1,10 @@
-//! Registered mini-programs and their health (`apps` joined with `token_state`).
+//! Registered apps (mini-programs, official accounts, WeCom apps) and their health (`apps` joined with `token_state`).
 //!
 //! Every query is checked at compile time (`sqlx::query!` and friends, with
 //! the offline data in `.sqlx/`). Typed values are bound with `value as Type`,
 //! sqlx's type ascription: the value is encoded by its own `sqlx::Type`.
 
-use crate::domain::{AppUuid, ErrorClass, Health, TenantId, TokenMode};
+use crate::domain::{AccountType, AppUuid, ErrorClass, Health, TenantId, TokenMode};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
@@ -21,6 +21,8 @@ pub struct AppRow {
     pub name: String,
     /// Which WeChat endpoint keeps the token.
     pub token_mode: TokenMode,
+    /// Mini-program or official account (`None` for a WeCom app).
+    pub account_type: Option<AccountType>,
     /// Refreshing switched on?
     pub enabled: bool,
     /// A secondary secret is set.
@@ -89,6 +91,8 @@ pub struct NewApp<'a> {
     pub name: &'a str,
     /// Which WeChat endpoint keeps the token.
     pub token_mode: TokenMode,
+    /// Mini-program or official account (`None` for a WeCom app).
+    pub account_type: Option<AccountType>,
     /// Encrypted primary secret.
     pub secret_ciphertext: &'a [u8],
     /// Encrypted secondary secret.
@@ -106,8 +110,8 @@ pub fn is_duplicate_appid(e: &sqlx::Error) -> bool {
 /// Insert an app and its token row.
 pub async fn insert(conn: &mut PgConnection, app: &NewApp<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into apps (id, tenant_id, appid, name, token_mode, secret_ciphertext, secondary_secret_ciphertext)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into apps (id, tenant_id, appid, name, token_mode, secret_ciphertext, secondary_secret_ciphertext, account_type)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
         app.id as AppUuid,
         app.tenant_id as TenantId,
         app.appid,
@@ -115,6 +119,7 @@ pub async fn insert(conn: &mut PgConnection, app: &NewApp<'_>) -> Result<(), sql
         app.token_mode as TokenMode,
         app.secret_ciphertext,
         app.secondary_secret_ciphertext,
+        app.account_type as Option<AccountType>,
     )
     .execute(&mut *conn)
     .await?;
@@ -138,7 +143,8 @@ pub async fn get(
     sqlx::query_as!(
         AppRow,
         r#"select a.id as "id: AppUuid", a.tenant_id as "tenant_id: TenantId", a.appid, a.name,
-                  a.token_mode as "token_mode: TokenMode", a.enabled,
+                  a.token_mode as "token_mode: TokenMode",
+                  a.account_type as "account_type: AccountType", a.enabled,
                   a.secondary_secret_ciphertext is not null as "has_secondary_secret!",
                   a.created_at, a.updated_at, s.fetched_at, s.expires_at, s.next_refresh_at,
                   s.failure_streak, s.last_attempt_at, s.last_success_at,
@@ -170,7 +176,8 @@ pub async fn list(
     sqlx::query_as!(
         AppRow,
         r#"select a.id as "id: AppUuid", a.tenant_id as "tenant_id: TenantId", a.appid, a.name,
-                  a.token_mode as "token_mode: TokenMode", a.enabled,
+                  a.token_mode as "token_mode: TokenMode",
+                  a.account_type as "account_type: AccountType", a.enabled,
                   a.secondary_secret_ciphertext is not null as "has_secondary_secret!",
                   a.created_at, a.updated_at, s.fetched_at, s.expires_at, s.next_refresh_at,
                   s.failure_streak, s.last_attempt_at, s.last_success_at,
@@ -260,6 +267,8 @@ pub struct AppEdit<'a> {
     pub name: Option<&'a str>,
     /// New mode.
     pub token_mode: Option<TokenMode>,
+    /// New label (mini-program or official account).
+    pub account_type: Option<AccountType>,
     /// New primary secret.
     pub secret_ciphertext: Option<&'a [u8]>,
     /// New secondary secret: `Some(None)` clears it.
@@ -281,7 +290,8 @@ pub async fn update(
             token_mode = coalesce($3, token_mode),
             secret_ciphertext = coalesce($4, secret_ciphertext),
             secondary_secret_ciphertext = case when $5 then $6 else secondary_secret_ciphertext end,
-            enabled = coalesce($7, enabled)
+            enabled = coalesce($7, enabled),
+            account_type = coalesce($8, account_type)
           where id = $1",
         app_id as AppUuid,
         edit.name,
@@ -290,6 +300,7 @@ pub async fn update(
         edit.secondary_secret_ciphertext.is_some(),
         edit.secondary_secret_ciphertext.flatten(),
         edit.enabled,
+        edit.account_type as Option<AccountType>,
     )
     .execute(&mut *conn)
     .await?;

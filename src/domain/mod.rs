@@ -1,6 +1,7 @@
 //! Types that parse: raw input becomes one of these at the edge, and nothing
 //! deeper sees raw strings.
 
+mod account_type;
 mod alert;
 mod app;
 mod audit;
@@ -17,6 +18,7 @@ mod refresh;
 mod role;
 mod ticket;
 
+pub use account_type::AccountType;
 pub use alert::{ChannelKind, DeliveryStatus, EventType};
 pub use app::{AppId, AppKind, TokenMode, parse_app_secret, parse_wecom_secret};
 pub use audit::AuditAction;

@@ -177,6 +177,7 @@ enum AppAction {
     Secondary,
     Enabled,
     Delete,
+    AccountType,
 }
 
 impl AppAction {
@@ -187,6 +188,7 @@ impl AppAction {
             "secondary" => Some(Self::Secondary),
             "enabled" => Some(Self::Enabled),
             "delete" => Some(Self::Delete),
+            "account_type" => Some(Self::AccountType),
             _ => None,
         }
     }
@@ -227,6 +229,21 @@ fn changes<'a>(
             },
             "flash_secondary_set",
         ),
+        AppAction::AccountType => {
+            let Some(label) = form.account_type.as_deref().and_then(|t| t.parse().ok()) else {
+                return Err(ApiError::BadRequest {
+                    code: "invalid_field",
+                    detail: "account_type must be mini_program or official_account".into(),
+                });
+            };
+            (
+                AppChanges {
+                    account_type: Some(label),
+                    ..Default::default()
+                },
+                "flash_account_type_set",
+            )
+        }
         AppAction::Enabled | AppAction::Delete => {
             // The form sends `true` or `false`; anything else changes nothing.
             let on = match form.enabled.as_deref() {
@@ -255,9 +272,10 @@ fn changes<'a>(
     })
 }
 
-/// POST /apps/{appid}/{secret|secondary|enabled|delete}: one action of the
-/// app page, by the API's rules, then a flash and redirect; a bad secret
-/// shows the app page with the error next to its field.
+/// `POST /apps/{appid}/{action}` (`secret`, `secondary`, `enabled`, `delete`,
+/// `account_type`): one action of the app page, by the API's rules, then a
+/// flash and redirect; a bad secret shows the app page with the error next
+/// to its field.
 pub async fn app_action(
     req: HttpRequest,
     page: Page,

@@ -15,7 +15,7 @@ use super::pages::{
     AppCard, FieldErrors, FormRefusal, admin_scope, field_errors, form_session, one, signed_out,
 };
 use super::{Page, redirect_with_flash};
-use crate::domain::{Health, Role, TokenMode};
+use crate::domain::{AccountType, Health, Role, TokenMode};
 use crate::error::ApiError;
 use crate::refresh::engine::AttemptOutcome;
 use crate::secret::AppSecret;
@@ -77,6 +77,9 @@ pub struct NewAppForm {
     name: String,
     #[serde(default)]
     token_mode: String,
+    /// `mini_program` (default) or `official_account` (WeChat apps).
+    #[serde(default)]
+    account_type: String,
     /// `wechat` (default) or `wecom`.
     #[serde(default)]
     kind: String,
@@ -116,8 +119,23 @@ impl NewAppForm {
                 Err(e) => Err(FormError::Other(e)),
             };
         }
-        let parsed = NewAppInput::parse(&self.appid, &self.secret, name_given, mode.ok(), None);
+        let label = match self.account_type.as_str() {
+            "" => Ok(None),
+            t => t.parse::<AccountType>().map(Some),
+        };
+        let parsed = NewAppInput::parse(
+            &self.appid,
+            &self.secret,
+            name_given,
+            mode.ok(),
+            label.ok().flatten(),
+            None,
+        );
         match (parsed, mode) {
+            (Ok(_), Ok(_)) if label.is_err() => Err(FormError::Fields(one(
+                "account_type",
+                lang.text("err_invalid_account_type"),
+            ))),
             (Ok(new), Ok(_)) => Ok(new),
             (Err(ApiError::Validation(errors)), _) => {
                 Err(FormError::Fields(field_errors(lang, &errors)))
@@ -139,7 +157,7 @@ pub async fn new_app_form(page: Page) -> HttpResponse {
     page.render(
         StatusCode::OK,
         "app_new.html",
-        context! { form => context! { token_mode => "stable" }, errors => FieldErrors::new() },
+        context! { form => context! { token_mode => "stable", account_type => "mini_program" }, errors => FieldErrors::new() },
     )
 }
 
@@ -156,7 +174,7 @@ pub async fn register_app(
             status,
             "app_new.html",
             context! { form => context! { appid => form.appid.as_str(), name => form.name.as_str(), token_mode => form.token_mode.as_str(),
-                kind => form.kind.as_str(), corpid => form.corpid.as_str(), agentid => form.agentid.as_str() }, errors },
+                account_type => form.account_type.as_str(), kind => form.kind.as_str(), corpid => form.corpid.as_str(), agentid => form.agentid.as_str() }, errors },
         )
     };
     match form_session(&page, &form.csrf_token) {

@@ -143,6 +143,8 @@ pub(super) struct AppCard {
     name: String,
     pub(super) health: &'static str,
     mode: TokenMode,
+    /// `mini_program`, `official_account`, or `None` for a WeCom app.
+    account_type: Option<&'static str>,
     enabled: bool,
     expires_at: Option<String>,
     expires_epoch: Option<i64>,
@@ -174,6 +176,7 @@ impl AppCard {
             name: app.name.clone(),
             health: app.health(now).as_str(),
             mode: app.token_mode,
+            account_type: app.account_type.map(crate::domain::AccountType::as_str),
             enabled: app.enabled,
             expires_at: live.map(when),
             expires_epoch: live.map(|e| e.timestamp()),
@@ -261,6 +264,9 @@ pub struct SecretForm {
     pub(super) clear: Option<String>,
     #[serde(default)]
     pub(super) enabled: Option<String>,
+    /// `mini_program` or `official_account` (the label form).
+    #[serde(default)]
+    pub(super) account_type: Option<String>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod account_language;
 mod account_leaving;
 mod account_security;
 mod account_sessions;
+mod account_types;
 mod accounts;
 mod accounts_roles;
 mod accounts_tenants;

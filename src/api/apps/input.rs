@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{AppId, AppKind, FieldError, TokenMode};
+use crate::domain::{AccountType, AppId, AppKind, FieldError, TokenMode};
 use crate::error::ApiError;
 use crate::secret::{AccessToken, AppSecret};
 use crate::service::apps::{AppChanges, NewAppInput};
@@ -41,6 +41,10 @@ pub struct CreateAppRequest {
     /// `stable` (default) or `classic` (WeChat apps only).
     #[serde(default)]
     token_mode: Option<TokenMode>,
+    /// `mini_program` (default) or `official_account` (WeChat apps only):
+    /// both use the same token endpoints; the label tells them apart.
+    #[serde(default)]
+    account_type: Option<AccountType>,
     /// A second AppSecret, tried when the first is rejected (during a secret reset).
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
@@ -79,6 +83,7 @@ impl CreateAppRequest {
                     &self.secret,
                     self.name.as_deref(),
                     self.token_mode,
+                    self.account_type,
                     self.secondary_secret.as_ref(),
                 )
             }
@@ -86,6 +91,8 @@ impl CreateAppRequest {
                 let extra: Vec<FieldError> = [
                     self.appid.as_ref().map(|_| misplaced("appid", "WeCom")),
                     self.token_mode.map(|_| misplaced("token_mode", "WeCom")),
+                    self.account_type
+                        .map(|_| misplaced("account_type", "WeCom")),
                 ]
                 .into_iter()
                 .flatten()
@@ -151,6 +158,9 @@ pub struct EditAppRequest {
     /// `stable` or `classic`.
     #[serde(default)]
     token_mode: Option<TokenMode>,
+    /// `mini_program` or `official_account` (WeChat apps only).
+    #[serde(default)]
+    account_type: Option<AccountType>,
     /// Switch refreshing on or off.
     #[serde(default)]
     enabled: Option<bool>,
@@ -164,6 +174,7 @@ impl EditAppRequest {
             secret: self.secret.as_ref(),
             secondary_secret: self.secondary_secret.as_ref().map(Option::as_ref),
             token_mode: self.token_mode,
+            account_type: self.account_type,
             enabled: self.enabled,
         }
     }

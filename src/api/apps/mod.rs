@@ -1,4 +1,4 @@
-//! Mini-programs over the REST API: register (verified against WeChat),
+//! Apps (mini-programs, official accounts, WeCom apps) over the REST API: register (verified against WeChat),
 //! list with health, show, edit, delete; refresh now; the refresh log;
 //! reading a token and reporting one WeChat rejected. Each handler takes
 //! typed input, calls its use case (`crate::service::apps`,
@@ -90,7 +90,7 @@ pub async fn list(
     get,
     path = "/api/v1/apps/{appid}",
     tag = "apps",
-    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    params(("appid" = String, Path, description = "The app's id: the AppID of a mini-program or official account, e.g. `wx0123456789abcdef`, or a WeCom app's `{corpid}-{agentid}`")),
     security(("api_key" = []), ("session" = [])),
     responses(
         (status = 200, description = "The app, with the last 4 characters of its secret for owners and admins", body = AppView),
@@ -112,7 +112,7 @@ pub async fn show(
     patch,
     path = "/api/v1/apps/{appid}",
     tag = "apps",
-    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    params(("appid" = String, Path, description = "The app's id: the AppID of a mini-program or official account, e.g. `wx0123456789abcdef`, or a WeCom app's `{corpid}-{agentid}`")),
     request_body = EditAppRequest,
     security(("api_key" = []), ("session" = [], "csrf" = [])),
     responses(
@@ -134,7 +134,7 @@ pub async fn edit(
     delete,
     path = "/api/v1/apps/{appid}",
     tag = "apps",
-    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    params(("appid" = String, Path, description = "The app's id: the AppID of a mini-program or official account, e.g. `wx0123456789abcdef`, or a WeCom app's `{corpid}-{agentid}`")),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 204, description = "Removed"),
@@ -154,7 +154,7 @@ pub async fn remove(
     post,
     path = "/api/v1/apps/{appid}/refresh",
     tag = "apps",
-    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    params(("appid" = String, Path, description = "The app's id: the AppID of a mini-program or official account, e.g. `wx0123456789abcdef`, or a WeCom app's `{corpid}-{agentid}`")),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
     responses(
         (status = 200, description = "The app and how the refresh went (`refresh`)", body = AppView),
@@ -180,7 +180,7 @@ pub async fn refresh(
     get,
     path = "/api/v1/apps/{appid}/refresh-log",
     tag = "apps",
-    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`"), LogQuery),
+    params(("appid" = String, Path, description = "The app's id: the AppID of a mini-program or official account, e.g. `wx0123456789abcdef`, or a WeCom app's `{corpid}-{agentid}`"), LogQuery),
     security(("api_key" = []), ("session" = [])),
     responses(
         (status = 200, description = "Refresh attempts, newest first", body = LogPage),
@@ -236,7 +236,7 @@ async fn log(
     get,
     path = "/api/v1/apps/{appid}/token",
     tag = "tokens",
-    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`"), TokenQuery),
+    params(("appid" = String, Path, description = "The app's id: the AppID of a mini-program or official account, e.g. `wx0123456789abcdef`, or a WeCom app's `{corpid}-{agentid}`"), TokenQuery),
     security(("api_key" = []), ("session" = [])),
     responses(
         (status = 200, description = "A token valid for at least `min_ttl` seconds", body = super::views::tokens::TokenView),
@@ -288,7 +288,7 @@ pub(super) fn read_error(e: ReadError) -> ApiError {
     post,
     path = "/api/v1/apps/{appid}/token/invalidate",
     tag = "tokens",
-    params(("appid" = String, Path, description = "WeChat AppID of the mini-program, e.g. `wx0123456789abcdef`")),
+    params(("appid" = String, Path, description = "The app's id: the AppID of a mini-program or official account, e.g. `wx0123456789abcdef`, or a WeCom app's `{corpid}-{agentid}`")),
     request_body = InvalidateRequest,
     security(("api_key" = []), ("session" = [], "csrf" = [])),
     responses(

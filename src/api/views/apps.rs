@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 use crate::db::apps::AppRow;
 use crate::db::tokens::LogRow;
 use crate::domain::health::replica_label;
-use crate::domain::{AppKind, Credential, ErrorClass, Health, RefreshOutcome, TokenMode, Trigger};
+use crate::domain::{
+    AccountType, AppKind, Credential, ErrorClass, Health, RefreshOutcome, TokenMode, Trigger,
+};
 use crate::refresh::engine::AttemptOutcome;
 use crate::refresh::gate::{Limits, RefusalReason};
 use crate::service::apps::{AppList, LogPage as LogEntries};
@@ -139,7 +141,8 @@ impl AttemptView {
     }
 }
 
-/// A mini-program with its health; never its secret or token.
+/// An app (mini-program, official account or WeCom app) with its health;
+/// never its secret or token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppView {
     /// The app's id in every path: the WeChat AppID, or a WeCom app's
@@ -151,6 +154,8 @@ pub struct AppView {
     pub name: String,
     /// Which WeChat endpoint keeps the token.
     pub token_mode: TokenMode,
+    /// `mini_program` or `official_account` (`null` for a WeCom app).
+    pub account_type: Option<AccountType>,
     /// Whether refreshing is on.
     pub enabled: bool,
     /// Health.
@@ -215,6 +220,7 @@ impl AppView {
             kind: errcodes::kind_of(&app.appid),
             name: app.name.clone(),
             token_mode: app.token_mode,
+            account_type: app.account_type,
             enabled: app.enabled,
             health: app.health(now),
             has_secondary_secret: app.has_secondary_secret,

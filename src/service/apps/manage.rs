@@ -9,7 +9,8 @@ use crate::db;
 use crate::db::apps::AppRow;
 use crate::db::tokens::LogRow;
 use crate::domain::{
-    AppKind, AuditAction, Name, Role, TokenMode, parse_app_secret, parse_wecom_secret,
+    AccountType, AppKind, AuditAction, FieldError, Name, Role, TokenMode, parse_app_secret,
+    parse_wecom_secret,
 };
 use crate::error::ApiError;
 use crate::secret::AppSecret;
@@ -95,6 +96,8 @@ pub struct AppChanges<'a> {
     pub secondary_secret: Option<Option<&'a AppSecret>>,
     /// New token mode.
     pub token_mode: Option<TokenMode>,
+    /// New label: mini-program or official account (WeChat apps only).
+    pub account_type: Option<AccountType>,
     /// Switch refreshing on or off.
     pub enabled: Option<bool>,
 }
@@ -111,6 +114,13 @@ impl AppChanges<'_> {
     /// Check every field for an app of `kind` (its secrets have its
     /// platform's form); a validation error names each field that is wrong.
     fn check(&self, kind: AppKind) -> Result<Checked, ApiError> {
+        if kind == AppKind::Wecom && self.account_type.is_some() {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "account_type",
+                "not_for_this_kind",
+                "account_type is not a field of a WeCom app",
+            )]));
+        }
         let parse_secret = match kind {
             AppKind::Wechat => parse_app_secret,
             AppKind::Wecom => parse_wecom_secret,
@@ -141,6 +151,7 @@ impl AppChanges<'_> {
             ("secret", self.secret.is_some()),
             ("secondary_secret", self.secondary_secret.is_some()),
             ("token_mode", self.token_mode.is_some()),
+            ("account_type", self.account_type.is_some()),
             ("enabled", self.enabled.is_some()),
         ]
         .into_iter()
@@ -181,6 +192,7 @@ pub async fn edit(
     let edit = db::apps::AppEdit {
         name: checked.name.as_ref().map(Name::as_str),
         token_mode: changes.token_mode,
+        account_type: changes.account_type,
         secret_ciphertext: secret_ct.as_deref(),
         secondary_secret_ciphertext: secondary_ct.as_ref().map(|o| o.as_deref()),
         enabled: changes.enabled,

@@ -11,7 +11,7 @@ use crate::crypto::Binding;
 use crate::db;
 use crate::db::apps::AppRow;
 use crate::domain::{
-    AppId, AppUuid, AuditAction, Name, Role, TokenMode, Trigger, parse_app_secret,
+    AccountType, AppId, AppUuid, AuditAction, Name, Role, TokenMode, Trigger, parse_app_secret,
     parse_wecom_secret,
 };
 use crate::error::ApiError;
@@ -26,6 +26,7 @@ pub struct NewAppInput {
     secret: AppSecret,
     name: String,
     mode: TokenMode,
+    account_type: Option<AccountType>,
     secondary: Option<AppSecret>,
 }
 
@@ -36,6 +37,7 @@ impl NewAppInput {
         secret: &AppSecret,
         name: Option<&str>,
         mode: Option<TokenMode>,
+        account_type: Option<AccountType>,
         secondary: Option<&AppSecret>,
     ) -> Result<Self, ApiError> {
         let checked = (
@@ -52,6 +54,7 @@ impl NewAppInput {
                 appid,
                 secret,
                 mode: mode.unwrap_or_default(),
+                account_type: Some(account_type.unwrap_or_default()),
                 secondary,
             }),
             (a, s, n, s2) => Err(ApiError::Validation(
@@ -90,6 +93,8 @@ impl NewAppInput {
                 // WeCom has one token endpoint, which answers the same token
                 // while it is valid: timed like a stable token.
                 mode: TokenMode::Stable,
+                // WeCom apps are neither mini-programs nor official accounts.
+                account_type: None,
                 secondary,
             }),
             (a, (s, n, s2)) => Err(ApiError::Validation(
@@ -198,6 +203,7 @@ async fn store(
             appid: new.appid.as_str(),
             name: &new.name,
             token_mode: new.mode,
+            account_type: new.account_type,
             secret_ciphertext: &secret_ct,
             secondary_secret_ciphertext: secondary_ct.as_deref(),
             first_refresh_at,
@@ -216,7 +222,8 @@ async fn store(
         }
         other => other?,
     }
-    let detail = json!({ "name": new.name, "token_mode": new.mode });
+    let detail =
+        json!({ "name": new.name, "token_mode": new.mode, "account_type": new.account_type });
     let event = audit_event(
         scope,
         actor.client,

@@ -1,0 +1,70 @@
+//! What kind of WeChat account an app is: a mini-program or an official
+//! account. Both read their token from the same endpoints, so the label
+//! changes nothing in how tokens are kept; it tells people which is which.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A WeChat app's label (WeCom apps have none).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    sqlx::Type,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum AccountType {
+    /// A mini-program (小程序).
+    #[default]
+    MiniProgram,
+    /// An official account (公众号).
+    OfficialAccount,
+}
+
+impl AccountType {
+    /// The name as stored and as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MiniProgram => "mini_program",
+            Self::OfficialAccount => "official_account",
+        }
+    }
+}
+
+impl FromStr for AccountType {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "mini_program" => Ok(Self::MiniProgram),
+            "official_account" => Ok(Self::OfficialAccount),
+            _ => Err(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountType;
+
+    #[test]
+    fn names_round_trip() {
+        for t in [AccountType::MiniProgram, AccountType::OfficialAccount] {
+            assert_eq!(t.as_str().parse::<AccountType>(), Ok(t));
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::json!(t.as_str())
+            );
+        }
+        assert!("official-account".parse::<AccountType>().is_err());
+        assert_eq!(AccountType::default(), AccountType::MiniProgram);
+    }
+}
