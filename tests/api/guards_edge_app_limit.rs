@@ -69,7 +69,7 @@ async fn the_app_limit_holds_and_an_operator_changes_it_from_the_cli_and_the_pag
     // The registration page says so, in both languages.
     for (lang, text) in [
         ("en", "Your organisation has reached its limit of 2 apps."),
-        ("zh-CN", "你的组织已达到 2 个小程序的上限。"),
+        ("zh-CN", "你的组织已达到 2 个小程序或公众号的上限。"),
     ] {
         let res = owner
             .client

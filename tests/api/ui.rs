@@ -99,7 +99,7 @@ async fn sign_up_register_an_app_and_see_a_failure_explained() {
     .await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Welcome!"));
-    assert!(html.contains("No mini-programs yet"));
+    assert!(html.contains("No mini-programs or official accounts yet"));
     assert!(html.contains("href=\"/apps/new\""));
 
     // Register: field errors next to the fields, typed values kept, not the secret.

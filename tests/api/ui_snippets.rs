@@ -312,7 +312,7 @@ async fn a_new_key_comes_with_every_snippet_filled_in_and_they_run() {
         .unwrap();
     let zh = res.text().await.unwrap();
     assert!(zh.contains("<summary>微信云函数（wx-server-sdk）</summary>"));
-    assert!(zh.contains("使用此小程序的令牌"));
+    assert!(zh.contains("使用此小程序或公众号的令牌"));
 
     // Never shown again: not in the list, not on the app page, whose
     // snippets read the key from the environment, the curl lines too.
@@ -445,7 +445,7 @@ async fn viewers_are_not_offered_to_register_apps_and_are_refused_the_form() {
         .await
         .unwrap();
     let zh = res.text().await.unwrap();
-    assert!(zh.contains("小程序由本组织的所有者和管理员接入"));
+    assert!(zh.contains("小程序或公众号由本组织的所有者和管理员接入"));
     assert!(!zh.contains("/apps/new"));
 }
 
