@@ -292,7 +292,10 @@ async fn a_tenant_registers_an_app_and_reads_its_failure_in_chinese() {
     shot(&client, "signup").await;
     submit(&client, "/signup").await;
     let text = text_when(&client, ".empty").await;
-    assert!(text.contains("No mini-programs or official accounts yet"), "{text}");
+    assert!(
+        text.contains("No mini-programs or official accounts yet"),
+        "{text}"
+    );
     shot(&client, "dashboard-empty").await;
 
     client

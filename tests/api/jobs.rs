@@ -162,8 +162,10 @@ async fn refreshes_in_flight_at_shutdown_are_stored() {
         .await
         .unwrap();
     let pool = app.pool.clone();
-    eventually("scheduled calls in flight", || async {
-        appids.iter().all(|a| sim.stats(a).in_flight == 1)
+    // (At least one: under load the scheduler may claim them in two rounds,
+    // and the first round's calls may end before the second's start.)
+    eventually("a scheduled call in flight", || async {
+        appids.iter().any(|a| sim.stats(a).in_flight == 1)
     })
     .await;
     let stopped = app.shutdown().await;
