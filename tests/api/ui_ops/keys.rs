@@ -139,7 +139,7 @@ async fn a_key_limited_to_an_app_on_the_keys_page_reads_only_that_app() {
         res.text()
             .await
             .unwrap()
-            .contains("所选的小程序已不在本组织中")
+            .contains("所选的小程序或公众号已不在本组织中")
     );
     // A stale form: nothing stored, back to the page with a message.
     let res = owner
