@@ -117,4 +117,22 @@ async fn the_embedded_cluster_admits_only_its_password() {
         .await
         .unwrap()
         .unwrap();
+
+    // The cluster removed to start afresh, its password file left behind:
+    // the new cluster gets a password of its own, never none.
+    std::fs::remove_dir_all(data_dir.join("pg")).unwrap();
+    let dir = data_dir.clone();
+    let pg = tokio::task::spawn_blocking(move || start(&dir))
+        .await
+        .unwrap();
+    check_files(&data_dir);
+    only_the_password_is_admitted(&pg).await;
+    assert_ne!(
+        std::fs::read_to_string(data_dir.join(PASSWORD_FILE)).unwrap(),
+        second
+    );
+    tokio::task::spawn_blocking(move || pg.stop())
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -394,6 +394,10 @@ pub fn running_connect_options(data_dir: &Path, database: &str) -> PgConnectOpti
         .database(database);
     match read_password(data_dir) {
         Ok(Some(password)) => options.password(password.expose_secret()),
-        _ => options,
+        Ok(None) => options,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the embedded PostgreSQL's password file: connecting without it");
+            options
+        }
     }
 }

@@ -41,9 +41,11 @@ pub fn read_password(data_dir: &Path) -> Result<Option<SecretString>, EmbeddedEr
     }
 }
 
-/// The cluster's password: the file's, or, when there is none, a new one
-/// set on the (stopped) cluster with `pg_hba.conf` switched to SCRAM before
-/// the file is written (an interrupted run starts over on the next start).
+/// The cluster's password: the file's for a cluster that was there, or a
+/// new one — always for a `fresh` cluster, whose role has no password yet
+/// even when a file was left behind by a removed cluster — set on the
+/// (stopped) cluster with `pg_hba.conf` switched to SCRAM before the file
+/// is written (an interrupted run starts over on the next start).
 pub(super) fn ensure_password(
     bin_dir: &Path,
     data_dir: &Path,
@@ -51,7 +53,7 @@ pub(super) fn ensure_password(
     run_as: Option<&User>,
     fresh: bool,
 ) -> Result<SecretString, EmbeddedError> {
-    if let Some(password) = read_password(data_dir)? {
+    if !fresh && let Some(password) = read_password(data_dir)? {
         return Ok(password);
     }
     let mut bytes = [0u8; 32];
@@ -101,11 +103,13 @@ fn set_role_password(
             .map_err(io_err("write to", &postgres))?;
     }
     let out = child.wait_with_output().map_err(io_err("run", &postgres))?;
+    // PostgreSQL may echo the failed statement: never the password.
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    )
+    .replace(password, crate::secret::MASK);
     if !out.status.success() || said.contains("ERROR") || said.contains("FATAL") {
         return Err(EmbeddedError::Command {
             program: "postgres --single".into(),
