@@ -25,6 +25,8 @@ pub struct SessionRow {
     pub totp_enrolment_only: bool,
     /// Whether the user's address is verified (the pages' banner).
     pub email_verified: bool,
+    /// The time zone the user chose (none: the browser's).
+    pub time_zone: Option<String>,
 }
 
 /// What a new session records.
@@ -44,13 +46,15 @@ pub struct NewSession<'a> {
     pub client_ip: Option<&'a str>,
     /// User agent, truncated.
     pub user_agent: Option<&'a str>,
+    /// A session that may only enrol in two-factor sign-in (and sign out).
+    pub enrolment_only: bool,
 }
 
 /// Store a new session.
 pub async fn insert(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into sessions (id_hash, user_id, tenant_id, csrf_token, expires_at, client_ip, user_agent)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into sessions (id_hash, user_id, tenant_id, csrf_token, expires_at, client_ip, user_agent, totp_enrolment_only)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
         s.id_hash,
         s.user_id as _,
         s.tenant_id as _,
@@ -58,6 +62,7 @@ pub async fn insert(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<(), s
         s.expires_at,
         s.client_ip,
         s.user_agent,
+        s.enrolment_only,
     )
     .execute(db)
     .await?;
@@ -75,7 +80,7 @@ pub async fn find_live(
         SessionRow,
         r#"select s.user_id as "user_id: UserId", u.tenant_id as "tenant_id: TenantId", u.email,
                   u.role as "role: Role", s.csrf_token, s.last_seen_at, s.totp_enrolment_only,
-                  u.email_verified_at is not null as "email_verified!"
+                  u.email_verified_at is not null as "email_verified!", u.time_zone
              from sessions s join users u on u.id = s.user_id
             where s.id_hash = $1
               and s.expires_at > now()

@@ -66,11 +66,18 @@ pub async fn take_step(
     Ok(done.rows_affected() == 1)
 }
 
-/// Mark the enrolment of `user_id` confirmed; whether it was waiting.
-pub async fn confirm(db: impl PgExecutor<'_>, user_id: UserId) -> Result<bool, sqlx::Error> {
+/// Mark the enrolment of `user_id` confirmed, if the waiting secret is still
+/// the one the code was checked against; whether it was.
+pub async fn confirm(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    secret_ciphertext: &[u8],
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
-        "update user_totp set confirmed_at = now() where user_id = $1 and confirmed_at is null",
+        "update user_totp set confirmed_at = now()
+          where user_id = $1 and confirmed_at is null and secret_ciphertext = $2",
         user_id as _,
+        secret_ciphertext,
     )
     .execute(db)
     .await?;
@@ -181,17 +188,6 @@ pub async fn release_sessions(db: impl PgExecutor<'_>, user_id: UserId) -> Resul
         "update sessions set totp_enrolment_only = false
           where user_id = $1 and totp_enrolment_only",
         user_id as _,
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// Make the session with this id hash an enrolment-only one.
-pub async fn restrict_session(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "update sessions set totp_enrolment_only = true where id_hash = $1",
-        id_hash,
     )
     .execute(db)
     .await?;

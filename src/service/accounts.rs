@@ -115,7 +115,8 @@ pub async fn sign_up(
     super::verification::queue(&mut tx, state, user_id, &email, visitor.language).await?;
     tx.commit().await?;
 
-    let session = identity::start_session(state, visitor, user_id, Some(tenant_id)).await?;
+    let session =
+        identity::start_session(state, visitor, user_id, Some(tenant_id), Role::Owner).await?;
     Ok(SignedIn {
         user_id,
         email: email.to_string(),
@@ -205,13 +206,8 @@ async fn start(
     visitor: &Visitor,
     user: db::accounts::UserRow,
 ) -> Result<SignedIn, ApiError> {
-    let session = identity::start_session(state, visitor, user.id, user.tenant_id).await?;
-    if two_factor::enabled(state, user.id).await?.is_none()
-        && two_factor::required_for(state, user.role, user.tenant_id).await?
-    {
-        let id_hash = crate::domain::credential::hash(session.cookie.value());
-        db::totp::restrict_session(&state.pool, &id_hash).await?;
-    }
+    let session =
+        identity::start_session(state, visitor, user.id, user.tenant_id, user.role).await?;
     let event = db::audit::AuditEvent {
         tenant_id: user.tenant_id,
         actor_user_id: Some(user.id),

@@ -11,7 +11,7 @@ use crate::auth::KeyPrincipal;
 use crate::auth::session::{self, SessionPrincipal, StartedSession};
 use crate::db;
 use crate::domain::credential as token;
-use crate::domain::{TenantId, UserId};
+use crate::domain::{Role, TenantId, UserId};
 use crate::error::ApiError;
 use crate::service::Visitor;
 use crate::state::AppState;
@@ -76,13 +76,17 @@ pub async fn verify_api_key(
 }
 
 /// Start a session for `user_id` from `visitor`, ending the session the
-/// visitor came with (a new id on every sign-in, no session fixation).
+/// visitor came with (a new id on every sign-in, no session fixation). It
+/// may only enrol when the person must have two-factor sign-in and has not
+/// (however they came in: sign-in, sign-up, joining through an invite).
 pub async fn start_session(
     state: &AppState,
     visitor: &Visitor,
     user_id: UserId,
     tenant_id: Option<TenantId>,
-) -> Result<StartedSession, sqlx::Error> {
+    role: Role,
+) -> Result<StartedSession, ApiError> {
+    let enrolment_only = super::two_factor::must_enrol(state, user_id, role, tenant_id).await?;
     if let Some(old) = &visitor.session_cookie {
         db::sessions::delete(&state.pool, &token::hash(old)).await?;
     }
@@ -104,6 +108,7 @@ pub async fn start_session(
             expires_at: Utc::now() + Duration::hours(i64::from(settings.session_max_hours)),
             client_ip: ip.as_deref(),
             user_agent: agent.as_deref(),
+            enrolment_only,
         },
     )
     .await?;
@@ -140,5 +145,6 @@ pub async fn find_session(
         csrf_token: row.csrf_token,
         enrolment_only: row.totp_enrolment_only,
         email_verified: row.email_verified,
+        time_zone: row.time_zone,
     }))
 }

@@ -284,7 +284,7 @@ pub async fn accept(
         .detail(serde_json::json!({ "role": invite.role }));
     db::audit::record(&mut *tx, event).await?;
     tx.commit().await?;
-    let session = identity::start_session(state, visitor, user_id, tenant).await?;
+    let session = identity::start_session(state, visitor, user_id, tenant, invite.role).await?;
     Ok(SignedIn {
         tenant: accounts::organisation(state, tenant).await?,
         user_id,

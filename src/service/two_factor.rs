@@ -148,6 +148,18 @@ pub async fn required_for(
     }
 }
 
+/// Whether a new session of this person may only enrol: they must have
+/// two-factor sign-in (operators, members of an organisation that requires
+/// it) and have not turned it on.
+pub async fn must_enrol(
+    state: &AppState,
+    user_id: UserId,
+    role: Role,
+    tenant_id: Option<TenantId>,
+) -> Result<bool, ApiError> {
+    Ok(required_for(state, role, tenant_id).await? && enabled(state, user_id).await?.is_none())
+}
+
 /// The confirmed enrolment of `user_id`, if two-factor sign-in is on.
 pub async fn enabled(state: &AppState, user_id: UserId) -> Result<Option<TotpRow>, ApiError> {
     Ok(db::totp::get(&state.pool, user_id)
@@ -232,6 +244,26 @@ pub fn visitor_audit(
     }
 }
 
+/// A signed-in person's code for a change to their two-factor sign-in: a
+/// wrong one is audited and refused with a field error.
+async fn require_code(
+    state: &AppState,
+    actor: &Actor,
+    row: &TotpRow,
+    code: &str,
+    recovery: bool,
+) -> Result<Proof, ApiError> {
+    let me = actor.require_session()?;
+    if let Some(proof) = check(state, me.user_id, &me.email, row, code, recovery).await? {
+        return Ok(proof);
+    }
+    let event = actor
+        .audit(AuditAction::TotpFailed)
+        .target(me.email.as_str());
+    db::audit::record(&state.pool, event).await?;
+    Err(wrong_code())
+}
+
 fn wrong_code() -> ApiError {
     ApiError::field(FieldError::new(
         "code",
@@ -302,22 +334,13 @@ pub async fn confirm(
             code: "totp_not_enrolling",
             detail: "no enrolment is waiting: start one with POST /api/v1/account/totp".into(),
         })?;
-    if check(state, me.user_id, &me.email, &row, code, false)
-        .await?
-        .is_none()
-    {
-        let event = actor
-            .audit(AuditAction::TotpFailed)
-            .target(me.email.as_str());
-        db::audit::record(&state.pool, event).await?;
-        return Err(wrong_code());
-    }
+    require_code(state, actor, &row, code, false).await?;
     let (codes, hashes) = new_recovery_codes();
     let mut tx = state.pool.begin().await?;
-    if !db::totp::confirm(&mut *tx, me.user_id).await? {
+    if !db::totp::confirm(&mut *tx, me.user_id, &row.secret_ciphertext).await? {
         return Err(ApiError::Conflict {
-            code: "totp_enabled",
-            detail: "two-factor sign-in is on already".into(),
+            code: "totp_not_enrolling",
+            detail: "this enrolment was confirmed or replaced meanwhile: start again with POST /api/v1/account/totp".into(),
         });
     }
     db::totp::replace_recovery_codes(&mut tx, me.user_id, &hashes).await?;
@@ -373,16 +396,7 @@ pub async fn disable(
             "this is not your password",
         )));
     }
-    if check(state, me.user_id, &me.email, &row, code, true)
-        .await?
-        .is_none()
-    {
-        let event = actor
-            .audit(AuditAction::TotpFailed)
-            .target(me.email.as_str());
-        db::audit::record(&state.pool, event).await?;
-        return Err(wrong_code());
-    }
+    require_code(state, actor, &row, code, true).await?;
     let mut tx = state.pool.begin().await?;
     db::totp::remove(&mut tx, me.user_id).await?;
     let event = actor
@@ -402,16 +416,7 @@ pub async fn regenerate(
     let me = actor.require_session()?;
     throttle(state, actor.client, &me.email)?;
     let row = enabled_or_conflict(state, me.user_id).await?;
-    if check(state, me.user_id, &me.email, &row, code, false)
-        .await?
-        .is_none()
-    {
-        let event = actor
-            .audit(AuditAction::TotpFailed)
-            .target(me.email.as_str());
-        db::audit::record(&state.pool, event).await?;
-        return Err(wrong_code());
-    }
+    require_code(state, actor, &row, code, false).await?;
     let (codes, hashes) = new_recovery_codes();
     let mut tx = state.pool.begin().await?;
     db::totp::replace_recovery_codes(&mut tx, me.user_id, &hashes).await?;

@@ -61,7 +61,9 @@ async fn enrol_then_sign_in_with_codes_once_each() {
 
     // Wrong and malformed codes do not confirm.
     let now = current_step();
-    let right = code_at_step(&secret, now - 1);
+    // The current step's code: still accepted if a step passes before the
+    // confirmation arrives (one step either way).
+    let right = code_at_step(&secret, now);
     let wrong = if right == "123456" {
         "654321"
     } else {
@@ -142,7 +144,7 @@ async fn enrol_then_sign_in_with_codes_once_each() {
         .browser()
         .post_json(
             "/api/v1/login",
-            &json!({ "email": "o@two.test", "password": "not the password 1", "totp": code_at_step(&secret, now) }),
+            &json!({ "email": "o@two.test", "password": "not the password 1", "totp": code_at_step(&secret, now + 1) }),
         )
         .await;
     assert_eq!(res.status(), 401);
@@ -271,11 +273,19 @@ async fn wrong_codes_are_throttled_like_passwords() {
     let app = spawn_app_with_settings(settings).await;
     let owner = app.signup("Slow Co", "o@slow.test").await;
     owner.enrol_totp().await;
+    // Each sign-in counts twice (the right password, then the wrong code):
+    // refused by the third at the latest. Were codes not counted, the
+    // password checks alone would let four through.
     let mut statuses = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..5 {
         statuses.push(api_login(&app, "o@slow.test", Some("000000")).await.0);
     }
-    assert!(statuses.contains(&429), "{statuses:?}");
+    let first_refused = statuses.iter().position(|s| *s == 429);
+    assert!(first_refused.is_some_and(|i| i < 3), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [401, 429].contains(s)),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -345,6 +355,18 @@ async fn owners_require_two_factor_sign_in_of_every_member() {
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "totp_required");
     // Next time the viewer signs in with a code.
     assert_eq!(api_login(&app, "v@strict.test", None).await.0, 401);
+
+    // Someone who joins now, through an invite, must enrol first as well:
+    // joining starts the same enrolment-only session as signing in.
+    let joined = app
+        .invite_and_join(&owner, "admin", "late@strict.test")
+        .await;
+    let res = joined.get("/api/v1/apps").await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["code"],
+        "totp_enrollment_required"
+    );
 
     let changed: i64 = sqlx::query_scalar(
         "select count(*) from audit_log where action = 'tenant.totp_policy_changed'

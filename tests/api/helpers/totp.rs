@@ -50,8 +50,10 @@ pub async fn secret_of(pool: &PgPool, email: &str) -> String {
 }
 
 /// A code of `email`'s authenticator the service takes now: for the
-/// earliest time step inside the accepted window (one step either way)
-/// after the last step used (waiting for the next step if needed).
+/// current time step, or the next after the last step used when that one
+/// was used (the service accepts one step either way, so a step boundary
+/// passing before the request arrives does not matter; waits when even
+/// the next step is taken).
 pub async fn next_code(pool: &PgPool, email: &str) -> String {
     let secret = secret_of(pool, email).await;
     let last: Option<i64> = sqlx::query_scalar(
@@ -64,7 +66,7 @@ pub async fn next_code(pool: &PgPool, email: &str) -> String {
     loop {
         let now = current_step();
         let after_last = last.map_or(0, |l| u64::try_from(l).unwrap() + 1);
-        let step = after_last.max(now - 1);
+        let step = after_last.max(now);
         if step <= now + 1 {
             return code_at_step(&secret, step);
         }
@@ -87,7 +89,7 @@ impl Browser {
         );
         let body: serde_json::Value = res.json().await.unwrap();
         let secret = body["secret"].as_str().unwrap().to_string();
-        let code = code_at_step(&secret, current_step() - 1);
+        let code = code_at_step(&secret, current_step());
         let res = self
             .post_json(
                 "/api/v1/account/totp/confirm",
