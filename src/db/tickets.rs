@@ -184,7 +184,7 @@ pub async fn switch(
     sqlx::query!(
         "insert into app_tickets (app_id, tenant_id, ticket_type, enabled) values ($1, $2, $3, $4)
          on conflict (app_id, ticket_type)
-         do update set enabled = $4, next_due_at = least(app_tickets.next_due_at, now())",
+         do update set enabled = $4",
         app_id as AppUuid,
         tenant_id as TenantId,
         ticket_type as TicketType,

@@ -32,7 +32,9 @@ async fn drain(state: &AppState, wake: &Notify, stop: &CancellationToken) {
         match deliver::deliver_due(state).await {
             Ok(true) => continue,
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read the alert outbox; will retry"),
+            Err(e) => {
+                tracing::warn!(error = %crate::report::error_chain(&e), "cannot deliver from the alert outbox; will retry");
+            }
         }
         tokio::select! {
             () = stop.cancelled() => break,

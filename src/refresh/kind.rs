@@ -179,6 +179,28 @@ impl TicketKind {
     pub fn renew_margin(fetched_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> chrono::Duration {
         ((expires_at - fetched_at) / 4).min(chrono::Duration::minutes(5))
     }
+
+    /// When to try again after the ticket's own call failed, `streak`
+    /// failures in a row before it: at once after the first answer that
+    /// rejects the token (the token is refreshed first, the ticket right
+    /// after); by the failure's class and streak otherwise — also when
+    /// WeChat keeps rejecting the token (its invalidation may have been
+    /// refused by the gate), so a rejection never becomes a loop of calls.
+    pub fn after_failure(
+        &self,
+        failure: &FetchFailure,
+        streak: i32,
+        now: DateTime<Utc>,
+        timing: &Timing,
+    ) -> DateTime<Utc> {
+        let first_rejection =
+            streak == 0 && failure.errcode.is_some_and(|c| self.rejects_dependency(c));
+        if first_rejection {
+            return now;
+        }
+        let streak = u32::try_from(streak).unwrap_or(0).saturating_add(1);
+        self.retry_at(failure, streak, now, timing)
+    }
 }
 
 impl CredentialKind for TicketKind {
@@ -313,5 +335,23 @@ mod tests {
         // 40164 (address not allowed): the owner must act, checked slowly.
         let config = kind.retry_at(&f(Some(40164)), 1, now, &timing);
         assert!(config > now + chrono::Duration::minutes(5), "{config}");
+    }
+
+    #[test]
+    fn a_rejected_token_brings_the_ticket_back_at_once_only_the_first_time() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        let kind = TicketKind(TicketType::Jsapi);
+        let rejected = FetchFailure {
+            class: kind.classify(40001),
+            errcode: Some(40001),
+            errmsg: String::new(),
+            outcome_unknown: false,
+        };
+        let timing = Timing::default();
+        assert_eq!(kind.after_failure(&rejected, 0, now, &timing), now);
+        // Rejected again (the token could not be replaced): backed off.
+        for streak in [1, 2, 10] {
+            assert!(kind.after_failure(&rejected, streak, now, &timing) > now);
+        }
     }
 }

@@ -197,7 +197,12 @@ impl RefreshEngine {
                     errmsg: format!("no access token to fetch the ticket with: {}", u.reason),
                     outcome_unknown: false,
                 });
-                self.store_ticket_failure(tx, owner, kind, row, trigger, &failure, None)
+                // Not before the token itself is tried again: a token that
+                // keeps failing must not bring the ticket round again at once.
+                let next = Utc::now()
+                    + chrono::Duration::from_std(u.retry_after)
+                        .unwrap_or_else(|_| chrono::Duration::seconds(60));
+                self.store_ticket_failure(tx, owner, kind, next, trigger, &failure, None)
                     .await?;
                 return Ok(TicketAttempt::Unavailable(u));
             }
@@ -233,7 +238,13 @@ impl RefreshEngine {
                 if let Some(code) = failure.errcode {
                     failure.class = kind.classify(code);
                 }
-                self.store_ticket_failure(tx, owner, kind, row, trigger, &failure, latency_ms)
+                let next = kind.after_failure(
+                    &failure,
+                    row.failure_streak,
+                    Utc::now(),
+                    &self.config.timing,
+                );
+                self.store_ticket_failure(tx, owner, kind, next, trigger, &failure, latency_ms)
                     .await?;
                 if failure.errcode.is_some_and(|c| kind.rejects_dependency(c)) {
                     return Ok(TicketAttempt::TokenRejected(token, failure));
@@ -330,29 +341,19 @@ impl RefreshEngine {
         .await
     }
 
-    /// Store a failed attempt (any ticket still valid is kept) with its
-    /// retry time, and log it.
+    /// Store a failed attempt (any ticket still valid is kept) to be tried
+    /// again at `next`, and log it.
     #[allow(clippy::too_many_arguments)]
     async fn store_ticket_failure(
         &self,
         tx: &mut PgConnection,
         owner: TicketOwner<'_>,
         kind: TicketKind,
-        row: &TicketRow,
+        next: DateTime<Utc>,
         trigger: Trigger,
         failure: &FetchFailure,
         latency_ms: Option<i64>,
     ) -> Result<(), EngineError> {
-        let now = Utc::now();
-        let streak = u32::try_from(row.failure_streak)
-            .unwrap_or(0)
-            .saturating_add(1);
-        let next = if failure.errcode.is_some_and(|c| kind.rejects_dependency(c)) {
-            // The token is refreshed first; the ticket right after.
-            now
-        } else {
-            kind.retry_at(failure, streak, now, &self.config.timing)
-        };
         let code = failure.errcode.and_then(|c| i32::try_from(c).ok());
         tickets::store_failure(tx, owner.app_id, kind.0, code, &failure.errmsg, next).await?;
         let entry = self.log_entry(owner, kind, trigger, RefreshOutcome::Failure);

@@ -56,12 +56,12 @@ impl Sent {
 
 /// Deliver one due delivery, if there is one no other replica holds;
 /// whether one was found.
-pub async fn deliver_due(state: &AppState) -> Result<bool, sqlx::Error> {
+pub async fn deliver_due(state: &AppState) -> Result<bool, ApiError> {
     let mut tx = state.pool.begin().await?;
     let Some(d) = db::alerts::claim_due(&mut tx).await? else {
         return Ok(false);
     };
-    let sent = attempt(&mut tx, state, &d).await;
+    let sent = attempt(&mut tx, state, &d).await?;
     store(&mut tx, state, &d, &sent).await?;
     tx.commit().await?;
     Ok(true)
@@ -78,23 +78,26 @@ pub async fn deliver_now(
     let Some(d) = db::alerts::claim_one(&mut tx, tenant_id, id).await? else {
         return Ok(None);
     };
-    let sent = attempt(&mut tx, state, &d).await;
+    let sent = attempt(&mut tx, state, &d).await?;
     store(&mut tx, state, &d, &sent).await?;
     tx.commit().await?;
     Ok(Some(sent))
 }
 
 /// One attempt at `d`: mail channels queue their mails in the delivery's
-/// transaction `tx`; the others are sent over HTTP.
-async fn attempt(tx: &mut sqlx::PgConnection, state: &AppState, d: &ClaimedDelivery) -> Sent {
-    let Ok(folded) = folded(tx, d).await else {
-        let why = "cannot count the changes folded into this message";
-        return Sent::failed(why, true, Instant::now());
-    };
+/// transaction `tx`; the others are sent over HTTP. A database error ends
+/// the transaction (nothing of the attempt is kept; the delivery is claimed
+/// again later), never a "failed attempt" stored in a broken transaction.
+async fn attempt(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    d: &ClaimedDelivery,
+) -> Result<Sent, ApiError> {
+    let folded = folded(tx, d).await?;
     if d.kind == crate::domain::ChannelKind::Email {
         super::mail::deliver(tx, state, d, folded.as_ref()).await
     } else {
-        send(state, d, folded.as_ref()).await
+        Ok(send(state, d, folded.as_ref()).await)
     }
 }
 

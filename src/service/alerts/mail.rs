@@ -19,6 +19,7 @@ use crate::crypto::Binding;
 use crate::db;
 use crate::db::alerts::ClaimedDelivery;
 use crate::domain::{Email, FieldError};
+use crate::error::ApiError;
 use crate::mail::{self, Language, Mail};
 use crate::state::AppState;
 use crate::upstream::errcodes;
@@ -44,13 +45,14 @@ pub async fn deliver(
     state: &AppState,
     d: &ClaimedDelivery,
     folded: Option<&message::Folded>,
-) -> Sent {
+) -> Result<Sent, ApiError> {
     let started = Instant::now();
     let Ok(to) = state.crypto.decrypt_text(
         &d.url_ciphertext,
         &Binding::alert_url(d.tenant_id, d.channel_id),
     ) else {
-        return Sent::failed("the channel's recipient cannot be decrypted", true, started);
+        let why = "the channel's recipient cannot be decrypted";
+        return Ok(Sent::failed(why, true, started));
     };
     let to = to.expose_secret();
     let recipients = if to == MEMBERS {
@@ -60,34 +62,31 @@ pub async fn deliver(
             .await
             .map(|lang| vec![(to.to_string(), lang.unwrap_or_default())])
     };
-    let recipients = match recipients {
-        Ok(r) if r.is_empty() => {
-            let why = "the organisation has no verified owner or admin to mail yet";
-            return Sent::failed(why, true, started);
-        }
-        Ok(r) => r,
-        Err(_) => return Sent::failed("cannot look up the recipients", true, started),
-    };
+    let recipients = recipients?;
+    if recipients.is_empty() {
+        let why = "the organisation has no verified owner or admin to mail yet";
+        return Ok(Sent::failed(why, true, started));
+    }
+    // Every mail rendered before any is queued: a retry never queues one
+    // of them twice.
     let page = d.appid.as_deref().and_then(|a| state.settings.app_page(a));
-    let mut sent_to = Vec::new();
+    let mut mails = Vec::new();
     for (address, lang) in recipients {
         let Ok(email) = Email::parse("to", &address) else {
             continue;
         };
         let lang = Language::from_tag(&lang);
-        let queued = match render(d, lang, page.as_deref(), folded) {
-            Ok(rendered) => {
-                let mail = Mail::new(email, "alert", rendered);
-                mail::enqueue_in(&mut *conn, &state.crypto, &mail).await
-            }
-            Err(e) => Err(e),
+        let Ok(rendered) = render(d, lang, page.as_deref(), folded) else {
+            return Ok(Sent::failed("cannot write the alert mail", true, started));
         };
-        if queued.is_err() {
-            return Sent::failed("cannot queue the alert mail", true, started);
-        }
+        mails.push((address, Mail::new(email, "alert", rendered)));
+    }
+    let mut sent_to = Vec::new();
+    for (address, mail) in mails {
+        mail::enqueue_in(&mut *conn, &state.crypto, &mail).await?;
         sent_to.push(address);
     }
-    Sent {
+    Ok(Sent {
         ok: true,
         http_status: None,
         latency: started.elapsed(),
@@ -98,7 +97,7 @@ pub async fn deliver(
         )),
         error: None,
         retryable: false,
-    }
+    })
 }
 
 /// The alert mail of `d` in `lang`: which app, what WeChat answered, what

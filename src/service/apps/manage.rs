@@ -114,12 +114,23 @@ impl AppChanges<'_> {
     /// Check every field for an app of `kind` (its secrets have its
     /// platform's form); a validation error names each field that is wrong.
     fn check(&self, kind: AppKind) -> Result<Checked, ApiError> {
-        if kind == AppKind::Wecom && self.account_type.is_some() {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "account_type",
-                "not_for_this_kind",
-                "account_type is not a field of a WeCom app",
-            )]));
+        if kind == AppKind::Wecom {
+            // WeCom has one token endpoint and no label: these two fields
+            // are refused as at registration.
+            let misplaced = [
+                ("account_type", self.account_type.is_some()),
+                ("token_mode", self.token_mode.is_some()),
+            ];
+            let errors: Vec<FieldError> = misplaced
+                .into_iter()
+                .filter(|(_, given)| *given)
+                .map(|(field, _)| {
+                    FieldError::new(field, "not_for_this_kind", "not a field of a WeCom app")
+                })
+                .collect();
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
         }
         let parse_secret = match kind {
             AppKind::Wechat => parse_app_secret,
