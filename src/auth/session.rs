@@ -32,6 +32,9 @@ pub struct SessionPrincipal {
     /// Whether the person's address is verified (unverified people see a
     /// banner on every page).
     pub email_verified: bool,
+    /// The time zone the person chose (none: the browser's): pages show
+    /// times in it.
+    pub time_zone: Option<String>,
 }
 
 /// A session just created; its cookie must be set on the response.

@@ -23,7 +23,8 @@ pub struct Bucket {
     pub errcode: Option<i32>,
 }
 
-/// An app's attempts since `since`, grouped in buckets of `stride_seconds`
+/// An app's token attempts (tickets have their own credential) since
+/// `since`, grouped in buckets of `stride_seconds`
 /// (aligned on `since`) and by outcome, oldest first, at most `limit` rows.
 pub async fn app_buckets(
     db: impl PgExecutor<'_>,
@@ -40,7 +41,7 @@ pub async fn app_buckets(
                   (array_agg(trigger order by created_at desc))[1] as "trigger!: Trigger",
                   (array_agg(errcode order by created_at desc) filter (where errcode is not null))[1] as errcode
              from refresh_log
-            where app_id = $1 and created_at >= $2
+            where app_id = $1 and created_at >= $2 and credential = 'access_token'
             group by 1, 2
             order by 1, 2
             limit $4"#,
@@ -78,7 +79,8 @@ pub async fn app_validity(
                           lag(valid_until) over (order by created_at) as before,
                           row_number() over (order by created_at) as n
                      from refresh_log
-                    where app_id = $1 and created_at >= $2) changes
+                    where app_id = $1 and created_at >= $2
+                      and credential = 'access_token') changes
             where n = 1 or valid_until is distinct from before
             order by created_at desc
             limit $3"#,
@@ -92,7 +94,7 @@ pub async fn app_validity(
         Validity,
         r#"select created_at as at, valid_until
              from refresh_log
-            where app_id = $1 and created_at < $2
+            where app_id = $1 and created_at < $2 and credential = 'access_token'
             order by created_at desc
             limit 1"#,
         app_id as AppUuid,

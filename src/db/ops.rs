@@ -116,7 +116,7 @@ pub struct UpstreamWindow {
     pub p95_ms: Option<f64>,
 }
 
-/// Attempts of the last `minutes`, through the `refresh_log_created` index.
+/// Attempts of the last `minutes`, through the `refresh_log_created_outcome` index.
 pub async fn upstream_window(
     db: impl PgExecutor<'_>,
     minutes: i32,

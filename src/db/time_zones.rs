@@ -5,16 +5,6 @@ use sqlx::PgExecutor;
 
 use crate::domain::UserId;
 
-/// The time zone `user` chose, if any.
-pub async fn of(db: impl PgExecutor<'_>, user: UserId) -> Result<Option<String>, sqlx::Error> {
-    Ok(
-        sqlx::query_scalar!("select time_zone from users where id = $1", user as UserId)
-            .fetch_optional(db)
-            .await?
-            .flatten(),
-    )
-}
-
 /// Store `zone` (none: the browser's) as `user`'s time zone.
 pub async fn set(
     db: impl PgExecutor<'_>,

@@ -57,16 +57,15 @@ pub fn over_https(req: &HttpRequest) -> bool {
     if trusted.is_empty() {
         return false;
     }
-    let values = |name| {
-        req.headers()
-            .get_all(name)
-            .map(header::HeaderValue::as_bytes)
-            .collect::<Vec<_>>()
-    };
+    let headers = req.headers();
     trusted.forwarded_https(
         peer,
-        values("x-forwarded-proto").into_iter(),
-        values("forwarded").into_iter(),
+        headers
+            .get_all("x-forwarded-proto")
+            .map(header::HeaderValue::as_bytes),
+        headers
+            .get_all("forwarded")
+            .map(header::HeaderValue::as_bytes),
     )
 }
 

@@ -30,9 +30,11 @@ pub const HSTS: (&str, &str) = ("strict-transport-security", "max-age=31536000")
 /// The headers of an answer to `req`: [`SECURITY_HEADERS`], and [`HSTS`]
 /// when the request came over HTTPS.
 pub fn headers_for(req: &HttpRequest) -> impl Iterator<Item = (&'static str, &'static str)> {
-    SECURITY_HEADERS
-        .into_iter()
-        .chain(identity::over_https(req).then_some(HSTS))
+    headers_over(identity::over_https(req))
+}
+
+fn headers_over(https: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
+    SECURITY_HEADERS.into_iter().chain(https.then_some(HSTS))
 }
 
 /// The middleware (`actix_web::middleware::from_fn`) that adds
@@ -44,9 +46,9 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let headers: Vec<_> = headers_for(req.request()).collect();
+    let https = identity::over_https(req.request());
     let mut res = next.call(req).await?;
-    for (name, value) in headers {
+    for (name, value) in headers_over(https) {
         let name = HeaderName::from_static(name);
         if !res.headers().contains_key(&name) {
             res.headers_mut()

@@ -2,16 +2,10 @@
 //! the browser's own zone otherwise.
 
 use super::Actor;
-use crate::auth::Principal;
 use crate::db;
-use crate::domain::{FieldError, UserId};
+use crate::domain::FieldError;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// The time zone `user` chose (none: the browser's).
-pub async fn of(state: &AppState, user: UserId) -> Result<Option<String>, ApiError> {
-    Ok(db::time_zones::of(&state.pool, user).await?)
-}
 
 /// The zone names a person may choose from, sorted.
 pub async fn choices(state: &AppState) -> Result<Vec<String>, ApiError> {
@@ -26,11 +20,7 @@ pub async fn choose(
     actor: &Actor,
     zone: &str,
 ) -> Result<Option<String>, ApiError> {
-    let Principal::Session(user) = &actor.principal else {
-        return Err(ApiError::Forbidden(
-            "only a signed-in person has a time zone",
-        ));
-    };
+    let user = actor.require_session()?;
     let zone = zone.trim();
     let chosen = if zone.is_empty() {
         None

@@ -262,10 +262,7 @@ impl FromRequest for Page {
                 Err(ApiError::TotpEnrollmentRequired) => (None, true),
                 Err(e) => return Err(e),
             };
-            let time_zone = match &user {
-                Some(u) => crate::service::time_zone::of(state, u.user_id).await?,
-                None => None,
-            };
+            let time_zone = user.as_ref().and_then(|u| u.time_zone.clone());
             Ok(Self {
                 lang: Lang::of(&req),
                 user,
