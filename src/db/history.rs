@@ -140,8 +140,8 @@ pub struct AppHour {
     pub attempts: i64,
 }
 
-/// An organisation's attempts since `since` per app, hour and outcome (at
-/// most `limit` rows).
+/// An organisation's token attempts since `since` per app, hour and outcome
+/// (at most `limit` rows, oldest first).
 pub async fn tenant_hours(
     db: impl PgExecutor<'_>,
     tenant_id: TenantId,
@@ -155,8 +155,9 @@ pub async fn tenant_hours(
                   outcome as "outcome!: RefreshOutcome",
                   count(*) as "attempts!"
              from refresh_log
-            where tenant_id = $1 and created_at >= $2
+            where tenant_id = $1 and created_at >= $2 and credential = 'access_token'
             group by 1, 2, 3
+            order by 2, 1, 3
             limit $3"#,
         tenant_id as TenantId,
         since,
