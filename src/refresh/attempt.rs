@@ -44,7 +44,7 @@ impl RefreshEngine {
         if !row.enabled {
             return Ok(AttemptOutcome::Disabled);
         }
-        let now = Utc::now();
+        let now = policy::stored_now();
         let (day, mut spent, force) = match self.ask_gate(tx, &row, trigger, now).await? {
             Ok(allowed) => allowed,
             Err(refusal) => return Ok(AttemptOutcome::Refused(refusal)),
@@ -270,7 +270,7 @@ impl RefreshEngine {
         let token = fresh.access_token.expose_secret();
         let fp = fingerprint(token);
         let changed = row.token_fingerprint.as_deref() != Some(&fp[..]);
-        let now = Utc::now();
+        let now = policy::stored_now();
         let (fetched_at, expires_at, next_refresh_at) =
             self.times(row, fresh, attempt, changed, now);
         let ciphertext = self.crypto.encrypt(
@@ -361,7 +361,7 @@ impl RefreshEngine {
         let streak = u32::try_from(row.failure_streak)
             .unwrap_or(0)
             .saturating_add(1);
-        let now = Utc::now();
+        let now = policy::stored_now();
         let kind = AccessTokenKind {
             mode: attempt.mode,
             force: attempt.force,

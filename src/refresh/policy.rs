@@ -3,12 +3,20 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike as _, FixedOffset, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike as _, FixedOffset, SubsecRound as _, TimeZone as _, Utc};
 use rand::Rng;
 
 pub use crate::domain::Health;
 use crate::domain::TokenMode;
 use crate::upstream::ErrorClass;
+
+/// The current instant at the database's precision (microseconds). A replica
+/// that answers from what it has just stored then prints the same instant as
+/// one that reads the row back.
+#[must_use]
+pub fn stored_now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
 
 /// Timing knobs (all scale down to the few-second lifetimes tests use).
 #[derive(Debug, Clone)]

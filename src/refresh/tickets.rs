@@ -405,7 +405,7 @@ impl RefreshEngine {
         (token, trigger, latency_ms): (&ValidToken, Trigger, Option<i64>),
         fresh: &Fresh,
     ) -> Result<TicketAttempt, TokenError> {
-        let now = Utc::now();
+        let now = policy::stored_now();
         let plain = fresh.value.expose_secret();
         let binding = Binding::ticket(owner.tenant_id, owner.app_id, kind.0);
         let stored = tickets::current(&mut *tx, owner.app_id, kind.0).await?;

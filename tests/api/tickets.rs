@@ -499,3 +499,30 @@ async fn the_wechat_compatible_getticket_takes_any_token_tokenvault_served() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn every_replica_answers_the_same_instants() {
+    // The replica that fetched a credential answers from what it fetched,
+    // the others from the database: both must print the same instant
+    // (Postgres keeps microseconds; a nanosecond clock must not leak out).
+    let sim = WeChatSimulator::start(SimConfig::default()).unwrap();
+    sim.add_app(APPID, SECRET);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Pages Co", "o@pages.test").await;
+    let key = owner.create_key(json!({ "name": "web" })).await;
+    let key = key["key"].as_str().unwrap().to_string();
+    register(&owner, json!({ "appid": APPID, "secret": SECRET })).await;
+    let other = app.spawn_sim_replica(&sim.base_url()).await;
+    for path in [
+        format!("/api/v1/apps/{APPID}/tickets/jsapi"),
+        format!("/api/v1/apps/{APPID}/token"),
+    ] {
+        let here = json_of(get_with_key(&app.address, &path, &key).await).await;
+        let there = json_of(get_with_key(&other, &path, &key).await).await;
+        for field in ["expires_at", "fetched_at"] {
+            assert!(here[field].is_string(), "{path}: {here}");
+            assert_eq!(here[field], there[field], "{path} {field}");
+        }
+    }
+    sim.stop().await;
+}
