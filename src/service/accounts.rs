@@ -141,10 +141,11 @@ pub async fn sign_in(
     totp: Option<&str>,
 ) -> Result<SignedIn, ApiError> {
     let user = check_password(state, visitor, email, password).await?;
-    if two_factor::enabled(state, user.id).await?.is_some() {
+    if let Some(row) = two_factor::enabled(state, user.id).await? {
         let code = totp.ok_or(ApiError::TotpRequired)?;
         let audit = two_factor::visitor_audit(visitor, user.tenant_id, user.id);
-        two_factor::verify(state, visitor.client, user.id, &user.email, code, audit).await?;
+        let who = (user.id, user.email.as_str());
+        two_factor::verify(state, visitor.client, who, &row, code, audit).await?;
     }
     start(state, visitor, user).await
 }
@@ -162,8 +163,12 @@ pub async fn sign_in_second_step(
         .await?
         .filter(|u| u.disabled_at.is_none())
         .ok_or(ApiError::Unauthenticated("wrong email or password"))?;
+    let row = two_factor::enabled(state, user.id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("wrong email or password"))?;
     let audit = two_factor::visitor_audit(visitor, user.tenant_id, user.id);
-    two_factor::verify(state, visitor.client, user.id, &user.email, code, audit).await?;
+    let who = (user.id, user.email.as_str());
+    two_factor::verify(state, visitor.client, who, &row, code, audit).await?;
     start(state, visitor, user).await
 }
 

@@ -199,23 +199,21 @@ async fn check(
     Ok(None)
 }
 
-/// Check the second factor of a sign-in whose password was right: throttled
-/// like a password; a refusal and a recovery code used are audited
-/// (`audit` builds the entry: the organisation, the person, the address).
+/// Check the second factor of a sign-in whose password was right against
+/// the person's enrolment `row` (from [`enabled`]): throttled like a
+/// password; a refusal and a recovery code used are audited (`audit`
+/// builds the entry: the organisation, the person, the address).
 pub async fn verify(
     state: &AppState,
     client: Option<std::net::IpAddr>,
-    user_id: UserId,
-    email: &str,
+    (user_id, email): (UserId, &str),
+    row: &TotpRow,
     code: &str,
     audit: impl Fn(AuditAction) -> AuditEvent,
 ) -> Result<Proof, ApiError> {
     throttle(state, client, email)?;
     state.auth.throttle.slow_down(email).await;
-    let row = enabled(state, user_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated("wrong email or password"))?;
-    let Some(proof) = check(state, user_id, email, &row, code, true).await? else {
+    let Some(proof) = check(state, user_id, email, row, code, true).await? else {
         db::audit::record(&state.pool, audit(AuditAction::TotpFailed).target(email)).await?;
         return Err(ApiError::Unauthenticated(
             "wrong two-factor code: it is wrong, was used already, or its time has passed",

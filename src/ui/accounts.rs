@@ -189,7 +189,7 @@ pub async fn login(
         }
         // The password was right: the code on a second step.
         Err(ApiError::TotpRequired) => {
-            let mut res = redirect("/login/two-factor");
+            let mut res = redirect(&super::login_totp::step_path(next));
             let _ = res.add_cookie(&super::login_totp::pending_cookie(
                 &state,
                 &email,

@@ -68,20 +68,48 @@ fn removal() -> Cookie<'static> {
     c
 }
 
-fn show(page: &Page, status: StatusCode, errors: &FieldErrors) -> HttpResponse {
+/// The second step's address, carrying `next` (the page asked for before
+/// signing in) when it is a path on this site.
+pub fn step_path(next: Option<&str>) -> String {
+    match next.and_then(super::local_path) {
+        Some(next) => format!(
+            "/login/two-factor?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next)
+                .finish()
+        ),
+        None => "/login/two-factor".to_string(),
+    }
+}
+
+fn show(page: &Page, status: StatusCode, errors: &FieldErrors, next: Option<&str>) -> HttpResponse {
     page.render(
         status,
         "login_totp.html",
-        context! { errors => errors.clone() },
+        context! { errors => errors.clone(), next },
     )
 }
 
+/// Where the code form comes back to once signed in.
+#[derive(Debug, Default, Deserialize)]
+pub struct Next {
+    /// A path on this site (anything else is ignored).
+    #[serde(default)]
+    next: String,
+}
+
 /// GET /login/two-factor: the code form (back to sign-in without a pending step).
-pub async fn form(req: HttpRequest, page: Page, state: web::Data<AppState>) -> HttpResponse {
+pub async fn form(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    query: web::Query<Next>,
+) -> HttpResponse {
     if pending_email(&req, &state).is_none() {
         return redirect("/login");
     }
-    show(&page, StatusCode::OK, &FieldErrors::new())
+    let next = super::local_path(&query.next);
+    show(&page, StatusCode::OK, &FieldErrors::new(), next)
 }
 
 /// The code form as posted.
@@ -93,6 +121,9 @@ pub struct CodeForm {
     /// The pre-session token (login CSRF).
     #[serde(default)]
     login_token: String,
+    /// The page to open once signed in (a path on this site).
+    #[serde(default)]
+    next: String,
 }
 
 /// POST /login/two-factor: the code (or a recovery code) signs in.
@@ -102,9 +133,10 @@ pub async fn submit(
     state: web::Data<AppState>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
+    let next = super::local_path(&form.next);
     if !page.signed_out_form_ok(&req, &form.login_token) {
         let errors = one("form", page.lang.text("err_cross_site"));
-        return show(&page, StatusCode::FORBIDDEN, &errors);
+        return show(&page, StatusCode::FORBIDDEN, &errors, next);
     }
     let Some(email) = pending_email(&req, &state) else {
         return redirect_with_flash("/login", "error", "flash_totp_expired", "");
@@ -113,7 +145,7 @@ pub async fn submit(
         .await
     {
         Ok(signed_in) => {
-            let mut res = redirect("/dashboard");
+            let mut res = redirect(next.unwrap_or("/dashboard"));
             let _ = res.add_cookie(&signed_in.session.cookie);
             let _ = res.add_cookie(&removal());
             res
@@ -122,11 +154,13 @@ pub async fn submit(
             &page,
             StatusCode::UNAUTHORIZED,
             &one("code", page.lang.text("err_totp_wrong")),
+            next,
         ),
         Err(ApiError::TooManyRequests(_)) => show(
             &page,
             StatusCode::TOO_MANY_REQUESTS,
             &one("form", page.lang.text("error_too_many")),
+            next,
         ),
         Err(e) => page.error(&e),
     }

@@ -18,6 +18,16 @@ fn location(res: &reqwest::Response) -> String {
 
 /// Post the sign-in form with `client`; the answer (not followed).
 async fn sign_in(app: &TestApp, client: &reqwest::Client, email: &str) -> reqwest::Response {
+    sign_in_to(app, client, email, "").await
+}
+
+/// Post the sign-in form (come back to `next` once signed in).
+async fn sign_in_to(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    next: &str,
+) -> reqwest::Response {
     let html = client
         .get(format!("{}/login", app.address))
         .send()
@@ -33,6 +43,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client, email: &str) -> reqwes
             ("email", email),
             ("password", PASSWORD),
             ("login_token", &token),
+            ("next", next),
         ])
         .send()
         .await
@@ -120,6 +131,48 @@ async fn the_code_is_a_second_step_and_the_first_opens_no_session() {
         .await
         .unwrap();
     assert_eq!(location(&res), "/login");
+}
+
+#[tokio::test]
+async fn the_page_asked_for_before_sign_in_opens_after_the_code() {
+    let app = spawn_app().await;
+    let owner = app.signup("Steps Co", "o@steps.test").await;
+    owner.enrol_totp().await;
+    let b = client();
+    let res = sign_in_to(&app, &b, "o@steps.test", "/keys?x=1&y=2").await;
+    assert_eq!(res.status(), 303);
+    let step = location(&res);
+    assert_eq!(step, "/login/two-factor?next=%2Fkeys%3Fx%3D1%26y%3D2");
+    let html = b
+        .get(format!("{}{step}", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"name="next" value="&#x2f;keys?x=1&amp;y=2""#),
+        "{html}"
+    );
+    let code = next_code(&app.pool, "o@steps.test").await;
+    let res = b
+        .post(format!("{}/login/two-factor", app.address))
+        .form(&[
+            ("code", code.as_str()),
+            ("login_token", login_token_of(&html).as_str()),
+            ("next", "/keys?x=1&y=2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/keys?x=1&y=2");
+
+    // Never to another site.
+    let b = client();
+    let res = sign_in_to(&app, &b, "o@steps.test", "//evil.example/").await;
+    assert_eq!(location(&res), "/login/two-factor");
 }
 
 #[tokio::test]
