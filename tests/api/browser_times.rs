@@ -63,6 +63,48 @@ fn assert_local(found: &[Value], relative: &[&str], what: &str) {
     }
 }
 
+/// The timeline's marks and band pieces are labelled in Shanghai's time
+/// (tooltip, accessible name and readout), not in UTC.
+async fn assert_chart_local(client: &Client) {
+    client
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(fantoccini::Locator::Css(
+            "#timeline-chart g.mark[data-local]",
+        ))
+        .await
+        .expect("the script relabels the chart");
+    let found = client
+        .execute(
+            "return [...document.querySelectorAll('#timeline-chart [data-from]')].map(e =>
+                 [e.dataset.from, e.querySelector('title').textContent,
+                  e.getAttribute('aria-label'), e.dataset.local]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found = found.as_array().cloned().unwrap_or_default();
+    assert!(
+        found.iter().any(|f| f[2].is_string()),
+        "a mark at least: {found:?}"
+    );
+    for f in &found {
+        let at: DateTime<Utc> = f[0].as_str().unwrap().parse().unwrap();
+        let shanghai = (at + Duration::hours(8)).format("%H:%M").to_string();
+        let title = f[1].as_str().unwrap();
+        assert!(
+            title.contains(&shanghai),
+            "{title} is not {shanghai} in UTC+8"
+        );
+        assert!(title.contains("GMT+8"), "{title}");
+        assert!(!title.contains("UTC"), "{title}");
+        if let Some(label) = f[2].as_str() {
+            assert_eq!(label, title);
+        }
+        assert_eq!(f[3], "true");
+    }
+}
+
 #[tokio::test]
 async fn times_show_in_the_viewers_zone_with_relative_times_and_utc_without_javascript() {
     let Some((_driver, client, _profile)) = start_browser_in_zone(Some("Asia/Shanghai")).await
@@ -93,6 +135,7 @@ async fn times_show_in_the_viewers_zone_with_relative_times_and_utc_without_java
     assert_local(&times(&client).await, &["ago", "in ", "now"], "dashboard");
     client.goto(&url(&page)).await.unwrap();
     assert_local(&times(&client).await, &["ago", "in ", "now"], "app page");
+    assert_chart_local(&client).await;
     client
         .goto(&url(&format!("/lang/zh-CN?back={page}")))
         .await

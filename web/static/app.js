@@ -161,6 +161,61 @@
       el.textContent = absolute.format(at) + " · " + relative(rtf, (at.getTime() - now) / 1000);
       el.dataset.local = "true";
     });
+    charts(lang, zone);
+  }
+  // Chart marks, bars and band pieces carry their instants (data-from,
+  // data-to) and the rest of their label: relabel their tooltip, their
+  // accessible name and their readout in the same zone.
+  function charts(lang, zone) {
+    var nodes = document.querySelectorAll("svg [data-from]");
+    if (!nodes.length) {
+      return;
+    }
+    function formatter(date) {
+      var o = { hour: "2-digit", minute: "2-digit", hour12: false };
+      if (date) {
+        o.month = "2-digit";
+        o.day = "2-digit";
+      }
+      try {
+        return new Intl.DateTimeFormat(lang, zone ? Object.assign({ timeZone: zone }, o) : o);
+      } catch (e) {
+        return new Intl.DateTimeFormat(lang, o);
+      }
+    }
+    var short = { "": formatter(false), "1": formatter(true) };
+    var named;
+    try {
+      named = new Intl.DateTimeFormat(lang, zone ? { timeZone: zone, timeZoneName: "short" } : { timeZoneName: "short" });
+    } catch (e) {
+      named = new Intl.DateTimeFormat(lang, { timeZoneName: "short" });
+    }
+    nodes.forEach(function (el) {
+      var from = new Date(el.dataset.from);
+      if (isNaN(from.getTime())) {
+        return;
+      }
+      var f = short[el.dataset.date || ""];
+      var label = f.format(from);
+      if (el.dataset.to) {
+        var to = new Date(el.dataset.to);
+        label += "–" + (isNaN(to.getTime()) ? "" : f.format(to));
+      }
+      var zonePart = named.formatToParts(from).filter(function (p) { return p.type === "timeZoneName"; })[0];
+      label += (zonePart ? " " + zonePart.value : "") + (el.dataset.rest || "");
+      var title = el.querySelector("title");
+      if (title) {
+        title.textContent = label;
+      }
+      if (el.hasAttribute("aria-label")) {
+        el.setAttribute("aria-label", label);
+      }
+      var readout = el.querySelector(".readout");
+      if (readout) {
+        readout.textContent = label;
+      }
+      el.dataset.local = "true";
+    });
   }
   document.addEventListener("DOMContentLoaded", function () {
     render();
