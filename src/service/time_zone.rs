@@ -7,9 +7,15 @@ use crate::domain::FieldError;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The zone names a person may choose from, sorted.
-pub async fn choices(state: &AppState) -> Result<Vec<String>, ApiError> {
-    Ok(db::time_zones::names(&state.pool).await?)
+/// The zone names a person may choose from, sorted: read from the
+/// database once per process (its zone catalogue does not change while it
+/// runs), not on every account page.
+pub async fn choices(state: &AppState) -> Result<&'static [String], ApiError> {
+    static CHOICES: tokio::sync::OnceCell<Vec<String>> = tokio::sync::OnceCell::const_new();
+    let names = CHOICES
+        .get_or_try_init(|| db::time_zones::names(&state.pool))
+        .await?;
+    Ok(names)
 }
 
 /// The signed-in person chooses `zone` (an IANA name such as

@@ -41,7 +41,7 @@ pub async fn form_context(
     Ok(context! {
         current => page.time_zone.as_deref(),
         value => typed.or(page.time_zone.as_deref()).unwrap_or_default(),
-        choices => choices,
+        choices => Serde(choices),
         errors => Serde(errors),
     })
 }
