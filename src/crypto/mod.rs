@@ -20,6 +20,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 mod key_file;
+mod tags;
 
 pub use key_file::{KeyLoadError, KeySource, generate_key_file, read_key_file};
 

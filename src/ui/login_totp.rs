@@ -15,8 +15,6 @@ use serde::Deserialize;
 
 use super::pages::{FieldErrors, one};
 use super::{Page, redirect, redirect_with_flash};
-use crate::crypto::KeyRing;
-use crate::domain::credential;
 use crate::error::ApiError;
 use crate::http::identity::visitor;
 use crate::service::accounts;
@@ -26,20 +24,14 @@ use crate::state::AppState;
 const COOKIE: &str = "tv_pending_2fa";
 /// Seconds the second step may take.
 const PENDING_SECONDS: i64 = 300;
-
-fn mac(crypto: &KeyRing, body: &str) -> Vec<String> {
-    crypto
-        .index_hashes(format!("tokenvault/pending-2fa/v1\0{body}").as_bytes())
-        .into_iter()
-        .map(|(_, m)| URL_SAFE_NO_PAD.encode(m))
-        .collect()
-}
+/// What the cookie's HMAC covers besides its body (a purpose of its own).
+const PURPOSE: &str = "tokenvault/pending-2fa/v1";
 
 /// The cookie that lets `email` (whose password was right) give a code.
 pub fn pending_cookie(state: &AppState, email: &str, secure: bool) -> Cookie<'static> {
     let expires = chrono::Utc::now().timestamp() + PENDING_SECONDS;
     let body = format!("{}.{expires}", URL_SAFE_NO_PAD.encode(email));
-    let signed = format!("{body}.{}", mac(&state.crypto, &body)[0]);
+    let signed = format!("{body}.{}", state.crypto.tag(PURPOSE, body.as_bytes()));
     Cookie::build(COOKIE, signed)
         .path("/login")
         .http_only(true)
@@ -53,9 +45,7 @@ pub fn pending_cookie(state: &AppState, email: &str, secure: bool) -> Cookie<'st
 fn pending_email(req: &HttpRequest, state: &AppState) -> Option<String> {
     let cookie = req.cookie(COOKIE)?;
     let (body, sent) = cookie.value().rsplit_once('.')?;
-    let ok = mac(&state.crypto, body)
-        .iter()
-        .any(|m| credential::constant_time_eq(m.as_bytes(), sent.as_bytes()));
+    let ok = state.crypto.tag_matches(PURPOSE, body.as_bytes(), sent);
     let (email, expires) = body.split_once('.')?;
     let fresh = expires.parse::<i64>().ok()? > chrono::Utc::now().timestamp();
     let email = String::from_utf8(URL_SAFE_NO_PAD.decode(email).ok()?).ok()?;

@@ -16,8 +16,6 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::crypto::KeyRing;
 use crate::domain::credential;
@@ -29,7 +27,7 @@ const VALUE_BYTES: usize = 32;
 /// Hours the cookie lives (a form left open longer is sent again).
 const COOKIE_HOURS: i64 = 12;
 /// What the HMAC covers besides the value (a purpose of its own).
-const PURPOSE: &[u8] = b"tokenvault/presession/v1\0";
+const PURPOSE: &str = "tokenvault/presession/v1";
 
 /// The visitor's pre-session: the cookie's value and the tokens a form may carry.
 pub struct PreSession {
@@ -52,11 +50,7 @@ impl PreSession {
             Some(v) => (v, false),
             None => (credential::random_token(VALUE_BYTES), true),
         };
-        let tokens = crypto
-            .index_hashes(&[PURPOSE, value.as_bytes()].concat())
-            .into_iter()
-            .map(|(_, mac)| URL_SAFE_NO_PAD.encode(mac))
-            .collect();
+        let tokens = crypto.tags(PURPOSE, value.as_bytes());
         Self {
             value,
             fresh,
