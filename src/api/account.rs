@@ -2,8 +2,6 @@
 //! `crate::service::account`.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::views::account::{SessionList, SessionView};
 use crate::domain::SessionId;
@@ -55,31 +53,11 @@ pub async fn end_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The language of a person's mails, as bodies name it.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-pub enum MailLanguage {
-    /// English.
-    #[serde(rename = "en")]
-    En,
-    /// Simplified Chinese.
-    #[serde(rename = "zh-CN")]
-    ZhCn,
-}
-
-impl From<MailLanguage> for Language {
-    fn from(l: MailLanguage) -> Self {
-        match l {
-            MailLanguage::En => Self::En,
-            MailLanguage::ZhCn => Self::ZhCn,
-        }
-    }
-}
-
 /// `visitor`, reading `language` if the body named one.
-pub(super) fn speaking(visitor: Visitor, language: Option<MailLanguage>) -> Visitor {
+pub(super) fn speaking(visitor: Visitor, language: Option<Language>) -> Visitor {
     match language {
         Some(l) => Visitor {
-            language: l.into(),
+            language: l,
             ..visitor
         },
         None => visitor,

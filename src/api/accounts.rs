@@ -27,7 +27,7 @@ pub struct SignupRequest {
     password: Password,
     /// The language of the owner's mails (default `en`).
     #[serde(default)]
-    language: Option<super::account::MailLanguage>,
+    language: Option<crate::mail::Language>,
 }
 
 /// Body of POST /api/v1/login.

@@ -171,7 +171,7 @@ pub struct AcceptInviteRequest {
     password: Password,
     /// The language of the new member's mails (default `en`).
     #[serde(default)]
-    language: Option<super::account::MailLanguage>,
+    language: Option<crate::mail::Language>,
 }
 
 /// POST /api/v1/invites/accept: join with a new account, signed in.

@@ -84,13 +84,17 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// The language of a person's mails (`users.language`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The language of a person's mails (`users.language`; `en` or `zh-CN` in
+/// request bodies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = MailLanguage)]
 pub enum Language {
     /// English.
     #[default]
+    #[serde(rename = "en")]
     En,
     /// Simplified Chinese.
+    #[serde(rename = "zh-CN")]
     ZhCn,
 }
 
