@@ -2,8 +2,6 @@
 //! account. Both read their token from the same endpoints, so the label
 //! changes nothing in how tokens are kept; it tells people which is which.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// A WeChat app's label (WeCom apps have none).
@@ -30,26 +28,10 @@ pub enum AccountType {
     OfficialAccount,
 }
 
-impl AccountType {
-    /// The name as stored and as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MiniProgram => "mini_program",
-            Self::OfficialAccount => "official_account",
-        }
-    }
-}
-
-impl FromStr for AccountType {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "mini_program" => Ok(Self::MiniProgram),
-            "official_account" => Ok(Self::OfficialAccount),
-            _ => Err(()),
-        }
-    }
-}
+names!(AccountType {
+    MiniProgram = "mini_program",
+    OfficialAccount = "official_account",
+});
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,4 @@
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -182,26 +181,10 @@ pub enum TokenMode {
     Classic,
 }
 
-impl TokenMode {
-    /// The name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stable => "stable",
-            Self::Classic => "classic",
-        }
-    }
-}
-
-impl FromStr for TokenMode {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "stable" => Ok(Self::Stable),
-            "classic" => Ok(Self::Classic),
-            _ => Err(()),
-        }
-    }
-}
+names!(TokenMode {
+    Stable = "stable",
+    Classic = "classic",
+});
 
 #[cfg(test)]
 mod tests {

@@ -38,6 +38,14 @@ pub enum Health {
     Disabled,
 }
 
+names!(Health {
+    Healthy = "healthy",
+    Refreshing = "refreshing",
+    Degraded = "degraded",
+    Failing = "failing",
+    Disabled = "disabled",
+});
+
 impl Health {
     /// The one rule for an app's health, from its state: switched on or
     /// off, whether its stored token is still valid, its failures in a row
@@ -59,17 +67,6 @@ impl Health {
             (true, true, false) => Self::Healthy,
             (true, false, false) => Self::Refreshing,
             (true, false, true) => Self::Failing,
-        }
-    }
-
-    /// The name as shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Healthy => "healthy",
-            Self::Refreshing => "refreshing",
-            Self::Degraded => "degraded",
-            Self::Failing => "failing",
-            Self::Disabled => "disabled",
         }
     }
 }

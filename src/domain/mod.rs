@@ -1,6 +1,8 @@
 //! Types that parse: raw input becomes one of these at the edge, and nothing
 //! deeper sees raw strings.
 
+#[macro_use]
+mod names;
 mod account_type;
 mod alert;
 mod app;

@@ -22,17 +22,12 @@ pub enum ErrorClass {
     Bug,
 }
 
-impl ErrorClass {
-    /// The name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Transient => "transient",
-            Self::Quota => "quota",
-            Self::Configuration => "configuration",
-            Self::Bug => "bug",
-        }
-    }
-}
+names!(ErrorClass {
+    Transient = "transient",
+    Quota = "quota",
+    Configuration = "configuration",
+    Bug = "bug",
+});
 
 /// What asked for an upstream call (stored in the refresh log).
 #[derive(
@@ -53,18 +48,13 @@ pub enum Trigger {
     Registration,
 }
 
-impl Trigger {
-    /// The name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Schedule => "schedule",
-            Self::OnDemand => "on_demand",
-            Self::Manual => "manual",
-            Self::Invalidate => "invalidate",
-            Self::Registration => "registration",
-        }
-    }
-}
+names!(Trigger {
+    Schedule = "schedule",
+    OnDemand = "on_demand",
+    Manual = "manual",
+    Invalidate = "invalidate",
+    Registration = "registration",
+});
 
 /// How one attempt ended (stored in the refresh log).
 #[derive(
@@ -83,14 +73,11 @@ pub enum RefreshOutcome {
     Skipped,
 }
 
-impl RefreshOutcome {
-    /// The name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Unchanged => "unchanged",
-            Self::Failure => "failure",
-            Self::Skipped => "skipped",
-        }
-    }
-}
+names!(RefreshOutcome {
+    Success = "success",
+    Unchanged = "unchanged",
+    Failure = "failure",
+    Skipped = "skipped",
+});
+
+impl RefreshOutcome {}

@@ -1,6 +1,3 @@
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// What a person may do. Tenant roles are ordered: owner > admin > viewer.
@@ -21,17 +18,14 @@ pub enum Role {
     Operator,
 }
 
-impl Role {
-    /// The role's name as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Viewer => "viewer",
-            Self::Operator => "operator",
-        }
-    }
+names!(Role {
+    Owner = "owner",
+    Admin = "admin",
+    Viewer = "viewer",
+    Operator = "operator",
+});
 
+impl Role {
     /// Rank within a tenant; operators have no tenant rank.
     fn rank(self) -> u8 {
         match self {
@@ -45,25 +39,6 @@ impl Role {
     /// Whether this tenant role includes everything `other` may do.
     pub fn at_least(self, other: Role) -> bool {
         self != Self::Operator && self.rank() >= other.rank()
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "owner" => Ok(Self::Owner),
-            "admin" => Ok(Self::Admin),
-            "viewer" => Ok(Self::Viewer),
-            "operator" => Ok(Self::Operator),
-            _ => Err(()),
-        }
     }
 }
 
