@@ -4,8 +4,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::RowFailure;
-use super::rotation::{BatchOutcome, reencrypt};
+use super::rotation::{BatchOutcome, reencrypt_or_record};
 use crate::crypto::{Binding, KeyRing};
 use crate::db::secrets;
 
@@ -24,34 +23,22 @@ pub(super) async fn rotate_batch(
             .await?;
     let mut failures = Vec::new();
     for row in &rows {
-        let mut fail = |column, error| {
-            failures.push(RowFailure {
-                table: "alert_channels",
-                id: row.id.uuid(),
-                column,
-                error,
-            });
-        };
-        let url = reencrypt(ring, &row.url, &Binding::alert_url(row.tenant_id, row.id))
-            .unwrap_or_else(|e| {
-                fail("url_ciphertext", e);
-                None
-            });
+        let (tenant, id) = (row.tenant_id, row.id);
+        let url = reencrypt_or_record(
+            ring,
+            &row.url,
+            &Binding::alert_url(tenant, id),
+            &mut failures,
+            ("alert_channels", id.uuid(), "url_ciphertext"),
+        );
         let secret = row.secret.as_deref().and_then(|ct| {
-            let binding = Binding::alert_secret(row.tenant_id, row.id);
-            reencrypt(ring, ct, &binding).unwrap_or_else(|e| {
-                fail("secret_ciphertext", e);
-                None
-            })
+            let binding = Binding::alert_secret(tenant, id);
+            let cell = ("alert_channels", id.uuid(), "secret_ciphertext");
+            reencrypt_or_record(ring, ct, &binding, &mut failures, cell)
         });
         if url.is_some() || secret.is_some() {
-            secrets::update_alert_ciphertexts(
-                &mut *conn,
-                row.id,
-                url.as_deref(),
-                secret.as_deref(),
-            )
-            .await?;
+            secrets::update_alert_ciphertexts(&mut *conn, id, url.as_deref(), secret.as_deref())
+                .await?;
         }
     }
     failures.dedup_by_key(|f| f.id);

@@ -211,6 +211,29 @@ pub(super) fn reencrypt(
     ring.encrypt(&plaintext, binding).map(Some)
 }
 
+/// Where a ciphertext sits: table, row id, column.
+pub(super) type Cell = (&'static str, Uuid, &'static str);
+
+/// [`reencrypt`], a failure recorded in `failures` (at `cell`): the new
+/// ciphertext to store, if there is one.
+pub(super) fn reencrypt_or_record(
+    ring: &KeyRing,
+    ciphertext: &[u8],
+    binding: &Binding,
+    failures: &mut Vec<RowFailure>,
+    (table, id, column): Cell,
+) -> Option<Vec<u8>> {
+    reencrypt(ring, ciphertext, binding).unwrap_or_else(|error| {
+        failures.push(RowFailure {
+            table,
+            id,
+            column,
+            error,
+        });
+        None
+    })
+}
+
 async fn rotate_apps_batch(
     conn: &mut sqlx::PgConnection,
     ring: &KeyRing,
@@ -221,32 +244,21 @@ async fn rotate_apps_batch(
     let rows = secrets::lock_apps_not_under(conn, ring.active_id(), after, exclude, limit).await?;
     let mut failures = Vec::new();
     for row in &rows {
-        let mut fail = |column, error| {
-            failures.push(RowFailure {
-                table: "apps",
-                id: row.id.uuid(),
-                column,
-                error,
-            });
-        };
-        let secret = reencrypt(
+        let (tenant, id) = (row.tenant_id, row.id);
+        let secret = reencrypt_or_record(
             ring,
             &row.secret,
-            &Binding::app_secret(row.tenant_id, row.id),
-        )
-        .unwrap_or_else(|e| {
-            fail("secret_ciphertext", e);
-            None
-        });
+            &Binding::app_secret(tenant, id),
+            &mut failures,
+            ("apps", id.uuid(), "secret_ciphertext"),
+        );
         let secondary = row.secondary.as_deref().and_then(|ct| {
-            let binding = Binding::secondary_app_secret(row.tenant_id, row.id);
-            reencrypt(ring, ct, &binding).unwrap_or_else(|e| {
-                fail("secondary_secret_ciphertext", e);
-                None
-            })
+            let binding = Binding::secondary_app_secret(tenant, id);
+            let cell = ("apps", id.uuid(), "secondary_secret_ciphertext");
+            reencrypt_or_record(ring, ct, &binding, &mut failures, cell)
         });
         if secret.is_some() || secondary.is_some() {
-            secrets::update_app_ciphertexts(conn, row.id, secret.as_deref(), secondary.as_deref())
+            secrets::update_app_ciphertexts(conn, id, secret.as_deref(), secondary.as_deref())
                 .await?;
         }
     }
@@ -271,17 +283,9 @@ async fn rotate_tokens_batch(
     let mut failures = Vec::new();
     for row in &rows {
         let binding = Binding::access_token(row.tenant_id, row.app_id);
-        match reencrypt(ring, &row.token, &binding) {
-            Ok(Some(ciphertext)) => {
-                secrets::update_token_ciphertext(conn, row.app_id, &ciphertext).await?;
-            }
-            Ok(None) => {}
-            Err(error) => failures.push(RowFailure {
-                table: "token_state",
-                id: row.app_id.uuid(),
-                column: "access_token_ciphertext",
-                error,
-            }),
+        let cell = ("token_state", row.app_id.uuid(), "access_token_ciphertext");
+        if let Some(ct) = reencrypt_or_record(ring, &row.token, &binding, &mut failures, cell) {
+            secrets::update_token_ciphertext(conn, row.app_id, &ct).await?;
         }
     }
     Ok((
@@ -317,17 +321,9 @@ async fn rotate_tickets_batch(
     let mut failures: Vec<RowFailure> = Vec::new();
     for row in &rows {
         let binding = Binding::ticket(row.tenant_id, row.app_id, row.ticket_type);
-        match reencrypt(ring, &row.ticket, &binding) {
-            Ok(Some(ciphertext)) => {
-                tickets::update_ciphertext(conn, row.app_id, row.ticket_type, &ciphertext).await?;
-            }
-            Ok(None) => {}
-            Err(error) => failures.push(RowFailure {
-                table: "app_tickets",
-                id: row.app_id.uuid(),
-                column: "ticket_ciphertext",
-                error,
-            }),
+        let cell = ("app_tickets", row.app_id.uuid(), "ticket_ciphertext");
+        if let Some(ct) = reencrypt_or_record(ring, &row.ticket, &binding, &mut failures, cell) {
+            tickets::update_ciphertext(conn, row.app_id, row.ticket_type, &ct).await?;
         }
     }
     Ok((
@@ -350,15 +346,10 @@ async fn rotate_mails_batch(
     let rows = crate::db::mail::lock_bodies_not_under(conn, &prefix, after, exclude, limit).await?;
     let mut failures = Vec::new();
     for (id, body) in &rows {
-        match reencrypt(ring, body, &Binding::mail_body(*id)) {
-            Ok(Some(ciphertext)) => crate::db::mail::update_body(conn, *id, &ciphertext).await?,
-            Ok(None) => {}
-            Err(error) => failures.push(RowFailure {
-                table: "mail_outbox",
-                id: *id,
-                column: "body_ciphertext",
-                error,
-            }),
+        let binding = Binding::mail_body(*id);
+        let cell = ("mail_outbox", *id, "body_ciphertext");
+        if let Some(ct) = reencrypt_or_record(ring, body, &binding, &mut failures, cell) {
+            crate::db::mail::update_body(conn, *id, &ct).await?;
         }
     }
     Ok((rows.len() as u64, rows.last().map(|r| r.0), failures))

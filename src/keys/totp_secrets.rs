@@ -4,8 +4,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::RowFailure;
-use super::rotation::{BatchOutcome, reencrypt};
+use super::rotation::{BatchOutcome, reencrypt_or_record};
 use crate::crypto::{Binding, KeyRing};
 use crate::db::{secrets, totp};
 
@@ -24,15 +23,10 @@ pub(super) async fn rotate_batch(
     let mut failures = Vec::new();
     for row in &rows {
         let binding = Binding::totp_secret(row.user_id);
-        match reencrypt(ring, &row.secret_ciphertext, &binding) {
-            Ok(Some(ct)) => totp::update_secret(&mut *conn, row.user_id, &ct).await?,
-            Ok(None) => {}
-            Err(error) => failures.push(RowFailure {
-                table: "user_totp",
-                id: row.user_id.uuid(),
-                column: "secret_ciphertext",
-                error,
-            }),
+        let cell = ("user_totp", row.user_id.uuid(), "secret_ciphertext");
+        let ct = &row.secret_ciphertext;
+        if let Some(ct) = reencrypt_or_record(ring, ct, &binding, &mut failures, cell) {
+            totp::update_secret(&mut *conn, row.user_id, &ct).await?;
         }
     }
     Ok((
