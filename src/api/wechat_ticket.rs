@@ -9,17 +9,28 @@
 //! | not a token tokenvault served | 40014 |
 //! | a token tokenvault served that WeChat no longer accepts | 42001 |
 //! | `type` missing or not `jsapi` / `wx_card` | 40097 |
-//! | no ticket can be had now: WeChat's errcode of the failure, or -1 (`Retry-After`) | e.g. 45009, -1 |
+//! | no ticket can be had now: WeChat's errcode of the failure, 45009 when the app's budget is spent, or -1 (`Retry-After`) | e.g. 45009, -1 |
+//!
+//! A WeCom app's token is not one WeChat would know: 40014. WeCom's own
+//! ticket endpoints (`api::wecom_ticket`) answer through [`ticket_answer`].
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
 use super::views::tickets::{GetTicketAnswer, WeChatTicketAnswer};
-use crate::domain::TicketType;
+use crate::domain::{AppKind, TicketType};
+use crate::refresh::gate::RefusalReason;
+use crate::refresh::tickets::ValidTicket;
+use crate::refresh::token::Cause;
 use crate::service::tickets::{self, ByTokenError};
 use crate::service::token_read::ReadError;
 use crate::state::AppState;
+
+/// The frequency-limit errcode WeChat and WeCom both answer (WeChat's daily
+/// quota, WeCom's "api freq out of limit"): tokenvault's own budgets and
+/// WeCom's hourly ticket limits are refused with it.
+pub(super) const FREQ_LIMIT: i64 = 45009;
 
 fn answer<T: serde::Serialize>(body: &T) -> HttpResponse {
     HttpResponse::Ok()
@@ -27,7 +38,7 @@ fn answer<T: serde::Serialize>(body: &T) -> HttpResponse {
         .json(body)
 }
 
-fn error(errcode: i64, errmsg: &str) -> HttpResponse {
+pub(super) fn error(errcode: i64, errmsg: &str) -> HttpResponse {
     answer(&GetTicketAnswer::Error {
         errcode,
         errmsg: errmsg.to_string(),
@@ -59,10 +70,21 @@ pub async fn get_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     let Some(token) = param("access_token") else {
         return error(41001, "access_token missing");
     };
-    let Some(ticket_type) = param("type").and_then(|t| t.parse::<TicketType>().ok()) else {
+    let Some(ticket_type) = param("type")
+        .and_then(|t| t.parse::<TicketType>().ok())
+        .filter(|t| t.fits(AppKind::Wechat))
+    else {
         return error(40097, "invalid args: type must be jsapi or wx_card");
     };
-    match tickets::by_token(&state, token, ticket_type).await {
+    ticket_answer(tickets::by_token(&state, token, ticket_type, AppKind::Wechat).await)
+}
+
+/// A ticket read by token in the shape WeChat and WeCom share: the ticket,
+/// or `{errcode, errmsg}` (40014 unknown token, 42001 expired, the
+/// platform's errcode of a failed fetch, 45009 for a spent budget or hourly
+/// limit, -1 otherwise; `Retry-After` when waiting helps).
+pub(super) fn ticket_answer(result: Result<ValidTicket, ByTokenError>) -> HttpResponse {
+    match result {
         Ok(t) => answer(&GetTicketAnswer::Ticket(WeChatTicketAnswer {
             errcode: 0,
             errmsg: "ok",
@@ -72,7 +94,13 @@ pub async fn get_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         Err(ByTokenError::Unknown) => error(40014, "invalid access_token"),
         Err(ByTokenError::Expired) => error(42001, "access_token expired"),
         Err(ByTokenError::Read(ReadError::Unavailable(u))) => {
-            let code = u.failure.as_ref().and_then(|f| f.errcode).unwrap_or(-1);
+            let code = match (u.failure.as_ref().and_then(|f| f.errcode), u.cause) {
+                (Some(code), _) => code,
+                (None, Cause::Refused(RefusalReason::BudgetSpent | RefusalReason::HourlyLimit)) => {
+                    FREQ_LIMIT
+                }
+                (None, _) => -1,
+            };
             let mut res = error(code, &u.reason);
             res.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -42,7 +42,7 @@ use crate::db::budget::BudgetRow;
 use crate::db::tickets::{self, ClaimedTicket, StoredTicket, TicketRow};
 use crate::db::tokens::LogEntry;
 use crate::db::{self, tokens};
-use crate::domain::{AppId, AppKind, AppUuid, RefreshOutcome, TenantId, TicketType};
+use crate::domain::{AppId, AppUuid, RefreshOutcome, TenantId, TicketType};
 use crate::secret::Ticket;
 use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
@@ -87,9 +87,11 @@ impl RefreshEngine {
         owner: TicketOwner<'_>,
         ticket_type: TicketType,
     ) -> Result<ValidTicket, TokenError> {
-        // WeChat's tickets are a WeChat app's: a WeCom token sent to WeChat
-        // would only be rejected (and reported, renewing it for nothing).
-        if errcodes::kind_of(owner.appid) != AppKind::Wechat {
+        // Each kind keeps its own tickets: a WeCom token sent to WeChat's
+        // getticket would only be rejected (and reported, renewing it for
+        // nothing), and the other way round.
+        let app_kind = errcodes::kind_of(owner.appid);
+        if !ticket_type.fits(app_kind) {
             return Err(TokenError::Engine(EngineError::Gone));
         }
         let stored = tickets::current(&self.pool, owner.app_id, ticket_type).await?;
@@ -118,7 +120,7 @@ impl RefreshEngine {
                 tx.commit().await.map_err(EngineError::from)?;
                 return Ok(t);
             }
-            let kind = TicketKind(ticket_type);
+            let kind = TicketKind(ticket_type, app_kind);
             let attempt = self
                 .attempt_ticket(&mut tx, owner, kind, &row, Trigger::OnDemand)
                 .await?;
@@ -131,7 +133,11 @@ impl RefreshEngine {
                         .await?;
                 }
                 TicketAttempt::TokenRejected(_, f) => {
-                    return Err(unavailable(Cause::Failed, failure_reason(&f), Some(f)));
+                    return Err(unavailable(
+                        Cause::Failed,
+                        failure_reason(kind, &f),
+                        Some(f),
+                    ));
                 }
                 TicketAttempt::Unavailable(u) => return Err(TokenError::Unavailable(u)),
             }
@@ -155,7 +161,7 @@ impl RefreshEngine {
             tx.rollback().await?;
             return Ok(());
         };
-        let kind = TicketKind(claim.ticket_type);
+        let kind = TicketKind(claim.ticket_type, errcodes::kind_of(&claim.appid));
         let attempt = match self
             .attempt_ticket(&mut tx, owner, kind, &row, Trigger::Schedule)
             .await
@@ -208,9 +214,15 @@ impl RefreshEngine {
             }
             Err(e) => return Err(e),
         };
+        if let Err(refused) = self.spend_hourly(tx, owner, kind).await? {
+            if trigger == Trigger::Schedule {
+                self.skip_ticket(tx, owner, kind, &refused).await?;
+            }
+            return Ok(TicketAttempt::Unavailable(refused));
+        }
         if let Err(refused) = self.spend_one_call(tx, owner).await? {
             if trigger == Trigger::Schedule {
-                self.skip_ticket(tx, owner, kind).await?;
+                self.skip_ticket(tx, owner, kind, &refused).await?;
             }
             return Ok(TicketAttempt::Unavailable(refused));
         }
@@ -249,7 +261,7 @@ impl RefreshEngine {
                 if failure.errcode.is_some_and(|c| kind.rejects_dependency(c)) {
                     return Ok(TicketAttempt::TokenRejected(token, failure));
                 }
-                let reason = failure_reason(&failure);
+                let reason = failure_reason(kind, &failure);
                 Ok(TicketAttempt::Unavailable(Unavailable {
                     cause: Cause::Failed,
                     retry_after: Duration::from_secs(60),
@@ -320,21 +332,29 @@ impl RefreshEngine {
         Ok(Ok(()))
     }
 
-    /// The scheduler found a ticket due whose app's budget is spent: no
-    /// call; it waits for the next quota day, and the log says why.
+    /// The scheduler found a ticket due whose budget is spent: no call; it
+    /// waits for the next quota day (the day's budget) or the next hour (an
+    /// hourly limit), and the log says why.
     async fn skip_ticket(
         &self,
         tx: &mut PgConnection,
         owner: TicketOwner<'_>,
         kind: TicketKind,
+        refused: &Unavailable,
     ) -> Result<(), EngineError> {
-        let at = policy::next_quota_day(Utc::now());
+        let now = Utc::now();
+        let (at, reason) = match refused.cause {
+            Cause::Refused(RefusalReason::HourlyLimit) => {
+                (super::hourly::next_hour(now), RefusalReason::HourlyLimit)
+            }
+            _ => (policy::next_quota_day(now), RefusalReason::BudgetSpent),
+        };
         tickets::reschedule(&mut *tx, owner.app_id, kind.0, at).await?;
         let entry = self.log_entry(owner, kind, Trigger::Schedule, RefreshOutcome::Skipped);
         self.record(
             tx,
             &LogEntry {
-                errmsg: Some(RefusalReason::BudgetSpent.explain()),
+                errmsg: Some(reason.explain()),
                 ..entry
             },
         )
@@ -467,13 +487,12 @@ impl RefreshEngine {
     }
 }
 
-fn failure_reason(f: &FetchFailure) -> String {
-    match f.errcode.and_then(errcodes::explain) {
-        Some(e) => format!("WeChat refused the ticket request: {}", e.meaning_en),
-        None => match f.errcode {
-            Some(code) => format!("WeChat refused the ticket request: errcode {code}"),
-            None => format!("the ticket request failed: {}", f.errmsg),
-        },
+fn failure_reason(kind: TicketKind, f: &FetchFailure) -> String {
+    let platform = kind.1.platform();
+    match f.errcode.map(|c| (c, errcodes::explain_for(kind.1, c))) {
+        Some((_, Some(e))) => format!("{platform} refused the ticket request: {}", e.meaning_en),
+        Some((code, None)) => format!("{platform} refused the ticket request: errcode {code}"),
+        None => format!("the ticket request failed: {}", f.errmsg),
     }
 }
 

@@ -264,6 +264,23 @@ pub fn classify_ticket(code: i64) -> ErrorClass {
     }
 }
 
+/// [`rejects_token`] for an app of `kind`: at WeCom 40001 is a wrong
+/// secret, and only 40014 (invalid) and 42001 (expired) reject a token.
+pub fn rejects_token_for(kind: AppKind, code: i64) -> bool {
+    match kind {
+        AppKind::Wechat => rejects_token(code),
+        AppKind::Wecom => matches!(code, 40014 | 42001),
+    }
+}
+
+/// [`classify_ticket`] for an app of `kind`.
+pub fn classify_ticket_for(kind: AppKind, code: i64) -> ErrorClass {
+    match kind {
+        AppKind::Wechat => classify_ticket(code),
+        AppKind::Wecom => wecom::classify(code),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

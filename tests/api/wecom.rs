@@ -126,12 +126,12 @@ async fn wecom_apps_keep_one_token_per_secret_across_replicas() {
     assert_eq!(wx["errcode"], 40013, "{wx}");
     let res = get_with_key(
         &replicas[0],
-        &format!("/api/v1/apps/{id_a}/tickets/jsapi"),
+        &format!("/api/v1/apps/{id_a}/tickets/wx_card"),
         &open,
     )
     .await;
     assert_eq!(res.status(), 400);
-    assert_eq!(json_of(res).await["code"], "unknown_ticket_type");
+    assert_eq!(json_of(res).await["code"], "ticket_type_not_for_wecom");
     let ticket = json_of(
         reqwest::get(format!(
             "{}/cgi-bin/ticket/getticket?access_token={current_a}&type=jsapi",
