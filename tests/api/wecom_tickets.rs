@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha1::{Digest as _, Sha1};
+use tokenvault::ui::snippets::{KEY_ENV, Snippets};
 use tokenvault::upstream::simulator::{SimConfig, SimHandle, WeChatSimulator};
 
 use crate::apps::{APPID, SECRET};
 use crate::helpers::{get_with_key, spawn_app_with_sim};
 use crate::refresh::{json_of, register};
 use crate::tickets::{post_with_key, read_everywhere};
+use crate::ui_snippets::{PAGE_URL, jssdk_signature, missing, page, run, snippet};
 
 const CORP: &str = "ww0123456789abcdef";
 const SECRET_A: &str = "Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd";
@@ -301,5 +303,99 @@ async fn wecoms_hourly_ticket_limits_are_refused_before_wecom_would() {
         .unwrap();
     assert_eq!(calls, 1);
     assert_eq!(sim.wecom().stats(CORP, SECRET_A).agent_ticket_calls, 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_wecom_apps_page_shows_wecoms_snippets_and_they_run() {
+    let sim = WeChatSimulator::start(SimConfig::default()).unwrap();
+    sim.wecom().add(CORP, SECRET_A);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Work Co", "o@work.test").await;
+    register(
+        &owner,
+        json!({ "kind": "wecom", "corpid": CORP, "agentid": 1_000_002, "secret": SECRET_A }),
+    )
+    .await;
+    let id = format!("{CORP}-1000002");
+    let key = owner
+        .create_key(json!({ "name": "work", "apps": [id] }))
+        .await;
+    let key = key["key"].as_str().unwrap().to_string();
+    let (status, html) = page(&owner, &format!("/apps/{id}")).await;
+    assert_eq!(status, 200);
+    let expected = Snippets::new(&app.address, &id, None);
+    assert!(expected.wecom && expected.wechat.is_empty());
+    for s in expected.all() {
+        assert_eq!(snippet(&html, s.id), s.code, "{}", s.id);
+    }
+    assert!(
+        !html.contains("id=\"snippet-curl_wechat\""),
+        "no WeChat set-ups"
+    );
+    assert!(html.contains("WeCom (企业微信): token and JS-SDK tickets"));
+    assert_eq!(
+        snippet(&html, "curl_wecom"),
+        format!(
+            "curl \"{}/cgi-bin/gettoken?corpid={CORP}&corpsecret=${KEY_ENV}\"",
+            app.address
+        )
+    );
+
+    let rest = |path: String| {
+        let (address, key) = (app.address.clone(), key.clone());
+        async move { json_of(get_with_key(&address, &path, &key).await).await }
+    };
+    let python = format!(
+        "{}\nprint(access_token, company_ticket, agent_ticket)",
+        snippet(&html, "python_wecom")
+    );
+    match run("python3", &["-c", &python], &key).await {
+        Some(out) => {
+            let token = rest(format!("/api/v1/apps/{id}/token")).await;
+            let company = rest(format!("/api/v1/apps/{id}/tickets/jsapi")).await;
+            let agent = rest(format!("/api/v1/apps/{id}/tickets/agent_config")).await;
+            let expected = [&token["access_token"], &company["ticket"], &agent["ticket"]]
+                .map(|v| v.as_str().unwrap().to_string())
+                .join(" ");
+            assert_eq!(out, expected, "python_wecom");
+        }
+        None => missing("python3", true),
+    }
+    let node = format!(
+        "const pageUrl = '{PAGE_URL}';\n{}\nconsole.log(JSON.stringify({{ appId, agentid, timestamp, nonceStr, signature }}));",
+        snippet(&html, "node_wecom")
+    );
+    match run("node", &["--input-type=module", "-e", &node], &key).await {
+        Some(out) => {
+            let config: Value = serde_json::from_str(&out).unwrap();
+            let agent = rest(format!("/api/v1/apps/{id}/tickets/agent_config")).await;
+            assert_eq!(config["appId"], CORP);
+            assert_eq!(config["agentid"], "1000002");
+            let ticket = agent["ticket"].as_str().unwrap();
+            assert_eq!(
+                config["signature"],
+                jssdk_signature(ticket, &config),
+                "node_wecom"
+            );
+        }
+        None => missing("node", true),
+    }
+    if run("curl", &["--version"], &key).await.is_some() {
+        let line = snippet(&html, "curl_wecom");
+        let out = run(
+            "sh",
+            &["-c", &format!("{line} --silent --show-error")],
+            &key,
+        )
+        .await
+        .expect("a shell");
+        let body: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(body["errcode"], 0, "{body}");
+        assert_eq!(
+            body["access_token"],
+            sim.wecom().current_token(CORP, SECRET_A).unwrap()
+        );
+    }
     sim.stop().await;
 }
