@@ -335,6 +335,7 @@ mod tests {
             errcode,
             errmsg: String::new(),
             outcome_unknown: false,
+            platform: AppKind::Wechat,
         };
         let timing = Timing::default();
         let transient = kind.retry_at(&f(None), 1, now, &timing);
@@ -353,6 +354,7 @@ mod tests {
             errcode: Some(40001),
             errmsg: String::new(),
             outcome_unknown: false,
+            platform: AppKind::Wechat,
         };
         let timing = Timing::default();
         assert_eq!(kind.after_failure(&rejected, 0, now, &timing), now);

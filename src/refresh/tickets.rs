@@ -133,11 +133,7 @@ impl RefreshEngine {
                         .await?;
                 }
                 TicketAttempt::TokenRejected(_, f) => {
-                    return Err(unavailable(
-                        Cause::Failed,
-                        failure_reason(kind, &f),
-                        Some(f),
-                    ));
+                    return Err(unavailable(Cause::Failed, failure_reason(&f), Some(f)));
                 }
                 TicketAttempt::Unavailable(u) => return Err(TokenError::Unavailable(u)),
             }
@@ -202,6 +198,7 @@ impl RefreshEngine {
                     errcode: None,
                     errmsg: format!("no access token to fetch the ticket with: {}", u.reason),
                     outcome_unknown: false,
+                    platform: kind.1,
                 });
                 // Not before the token itself is tried again: a token that
                 // keeps failing must not bring the ticket round again at once.
@@ -261,7 +258,7 @@ impl RefreshEngine {
                 if failure.errcode.is_some_and(|c| kind.rejects_dependency(c)) {
                     return Ok(TicketAttempt::TokenRejected(token, failure));
                 }
-                let reason = failure_reason(kind, &failure);
+                let reason = failure_reason(&failure);
                 Ok(TicketAttempt::Unavailable(Unavailable {
                     cause: Cause::Failed,
                     retry_after: Duration::from_secs(60),
@@ -487,13 +484,8 @@ impl RefreshEngine {
     }
 }
 
-fn failure_reason(kind: TicketKind, f: &FetchFailure) -> String {
-    let platform = kind.1.platform();
-    match f.errcode.map(|c| (c, errcodes::explain_for(kind.1, c))) {
-        Some((_, Some(e))) => format!("{platform} refused the ticket request: {}", e.meaning_en),
-        Some((code, None)) => format!("{platform} refused the ticket request: errcode {code}"),
-        None => format!("the ticket request failed: {}", f.errmsg),
-    }
+fn failure_reason(f: &FetchFailure) -> String {
+    errcodes::refused(f, "ticket")
 }
 
 fn unavailable(cause: Cause, reason: String, failure: Option<FetchFailure>) -> TokenError {

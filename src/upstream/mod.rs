@@ -50,6 +50,16 @@ pub struct FetchFailure {
     /// no answer arrived (a timeout or a connection lost after sending): a
     /// new classic token may exist that nobody stored.
     pub outcome_unknown: bool,
+    /// The platform asked (its table explains the errcode).
+    pub platform: AppKind,
+}
+
+impl FetchFailure {
+    /// The same failure, of a call to `platform`.
+    #[must_use]
+    pub fn of(self, platform: AppKind) -> Self {
+        Self { platform, ..self }
+    }
 }
 
 /// The outcome of one upstream call.

@@ -174,7 +174,8 @@ impl WeChatClient {
 
 impl TokenProvider for WeChatClient {
     fn fetch<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, FetchOutcome> {
-        Box::pin(self.call(request))
+        let platform = request.appid.kind();
+        Box::pin(async move { self.call(request).await.map_err(|f| f.of(platform)) })
     }
 
     fn fetch_ticket<'a>(
@@ -183,10 +184,13 @@ impl TokenProvider for WeChatClient {
         ticket_type: TicketType,
         app: AppKind,
     ) -> BoxFuture<'a, TicketOutcome> {
-        match app {
-            AppKind::Wechat => Box::pin(self.call_ticket(access_token, ticket_type)),
-            AppKind::Wecom => Box::pin(self.call_wecom_ticket(access_token, ticket_type)),
-        }
+        Box::pin(async move {
+            match app {
+                AppKind::Wechat => self.call_ticket(access_token, ticket_type).await,
+                AppKind::Wecom => self.call_wecom_ticket(access_token, ticket_type).await,
+            }
+            .map_err(|f| f.of(app))
+        })
     }
 }
 
@@ -209,6 +213,7 @@ fn transient(errmsg: String) -> FetchFailure {
         errcode: None,
         errmsg,
         outcome_unknown: false,
+        platform: AppKind::Wechat,
     }
 }
 
@@ -268,6 +273,7 @@ fn parse_answer_of(body: &[u8], classify: fn(i64) -> ErrorClass) -> FetchOutcome
                 errcode: Some(code),
                 errmsg,
                 outcome_unknown: false,
+                platform: AppKind::Wechat,
             });
         }
         _ => {}
@@ -325,6 +331,7 @@ fn parse_ticket_answer_of(body: &[u8], classify: fn(i64) -> ErrorClass) -> Ticke
                 .take(500)
                 .collect(),
             outcome_unknown: false,
+            platform: AppKind::Wechat,
         });
     }
     let ticket = answer.ticket.ok_or_else(|| malformed("no ticket"))?;

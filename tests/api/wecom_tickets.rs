@@ -399,3 +399,102 @@ async fn a_wecom_apps_page_shows_wecoms_snippets_and_they_run() {
     }
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn wecoms_errcodes_are_explained_by_wecoms_table_everywhere() {
+    let sim = WeChatSimulator::start(SimConfig::default()).unwrap();
+    sim.wecom().add(CORP, SECRET_A);
+    let app = spawn_app_with_sim(&sim.base_url()).await;
+    let owner = app.signup("Work Co", "o@work.test").await;
+    // Registration: a wrong secret (WeCom's 40001) and a wrong corpid (40013).
+    let wrong_secret = register(
+        &owner,
+        json!({ "kind": "wecom", "corpid": CORP, "agentid": 1_000_002, "secret": SECRET_B }),
+    )
+    .await;
+    let v = &wrong_secret["verification"];
+    assert_eq!(
+        (v["ok"].as_bool(), v["errcode"].as_i64()),
+        (Some(false), Some(40001)),
+        "{v}"
+    );
+    let meaning = v["explanation"]["meaning_en"].as_str().unwrap();
+    assert!(
+        meaning.starts_with("The Secret is wrong"),
+        "WeCom's 40001: {v}"
+    );
+    let wrong_corp = register(
+        &owner,
+        json!({ "kind": "wecom", "corpid": "ww00000000000000ff", "agentid": 1_000_002,
+                "secret": SECRET_A }),
+    )
+    .await;
+    let v = &wrong_corp["verification"];
+    assert_eq!(v["errcode"], 40013, "{v}");
+    assert!(
+        v["explanation"]["meaning_en"]
+            .as_str()
+            .unwrap()
+            .starts_with("The corpid is wrong")
+    );
+
+    // A read of the failing app: the 503's reason and explanation are WeCom's.
+    let key = owner.create_key(json!({ "name": "work" })).await;
+    let key = key["key"].as_str().unwrap().to_string();
+    let res = get_with_key(
+        &app.address,
+        &format!("/api/v1/apps/{CORP}-1000002/token"),
+        &key,
+    )
+    .await;
+    assert_eq!(res.status(), 503);
+    let problem = json_of(res).await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("WeCom refused the token request: The Secret is wrong"),
+        "{problem}"
+    );
+    assert!(
+        detail.contains("asks WeCom nothing before then"),
+        "{problem}"
+    );
+    assert!(
+        problem["explanation"]["meaning_en"]
+            .as_str()
+            .unwrap()
+            .starts_with("The Secret is wrong"),
+        "{problem}"
+    );
+
+    // A ticket WeCom refuses (its hourly limit, 45009 in WeCom's words).
+    register(
+        &owner,
+        json!({ "kind": "wecom", "corpid": CORP, "agentid": 1_000_003, "secret": SECRET_A }),
+    )
+    .await;
+    sim.wecom().set_ticket_limits(0, 0);
+    let res = get_with_key(
+        &app.address,
+        &format!("/api/v1/apps/{CORP}-1000003/tickets/jsapi"),
+        &key,
+    )
+    .await;
+    assert_eq!(res.status(), 503);
+    let problem = json_of(res).await;
+    assert_eq!(problem["errcode"], 45009, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("WeCom refused the ticket request: WeCom's call limit"),
+        "{problem}"
+    );
+    assert!(
+        problem["explanation"]["meaning_en"]
+            .as_str()
+            .unwrap()
+            .starts_with("WeCom's call limit"),
+        "{problem}"
+    );
+    sim.stop().await;
+}
