@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
 pub mod apps;
+pub mod compat;
 pub mod docs_page;
 pub mod health;
 pub mod members;

@@ -21,28 +21,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::compat::{error, param, query};
 use super::views::tickets::GetTicketAnswer;
-use super::wechat_ticket::{error, ticket_answer};
+use super::wechat_ticket::ticket_answer;
 use crate::domain::{AppKind, TicketType};
 use crate::service::tickets;
 use crate::state::AppState;
 
 /// WeCom's "invalid parameter" (不合法的参数).
 const INVALID_PARAMETER: i64 = 40058;
-
-fn params(req: &HttpRequest) -> Vec<(String, String)> {
-    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .unwrap_or_default()
-}
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
-}
 
 async fn by_token(state: &AppState, token: Option<&str>, ticket_type: TicketType) -> HttpResponse {
     let Some(token) = token else {
@@ -62,7 +49,7 @@ async fn by_token(state: &AppState, token: Option<&str>, ticket_type: TicketType
     responses((status = 200, description = "WeCom's shapes: the company's JS-SDK ticket `{errcode: 0, errmsg: \"ok\", ticket, expires_in}`, or `{errcode, errmsg}`", body = GetTicketAnswer)),
 )]
 pub async fn get_jsapi_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = params(&req);
+    let params = query(&req);
     by_token(&state, param(&params, "access_token"), TicketType::Jsapi).await
 }
 
@@ -78,7 +65,7 @@ pub async fn get_jsapi_ticket(req: HttpRequest, state: web::Data<AppState>) -> H
     responses((status = 200, description = "WeCom's shapes: the app's ticket for `wx.agentConfig` `{errcode: 0, errmsg: \"ok\", ticket, expires_in}`, or `{errcode, errmsg}`", body = GetTicketAnswer)),
 )]
 pub async fn get_agent_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = params(&req);
+    let params = query(&req);
     let token = param(&params, "access_token");
     if token.is_some() && param(&params, "type") != Some("agent_config") {
         return error(

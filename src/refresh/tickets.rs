@@ -422,7 +422,11 @@ impl RefreshEngine {
         (token, trigger, latency_ms): (&ValidToken, Trigger, Option<i64>),
         fresh: &Fresh,
     ) -> Result<TicketAttempt, TokenError> {
-        let now = Utc::now();
+        // To the microsecond, as the database keeps it: the reader who
+        // fetched and every later reader see the same expiry.
+        let now =
+            chrono::DurationRound::duration_trunc(Utc::now(), chrono::Duration::microseconds(1))
+                .unwrap_or_else(|_| Utc::now());
         let plain = fresh.value.expose_secret();
         let binding = Binding::ticket(owner.tenant_id, owner.app_id, kind.0);
         let stored = tickets::current(&mut *tx, owner.app_id, kind.0).await?;
