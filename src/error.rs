@@ -185,7 +185,7 @@ impl<'a> TokenProblem<'a> {
             errcode: f.map(|f| f.errcode),
             errmsg: f.map(|f| f.errmsg.as_str()),
             class: f.map(|f| f.class),
-            explanation: f.map(|f| errcodes::explanation(f.errcode)),
+            explanation: f.map(|f| errcodes::explanation_for(f.platform, f.errcode)),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
 pub mod apps;
+pub mod compat;
 pub mod docs_page;
 pub mod health;
 pub mod members;
@@ -20,6 +21,7 @@ pub mod views;
 pub mod wechat_compat;
 pub mod wechat_ticket;
 pub mod wecom_compat;
+pub mod wecom_ticket;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -122,6 +124,14 @@ fn service_routes(cfg: &mut web::ServiceConfig) {
             web::get().to(wechat_ticket::get_ticket),
         )
         .route("/cgi-bin/gettoken", web::get().to(wecom_compat::gettoken))
+        .route(
+            "/cgi-bin/get_jsapi_ticket",
+            web::get().to(wecom_ticket::get_jsapi_ticket),
+        )
+        .route(
+            "/cgi-bin/ticket/get",
+            web::get().to(wecom_ticket::get_agent_ticket),
+        )
         .route("/api/openapi.json", web::get().to(openapi::openapi_json))
         .route("/api/docs", web::get().to(openapi::reference_page))
         .route("/api/docs.css", web::get().to(docs_page::stylesheet));

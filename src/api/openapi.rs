@@ -98,6 +98,8 @@ on every state-changing call.",
         super::alerts::deliveries,
         super::wechat_ticket::get_ticket,
         super::wecom_compat::gettoken,
+        super::wecom_ticket::get_jsapi_ticket,
+        super::wecom_ticket::get_agent_ticket,
     ),
     components(schemas(
         Problem, TokenProblem, FieldError, Role, TokenMode, AccountType, Health, ErrorClass,

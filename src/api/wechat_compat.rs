@@ -29,7 +29,6 @@
 use std::time::Duration;
 
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -38,10 +37,9 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::compat::{self, with_retry_after};
 use super::views::tokens::WeChatAnswer;
 use crate::domain::AppId;
-use crate::refresh::gate::RefusalReason;
-use crate::refresh::token::Cause;
 use crate::service::identity::KeyRefusal;
 use crate::service::token_read::{self, ReadError, Reader};
 use crate::state::AppState;
@@ -60,10 +58,6 @@ const SECRET_MISSING: i64 = 41004;
 const REQUIRE_POST: i64 = 43002;
 /// The body is not the JSON expected.
 const DATA_FORMAT: i64 = 47001;
-/// The daily quota is spent (tokenvault's budget for the app, like WeChat's own).
-const DAILY_QUOTA: i64 = 45009;
-/// System error: retry later.
-const SYSTEM_ERROR: i64 = -1;
 /// WeChat's "api minute-quota reach limit": SDKs wait rather than retry at
 /// once, which is what a client with a bad key should do.
 const MINUTE_QUOTA: i64 = 45011;
@@ -95,18 +89,7 @@ struct Credentials {
 
 /// A WeChat-shaped error answer.
 fn wx_error(errcode: i64, errmsg: &str) -> HttpResponse {
-    wx_json(&WeChatAnswer::Error {
-        errcode,
-        errmsg: errmsg.to_string(),
-    })
-}
-
-/// HTTP 200 with WeChat's JSON; never cached (it may carry a token).
-fn wx_json(body: &WeChatAnswer) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
-        .json(body)
+    compat::error(errcode, errmsg)
 }
 
 /// An empty parameter counts as a missing one, as at WeChat.
@@ -223,24 +206,24 @@ async fn answer(
             );
         }
         Err(KeyRefusal::Throttled(retry_after)) => {
-            let mut res = wx_error(
-                MINUTE_QUOTA,
-                &format!(
-                    "api minute-quota reach limit: too many invalid API keys from this address; retry in {retry_after} seconds"
+            return with_retry_after(
+                wx_error(
+                    MINUTE_QUOTA,
+                    &format!(
+                        "api minute-quota reach limit: too many invalid API keys from this address; retry in {retry_after} seconds"
+                    ),
                 ),
+                Duration::from_secs(retry_after),
             );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            return res;
         }
-        Err(KeyRefusal::Database(e)) => return system_error(&e, "cannot check the API key"),
+        Err(KeyRefusal::Database(e)) => return compat::system_error(&e, "the API key check"),
     };
     // Another tenant's app, an unknown one and one the key may not use all
     // answer the same: nothing tells them apart.
     match token_read::read(state, Reader::Key(&key), &appid, Duration::ZERO).await {
         Ok(t) => {
             let expires_in = (t.expires_at - Utc::now()).num_seconds().max(1);
-            wx_json(&WeChatAnswer::Token {
+            compat::json(&WeChatAnswer::Token {
                 access_token: t.access_token.expose_secret().to_string(),
                 expires_in,
             })
@@ -256,43 +239,9 @@ async fn answer(
             ),
             wait,
         ),
-        Err(ReadError::Unavailable(u)) => {
-            let retry_after = u.retry_after;
-            let res = match (u.failure, u.cause) {
-                // WeChat refused tokenvault's refresh: pass its code on, so
-                // the SDK reacts as it would to WeChat (45009 waits, -1 retries).
-                (Some(f), _) if f.errcode.is_some_and(|c| c != 0) => wx_error(
-                    f.errcode.unwrap_or(SYSTEM_ERROR),
-                    &format!(
-                        "{} (WeChat's answer to tokenvault's refresh of this app)",
-                        f.errmsg
-                    ),
-                ),
-                (_, Cause::Refused(RefusalReason::BudgetSpent)) => wx_error(
-                    DAILY_QUOTA,
-                    &format!("reach max api daily quota limit: {}", u.reason),
-                ),
-                _ => wx_error(SYSTEM_ERROR, &format!("system error: {}", u.reason)),
-            };
-            with_retry_after(res, retry_after)
-        }
-        Err(ReadError::Internal(e)) => system_error(e.as_ref(), "the token read failed"),
+        Err(ReadError::Unavailable(u)) => compat::unavailable(&u, "token"),
+        Err(ReadError::Internal(e)) => compat::system_error(e.as_ref(), "the token read"),
     }
-}
-
-/// Add `Retry-After` (whole seconds, at least one) to a WeChat-shaped answer.
-fn with_retry_after(mut res: HttpResponse, wait: Duration) -> HttpResponse {
-    res.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(wait.as_secs().max(1)),
-    );
-    res
-}
-
-/// -1, so the SDK retries; the cause goes to the log only.
-fn system_error(error: &dyn std::error::Error, what: &str) -> HttpResponse {
-    tracing::error!(error = %error, "{what} on a WeChat-compatible token request");
-    wx_error(SYSTEM_ERROR, "system error")
 }
 
 #[cfg(test)]

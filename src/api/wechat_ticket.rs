@@ -9,30 +9,23 @@
 //! | not a token tokenvault served | 40014 |
 //! | a token tokenvault served that WeChat no longer accepts | 42001 |
 //! | `type` missing or not `jsapi` / `wx_card` | 40097 |
-//! | no ticket can be had now: WeChat's errcode of the failure, or -1 (`Retry-After`) | e.g. 45009, -1 |
+//! | no ticket can be had now: WeChat's errcode of the failure, 45009 when the app's budget is spent, or -1 (`Retry-After`) | e.g. 45009, -1 |
+//!
+//! A WeCom app's token is not one WeChat would know: 40014. WeCom's own
+//! ticket endpoints (`api::wecom_ticket`) answer through [`ticket_answer`].
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
+use super::compat;
 use super::views::tickets::{GetTicketAnswer, WeChatTicketAnswer};
-use crate::domain::TicketType;
+use crate::domain::{AppKind, TicketType};
+use crate::refresh::tickets::ValidTicket;
 use crate::service::tickets::{self, ByTokenError};
 use crate::service::token_read::ReadError;
 use crate::state::AppState;
 
-fn answer<T: serde::Serialize>(body: &T) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
-}
-
-fn error(errcode: i64, errmsg: &str) -> HttpResponse {
-    answer(&GetTicketAnswer::Error {
-        errcode,
-        errmsg: errmsg.to_string(),
-    })
-}
+pub(super) use super::compat::error;
 
 /// GET /cgi-bin/ticket/getticket?access_token=T&type=jsapi
 #[utoipa::path(
@@ -46,24 +39,27 @@ fn error(errcode: i64, errmsg: &str) -> HttpResponse {
     responses((status = 200, description = "WeChat's shapes: `{errcode: 0, errmsg: \"ok\", ticket, expires_in}`, or `{errcode, errmsg}`", body = GetTicketAnswer)),
 )]
 pub async fn get_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let params = compat::query(&req);
+    let param = |name: &str| compat::param(&params, name);
     let Some(token) = param("access_token") else {
         return error(41001, "access_token missing");
     };
-    let Some(ticket_type) = param("type").and_then(|t| t.parse::<TicketType>().ok()) else {
+    let Some(ticket_type) = param("type")
+        .and_then(|t| t.parse::<TicketType>().ok())
+        .filter(|t| t.fits(AppKind::Wechat))
+    else {
         return error(40097, "invalid args: type must be jsapi or wx_card");
     };
-    match tickets::by_token(&state, token, ticket_type).await {
-        Ok(t) => answer(&GetTicketAnswer::Ticket(WeChatTicketAnswer {
+    ticket_answer(tickets::by_token(&state, token, ticket_type, AppKind::Wechat).await)
+}
+
+/// A ticket read by token in the shape WeChat and WeCom share: the ticket,
+/// or `{errcode, errmsg}` (40014 unknown token, 42001 expired, the
+/// platform's errcode of a failed fetch, 45009 for a spent budget or hourly
+/// limit, -1 otherwise; `Retry-After` when waiting helps).
+pub(super) fn ticket_answer(result: Result<ValidTicket, ByTokenError>) -> HttpResponse {
+    match result {
+        Ok(t) => compat::json(&GetTicketAnswer::Ticket(WeChatTicketAnswer {
             errcode: 0,
             errmsg: "ok",
             ticket: t.ticket.expose_secret().to_string(),
@@ -71,18 +67,7 @@ pub async fn get_ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         })),
         Err(ByTokenError::Unknown) => error(40014, "invalid access_token"),
         Err(ByTokenError::Expired) => error(42001, "access_token expired"),
-        Err(ByTokenError::Read(ReadError::Unavailable(u))) => {
-            let code = u.failure.as_ref().and_then(|f| f.errcode).unwrap_or(-1);
-            let mut res = error(code, &u.reason);
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(u.retry_after.as_secs().max(1)),
-            );
-            res
-        }
-        Err(ByTokenError::Read(e)) => {
-            tracing::error!(error = %e, "ticket read failed on a WeChat-compatible getticket");
-            error(-1, "system error")
-        }
+        Err(ByTokenError::Read(ReadError::Unavailable(u))) => compat::unavailable(&u, "ticket"),
+        Err(ByTokenError::Read(e)) => compat::system_error(&e, "the ticket read"),
     }
 }

@@ -15,19 +15,24 @@
 //! | the key is unknown, malformed or revoked | 40001 |
 //! | too many invalid keys from this client address, or the key reads too fast (`Retry-After`) | 45009 |
 //! | the key is not limited to exactly one app, or that app is not a WeCom app of `corpid` | 40013 |
-//! | no valid token can be had: WeCom's errcode of the failed refresh, or -1 (`Retry-After`) | e.g. 60020, -1 |
+//! | no valid token can be had: WeCom's errcode of the failed refresh, 45009 when the app's upstream budget is spent, or -1 (`Retry-After`) | e.g. 60020, 45009, -1 |
+//!
+//! 45009 is WeCom's own errcode for every frequency limit ("api freq out of
+//! limit"), as the simulator answers it. The hot path is the WeChat
+//! endpoints': the key from the key cache, its read rate, the app from the
+//! app cache, the token from the token cache; the database only on a miss.
 
 use std::time::Duration;
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use secrecy::SecretString;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::compat::{self, FREQ_LIMIT, error, with_retry_after};
 use crate::service::identity::KeyRefusal;
-use crate::service::token_read::{self, ReadError, Reader};
+use crate::service::token_read::{self, ReadError};
 use crate::state::AppState;
 
 /// WeCom's answer shapes on the WeCom-compatible endpoint (always HTTP 200).
@@ -54,28 +59,6 @@ pub enum WeComAnswer {
     },
 }
 
-fn answer(body: &WeComAnswer) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
-        .json(body)
-}
-
-fn error(errcode: i64, errmsg: &str) -> HttpResponse {
-    answer(&WeComAnswer::Error {
-        errcode,
-        errmsg: errmsg.to_string(),
-    })
-}
-
-fn with_retry_after(mut res: HttpResponse, wait: Duration) -> HttpResponse {
-    res.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(wait.as_secs().max(1)),
-    );
-    res
-}
-
 /// GET /cgi-bin/gettoken?corpid=CORPID&corpsecret=API_KEY
 #[utoipa::path(
     get,
@@ -88,20 +71,11 @@ fn with_retry_after(mut res: HttpResponse, wait: Duration) -> HttpResponse {
     responses((status = 200, description = "WeCom's shapes: the managed token, or `{errcode, errmsg}`", body = WeComAnswer)),
 )]
 pub async fn gettoken(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
-    let Some(corpid) = get("corpid") else {
+    let params = compat::query(&req);
+    let Some(corpid) = compat::param(&params, "corpid") else {
         return error(41002, "corpid missing");
     };
-    let Some(secret) = get("corpsecret").map(SecretString::from) else {
+    let Some(secret) = compat::param(&params, "corpsecret").map(SecretString::from) else {
         return error(41004, "corpsecret missing");
     };
     let client = crate::http::identity::client_ip(&req);
@@ -116,20 +90,18 @@ pub async fn gettoken(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         Err(KeyRefusal::Throttled(wait)) => {
             return with_retry_after(
                 error(
-                    45009,
+                    FREQ_LIMIT,
                     "api freq out of limit: too many invalid API keys from this address",
                 ),
                 Duration::from_secs(wait),
             );
         }
-        Err(KeyRefusal::Database(e)) => return system_error(&e),
+        Err(KeyRefusal::Database(e)) => {
+            return compat::system_error(&e, "the WeCom-compatible key check");
+        }
     };
-    let read = match token_read::wecom_app_of_key(&state, &key, &corpid).await {
-        Ok(appid) => token_read::read(&state, Reader::Key(&key), &appid, Duration::ZERO).await,
-        Err(e) => Err(e),
-    };
-    match read {
-        Ok(t) => answer(&WeComAnswer::Token {
+    match token_read::read_wecom(&state, &key, corpid).await {
+        Ok((_, t)) => compat::json(&WeComAnswer::Token {
             errcode: 0,
             errmsg: "ok".into(),
             access_token: t.access_token.expose_secret().to_string(),
@@ -141,30 +113,13 @@ pub async fn gettoken(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         ),
         Err(ReadError::RateLimited(wait)) => with_retry_after(
             error(
-                45009,
+                FREQ_LIMIT,
                 "api freq out of limit: this API key reads tokens faster than \
                  TOKENVAULT_KEY_READ_RATE allows; keep the token for its expires_in",
             ),
             wait,
         ),
-        Err(ReadError::Unavailable(u)) => {
-            let res = match u.failure.as_ref().and_then(|f| f.errcode) {
-                Some(code) if code != 0 => error(
-                    code,
-                    &format!(
-                        "{} (WeCom's answer to tokenvault's refresh of this app)",
-                        u.failure.as_ref().map_or("", |f| f.errmsg.as_str())
-                    ),
-                ),
-                _ => error(-1, &format!("system busy: {}", u.reason)),
-            };
-            with_retry_after(res, u.retry_after)
-        }
-        Err(ReadError::Internal(e)) => system_error(e.as_ref()),
+        Err(ReadError::Unavailable(u)) => compat::unavailable(&u, "token"),
+        Err(ReadError::Internal(e)) => compat::system_error(e.as_ref(), "the WeCom token read"),
     }
-}
-
-fn system_error(e: &dyn std::error::Error) -> HttpResponse {
-    tracing::error!(error = %e, "the WeCom-compatible token read failed");
-    error(-1, "system busy")
 }

@@ -58,6 +58,8 @@ pub enum SecretField {
     JsapiTicket,
     /// `app_tickets.ticket_ciphertext` of a `wx_card` ticket.
     WxCardTicket,
+    /// `app_tickets.ticket_ciphertext` of a WeCom `agent_config` ticket.
+    AgentConfigTicket,
     /// `mail_outbox.body_ciphertext` (a queued mail's bodies: one-use links).
     MailBody,
     /// `user_totp.secret_ciphertext` (a person's two-factor secret).
@@ -76,6 +78,7 @@ impl SecretField {
             Self::AlertUrl => "alert_channels.url",
             Self::JsapiTicket => "app_tickets.jsapi",
             Self::WxCardTicket => "app_tickets.wx_card",
+            Self::AgentConfigTicket => "app_tickets.agent_config",
             Self::MailBody => "mail_outbox.body",
             Self::TotpSecret => "user_totp.secret",
         }
@@ -147,6 +150,7 @@ impl Binding {
             field: match ticket_type {
                 TicketType::Jsapi => SecretField::JsapiTicket,
                 TicketType::WxCard => SecretField::WxCardTicket,
+                TicketType::AgentConfig => SecretField::AgentConfigTicket,
             },
         }
     }

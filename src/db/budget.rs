@@ -98,3 +98,45 @@ pub async fn prune(db: impl PgExecutor<'_>, day: NaiveDate) -> Result<u64, sqlx:
             .rows_affected(),
     )
 }
+
+/// Lock the hourly budget row `scope` for the rest of the transaction
+/// (creating it) and answer the calls counted in the clock hour `hour`
+/// (none when the row's hour has passed).
+pub async fn lock_hourly(
+    conn: &mut PgConnection,
+    scope: &str,
+    hour: DateTime<Utc>,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query!(
+        "insert into hourly_budget (scope, hour) values ($1, $2) on conflict (scope) do nothing",
+        scope,
+        hour,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query!(
+        "select hour, calls from hourly_budget where scope = $1 for update",
+        scope,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(if row.hour == hour { row.calls } else { 0 })
+}
+
+/// Store `calls` for the clock hour `hour` in the locked row `scope`.
+pub async fn store_hourly(
+    conn: &mut PgConnection,
+    scope: &str,
+    hour: DateTime<Utc>,
+    calls: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update hourly_budget set hour = $2, calls = $3 where scope = $1",
+        scope,
+        hour,
+        calls,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -286,6 +286,8 @@ pub async fn promote_secondary(
 /// The current token of an app, as readers need it.
 #[derive(Debug, Clone)]
 pub struct CurrentToken {
+    /// The app's id (its kind explains its failure).
+    pub appid: String,
     /// Encrypted token.
     pub access_token_ciphertext: Option<Vec<u8>>,
     /// Fetch time.
@@ -313,9 +315,11 @@ pub async fn current(
 ) -> Result<Option<CurrentToken>, sqlx::Error> {
     sqlx::query_as!(
         CurrentToken,
-        r#"select access_token_ciphertext, fetched_at, expires_at, version, failure_streak, last_errcode,
-                  last_error_class as "last_error_class: ErrorClass", last_errmsg, next_refresh_at
-             from token_state where app_id = $1"#,
+        r#"select a.appid, t.access_token_ciphertext, t.fetched_at, t.expires_at, t.version,
+                  t.failure_streak, t.last_errcode,
+                  t.last_error_class as "last_error_class: ErrorClass", t.last_errmsg,
+                  t.next_refresh_at
+             from token_state t join apps a on a.id = t.app_id where t.app_id = $1"#,
         app_id as AppUuid,
     )
     .fetch_optional(db)

@@ -143,6 +143,14 @@ impl AppKind {
             Self::Wecom => "wecom",
         }
     }
+
+    /// The platform's name for people: "WeChat" or "WeCom".
+    pub fn platform(self) -> &'static str {
+        match self {
+            Self::Wechat => "WeChat",
+            Self::Wecom => "WeCom",
+        }
+    }
 }
 
 impl fmt::Display for AppId {

@@ -4,6 +4,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::AppKind;
+
 /// A ticket WeChat derives from an app's access token.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
@@ -15,17 +17,35 @@ pub enum TicketType {
     Jsapi,
     /// `wx_card`: signs card and coupon calls.
     WxCard,
+    /// `agent_config`: a WeCom app's own ticket (`wx.agentConfig`). For a
+    /// WeCom app, `jsapi` is its company's ticket (`wx.config`).
+    AgentConfig,
 }
 
 impl TicketType {
     /// Every type, in display order.
-    pub const ALL: [Self; 2] = [Self::Jsapi, Self::WxCard];
+    pub const ALL: [Self; 3] = [Self::Jsapi, Self::WxCard, Self::AgentConfig];
+
+    /// The types an app of `kind` keeps: WeChat's `jsapi` and `wx_card`;
+    /// WeCom's company ticket (`jsapi`) and app ticket (`agent_config`).
+    pub fn of_kind(kind: AppKind) -> &'static [Self] {
+        match kind {
+            AppKind::Wechat => &[Self::Jsapi, Self::WxCard],
+            AppKind::Wecom => &[Self::Jsapi, Self::AgentConfig],
+        }
+    }
+
+    /// Whether an app of `kind` can keep this type.
+    pub fn fits(self, kind: AppKind) -> bool {
+        Self::of_kind(kind).contains(&self)
+    }
 
     /// The name as WeChat, the API and the database spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Jsapi => "jsapi",
             Self::WxCard => "wx_card",
+            Self::AgentConfig => "agent_config",
         }
     }
 }
@@ -50,11 +70,18 @@ pub enum Credential {
     JsapiTicket,
     /// The card ticket (`wx_card`).
     WxCardTicket,
+    /// A WeCom app's own ticket (`agent_config`).
+    AgentConfigTicket,
 }
 
 impl Credential {
     /// Every credential, in display order.
-    pub const ALL: [Self; 3] = [Self::AccessToken, Self::JsapiTicket, Self::WxCardTicket];
+    pub const ALL: [Self; 4] = [
+        Self::AccessToken,
+        Self::JsapiTicket,
+        Self::WxCardTicket,
+        Self::AgentConfigTicket,
+    ];
 
     /// The name as the API, the metrics and the database spell it.
     pub fn as_str(self) -> &'static str {
@@ -62,6 +89,7 @@ impl Credential {
             Self::AccessToken => "access_token",
             Self::JsapiTicket => "jsapi_ticket",
             Self::WxCardTicket => "wx_card_ticket",
+            Self::AgentConfigTicket => "agent_config_ticket",
         }
     }
 }
@@ -71,6 +99,7 @@ impl From<TicketType> for Credential {
         match t {
             TicketType::Jsapi => Self::JsapiTicket,
             TicketType::WxCard => Self::WxCardTicket,
+            TicketType::AgentConfig => Self::AgentConfigTicket,
         }
     }
 }
@@ -85,8 +114,11 @@ mod tests {
             .into_iter()
             .map(|t| Credential::from(t).as_str())
             .collect();
-        assert_eq!(names, ["jsapi_ticket", "wx_card_ticket"]);
-        assert_eq!(Credential::ALL.len(), 3);
+        assert_eq!(
+            names,
+            ["jsapi_ticket", "wx_card_ticket", "agent_config_ticket"]
+        );
+        assert_eq!(Credential::ALL.len(), 4);
     }
 
     #[test]
@@ -94,8 +126,17 @@ mod tests {
         for t in TicketType::ALL {
             assert_eq!(t.as_str().parse::<TicketType>(), Ok(t));
         }
-        for bad in ["", "JSAPI", "wx-card", "agent_config", "jsapi "] {
+        for bad in ["", "JSAPI", "wx-card", "agent-config", "jsapi "] {
             assert!(bad.parse::<TicketType>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn each_kind_keeps_its_own_tickets() {
+        assert!(TicketType::WxCard.fits(AppKind::Wechat));
+        assert!(!TicketType::WxCard.fits(AppKind::Wecom));
+        assert!(TicketType::AgentConfig.fits(AppKind::Wecom));
+        assert!(!TicketType::AgentConfig.fits(AppKind::Wechat));
+        assert!(TicketType::Jsapi.fits(AppKind::Wechat) && TicketType::Jsapi.fits(AppKind::Wecom));
     }
 }

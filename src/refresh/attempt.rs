@@ -487,12 +487,14 @@ impl RefreshEngine {
                     "the stored appsecret cannot be read ({e}); enter the secret again"
                 ),
                 outcome_unknown: false,
+                platform: crate::upstream::errcodes::kind_of(&row.appid),
             })?;
         let appid = AppId::parse("appid", &row.appid).map_err(|e| FetchFailure {
             class: ErrorClass::Bug,
             errcode: None,
             errmsg: format!("stored appid is malformed: {e}"),
             outcome_unknown: false,
+            platform: crate::upstream::errcodes::kind_of(&row.appid),
         })?;
         let fresh = AccessTokenKind { mode, force }
             .fetch(

@@ -102,6 +102,16 @@ impl ReadCache {
         (hit.at.elapsed() < MAX_AGE).then_some(hit.value)
     }
 
+    /// The `appid` of app `app_id` of `tenant_id`, if cached (a scan of the
+    /// organisation's few apps).
+    pub fn appid_of(&self, tenant_id: TenantId, app_id: AppUuid) -> Option<String> {
+        let apps = self.apps.read().ok()?;
+        apps.get(&tenant_id)?
+            .iter()
+            .find(|(_, hit)| hit.value == app_id && hit.at.elapsed() < MAX_AGE)
+            .map(|(appid, _)| appid.clone())
+    }
+
     /// Remember that `appid` of `tenant_id` is app `app_id`.
     pub fn put_app_id(&self, tenant_id: TenantId, appid: &str, app_id: AppUuid) {
         if let Ok(mut apps) = self.apps.write() {

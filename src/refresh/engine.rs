@@ -445,5 +445,6 @@ fn last_outcome(row: &ClaimedRow) -> AttemptOutcome {
         errcode: row.last_errcode.map(i64::from),
         errmsg: row.last_errmsg.clone().unwrap_or_default(),
         outcome_unknown: false,
+        platform: crate::upstream::errcodes::kind_of(&row.appid),
     })
 }

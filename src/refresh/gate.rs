@@ -158,6 +158,9 @@ pub enum RefusalReason {
     ForceRefreshLimit,
     /// A stable token outside WeChat's renewal window: a call would return it again.
     NotRenewable,
+    /// A provider's hourly limit for this call is reached (WeCom's ticket
+    /// APIs: per company and per app).
+    HourlyLimit,
 }
 
 impl RefusalReason {
@@ -171,6 +174,7 @@ impl RefusalReason {
             Self::InvalidateLimit => "invalidate_limit",
             Self::ForceRefreshLimit => "force_refresh_limit",
             Self::NotRenewable => "not_renewable",
+            Self::HourlyLimit => "hourly_limit",
         }
     }
 
@@ -204,6 +208,10 @@ impl RefusalReason {
             Self::NotRenewable => {
                 "WeChat renews a stable token only in its last minutes, so no token with that much \
                  life can be had now; ask for a smaller min_ttl or retry later"
+            }
+            Self::HourlyLimit => {
+                "WeCom allows each ticket to be fetched at most 400 times an hour per company and \
+                 100 times per app; this hour's calls are spent, so tokenvault waits for the next hour"
             }
         }
     }

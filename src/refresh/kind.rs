@@ -21,7 +21,7 @@ use sqlx::PgConnection;
 use super::engine::{EngineError, RefreshEngine};
 use super::policy::{self, Timing};
 use crate::db::tokens::{self, LogEntry};
-use crate::domain::{AppId, Credential, TicketType, TokenMode};
+use crate::domain::{AppId, AppKind, Credential, TicketType, TokenMode};
 use crate::upstream::{BoxFuture, ErrorClass, FetchFailure, FetchRequest, TokenProvider, errcodes};
 
 /// What a credential needs before it can be fetched.
@@ -166,9 +166,10 @@ impl CredentialKind for AccessTokenKind {
     }
 }
 
-/// A JS-SDK ticket, fetched with the app's access token.
+/// A JS-SDK ticket of an app of a kind (WeChat or WeCom: which endpoint,
+/// which errcode table), fetched with the app's access token.
 #[derive(Debug, Clone, Copy)]
-pub struct TicketKind(pub TicketType);
+pub struct TicketKind(pub TicketType, pub AppKind);
 
 /// The least life a token must have left to fetch a ticket with it.
 pub const TOKEN_MIN_TTL: Duration = Duration::from_secs(60);
@@ -220,7 +221,7 @@ impl CredentialKind for TicketKind {
         call: Call<'a>,
     ) -> BoxFuture<'a, Result<Fresh, FetchFailure>> {
         Box::pin(async move {
-            let fresh = provider.fetch_ticket(call.with, self.0).await?;
+            let fresh = provider.fetch_ticket(call.with, self.0, self.1).await?;
             Ok(Fresh {
                 value: fresh.ticket,
                 expires_in: fresh.expires_in,
@@ -229,11 +230,11 @@ impl CredentialKind for TicketKind {
     }
 
     fn classify(&self, errcode: i64) -> ErrorClass {
-        errcodes::classify_ticket(errcode)
+        errcodes::classify_ticket_for(self.1, errcode)
     }
 
     fn rejects_dependency(&self, errcode: i64) -> bool {
-        errcodes::rejects_token(errcode)
+        errcodes::rejects_token_for(self.1, errcode)
     }
 
     fn renew_at(
@@ -271,7 +272,7 @@ mod tests {
     fn a_ticket_is_renewed_in_its_last_quarter_at_most_five_minutes_early() {
         let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         let long = t0 + chrono::Duration::seconds(7200);
-        let kind = TicketKind(TicketType::Jsapi);
+        let kind = TicketKind(TicketType::Jsapi, AppKind::Wechat);
         let timing = Timing::default();
         assert_eq!(
             kind.renew_at(t0, long, &timing),
@@ -293,7 +294,7 @@ mod tests {
         assert_eq!(token.credential(), Credential::AccessToken);
         assert_eq!(token.depends_on(), Dependency::Secret);
         assert!(!token.rejects_dependency(40001));
-        let card = TicketKind(TicketType::WxCard);
+        let card = TicketKind(TicketType::WxCard, AppKind::Wechat);
         assert_eq!(card.credential(), Credential::WxCardTicket);
         assert_eq!(
             card.depends_on(),
@@ -306,6 +307,12 @@ mod tests {
             assert_eq!(card.classify(code), ErrorClass::Transient);
         }
         assert!(!card.rejects_dependency(45009));
+        // At WeCom 40001 is a wrong secret, not a rejected token.
+        let agent = TicketKind(TicketType::AgentConfig, AppKind::Wecom);
+        assert_eq!(agent.credential(), Credential::AgentConfigTicket);
+        assert!(!agent.rejects_dependency(40001));
+        assert!(agent.rejects_dependency(42001) && agent.rejects_dependency(40014));
+        assert_eq!(agent.classify(45009), ErrorClass::Quota);
     }
 
     #[test]
@@ -322,12 +329,13 @@ mod tests {
     #[test]
     fn a_failure_is_retried_later_by_its_class() {
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-        let kind = TicketKind(TicketType::Jsapi);
+        let kind = TicketKind(TicketType::Jsapi, AppKind::Wechat);
         let f = |errcode: Option<i64>| FetchFailure {
             class: errcode.map_or(ErrorClass::Transient, |c| kind.classify(c)),
             errcode,
             errmsg: String::new(),
             outcome_unknown: false,
+            platform: AppKind::Wechat,
         };
         let timing = Timing::default();
         let transient = kind.retry_at(&f(None), 1, now, &timing);
@@ -340,12 +348,13 @@ mod tests {
     #[test]
     fn a_rejected_token_brings_the_ticket_back_at_once_only_the_first_time() {
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-        let kind = TicketKind(TicketType::Jsapi);
+        let kind = TicketKind(TicketType::Jsapi, AppKind::Wechat);
         let rejected = FetchFailure {
             class: kind.classify(40001),
             errcode: Some(40001),
             errmsg: String::new(),
             outcome_unknown: false,
+            platform: AppKind::Wechat,
         };
         let timing = Timing::default();
         assert_eq!(kind.after_failure(&rejected, 0, now, &timing), now);

@@ -6,6 +6,7 @@ pub mod attempt;
 pub mod cache;
 pub mod engine;
 pub mod gate;
+pub mod hourly;
 pub mod kind;
 pub mod metrics;
 pub mod policy;

@@ -248,13 +248,15 @@ fn backing_off(cur: &CurrentToken, now: chrono::DateTime<Utc>) -> Unavailable {
         errcode: cur.last_errcode.map(i64::from),
         errmsg: cur.last_errmsg.clone().unwrap_or_default(),
         outcome_unknown: false,
+        platform: errcodes::kind_of(&cur.appid),
     };
     Unavailable {
         cause: Cause::Refused(RefusalReason::Backoff),
         reason: format!(
-            "{}; tokenvault retries at {} and asks WeChat nothing before then",
+            "{}; tokenvault retries at {} and asks {} nothing before then",
             failure_reason(&failure),
             cur.next_refresh_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            failure.platform.platform(),
         ),
         retry_after: (cur.next_refresh_at - now)
             .to_std()
@@ -265,10 +267,7 @@ fn backing_off(cur: &CurrentToken, now: chrono::DateTime<Utc>) -> Unavailable {
 }
 
 fn failure_reason(f: &FetchFailure) -> String {
-    match f.errcode.and_then(errcodes::explain) {
-        Some(e) => format!("WeChat refused the token request: {}", e.meaning_en),
-        None => format!("the token request failed: {}", f.errmsg),
-    }
+    errcodes::refused(f, "token")
 }
 
 fn busy(reason: &str) -> Unavailable {

@@ -42,7 +42,7 @@ use crate::db::budget::BudgetRow;
 use crate::db::tickets::{self, ClaimedTicket, StoredTicket, TicketRow};
 use crate::db::tokens::LogEntry;
 use crate::db::{self, tokens};
-use crate::domain::{AppId, AppKind, AppUuid, RefreshOutcome, TenantId, TicketType};
+use crate::domain::{AppId, AppUuid, RefreshOutcome, TenantId, TicketType};
 use crate::secret::Ticket;
 use crate::upstream::{ErrorClass, FetchFailure, errcodes};
 
@@ -87,9 +87,11 @@ impl RefreshEngine {
         owner: TicketOwner<'_>,
         ticket_type: TicketType,
     ) -> Result<ValidTicket, TokenError> {
-        // WeChat's tickets are a WeChat app's: a WeCom token sent to WeChat
-        // would only be rejected (and reported, renewing it for nothing).
-        if errcodes::kind_of(owner.appid) != AppKind::Wechat {
+        // Each kind keeps its own tickets: a WeCom token sent to WeChat's
+        // getticket would only be rejected (and reported, renewing it for
+        // nothing), and the other way round.
+        let app_kind = errcodes::kind_of(owner.appid);
+        if !ticket_type.fits(app_kind) {
             return Err(TokenError::Engine(EngineError::Gone));
         }
         let stored = tickets::current(&self.pool, owner.app_id, ticket_type).await?;
@@ -118,7 +120,7 @@ impl RefreshEngine {
                 tx.commit().await.map_err(EngineError::from)?;
                 return Ok(t);
             }
-            let kind = TicketKind(ticket_type);
+            let kind = TicketKind(ticket_type, app_kind);
             let attempt = self
                 .attempt_ticket(&mut tx, owner, kind, &row, Trigger::OnDemand)
                 .await?;
@@ -155,7 +157,7 @@ impl RefreshEngine {
             tx.rollback().await?;
             return Ok(());
         };
-        let kind = TicketKind(claim.ticket_type);
+        let kind = TicketKind(claim.ticket_type, errcodes::kind_of(&claim.appid));
         let attempt = match self
             .attempt_ticket(&mut tx, owner, kind, &row, Trigger::Schedule)
             .await
@@ -196,6 +198,7 @@ impl RefreshEngine {
                     errcode: None,
                     errmsg: format!("no access token to fetch the ticket with: {}", u.reason),
                     outcome_unknown: false,
+                    platform: kind.1,
                 });
                 // Not before the token itself is tried again: a token that
                 // keeps failing must not bring the ticket round again at once.
@@ -208,9 +211,15 @@ impl RefreshEngine {
             }
             Err(e) => return Err(e),
         };
+        if let Err(refused) = self.spend_hourly(tx, owner, kind).await? {
+            if trigger == Trigger::Schedule {
+                self.skip_ticket(tx, owner, kind, &refused).await?;
+            }
+            return Ok(TicketAttempt::Unavailable(refused));
+        }
         if let Err(refused) = self.spend_one_call(tx, owner).await? {
             if trigger == Trigger::Schedule {
-                self.skip_ticket(tx, owner, kind).await?;
+                self.skip_ticket(tx, owner, kind, &refused).await?;
             }
             return Ok(TicketAttempt::Unavailable(refused));
         }
@@ -320,21 +329,29 @@ impl RefreshEngine {
         Ok(Ok(()))
     }
 
-    /// The scheduler found a ticket due whose app's budget is spent: no
-    /// call; it waits for the next quota day, and the log says why.
+    /// The scheduler found a ticket due whose budget is spent: no call; it
+    /// waits for the next quota day (the day's budget) or the next hour (an
+    /// hourly limit), and the log says why.
     async fn skip_ticket(
         &self,
         tx: &mut PgConnection,
         owner: TicketOwner<'_>,
         kind: TicketKind,
+        refused: &Unavailable,
     ) -> Result<(), EngineError> {
-        let at = policy::next_quota_day(Utc::now());
+        let now = Utc::now();
+        let (at, reason) = match refused.cause {
+            Cause::Refused(RefusalReason::HourlyLimit) => {
+                (super::hourly::next_hour(now), RefusalReason::HourlyLimit)
+            }
+            _ => (policy::next_quota_day(now), RefusalReason::BudgetSpent),
+        };
         tickets::reschedule(&mut *tx, owner.app_id, kind.0, at).await?;
         let entry = self.log_entry(owner, kind, Trigger::Schedule, RefreshOutcome::Skipped);
         self.record(
             tx,
             &LogEntry {
-                errmsg: Some(RefusalReason::BudgetSpent.explain()),
+                errmsg: Some(reason.explain()),
                 ..entry
             },
         )
@@ -405,6 +422,8 @@ impl RefreshEngine {
         (token, trigger, latency_ms): (&ValidToken, Trigger, Option<i64>),
         fresh: &Fresh,
     ) -> Result<TicketAttempt, TokenError> {
+        // To the microsecond, as the database keeps it: the reader who
+        // fetched and every later reader see the same expiry.
         let now = policy::stored_now();
         let plain = fresh.value.expose_secret();
         let binding = Binding::ticket(owner.tenant_id, owner.app_id, kind.0);
@@ -468,13 +487,7 @@ impl RefreshEngine {
 }
 
 fn failure_reason(f: &FetchFailure) -> String {
-    match f.errcode.and_then(errcodes::explain) {
-        Some(e) => format!("WeChat refused the ticket request: {}", e.meaning_en),
-        None => match f.errcode {
-            Some(code) => format!("WeChat refused the ticket request: errcode {code}"),
-            None => format!("the ticket request failed: {}", f.errmsg),
-        },
-    }
+    errcodes::refused(f, "ticket")
 }
 
 fn unavailable(cause: Cause, reason: String, failure: Option<FetchFailure>) -> TokenError {

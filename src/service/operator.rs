@@ -173,7 +173,7 @@ pub async fn overview(state: &AppState, actor: &Actor) -> Result<Overview, ApiEr
             ),
             explanation: app
                 .last_errcode
-                .and_then(|c| errcodes::explain(i64::from(c))),
+                .and_then(|c| errcodes::explain_for(errcodes::kind_of(&app.appid), i64::from(c))),
             app,
         })
         .collect();

@@ -8,16 +8,20 @@ use rand::distributions::Alphanumeric;
 
 use super::token_read::{self, ReadError, Reader};
 use crate::domain::jssdk;
-use crate::domain::{AppId, TicketType};
+use crate::domain::{AppId, AppKind, TicketType};
 use crate::refresh::engine::{EngineError, TokenError};
 use crate::refresh::tickets::{TicketOwner, ValidTicket};
 use crate::state::AppState;
+use crate::upstream::errcodes;
 
-/// A JS-SDK page signature: what `wx.config` takes.
+/// A JS-SDK page signature: what `wx.config` (or, with a WeCom app's
+/// `agent_config` ticket, `wx.agentConfig`) takes.
 #[derive(Debug, Clone)]
 pub struct PageSignature {
-    /// The app's AppID.
+    /// The app's AppID (a WeCom app's `{corpid}-{agentid}`).
     pub appid: AppId,
+    /// The ticket signed with.
+    pub ticket_type: TicketType,
     /// Seconds since the epoch, as signed.
     pub timestamp: i64,
     /// The random string signed.
@@ -63,14 +67,16 @@ pub async fn read(
 }
 
 /// Sign `url` (already checked by [`jssdk::parse_page_url`]) with the app's
-/// `jsapi` ticket.
+/// ticket of `ticket_type` (`jsapi`; a WeCom app's `agent_config` for
+/// `wx.agentConfig`: WeCom signs both the same way).
 pub async fn sign(
     state: &AppState,
     reader: Reader<'_>,
     appid: &AppId,
     url: &str,
+    ticket_type: TicketType,
 ) -> Result<PageSignature, ReadError> {
-    let ticket = read(state, reader, appid, TicketType::Jsapi).await?;
+    let ticket = read(state, reader, appid, ticket_type).await?;
     let nonce_str: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(16)
@@ -80,6 +86,7 @@ pub async fn sign(
     let signature = jssdk::signature(ticket.ticket.expose_secret(), &nonce_str, timestamp, url);
     Ok(PageSignature {
         appid: appid.clone(),
+        ticket_type,
         timestamp,
         nonce_str,
         signature,
@@ -101,13 +108,16 @@ pub enum ByTokenError {
 }
 
 /// The ticket of the app `access_token` belongs to, for the holder of a
-/// token tokenvault served (current, or a replaced one WeChat still
-/// accepts). The token is found by its keyed hash, never by decrypting
-/// stored tokens; the ticket is fetched with the app's current token.
+/// token tokenvault served (current, or a replaced one its platform still
+/// accepts) for an app of `platform` (a token of the other platform's app
+/// is unknown there, as it would be at WeChat or WeCom). The token is found
+/// by its keyed hash, never by decrypting stored tokens; the ticket is
+/// fetched with the app's current token.
 pub async fn by_token(
     state: &AppState,
     access_token: &str,
     ticket_type: TicketType,
+    platform: AppKind,
 ) -> Result<ValidTicket, ByTokenError> {
     let (key_ids, hashes): (Vec<String>, Vec<Vec<u8>>) = state
         .engine
@@ -120,6 +130,9 @@ pub async fn by_token(
         .await
         .map_err(|e| ByTokenError::Read(ReadError::Internal(e.into())))?
         .ok_or(ByTokenError::Unknown)?;
+    if errcodes::kind_of(&owner.appid) != platform {
+        return Err(ByTokenError::Unknown);
+    }
     if owner.expires_at <= chrono::Utc::now() {
         return Err(ByTokenError::Expired);
     }

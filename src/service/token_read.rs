@@ -101,6 +101,16 @@ pub async fn read(
     if let Reader::Key(key) = reader {
         key.admit_read().map_err(ReadError::RateLimited)?;
     }
+    read_admitted(state, reader, appid, min_ttl).await
+}
+
+/// [`read`] once the key's rate admitted the read.
+async fn read_admitted(
+    state: &AppState,
+    reader: Reader<'_>,
+    appid: &AppId,
+    min_ttl: Duration,
+) -> Result<Arc<ValidToken>, ReadError> {
     let tenant_id = reader.tenant_id();
     let app_id = cached_app_id(state, tenant_id, appid)
         .await
@@ -132,35 +142,47 @@ pub async fn read(
     }
 }
 
-/// The one WeCom app of company `corpid` that `key` is limited to (the
-/// WeCom-compatible `gettoken` names the company only; its "secret" is a
-/// key limited to exactly one app): `KeyLimited` for a key open to every app
-/// or limited to several, `NotFound` when that app is not a WeCom app of
-/// `corpid`.
-pub async fn wecom_app_of_key(
+/// The token of the one WeCom app of company `corpid` that `key` is
+/// limited to (the WeCom-compatible `gettoken` names the company only; its
+/// "secret" is a key limited to exactly one app), with the app's id. The
+/// key's rate is checked first, the app found in the replica's cache (the
+/// database on a miss), and the token read like every other: from the
+/// engine's cache when it holds one. `KeyLimited` for a key open to every
+/// app or limited to several, `NotFound` when that app is not a WeCom app
+/// of `corpid`.
+pub async fn read_wecom(
     state: &AppState,
     key: &KeyPrincipal,
     corpid: &str,
-) -> Result<AppId, ReadError> {
+) -> Result<(AppId, Arc<ValidToken>), ReadError> {
     let [app_id] = key.app_ids.as_ref() else {
         return Err(ReadError::KeyLimited);
     };
     if !key.limited {
         return Err(ReadError::KeyLimited);
     }
-    let appid = db::apps::appid_of(state.engine.pool(), key.tenant_id, *app_id)
-        .await
-        .map_err(|e| ReadError::Internal(e.into()))?
-        .ok_or(ReadError::NotFound)?;
-    let appid = AppId::parse("appid", &appid).map_err(|_| ReadError::NotFound)?;
-    let corpid = corpid.trim().to_ascii_lowercase();
-    if appid.corpid() == Some(corpid.as_str()) {
-        Ok(appid)
+    key.admit_read().map_err(ReadError::RateLimited)?;
+    let cached = state.engine.cache.appid_of(key.tenant_id, *app_id);
+    let appid = if let Some(appid) = cached {
+        appid
     } else {
-        Err(ReadError::NotFound)
+        let appid = db::apps::appid_of(state.engine.pool(), key.tenant_id, *app_id)
+            .await
+            .map_err(|e| ReadError::Internal(e.into()))?
+            .ok_or(ReadError::NotFound)?;
+        state
+            .engine
+            .cache
+            .put_app_id(key.tenant_id, &appid, *app_id);
+        appid
+    };
+    let appid = AppId::parse("appid", &appid).map_err(|_| ReadError::NotFound)?;
+    if appid.corpid() != Some(corpid.trim().to_ascii_lowercase().as_str()) {
+        return Err(ReadError::NotFound);
     }
+    let token = read_admitted(state, Reader::Key(key), &appid, Duration::ZERO).await?;
+    Ok((appid, token))
 }
-
 /// The internal id of `appid` in `tenant_id`, from the replica's cache
 /// when it can be (the engine's connections otherwise: a read never waits
 /// for the pool of the web UI).

@@ -148,6 +148,7 @@ async fn render(
             app => Serde(AppCard::of(app)),
             log => Serde(&log),
             tickets => Serde(&tickets),
+            app_kind => crate::upstream::errcodes::kind_of(&app.appid).as_str(),
             latency_chart => Serde(&latency_chart),
             timeline => Serde(timeline::timeline(&history)),
             budget_chart => Serde(&budget_chart),

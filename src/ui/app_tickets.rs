@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pages::{form_user, when};
 use super::{Page, redirect_with_flash};
-use crate::domain::TicketType;
+use crate::domain::{AppKind, TicketType};
 use crate::error::ApiError;
 use crate::service::Actor;
 use crate::service::apps::{self, KeptTicket};
@@ -28,8 +28,10 @@ pub(super) struct TicketLine {
     explanation: Option<&'static Errcode>,
 }
 
-impl From<KeptTicket> for TicketLine {
-    fn from(k: KeptTicket) -> Self {
+impl TicketLine {
+    /// The line of `k`, a ticket of an app of `kind` (whose errcodes explain
+    /// its failure).
+    fn of(k: KeptTicket, kind: AppKind) -> Self {
         Self {
             ticket_type: k.ticket_type,
             kept: k.kept,
@@ -40,23 +42,25 @@ impl From<KeptTicket> for TicketLine {
             explanation: k
                 .last_errcode
                 .filter(|_| k.failure_streak > 0)
-                .and_then(|c| errcodes::explain(i64::from(c))),
+                .and_then(|c| errcodes::explain_for(kind, i64::from(c))),
             last_errcode: k.last_errcode.filter(|_| k.failure_streak > 0),
             last_errmsg: k.last_errmsg.filter(|_| k.failure_streak > 0),
         }
     }
 }
 
-/// The section's lines for the app `appid` (empty for a WeCom app).
+/// The section's lines for the app `appid` (WeChat's tickets, or a WeCom
+/// app's company and app tickets).
 pub(super) async fn lines(
     state: &AppState,
     actor: &Actor,
     appid: &str,
 ) -> Result<Vec<TicketLine>, ApiError> {
+    let kind = errcodes::kind_of(appid);
     Ok(apps::kept_tickets(state, actor, appid)
         .await?
         .into_iter()
-        .map(TicketLine::from)
+        .map(|k| TicketLine::of(k, kind))
         .collect())
 }
 
@@ -90,7 +94,11 @@ pub async fn switch(
     }
     let done = async {
         let actor = page.actor(&req)?;
-        let ticket_type: TicketType = raw_type.parse().map_err(|()| ApiError::NotFound("page"))?;
+        let ticket_type = raw_type
+            .parse::<TicketType>()
+            .ok()
+            .filter(|t| t.fits(errcodes::kind_of(appid.trim())))
+            .ok_or(ApiError::NotFound("page"))?;
         let on = match form.enabled.as_str() {
             "true" => true,
             "false" => false,

@@ -1,6 +1,8 @@
 //! Usage snippets: how a tenant's code reads a token from tokenvault, in
 //! curl, Node, Python, Go, Java, PHP, a WeChat cloud function and the
-//! WeChat SDKs that can point at tokenvault. The one source of their text:
+//! WeChat SDKs that can point at tokenvault; then, by the app's kind, its
+//! JS-SDK tickets (a WeChat app) or its WeCom token and tickets (a WeCom
+//! app), with wechatpy's set-ups for both. The one source of their text:
 //! the keys page (right after a key is created), the app page and the
 //! README all show these, filled in with different values (a test checks
 //! the README against them).
@@ -12,12 +14,16 @@
 use actix_web::HttpRequest;
 use serde::Serialize;
 
+use crate::domain::{AppId, AppKind};
+
 /// The environment variable the snippets read the key from.
 pub const KEY_ENV: &str = "TOKENVAULT_API_KEY";
 
 /// Where a snippet is shown: the service's address and the app to read.
 const BASE: &str = "%BASE%";
 const APPID: &str = "%APPID%";
+/// A WeCom app's corpid (the part of its id before the `-`).
+const CORPID: &str = "%CORPID%";
 /// The key in a shell command: the key itself, or `$TOKENVAULT_API_KEY`.
 const KEY: &str = "%KEY%";
 
@@ -28,6 +34,10 @@ enum Group {
     Rest,
     /// The WeChat-shaped `/cgi-bin/token`, through an existing SDK.
     WeChat,
+    /// A WeChat app's JS-SDK tickets and page signatures.
+    Tickets,
+    /// A WeCom app's token and tickets, WeCom-shaped and over REST.
+    Wecom,
 }
 
 /// One snippet's text before it is filled in.
@@ -200,6 +210,111 @@ location / {
     proxy_set_header Host api.weixin.qq.com;
 }",
     },
+    Template {
+        id: "curl_ticket",
+        group: Group::Tickets,
+        lang: "shell",
+        code: r#"curl -H "Authorization: Bearer %KEY%" %BASE%/api/v1/apps/%APPID%/tickets/jsapi"#,
+    },
+    Template {
+        id: "node_ticket",
+        group: Group::Tickets,
+        lang: "javascript",
+        code: r"const res = await fetch('%BASE%/api/v1/apps/%APPID%/jssdk-signature', {
+  method: 'POST',
+  headers: { Authorization: `Bearer ${process.env.TOKENVAULT_API_KEY}`, 'Content-Type': 'application/json' },
+  body: JSON.stringify({ url: pageUrl }),  // the page's URL without its #fragment
+});
+if (!res.ok) throw new Error(`tokenvault: ${res.status} ${await res.text()}`);
+const config = await res.json();  // wx.config({ ...config, jsApiList: [...] })",
+    },
+    Template {
+        id: "python_ticket",
+        group: Group::Tickets,
+        lang: "python",
+        code: r#"import json, os, urllib.request
+
+req = urllib.request.Request("%BASE%/api/v1/apps/%APPID%/tickets/jsapi",
+                             headers={"Authorization": "Bearer " + os.environ["TOKENVAULT_API_KEY"]})
+with urllib.request.urlopen(req, timeout=5) as res:  # raises HTTPError unless 2xx
+    body = json.load(res)
+ticket, expires_in = body["ticket"], body["expires_in"]"#,
+    },
+    Template {
+        id: "wechatpy_ticket",
+        group: Group::Tickets,
+        lang: "python",
+        code: r#"import os
+from wechatpy import WeChatClient
+
+class TokenvaultTickets(WeChatClient):
+    API_BASE_URL = "%BASE%/cgi-bin/"  # getticket from tokenvault: use this client for tickets only
+    def fetch_access_token(self):
+        return self._fetch_access_token(
+            url="%BASE%/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+ticket = TokenvaultTickets("%APPID%", os.environ["TOKENVAULT_API_KEY"]).jsapi.get_jsapi_ticket()"#,
+    },
+    Template {
+        id: "curl_wecom",
+        group: Group::Wecom,
+        lang: "shell",
+        code: r#"curl "%BASE%/cgi-bin/gettoken?corpid=%CORPID%&corpsecret=%KEY%""#,
+    },
+    Template {
+        id: "node_wecom",
+        group: Group::Wecom,
+        lang: "javascript",
+        code: r"const res = await fetch('%BASE%/api/v1/apps/%APPID%/jssdk-signature', {
+  method: 'POST',
+  headers: { Authorization: `Bearer ${process.env.TOKENVAULT_API_KEY}`, 'Content-Type': 'application/json' },
+  body: JSON.stringify({ url: pageUrl, ticket_type: 'agent_config' }),  // without 'agent_config': wx.config's
+});
+if (!res.ok) throw new Error(`tokenvault: ${res.status} ${await res.text()}`);
+const { appId, agentid, timestamp, nonceStr, signature } = await res.json();
+// wx.agentConfig({ corpid: appId, agentid, timestamp, nonceStr, signature, jsApiList: [...] })",
+    },
+    Template {
+        id: "python_wecom",
+        group: Group::Wecom,
+        lang: "python",
+        code: r#"import json, os, urllib.request
+
+def tokenvault(path):
+    req = urllib.request.Request("%BASE%/api/v1/apps/%APPID%/" + path,
+                                 headers={"Authorization": "Bearer " + os.environ["TOKENVAULT_API_KEY"]})
+    with urllib.request.urlopen(req, timeout=5) as res:  # raises HTTPError unless 2xx
+        return json.load(res)
+
+access_token = tokenvault("token")["access_token"]
+company_ticket = tokenvault("tickets/jsapi")["ticket"]        # wx.config
+agent_ticket = tokenvault("tickets/agent_config")["ticket"]   # wx.agentConfig"#,
+    },
+    Template {
+        id: "wechatpy_wecom",
+        group: Group::Wecom,
+        lang: "python",
+        code: r#"import os
+from wechatpy.enterprise import WeChatClient  # wechatpy 2: wechatpy.work
+
+class TokenvaultWeCom(WeChatClient):
+    def fetch_access_token(self):
+        return self._fetch_access_token(
+            url="%BASE%/cgi-bin/gettoken",
+            params={"corpid": self.corp_id, "corpsecret": self.secret},
+        )
+
+class TokenvaultWeComTickets(TokenvaultWeCom):
+    API_BASE_URL = "%BASE%/cgi-bin/"  # tickets from tokenvault: use this client for tickets only
+
+key = os.environ["TOKENVAULT_API_KEY"]  # a key limited to this one WeCom app
+client = TokenvaultWeCom("%CORPID%", key)   # business calls go to qyapi.weixin.qq.com as usual
+tickets = TokenvaultWeComTickets("%CORPID%", key)
+company_ticket = tickets.jsapi.get_jsapi_ticket()
+agent_ticket = tickets.jsapi.get_agent_jsapi_ticket()"#,
+    },
 ];
 
 /// One snippet, filled in, as the templates show it.
@@ -222,16 +337,30 @@ pub struct Snippet {
 pub struct Snippets {
     /// Through `GET /api/v1/apps/{appid}/token`.
     pub rest: Vec<Snippet>,
-    /// Through the WeChat-compatible `/cgi-bin/token` and existing SDKs.
+    /// Through the WeChat-compatible `/cgi-bin/token` and existing SDKs
+    /// (none for a WeCom app).
     pub wechat: Vec<Snippet>,
+    /// A WeChat app's JS-SDK tickets, or a WeCom app's token and tickets.
+    pub tickets: Vec<Snippet>,
+    /// The app is a WeCom app.
+    pub wecom: bool,
 }
 
 impl Snippets {
     /// The snippets for reading `appid` from the service at `base`. With
     /// `key`, the curl lines carry it; without, they read the environment
-    /// variable like the code does.
+    /// variable like the code does. A WeCom app's id (`{corpid}-{agentid}`)
+    /// gets WeCom's snippets instead of WeChat's.
     pub fn new(base: &str, appid: &str, key: Option<&str>) -> Self {
+        let wecom = AppId::parse("appid", appid).is_ok_and(|a| a.kind() == AppKind::Wecom);
+        Self::of_kind(base, appid, key, wecom)
+    }
+
+    /// [`Self::new`] for an app of the kind `wecom` says (for placeholders
+    /// such as the README's `CORPID-AGENTID`).
+    pub fn of_kind(base: &str, appid: &str, key: Option<&str>, wecom: bool) -> Self {
         let shell_key = key.map_or_else(|| format!("${KEY_ENV}"), str::to_string);
+        let corpid = appid.split('-').next().unwrap_or(appid);
         let fill = |t: &Template| Snippet {
             id: t.id,
             label: format!("snippet_{}", t.id),
@@ -241,6 +370,7 @@ impl Snippets {
                 .code
                 .replace(BASE, base)
                 .replace(APPID, appid)
+                .replace(CORPID, corpid)
                 .replace(KEY, &shell_key),
         };
         let group = |g: Group| {
@@ -252,13 +382,19 @@ impl Snippets {
         };
         Self {
             rest: group(Group::Rest),
-            wechat: group(Group::WeChat),
+            wechat: if wecom {
+                Vec::new()
+            } else {
+                group(Group::WeChat)
+            },
+            tickets: group(if wecom { Group::Wecom } else { Group::Tickets }),
+            wecom,
         }
     }
 
-    /// Every snippet, both groups.
+    /// Every snippet, every group.
     pub fn all(&self) -> impl Iterator<Item = &Snippet> {
-        self.rest.iter().chain(&self.wechat)
+        self.rest.iter().chain(&self.wechat).chain(&self.tickets)
     }
 }
 
@@ -301,7 +437,13 @@ mod tests {
     #[test]
     fn the_readme_shows_every_snippet_as_the_ui_does() {
         let readme = include_str!("../../README.md");
-        for s in readme_snippets().all() {
+        let wecom = Snippets::of_kind(
+            "https://tokenvault.example.com",
+            "CORPID-AGENTID",
+            None,
+            true,
+        );
+        for s in readme_snippets().all().chain(&wecom.tickets) {
             assert!(
                 readme.contains(&s.code),
                 "README.md lacks snippet {} as src/ui/snippets.rs has it:\n{}",
@@ -314,17 +456,31 @@ mod tests {
     #[test]
     fn every_snippet_is_filled_in_and_titled_in_both_languages() {
         let s = Snippets::new("http://127.0.0.1:8080", "wx0123456789abcdef", Some("tvk_k"));
-        assert_eq!(s.rest.len() + s.wechat.len(), TEMPLATES.len());
-        let mut ids: Vec<_> = s.all().map(|s| s.id).collect();
+        let w = Snippets::new(
+            "http://127.0.0.1:8080",
+            "ww0123456789abcdef-1000002",
+            Some("tvk_k"),
+        );
+        assert!(w.wecom && w.wechat.is_empty() && !s.wecom);
+        assert_eq!(s.all().count() + w.tickets.len(), TEMPLATES.len());
+        let mut ids: Vec<_> = s.all().chain(&w.tickets).map(|s| s.id).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), TEMPLATES.len(), "ids are unique");
-        for snippet in s.all() {
+        for snippet in &w.tickets {
+            assert!(
+                snippet.code.contains("ww0123456789abcdef"),
+                "{}",
+                snippet.id
+            );
+            assert!(!snippet.code.contains(CORPID), "{}", snippet.id);
+        }
+        for snippet in s.all().chain(&w.tickets) {
             for marker in [BASE, APPID, KEY] {
                 assert!(!snippet.code.contains(marker), "{}: {marker}", snippet.id);
             }
             // The gateway serves every app alike.
-            if snippet.id != "gateway" {
+            if snippet.id != "gateway" && !w.tickets.iter().any(|t| t.id == snippet.id) {
                 assert!(
                     snippet.code.contains("wx0123456789abcdef"),
                     "{}",
@@ -347,7 +503,12 @@ mod tests {
     #[test]
     fn only_the_curl_lines_take_the_key() {
         let s = Snippets::new("https://tv.test", "wx0123456789abcdef", Some("tvk_k"));
-        for snippet in s.all() {
+        let w = Snippets::new(
+            "https://tv.test",
+            "ww0123456789abcdef-1000002",
+            Some("tvk_k"),
+        );
+        for snippet in s.all().chain(&w.tickets) {
             assert_eq!(
                 snippet.code.contains("tvk_k"),
                 snippet.id.starts_with("curl"),

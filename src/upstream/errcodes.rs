@@ -5,6 +5,7 @@ pub mod wecom;
 
 use serde::Serialize;
 
+use super::FetchFailure;
 use crate::domain::AppKind;
 pub use crate::domain::ErrorClass;
 
@@ -185,8 +186,9 @@ pub const ERRCODES: &[Errcode] = &[
     ),
 ];
 
-/// The explanation of `code`, if it is known.
-pub fn explain(code: i64) -> Option<&'static Errcode> {
+/// WeChat's explanation of `code`, if it is known (every explanation goes
+/// through [`explain_for`], which chooses the app kind's table).
+fn explain(code: i64) -> Option<&'static Errcode> {
     ERRCODES.iter().find(|e| e.code == code)
 }
 
@@ -204,17 +206,11 @@ pub struct Explanation {
     pub fix_zh: &'static str,
 }
 
-/// The explanation of `errcode`, when there is one and it is known.
-pub fn explanation(errcode: Option<i64>) -> Option<Explanation> {
-    errcode.and_then(explain).map(|e| Explanation {
-        meaning_en: e.meaning_en,
-        meaning_zh: e.meaning_zh,
-        fix_en: e.fix_en,
-        fix_zh: e.fix_zh,
-    })
-}
-
-/// What `code` means for an app of `kind` (each platform has its table).
+/// What `code` means for an app of `kind`: the one place an errcode is
+/// explained (each platform has its table, and the numbers overlap: 40001
+/// is a rejected token at WeChat, a wrong secret at WeCom). The 503 reason
+/// of a read, API and page explanations, registration checks, alerts and
+/// ticket failures all go through it.
 pub fn explain_for(kind: AppKind, code: i64) -> Option<&'static Errcode> {
     match kind {
         AppKind::Wechat => explain(code),
@@ -232,6 +228,18 @@ pub fn explanation_for(kind: AppKind, errcode: Option<i64>) -> Option<Explanatio
             fix_en: e.fix_en,
             fix_zh: e.fix_zh,
         })
+}
+
+/// Why a fetch for an app failed, in a sentence for people (the `reason` of
+/// a 503): `what` is the credential asked for ("token", "ticket"), the
+/// errcode explained by the table of the platform that answered.
+pub fn refused(f: &FetchFailure, what: &str) -> String {
+    let platform = f.platform.platform();
+    match f.errcode.map(|c| (c, explain_for(f.platform, c))) {
+        Some((_, Some(e))) => format!("{platform} refused the {what} request: {}", e.meaning_en),
+        Some((code, None)) => format!("{platform} refused the {what} request: errcode {code}"),
+        None => format!("the {what} request failed: {}", f.errmsg),
+    }
 }
 
 /// The kind of the app whose id is `appid` (as stored: always well-formed).
@@ -261,6 +269,23 @@ pub fn classify_ticket(code: i64) -> ErrorClass {
         Transient
     } else {
         classify(code)
+    }
+}
+
+/// [`rejects_token`] for an app of `kind`: at WeCom 40001 is a wrong
+/// secret, and only 40014 (invalid) and 42001 (expired) reject a token.
+pub fn rejects_token_for(kind: AppKind, code: i64) -> bool {
+    match kind {
+        AppKind::Wechat => rejects_token(code),
+        AppKind::Wecom => matches!(code, 40014 | 42001),
+    }
+}
+
+/// [`classify_ticket`] for an app of `kind`.
+pub fn classify_ticket_for(kind: AppKind, code: i64) -> ErrorClass {
+    match kind {
+        AppKind::Wechat => classify_ticket(code),
+        AppKind::Wecom => wecom::classify(code),
     }
 }
 
@@ -308,5 +333,31 @@ mod tests {
         }
         assert_eq!(ERRCODES.len(), expected.len());
         assert_eq!(classify(99999), Transient);
+    }
+
+    #[test]
+    fn a_failure_is_explained_by_the_platform_that_answered() {
+        let failure = |platform, errcode| FetchFailure {
+            class: Configuration,
+            errcode: Some(errcode),
+            errmsg: "invalid".into(),
+            outcome_unknown: false,
+            platform,
+        };
+        let wecom = refused(&failure(AppKind::Wecom, 40001), "token");
+        assert!(
+            wecom.starts_with("WeCom refused the token request: The Secret is wrong"),
+            "{wecom}"
+        );
+        let corpid = refused(&failure(AppKind::Wecom, 40013), "ticket");
+        assert!(corpid.starts_with("WeCom refused the ticket request: The corpid is wrong"));
+        let wechat = refused(&failure(AppKind::Wechat, 40001), "token");
+        assert!(wechat.starts_with("WeChat refused the token request: The AppSecret is wrong"));
+        assert_eq!(
+            refused(&failure(AppKind::Wecom, 99_999), "ticket"),
+            "WeCom refused the ticket request: errcode 99999"
+        );
+        let e = explanation_for(AppKind::Wecom, Some(40013)).unwrap();
+        assert!(e.meaning_zh.contains("CorpID"));
     }
 }

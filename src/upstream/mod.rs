@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 pub use errcodes::ErrorClass;
 
-use crate::domain::{AppId, TicketType, TokenMode};
+use crate::domain::{AppId, AppKind, TicketType, TokenMode};
 
 /// What to fetch.
 #[derive(Debug)]
@@ -50,6 +50,16 @@ pub struct FetchFailure {
     /// no answer arrived (a timeout or a connection lost after sending): a
     /// new classic token may exist that nobody stored.
     pub outcome_unknown: bool,
+    /// The platform asked (its table explains the errcode).
+    pub platform: AppKind,
+}
+
+impl FetchFailure {
+    /// The same failure, of a call to `platform`.
+    #[must_use]
+    pub fn of(self, platform: AppKind) -> Self {
+        Self { platform, ..self }
+    }
 }
 
 /// The outcome of one upstream call.
@@ -77,11 +87,14 @@ pub trait TokenProvider: Send + Sync + std::fmt::Debug {
     /// Fetch a token; every outcome, including network trouble, is classified.
     fn fetch<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, FetchOutcome>;
 
-    /// Fetch the ticket of `ticket_type` with `access_token`; a rejected
-    /// token answers its errcode (see [`errcodes::rejects_token`]).
+    /// Fetch the ticket of `ticket_type` with `access_token` of an app of
+    /// `app` (WeChat's `getticket`; WeCom's `get_jsapi_ticket` for the
+    /// company ticket, `ticket/get?type=agent_config` for the app's); a
+    /// rejected token answers its errcode (see [`errcodes::rejects_token_for`]).
     fn fetch_ticket<'a>(
         &'a self,
         access_token: &'a SecretString,
         ticket_type: TicketType,
+        app: AppKind,
     ) -> BoxFuture<'a, TicketOutcome>;
 }

@@ -143,19 +143,54 @@ impl WeChatClient {
         let body = read_limited(response).await?;
         parse_ticket_answer(&body)
     }
+
+    /// A WeCom ticket: the company's (`jsapi`: `get_jsapi_ticket`) or the
+    /// app's (`agent_config`: `ticket/get?type=agent_config`).
+    async fn call_wecom_ticket(
+        &self,
+        access_token: &SecretString,
+        ticket_type: TicketType,
+    ) -> TicketOutcome {
+        let token = ("access_token", access_token.expose_secret());
+        let builder = match ticket_type {
+            TicketType::AgentConfig => self
+                .http
+                .get(format!("{}/cgi-bin/ticket/get", self.wecom_base))
+                .query(&[token, ("type", "agent_config")]),
+            _ => self
+                .http
+                .get(format!("{}/cgi-bin/get_jsapi_ticket", self.wecom_base))
+                .query(&[token]),
+        };
+        let response = builder.send().await.map_err(network_failure)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(transient(format!("WeCom answered HTTP {status}")));
+        }
+        let body = read_limited(response).await?;
+        parse_ticket_answer_of(&body, errcodes::wecom::classify)
+    }
 }
 
 impl TokenProvider for WeChatClient {
     fn fetch<'a>(&'a self, request: FetchRequest<'a>) -> BoxFuture<'a, FetchOutcome> {
-        Box::pin(self.call(request))
+        let platform = request.appid.kind();
+        Box::pin(async move { self.call(request).await.map_err(|f| f.of(platform)) })
     }
 
     fn fetch_ticket<'a>(
         &'a self,
         access_token: &'a SecretString,
         ticket_type: TicketType,
+        app: AppKind,
     ) -> BoxFuture<'a, TicketOutcome> {
-        Box::pin(self.call_ticket(access_token, ticket_type))
+        Box::pin(async move {
+            match app {
+                AppKind::Wechat => self.call_ticket(access_token, ticket_type).await,
+                AppKind::Wecom => self.call_wecom_ticket(access_token, ticket_type).await,
+            }
+            .map_err(|f| f.of(app))
+        })
     }
 }
 
@@ -178,6 +213,7 @@ fn transient(errmsg: String) -> FetchFailure {
         errcode: None,
         errmsg,
         outcome_unknown: false,
+        platform: AppKind::Wechat,
     }
 }
 
@@ -237,6 +273,7 @@ fn parse_answer_of(body: &[u8], classify: fn(i64) -> ErrorClass) -> FetchOutcome
                 errcode: Some(code),
                 errmsg,
                 outcome_unknown: false,
+                platform: AppKind::Wechat,
             });
         }
         _ => {}
@@ -274,13 +311,18 @@ struct TicketAnswer {
 /// Parse a ticket answer: `{errcode: 0, ticket, expires_in}`, an errcode, or
 /// a malformed answer (transient; never stored).
 pub fn parse_ticket_answer(body: &[u8]) -> TicketOutcome {
+    parse_ticket_answer_of(body, errcodes::classify_ticket)
+}
+
+/// [`parse_ticket_answer`] with a platform's own errcode classes.
+fn parse_ticket_answer_of(body: &[u8], classify: fn(i64) -> ErrorClass) -> TicketOutcome {
     let malformed =
         |why: &str| transient(format!("WeChat's answer is malformed ({why}); not stored"));
     let answer: TicketAnswer =
         serde_json::from_slice(body).map_err(|_| malformed("not JSON of the expected shape"))?;
     if let Some(code) = answer.errcode.filter(|c| *c != 0) {
         return Err(FetchFailure {
-            class: errcodes::classify_ticket(code),
+            class: classify(code),
             errcode: Some(code),
             errmsg: answer
                 .errmsg
@@ -289,6 +331,7 @@ pub fn parse_ticket_answer(body: &[u8]) -> TicketOutcome {
                 .take(500)
                 .collect(),
             outcome_unknown: false,
+            platform: AppKind::Wechat,
         });
     }
     let ticket = answer.ticket.ok_or_else(|| malformed("no ticket"))?;

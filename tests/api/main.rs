@@ -75,3 +75,4 @@ mod ui_wecom;
 mod upstream;
 mod wechat_compat;
 mod wecom;
+mod wecom_tickets;

@@ -19,7 +19,12 @@ use crate::apps::{APPID, SECRET};
 use crate::helpers::{TEST_MASTER_KEYS, get_with_key, spawn_app_with_sim};
 use crate::refresh::{appid, json_of, register};
 
-async fn post_with_key(address: &str, path: &str, key: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn post_with_key(
+    address: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{address}{path}"))
         .bearer_auth(key)
@@ -30,7 +35,7 @@ async fn post_with_key(address: &str, path: &str, key: &str, body: &Value) -> re
 }
 
 /// Read `path` from every replica at once, `per_replica` times each.
-async fn read_everywhere(
+pub(crate) async fn read_everywhere(
     replicas: &[String],
     path: &str,
     key: &str,
@@ -306,6 +311,14 @@ async fn the_page_signature_is_wechats_and_bad_input_is_refused() {
     let res = get_with_key(
         &app.address,
         &format!("/api/v1/apps/{APPID}/tickets/agent_config"),
+        &key,
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(json_of(res).await["code"], "ticket_type_not_for_wechat");
+    let res = get_with_key(
+        &app.address,
+        &format!("/api/v1/apps/{APPID}/tickets/card"),
         &key,
     )
     .await;

@@ -31,6 +31,10 @@ const IDS: &[&str] = &[
     "wxjava",
     "easywechat",
     "gateway",
+    "curl_ticket",
+    "node_ticket",
+    "python_ticket",
+    "wechatpy_ticket",
 ];
 
 /// A simulator whose tokens outlive the test, so the token a snippet
@@ -46,7 +50,7 @@ fn simulator() -> SimHandle {
     sim
 }
 
-async fn page(b: &Browser, path: &str) -> (u16, String) {
+pub(crate) async fn page(b: &Browser, path: &str) -> (u16, String) {
     let res = b.get(path).await;
     (res.status().as_u16(), res.text().await.unwrap())
 }
@@ -79,7 +83,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The code of snippet `id` as the browser shows (and copies) it.
-fn snippet(html: &str, id: &str) -> String {
+pub(crate) fn snippet(html: &str, id: &str) -> String {
     let raw = raw_text(html, &format!("snippet-{id}"))
         .unwrap_or_else(|| panic!("snippet {id} is on the page"));
     assert!(
@@ -105,13 +109,13 @@ fn assert_escaped_once(html: &str) {
 }
 
 /// Whether missing interpreters fail the test rather than skip it.
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Run `program args` with the key in the environment; its standard output,
 /// or `None` when the program is not installed.
-async fn run(program: &str, args: &[&str], key: &str) -> Option<String> {
+pub(crate) async fn run(program: &str, args: &[&str], key: &str) -> Option<String> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .env(KEY_ENV, key)
@@ -135,7 +139,7 @@ async fn run(program: &str, args: &[&str], key: &str) -> Option<String> {
 }
 
 /// Report a missing interpreter: a failure under CI=true when `required`.
-fn missing(program: &str, required: bool) {
+pub(crate) fn missing(program: &str, required: bool) {
     assert!(
         !(required && in_ci()),
         "{program} is required under CI=true to run the snippets"
@@ -190,6 +194,8 @@ async fn run_snippets(html: &str, key: &str, token: &str) {
         None => missing("java", false),
     }
 
+    run_ticket_snippets(html, key).await;
+
     if run("curl", &["--version"], key).await.is_none() {
         missing("curl", false);
         return;
@@ -202,6 +208,45 @@ async fn run_snippets(html: &str, key: &str, token: &str) {
         let body: serde_json::Value =
             serde_json::from_str(&out).unwrap_or_else(|e| panic!("{id}: {e}: {out}"));
         assert_eq!(body["access_token"], token, "{id}");
+    }
+}
+
+/// The page URL the ticket snippets sign.
+pub(crate) const PAGE_URL: &str = "https://shop.example.com/pay?order=42";
+
+/// SHA-1 of WeChat's JS-SDK signature string, as an independent check.
+pub(crate) fn jssdk_signature(ticket: &str, answer: &serde_json::Value) -> String {
+    use sha1::Digest as _;
+    let text = format!(
+        "jsapi_ticket={ticket}&noncestr={}&timestamp={}&url={PAGE_URL}",
+        answer["nonceStr"].as_str().unwrap(),
+        answer["timestamp"].as_i64().unwrap(),
+    );
+    hex::encode(sha1::Sha1::digest(text.as_bytes()))
+}
+
+/// Run a WeChat app's ticket snippets: Python prints the ticket, Node the
+/// page signature, checked against that ticket.
+async fn run_ticket_snippets(html: &str, key: &str) {
+    let python = format!("{}\nprint(ticket)", snippet(html, "python_ticket"));
+    let Some(ticket) = run("python3", &["-c", &python], key).await else {
+        return missing("python3", true);
+    };
+    assert!(ticket.len() > 20, "python_ticket: {ticket}");
+    let node = format!(
+        "const pageUrl = '{PAGE_URL}';\n{}\nconsole.log(JSON.stringify(config));",
+        snippet(html, "node_ticket")
+    );
+    match run("node", &["--input-type=module", "-e", &node], key).await {
+        Some(out) => {
+            let config: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                config["signature"],
+                jssdk_signature(&ticket, &config),
+                "node_ticket"
+            );
+        }
+        None => missing("node", true),
     }
 }
 

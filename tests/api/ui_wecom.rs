@@ -13,7 +13,7 @@ const SECRET: &str = "Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd";
 
 #[tokio::test]
 async fn a_wecom_app_is_registered_in_the_ui() {
-    let sim = WeChatSimulator::start(SimConfig::fast()).unwrap();
+    let sim = WeChatSimulator::start(SimConfig::default()).unwrap();
     sim.wecom().add(CORP, SECRET);
     let app = spawn_app_with_sim(&sim.base_url()).await;
     let owner = app.signup("Work Co", "o@work.test").await;
@@ -73,5 +73,37 @@ async fn a_wecom_app_is_registered_in_the_ui() {
         token["access_token"],
         sim.wecom().current_token(CORP, SECRET).unwrap()
     );
+
+    // Its page shows WeCom's tickets like WeChat's: the company's (jsapi) and
+    // the app's (agent_config), never wx_card; a read turns one on, and the
+    // page shows its state and expiry, never the ticket.
+    let app_page = url(&format!("/apps/{id}"));
+    let (_, html) = page(owner.client.get(&app_page).send().await.unwrap()).await;
+    assert!(html.contains("wx.agentConfig"), "WeCom's lead");
+    assert!(html.contains("<code>jsapi</code>") && html.contains("<code>agent_config</code>"));
+    assert!(!html.contains("<code>wx_card</code>"));
+    assert_eq!(
+        html.matches("not kept (the first read").count(),
+        2,
+        "{html}"
+    );
+    let ticket = json_of(
+        get_with_key(
+            &app.address,
+            &format!("/api/v1/apps/{id}/tickets/agent_config"),
+            key,
+        )
+        .await,
+    )
+    .await;
+    let ticket = ticket["ticket"].as_str().unwrap();
+    let (_, html) = page(owner.client.get(&app_page).send().await.unwrap()).await;
+    assert_eq!(
+        html.matches("not kept (the first read").count(),
+        1,
+        "agent_config is kept now"
+    );
+    assert!(html.contains("kept fresh"), "{html}");
+    assert!(!html.contains(ticket), "never the ticket");
     sim.stop().await;
 }

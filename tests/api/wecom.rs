@@ -126,12 +126,12 @@ async fn wecom_apps_keep_one_token_per_secret_across_replicas() {
     assert_eq!(wx["errcode"], 40013, "{wx}");
     let res = get_with_key(
         &replicas[0],
-        &format!("/api/v1/apps/{id_a}/tickets/jsapi"),
+        &format!("/api/v1/apps/{id_a}/tickets/wx_card"),
         &open,
     )
     .await;
     assert_eq!(res.status(), 400);
-    assert_eq!(json_of(res).await["code"], "unknown_ticket_type");
+    assert_eq!(json_of(res).await["code"], "ticket_type_not_for_wecom");
     let ticket = json_of(
         reqwest::get(format!(
             "{}/cgi-bin/ticket/getticket?access_token={current_a}&type=jsapi",
@@ -246,6 +246,56 @@ async fn bad_wecom_registrations_are_refused_clearly() {
             .unwrap_or_default()
             .contains("不合法的secret参数"),
         "{shown}"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn wecoms_gettoken_checks_the_key_and_its_rate_before_anything_else() {
+    let sim = WeChatSimulator::start(SimConfig::default()).unwrap();
+    sim.wecom().add(CORP, SECRET_A);
+    let mut settings = crate::helpers::sim_settings(&sim.base_url());
+    settings.key_read_rate = 5;
+    let app = crate::helpers::spawn_app_with_settings(settings).await;
+    let owner = app.signup("Work Co", "o@work.test").await;
+    register(
+        &owner,
+        json!({ "kind": "wecom", "corpid": CORP, "agentid": 1_000_002, "secret": SECRET_A }),
+    )
+    .await;
+    let limited = owner
+        .create_key(json!({ "name": "a only", "apps": [format!("{CORP}-1000002")] }))
+        .await;
+    let limited = limited["key"].as_str().unwrap().to_string();
+    let ok = compat(&app.address, &format!("corpid={CORP}&corpsecret={limited}")).await;
+    assert_eq!(ok["errcode"], 0, "{ok}");
+    // A key reading too fast is refused with WeCom's frequency-limit errcode
+    // before its app is looked up: the wrong corpid is not even noticed.
+    let (mut refused, mut wrong_corp) = (0, 0);
+    for _ in 0..30 {
+        let body = compat(
+            &app.address,
+            &format!("corpid=ww00000000000000ff&corpsecret={limited}"),
+        )
+        .await;
+        match body["errcode"].as_i64() {
+            Some(45009) => refused += 1,
+            Some(40013) => wrong_corp += 1,
+            other => panic!("{other:?}: {body}"),
+        }
+    }
+    assert!(
+        refused >= 15,
+        "{refused} of 30 refused at 5/s with a burst of 10"
+    );
+    assert!(
+        wrong_corp >= 1,
+        "the app is checked once the rate admits the read"
+    );
+    assert_eq!(
+        sim.wecom().stats(CORP, SECRET_A).gettoken_calls,
+        1,
+        "one token"
     );
     sim.stop().await;
 }

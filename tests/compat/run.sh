@@ -3,7 +3,9 @@
 # through the WeChat-compatible endpoints, then use it against "WeChat" (the
 # simulator's token-checking getcallbackip):
 #   - npm  wechat-api (node-webot), only its `endpoint` changed;
-#   - PyPI wechatpy, through its extension point (fetch_access_token).
+#   - PyPI wechatpy, through its extension point (fetch_access_token), with
+#     its JS-SDK ticket call; and wechatpy's WeCom client (its tokens and
+#     both WeCom JS-SDK tickets through the WeCom-compatible endpoints).
 #
 # Starts `tokenvault wechat-sim` and `tokenvault serve` (embedded PostgreSQL in
 # a temporary data directory) on free ports, signs up, creates an API key,
@@ -102,7 +104,7 @@ pids+=("$!")
 WECHAT_URL="$(wait_for_url "$work/sim.log" "WeChat simulator listening on" "${pids[-1]}")"
 
 (cd "$work" && TOKENVAULT_DATA_DIR="$work/data" TOKENVAULT_BIND=127.0.0.1:0 \
-  TOKENVAULT_WECHAT_API_BASE="$WECHAT_URL" \
+  TOKENVAULT_WECHAT_API_BASE="$WECHAT_URL" TOKENVAULT_WECOM_API_BASE="$WECHAT_URL" \
   exec "$TOKENVAULT_BIN" serve) >"$work/tokenvault.log" 2>&1 &
 pids+=("$!")
 TOKENVAULT_URL="$(wait_for_url "$work/tokenvault.log" "tokenvault is serving on" "${pids[-1]}")"
@@ -127,7 +129,27 @@ token_calls() {
 }
 calls_before="$(token_calls)"
 
-export TOKENVAULT_URL WECHAT_URL APPID API_KEY MANAGED_TOKEN
+# A WeCom app (its secret in the simulator and in tokenvault) and a key
+# limited to it: WeCom's corpsecret for the SDK.
+CORP_ID=ww00000000c0ffee00
+WECOM_SECRET=Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd
+WECOM_APP="$CORP_ID-1000002"
+curl -fsS -X PUT -H 'Content-Type: application/json' \
+  -d "{\"corpid\": \"$CORP_ID\", \"secret\": \"$WECOM_SECRET\"}" "$WECHAT_URL/sim/wecom/apps"
+registered="$(curl -fsS -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+  -d "{\"kind\": \"wecom\", \"corpid\": \"$CORP_ID\", \"agentid\": 1000002, \"secret\": \"$WECOM_SECRET\"}" \
+  "$TOKENVAULT_URL/api/v1/apps")"
+python3 -c 'import json, sys; v = json.loads(sys.argv[1])["verification"]; assert v["ok"], v' "$registered"
+WECOM_KEY="$(curl -fsS -b "$jar" -H 'Content-Type: application/json' -H "X-CSRF-Token: $csrf" \
+  -d "{\"name\": \"wecom sdk\", \"apps\": [\"$WECOM_APP\"]}" "$TOKENVAULT_URL/api/v1/api-keys" | json_field key)"
+wecom_token_calls() {
+  curl -fsS -H 'Content-Type: application/json' \
+    -d "{\"corpid\": \"$CORP_ID\", \"secret\": \"$WECOM_SECRET\"}" "$WECHAT_URL/sim/wecom/stats" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["gettoken_calls"])'
+}
+wecom_before="$(wecom_token_calls)"
+
+export TOKENVAULT_URL WECHAT_URL APPID API_KEY MANAGED_TOKEN CORP_ID WECOM_APP WECOM_KEY
 passed=0
 failed=0
 run_sdk() {
@@ -143,6 +165,7 @@ run_sdk() {
 }
 run_sdk "wechat-api (npm)" node "$here/wechat_api.js"
 run_sdk "wechatpy (PyPI)" "$COMPAT_PYTHON" "$here/wechatpy_test.py"
+run_sdk "wechatpy WeCom client (PyPI)" "$COMPAT_PYTHON" "$here/wechatpy_work_test.py"
 
 # Every token the SDKs used came from tokenvault: none of them asked "WeChat".
 calls_after="$(token_calls)"
@@ -150,7 +173,12 @@ if [ "$calls_before" != "$calls_after" ]; then
   echo "compat: the SDKs made $((calls_after - calls_before)) token calls to WeChat directly" >&2
   failed=$((failed + 1))
 fi
-if grep -q -- "$API_KEY" "$work/tokenvault.log"; then
+wecom_after="$(wecom_token_calls)"
+if [ "$wecom_before" != "$wecom_after" ]; then
+  echo "compat: the WeCom SDK made $((wecom_after - wecom_before)) token calls to WeCom directly" >&2
+  failed=$((failed + 1))
+fi
+if grep -q -e "$API_KEY" -e "$WECOM_KEY" "$work/tokenvault.log"; then
   echo "compat: the API key appears in tokenvault's log" >&2
   failed=$((failed + 1))
 fi

@@ -4,11 +4,14 @@ wechatpy's token URL is fixed, so it is used through its extension point:
 a subclass of WeChatClient overriding fetch_access_token (the README shows
 the same few lines). Run by run.sh with the environment variables
 TOKENVAULT_URL, WECHAT_URL (the simulator, standing in for
-api.weixin.qq.com), APPID, API_KEY and MANAGED_TOKEN.
+api.weixin.qq.com), APPID, API_KEY and MANAGED_TOKEN. The JS-SDK ticket call
+goes to tokenvault's WeChat-compatible getticket with the managed token.
 """
 
 import os
 import sys
+
+import requests
 
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -34,6 +37,12 @@ class TokenvaultClient(WeChatClient):
         )
 
 
+class TokenvaultTicketClient(TokenvaultClient):
+    """The same, asking tokenvault for the JS-SDK ticket it keeps."""
+
+    API_BASE_URL = TOKENVAULT_URL + "/cgi-bin/"
+
+
 def main():
     client = TokenvaultClient(APPID, API_KEY)
     assert client.access_token == MANAGED_TOKEN, "the SDK got the managed token"
@@ -42,6 +51,16 @@ def main():
     ips = client.misc.get_wechat_ips()
     assert isinstance(ips, list) and ips, ips
     print("wechatpy: misc.get_wechat_ips() with that token -> WeChat accepted it")
+
+    # The JS-SDK ticket call, unchanged, gets the ticket tokenvault keeps.
+    ticket = TokenvaultTicketClient(APPID, API_KEY).jsapi.get_jsapi_ticket()
+    kept = requests.get(
+        f"{TOKENVAULT_URL}/api/v1/apps/{APPID}/tickets/jsapi",
+        headers={"Authorization": "Bearer " + API_KEY},
+        timeout=10,
+    ).json()["ticket"]
+    assert ticket == kept, "the SDK got the kept ticket"
+    print("wechatpy: jsapi.get_jsapi_ticket() -> tokenvault's jsapi ticket")
 
     # WeChat's error shape reaches the SDK's error handling.
     bad_key = "tvk_notakey_" + "x" * 43

@@ -135,7 +135,7 @@ impl AttemptView {
             class: Some(f.class),
             errcode: Some(f.errcode),
             errmsg: Some(f.errmsg.clone()),
-            explanation: Some(errcodes::explanation(f.errcode)),
+            explanation: Some(errcodes::explanation_for(f.platform, f.errcode)),
             ..Self::plain(Some(false), AttemptResult::Failure)
         }
     }

@@ -11,7 +11,7 @@ use crate::service::tickets::PageSignature;
 /// A valid JS-SDK ticket (a secret: keep it on the server).
 #[derive(Serialize, ToSchema)]
 pub struct TicketView {
-    /// WeChat AppID.
+    /// WeChat AppID, or a WeCom app's `{corpid}-{agentid}`.
     pub appid: String,
     /// The ticket type.
     #[serde(rename = "type")]
@@ -55,8 +55,13 @@ impl TicketView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureView {
-    /// The app's AppID.
+    /// The app's AppID; for a WeCom app its corpid (what `wx.config` and
+    /// `wx.agentConfig` take as `appId` / `corpid`).
     pub app_id: String,
+    /// A WeCom app's `AgentId`, when signed with its `agent_config` ticket
+    /// (for `wx.agentConfig`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agentid: Option<String>,
     /// Seconds since the epoch, as signed.
     pub timestamp: i64,
     /// The random string signed.
@@ -67,8 +72,12 @@ pub struct SignatureView {
 
 impl From<&PageSignature> for SignatureView {
     fn from(s: &PageSignature) -> Self {
+        let agentid = (s.ticket_type == TicketType::AgentConfig)
+            .then(|| s.appid.agentid().map(str::to_string))
+            .flatten();
         Self {
-            app_id: s.appid.as_str().to_string(),
+            app_id: s.appid.corpid().unwrap_or(s.appid.as_str()).to_string(),
+            agentid,
             timestamp: s.timestamp,
             nonce_str: s.nonce_str.clone(),
             signature: s.signature.clone(),

@@ -22,7 +22,6 @@ use crate::domain::{Email, FieldError};
 use crate::error::ApiError;
 use crate::mail::{self, Language, Mail};
 use crate::state::AppState;
-use crate::upstream::errcodes;
 
 /// The target of a channel that mails every verified owner and admin.
 pub const MEMBERS: &str = "members";
@@ -115,7 +114,7 @@ fn render(
         (_, Some(appid)) => appid.clone(),
         _ => d.organization.clone(),
     };
-    let explained = errcodes::explanation(d.errcode.map(i64::from));
+    let explained = message::explanation(d);
     let (meaning, fix) = explained.map_or((None, None), |e| {
         if zh_lang {
             (Some(e.meaning_zh), Some(e.fix_zh))
@@ -173,7 +172,9 @@ mod tests {
     #[test]
     fn a_failing_mail_says_which_app_what_wechat_answered_and_what_to_do() {
         let d = failing();
-        let e = errcodes::explanation(Some(40125)).expect("40125 is explained");
+        let e =
+            crate::upstream::errcodes::explanation_for(crate::domain::AppKind::Wechat, Some(40125))
+                .expect("40125 is explained");
         let page = "https://vault.example.com/apps/wx0123456789abcdef";
         let since = chrono::DateTime::parse_from_rfc3339("2026-12-01T07:00:00Z").unwrap();
         let folded = message::Folded::from_counts(2, 1, Some(since.to_utc()));

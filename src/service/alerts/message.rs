@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::db::alerts::ClaimedDelivery;
-use crate::domain::{ChannelKind, EventType};
+use crate::domain::{AppKind, ChannelKind, EventType};
 use crate::upstream::errcodes::{self, Explanation};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -126,6 +126,19 @@ pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
         .encode(hmac_sha256(secret.as_bytes(), message.as_bytes()))
 }
 
+/// The platform of the delivery's app (WeChat when it names none).
+fn platform_of(d: &ClaimedDelivery) -> AppKind {
+    d.appid
+        .as_deref()
+        .map_or(AppKind::Wechat, errcodes::kind_of)
+}
+
+/// The delivery's errcode explained by its app's platform (WeCom's table
+/// for a WeCom app).
+pub fn explanation(d: &ClaimedDelivery) -> Option<Explanation> {
+    errcodes::explanation_for(platform_of(d), d.errcode.map(i64::from))
+}
+
 /// The headline of an event, in English and Chinese.
 pub fn headline(event: EventType) -> (&'static str, &'static str) {
     match event {
@@ -153,11 +166,11 @@ pub fn text(d: &ClaimedDelivery, page: Option<&str>, folded: Option<&Folded>) ->
     let _ = writeln!(out, "organization: {}", d.organization);
     if let Some(code) = d.errcode {
         let msg = d.errmsg.as_deref().unwrap_or("");
-        let _ = writeln!(out, "> WeChat: errcode {code} {msg}");
+        let _ = writeln!(out, "> {}: errcode {code} {msg}", platform_of(d).platform());
     } else if let Some(msg) = &d.errmsg {
         let _ = writeln!(out, "> {msg}");
     }
-    if let Some(e) = errcodes::explanation(d.errcode.map(i64::from)) {
+    if let Some(e) = explanation(d) {
         let _ = writeln!(out, "{}\n{}", e.meaning_en, e.fix_en);
         let _ = writeln!(out, "{}\n{}", e.meaning_zh, e.fix_zh);
     }
@@ -206,7 +219,7 @@ pub fn build(
                 }),
                 errcode: d.errcode,
                 errmsg: d.errmsg.clone(),
-                explanation: errcodes::explanation(d.errcode.map(i64::from)),
+                explanation: explanation(d),
                 url: page.map(str::to_string),
                 folded: folded.cloned(),
             };
@@ -362,5 +375,62 @@ mod tests {
         assert!(robot_error(ChannelKind::Dingtalk, b"<html>").is_some());
         assert_eq!(robot_error(ChannelKind::Webhook, b"anything"), None);
         assert_eq!(truncate("你好", 4), "你");
+    }
+
+    /// A failing event of the app `appid` with `errcode`.
+    fn delivery(appid: &str, errcode: i32) -> ClaimedDelivery {
+        ClaimedDelivery {
+            id: crate::domain::AlertDeliveryId::from(uuid::Uuid::nil()),
+            attempts: 0,
+            created_at: Utc::now(),
+            tenant_id: crate::domain::TenantId::from(uuid::Uuid::nil()),
+            organization: "Work Co".into(),
+            channel_id: crate::domain::AlertChannelId::from(uuid::Uuid::nil()),
+            kind: ChannelKind::Webhook,
+            url_ciphertext: Vec::new(),
+            secret_ciphertext: None,
+            event_type: EventType::AppFailing,
+            occurred_at: Utc::now(),
+            appid: Some(appid.into()),
+            app_name: None,
+            errcode: Some(errcode),
+            errmsg: Some("invalid".into()),
+        }
+    }
+
+    #[test]
+    fn a_wecom_apps_errcode_is_explained_by_wecom() {
+        for (appid, code, platform, meaning) in [
+            (
+                "ww0123456789abcdef-1000002",
+                40001,
+                "WeCom",
+                "The Secret is wrong",
+            ),
+            (
+                "ww0123456789abcdef-1000002",
+                40013,
+                "WeCom",
+                "The corpid is wrong",
+            ),
+            (
+                "wx0123456789abcdef",
+                40001,
+                "WeChat",
+                "The AppSecret is wrong",
+            ),
+        ] {
+            let d = delivery(appid, code);
+            let text = text(&d, None, None);
+            assert!(
+                text.contains(&format!("> {platform}: errcode {code}")),
+                "{text}"
+            );
+            assert!(text.contains(meaning), "{appid} {code}: {text}");
+            let webhook = build(&d, None, None, None, Utc::now());
+            let body: serde_json::Value = serde_json::from_slice(&webhook.body).unwrap();
+            let explained = body["explanation"]["meaning_en"].as_str().unwrap();
+            assert!(explained.starts_with(meaning), "{body}");
+        }
     }
 }

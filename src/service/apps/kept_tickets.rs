@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Actor, audit, find};
 use crate::db;
-use crate::domain::{AppKind, AuditAction, Role, TicketType};
+use crate::domain::{AuditAction, Role, TicketType};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::upstream::errcodes;
@@ -33,19 +33,19 @@ pub struct KeptTicket {
 }
 
 /// Every ticket type of the app `appid` (viewers and up): kept or not, its
-/// expiry and failures. A WeCom app keeps none of WeChat's tickets.
+/// expiry and failures: WeChat's `jsapi` and `wx_card`, or a WeCom app's
+/// company (`jsapi`) and app (`agent_config`) tickets.
 pub async fn kept_tickets(
     state: &AppState,
     actor: &Actor,
     appid: &str,
 ) -> Result<Vec<KeptTicket>, ApiError> {
     let (_, app) = find(state, actor, Role::Viewer, appid).await?;
-    if errcodes::kind_of(&app.appid) != AppKind::Wechat {
-        return Ok(Vec::new());
-    }
+    let kind = errcodes::kind_of(&app.appid);
     let rows = db::tickets::of_app(&state.pool, app.id).await?;
-    Ok(TicketType::ALL
-        .into_iter()
+    Ok(TicketType::of_kind(kind)
+        .iter()
+        .copied()
         .map(|t| match rows.iter().find(|r| r.ticket_type == t) {
             Some(r) => KeptTicket {
                 ticket_type: t,
@@ -81,10 +81,10 @@ pub async fn switch_ticket(
     on: bool,
 ) -> Result<(), ApiError> {
     let (scope, app) = find(state, actor, Role::Admin, appid).await?;
-    if errcodes::kind_of(&app.appid) != AppKind::Wechat {
+    if !ticket_type.fits(errcodes::kind_of(&app.appid)) {
         return Err(ApiError::BadRequest {
             code: "unknown_ticket_type",
-            detail: "WeChat's JS-SDK tickets belong to WeChat apps".into(),
+            detail: format!("this app keeps no `{}` ticket", ticket_type.as_str()),
         });
     }
     db::tickets::switch(&state.pool, app.tenant_id, app.id, ticket_type, on).await?;

@@ -37,6 +37,9 @@
 //!   old token's overlap), which nobody received.
 //! - A control API under `/sim/` and exact per-appid counters, including the
 //!   number of token calls in flight and its maximum.
+//! - WeCom (企业微信), served beside WeChat: `gettoken` ([`wecom`]) and the
+//!   company and app JS-SDK tickets with WeCom's hourly limits
+//!   (`wecom_tickets`).
 //!
 //! Not modeled: the `clear_quota` API's own limits and its `access_token` (here
 //! it takes just `{"appid"}`), the 89xxx IP-confirmation workflow (those
@@ -49,6 +52,7 @@
 mod routes;
 mod state;
 pub mod wecom;
+mod wecom_tickets;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -305,6 +309,7 @@ impl WeChatSimulator {
         let wecom = web::Data::new(wecom::WecomSim::new(
             config.token_lifetime,
             config.token_length,
+            config.ticket_lifetime,
         ));
         let state = web::Data::new(SimState::new(config));
         let data = state.clone();

@@ -1,4 +1,5 @@
-//! WeCom (企业微信) in the simulator: `GET /cgi-bin/gettoken?corpid=&corpsecret=`.
+//! WeCom (企业微信) in the simulator: `GET /cgi-bin/gettoken?corpid=&corpsecret=`,
+//! and the JS-SDK tickets (`wecom_tickets`).
 //!
 //! One token per app secret (never per corpid alone): while it is valid the
 //! same token comes back with its remaining `expires_in`; once it expired, or
@@ -25,40 +26,69 @@ pub struct WecomStats {
     pub gettoken_calls: u64,
     /// New tokens issued.
     pub issued_tokens: u64,
+    /// Calls to `get_jsapi_ticket` (the company's ticket) with one of this
+    /// secret's tokens, failed or not.
+    #[serde(default)]
+    pub company_ticket_calls: u64,
+    /// Calls to `ticket/get?type=agent_config` with one of its tokens.
+    #[serde(default)]
+    pub agent_ticket_calls: u64,
 }
 
 #[derive(Debug, Default)]
-struct Credential {
-    token: Option<(String, Instant)>,
-    stats: WecomStats,
+pub(super) struct Credential {
+    pub(super) token: Option<(String, Instant)>,
+    pub(super) stats: WecomStats,
+    /// The app's `agent_config` ticket and when it dies.
+    pub(super) agent_ticket: Option<(String, Instant)>,
+}
+
+/// Everything the WeCom side keeps.
+#[derive(Debug, Default)]
+pub(super) struct Inner {
+    /// By (corpid, secret).
+    pub(super) credentials: HashMap<(String, String), Credential>,
+    /// Every token issued (and not yet forgotten): its credential and when
+    /// it was issued.
+    pub(super) tokens: HashMap<String, (String, String, Instant)>,
+    /// The company's JS-SDK ticket, by corpid.
+    pub(super) company_tickets: HashMap<String, (String, Instant)>,
+    /// Ticket calls in the current hour, by scope (company or app, per API).
+    pub(super) hourly: HashMap<String, (Instant, u32)>,
 }
 
 /// The WeCom side of the simulator.
 #[derive(Debug)]
 pub struct WecomSim {
-    lifetime: Duration,
+    pub(super) lifetime: Duration,
     token_length: usize,
-    /// By (corpid, secret).
-    credentials: Mutex<HashMap<(String, String), Credential>>,
+    pub(super) ticket_lifetime: Duration,
+    /// WeCom's hourly ticket limits per API: (per company, per app).
+    pub(super) ticket_limits: Mutex<(u32, u32)>,
+    inner: Mutex<Inner>,
 }
 
-fn error(code: i32, msg: &str) -> HttpResponse {
+pub(super) fn error(code: i32, msg: &str) -> HttpResponse {
     let rid: u32 = rand::thread_rng().r#gen();
     HttpResponse::Ok().json(json!({ "errcode": code, "errmsg": format!("{msg}, rid: {rid:08x}") }))
 }
 
 impl WecomSim {
-    /// Tokens living `lifetime`, `token_length` characters long.
-    pub fn new(lifetime: Duration, token_length: usize) -> Self {
+    /// Tokens living `lifetime`, `token_length` characters long; JS-SDK
+    /// tickets living `ticket_lifetime`, within WeCom's hourly limits (400
+    /// fetches per company and 100 per app, per ticket API).
+    pub fn new(lifetime: Duration, token_length: usize, ticket_lifetime: Duration) -> Self {
         Self {
             lifetime,
             token_length: token_length.max(16),
-            credentials: Mutex::new(HashMap::new()),
+            ticket_lifetime,
+            ticket_limits: Mutex::new((400, 100)),
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Credential>> {
-        self.credentials
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -66,6 +96,7 @@ impl WecomSim {
     /// Add an app's secret to the company `corpid` (kept if it exists).
     pub fn add(&self, corpid: &str, secret: &str) {
         self.lock()
+            .credentials
             .entry((corpid.to_string(), secret.to_string()))
             .or_default();
     }
@@ -73,6 +104,7 @@ impl WecomSim {
     /// The counters of one credential (zero when unknown).
     pub fn stats(&self, corpid: &str, secret: &str) -> WecomStats {
         self.lock()
+            .credentials
             .get(&(corpid.to_string(), secret.to_string()))
             .map(|c| c.stats)
             .unwrap_or_default()
@@ -81,6 +113,7 @@ impl WecomSim {
     /// The credential's token, if it is still valid.
     pub fn current_token(&self, corpid: &str, secret: &str) -> Option<String> {
         self.lock()
+            .credentials
             .get(&(corpid.to_string(), secret.to_string()))
             .and_then(|c| c.token.clone())
             .filter(|(_, issued)| issued.elapsed() < self.lifetime)
@@ -92,24 +125,29 @@ impl WecomSim {
     pub fn end_token_early(&self, corpid: &str, secret: &str) {
         if let Some(c) = self
             .lock()
+            .credentials
             .get_mut(&(corpid.to_string(), secret.to_string()))
         {
             c.token = None;
         }
     }
 
-    fn gettoken(&self, corpid: Option<&str>, secret: Option<&str>) -> HttpResponse {
+    pub(super) fn gettoken(&self, corpid: Option<&str>, secret: Option<&str>) -> HttpResponse {
         let Some(corpid) = corpid.filter(|c| !c.is_empty()) else {
             return error(41002, "corpid missing");
         };
         let Some(secret) = secret.filter(|s| !s.is_empty()) else {
             return error(41004, "corpsecret missing");
         };
-        let mut all = self.lock();
-        if !all.keys().any(|(c, _)| c == corpid) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if !inner.credentials.keys().any(|(c, _)| c == corpid) {
             return error(40013, "invalid corpid");
         }
-        let Some(cred) = all.get_mut(&(corpid.to_string(), secret.to_string())) else {
+        let Some(cred) = inner
+            .credentials
+            .get_mut(&(corpid.to_string(), secret.to_string()))
+        else {
             return error(40001, "invalid credential");
         };
         cred.stats.gettoken_calls += 1;
@@ -126,6 +164,13 @@ impl WecomSim {
                     .collect();
                 cred.token = Some((token.clone(), now));
                 cred.stats.issued_tokens += 1;
+                let lifetime = self.lifetime;
+                inner
+                    .tokens
+                    .retain(|_, (_, _, at)| now.duration_since(*at) < lifetime * 2);
+                inner
+                    .tokens
+                    .insert(token.clone(), (corpid.to_string(), secret.to_string(), now));
                 (token, now)
             }
         };
@@ -142,6 +187,18 @@ impl WecomSim {
 /// Register WeCom's routes.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/cgi-bin/gettoken", web::route().to(gettoken))
+        .route(
+            "/cgi-bin/get_jsapi_ticket",
+            web::get().to(super::wecom_tickets::get_jsapi_ticket),
+        )
+        .route(
+            "/cgi-bin/ticket/get",
+            web::get().to(super::wecom_tickets::get_agent_ticket),
+        )
+        .route(
+            "/sim/wecom/ticket-limits",
+            web::put().to(super::wecom_tickets::put_limits),
+        )
         .route("/sim/wecom/apps", web::put().to(put_app))
         .route("/sim/wecom/stats", web::post().to(stats));
 }
@@ -192,7 +249,7 @@ mod tests {
 
     #[test]
     fn one_token_per_secret_the_same_while_valid() {
-        let sim = WecomSim::new(Duration::from_secs(60), 32);
+        let sim = WecomSim::new(Duration::from_secs(60), 32, Duration::from_secs(60));
         sim.add("ww0123456789abcdef", "secret-a-0123456789");
         sim.add("ww0123456789abcdef", "secret-b-0123456789");
         let _ = sim.gettoken(Some("ww0123456789abcdef"), Some("secret-a-0123456789"));
