@@ -135,15 +135,12 @@ pub enum AppKind {
     Wecom,
 }
 
-impl AppKind {
-    /// The name as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Wechat => "wechat",
-            Self::Wecom => "wecom",
-        }
-    }
+names!(AppKind {
+    Wechat = "wechat",
+    Wecom = "wecom",
+});
 
+impl AppKind {
     /// The platform's name for people: "WeChat" or "WeCom".
     pub fn platform(self) -> &'static str {
         match self {

@@ -45,7 +45,8 @@ mod tests {
     use std::str::FromStr;
 
     use crate::domain::{
-        AccountType, ErrorClass, Health, RefreshOutcome, Role, TokenMode, Trigger,
+        AccountType, AppKind, Credential, ErrorClass, Health, RefreshOutcome, Role, TicketType,
+        TokenMode, Trigger,
     };
 
     /// Every variant's name is what serde sends, parses back to it, and is
@@ -73,6 +74,9 @@ mod tests {
         round_trip(Trigger::ALL, Trigger::as_str);
         round_trip(RefreshOutcome::ALL, RefreshOutcome::as_str);
         round_trip(Health::ALL, Health::as_str);
+        round_trip(AppKind::ALL, AppKind::as_str);
+        round_trip(TicketType::ALL, TicketType::as_str);
+        round_trip(Credential::ALL, Credential::as_str);
         assert_eq!(Role::ALL.len(), 4);
         assert_eq!(Trigger::ALL.len(), 5);
     }

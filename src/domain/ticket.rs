@@ -1,7 +1,5 @@
 //! JS-SDK tickets: the types an app can keep.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use super::AppKind;
@@ -22,10 +20,13 @@ pub enum TicketType {
     AgentConfig,
 }
 
-impl TicketType {
-    /// Every type, in display order.
-    pub const ALL: [Self; 3] = [Self::Jsapi, Self::WxCard, Self::AgentConfig];
+names!(TicketType {
+    Jsapi = "jsapi",
+    WxCard = "wx_card",
+    AgentConfig = "agent_config",
+});
 
+impl TicketType {
     /// The types an app of `kind` keeps: WeChat's `jsapi` and `wx_card`;
     /// WeCom's company ticket (`jsapi`) and app ticket (`agent_config`).
     pub fn of_kind(kind: AppKind) -> &'static [Self] {
@@ -38,22 +39,6 @@ impl TicketType {
     /// Whether an app of `kind` can keep this type.
     pub fn fits(self, kind: AppKind) -> bool {
         Self::of_kind(kind).contains(&self)
-    }
-
-    /// The name as WeChat, the API and the database spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Jsapi => "jsapi",
-            Self::WxCard => "wx_card",
-            Self::AgentConfig => "agent_config",
-        }
-    }
-}
-
-impl FromStr for TicketType {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or(())
     }
 }
 
@@ -74,25 +59,12 @@ pub enum Credential {
     AgentConfigTicket,
 }
 
-impl Credential {
-    /// Every credential, in display order.
-    pub const ALL: [Self; 4] = [
-        Self::AccessToken,
-        Self::JsapiTicket,
-        Self::WxCardTicket,
-        Self::AgentConfigTicket,
-    ];
-
-    /// The name as the API, the metrics and the database spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AccessToken => "access_token",
-            Self::JsapiTicket => "jsapi_ticket",
-            Self::WxCardTicket => "wx_card_ticket",
-            Self::AgentConfigTicket => "agent_config_ticket",
-        }
-    }
-}
+names!(Credential {
+    AccessToken = "access_token",
+    JsapiTicket = "jsapi_ticket",
+    WxCardTicket = "wx_card_ticket",
+    AgentConfigTicket = "agent_config_ticket",
+});
 
 impl From<TicketType> for Credential {
     fn from(t: TicketType) -> Self {
@@ -111,8 +83,8 @@ mod tests {
     #[test]
     fn every_ticket_is_a_credential_of_its_own() {
         let names: Vec<_> = TicketType::ALL
-            .into_iter()
-            .map(|t| Credential::from(t).as_str())
+            .iter()
+            .map(|&t| Credential::from(t).as_str())
             .collect();
         assert_eq!(
             names,
@@ -123,7 +95,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_nothing_else_parses() {
-        for t in TicketType::ALL {
+        for &t in TicketType::ALL {
             assert_eq!(t.as_str().parse::<TicketType>(), Ok(t));
         }
         for bad in ["", "JSAPI", "wx-card", "agent-config", "jsapi "] {
