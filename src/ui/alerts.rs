@@ -76,6 +76,7 @@ struct DeliveryLine {
     latency_ms: Option<i32>,
     answer: Option<String>,
     error: Option<String>,
+    summary_id: Option<String>,
 }
 
 impl DeliveryLine {
@@ -97,6 +98,7 @@ impl DeliveryLine {
             latency_ms: d.latency_ms,
             answer: d.answer,
             error: d.error,
+            summary_id: d.summary_id.map(|s| s.to_string()),
         }
     }
 }

@@ -21,6 +21,7 @@ mod alerts_email;
 mod alerts_folding;
 mod alerts_replicas;
 mod alerts_snippets;
+mod alerts_summary;
 mod apps;
 mod apps_access;
 mod browser;

@@ -6,6 +6,7 @@
 pub mod deliver;
 pub mod mail;
 pub mod message;
+pub mod summary;
 pub mod target;
 
 use super::Actor;
