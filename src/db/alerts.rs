@@ -43,6 +43,9 @@ pub struct ChannelRow {
     pub appids: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Whether it may be sent alerts (a mail channel to an address that is
+    /// no verified member's waits for its recipient's confirmation).
+    pub confirmed: bool,
 }
 
 /// A channel to store.
@@ -100,7 +103,8 @@ pub async fn list_channels(
         ChannelRow,
         r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
                   kind as "kind: ChannelKind", name, url_display as url,
-                  secret_ciphertext is not null as "has_secret!", events, appids, created_at
+                  secret_ciphertext is not null as "has_secret!", events, appids, created_at,
+                  confirmed_at is not null as "confirmed!"
            from alert_channels where tenant_id = $1 order by created_at, id"#,
         tenant_id as _,
     )
@@ -118,7 +122,8 @@ pub async fn get_channel(
         ChannelRow,
         r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
                   kind as "kind: ChannelKind", name, url_display as url,
-                  secret_ciphertext is not null as "has_secret!", events, appids, created_at
+                  secret_ciphertext is not null as "has_secret!", events, appids, created_at,
+                  confirmed_at is not null as "confirmed!"
            from alert_channels where tenant_id = $1 and id = $2"#,
         tenant_id as _,
         id as _,

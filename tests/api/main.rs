@@ -19,6 +19,7 @@ mod accounts_tenants;
 mod alerts;
 mod alerts_email;
 mod alerts_folding;
+mod alerts_limits;
 mod alerts_replicas;
 mod alerts_snippets;
 mod alerts_summary;

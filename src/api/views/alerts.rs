@@ -29,6 +29,10 @@ pub struct ChannelView {
     pub apps: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Whether alerts are sent to it: `false` for a mail channel to an
+    /// address that is no verified member's until its recipient confirms
+    /// with the link mailed to it.
+    pub confirmed: bool,
 }
 
 impl From<ChannelRow> for ChannelView {
@@ -46,6 +50,7 @@ impl From<ChannelRow> for ChannelView {
                 .collect(),
             apps: c.appids,
             created_at: c.created_at,
+            confirmed: c.confirmed,
         }
     }
 }
