@@ -63,7 +63,8 @@ impl Summary {
 /// The summary `d` is sent in, if any: the one it is part of already (a
 /// retry: the same id and the same deliveries), else a new one when more
 /// than the threshold of its channel's failing (or recovered) deliveries
-/// wait together. `None`: `d` goes alone.
+/// wait together. `None`: `d` goes alone (also when it was already tried
+/// alone: its retries keep its own delivery id).
 pub async fn group(
     conn: &mut sqlx::PgConnection,
     state: &AppState,
@@ -79,6 +80,8 @@ pub async fn group(
     }
     let id = if let Some(id) = d.summary_id {
         id
+    } else if d.attempts > 0 {
+        return Ok(None);
     } else {
         let others = db::alert_groups::gather(conn, d, MAX_GROUP - 1).await?;
         let threshold = usize::try_from(state.settings.alerts.summary_threshold).unwrap_or(3);
