@@ -230,6 +230,7 @@ fn build_engine(
         replica_id: replica_id(settings.replica_id.as_deref()),
         tick: Duration::from_secs(settings.refresh_tick),
         alert_damping: Duration::from_secs(u64::from(settings.alerts.damping_minutes) * 60),
+        alert_gather: settings.alerts.summary_gather(),
     };
     // The engine's own connections: every scheduled and on-demand refresh
     // holds one during its upstream call, and token reads keep a few more,

@@ -22,6 +22,7 @@ use crate::domain::{
 };
 use crate::refresh::policy::Health;
 use crate::service::alerts::message::WebhookBody;
+use crate::service::alerts::summary::SummaryBody;
 use crate::upstream::ErrorClass;
 
 pub use super::views::problem::{FieldError, Problem, TokenProblem};
@@ -107,6 +108,7 @@ on every state-changing call.",
         people::AuditEntry, people::InviteView, TicketType,
         ChannelKind, EventType, DeliveryStatus, alerts::ChannelView, alerts::DeliveryView,
         WebhookBody,
+        SummaryBody,
         super::views::account::SessionView, super::views::account::SessionList,
     )),
     modifiers(&Security, &CommonErrors),

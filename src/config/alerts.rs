@@ -37,6 +37,22 @@ pub struct AlertSettings {
     #[arg(long = "alert-damping-minutes", env = "TOKENVAULT_ALERT_DAMPING_MINUTES", default_value_t = 30,
           value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(0..=1440), global = true)]
     pub damping_minutes: u32,
+
+    /// Seconds an `app.failing` or `app.recovered` delivery waits before it
+    /// is sent, so that the changes of many apps at once go out as one
+    /// summary per channel.
+    #[arg(long = "alert-summary-gather-seconds", env = "TOKENVAULT_ALERT_SUMMARY_GATHER_SECONDS",
+          default_value_t = 5, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(0..=300), global = true)]
+    pub summary_gather_seconds: u32,
+
+    /// A channel gets one summary instead of single messages when more than
+    /// this many of its `app.failing` (or `app.recovered`) deliveries are
+    /// waiting together.
+    #[arg(long = "alert-summary-threshold", env = "TOKENVAULT_ALERT_SUMMARY_THRESHOLD",
+          default_value_t = 3, value_name = "APPS",
+          value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub summary_threshold: u32,
 }
 
 impl AlertSettings {
@@ -49,6 +65,11 @@ impl AlertSettings {
     pub fn retry_delay(&self, attempts: u32) -> Duration {
         let factor = 2u64.saturating_pow(attempts.saturating_sub(1).min(20));
         Duration::from_secs(self.retry_base_seconds.saturating_mul(factor).min(3600))
+    }
+
+    /// How long failing and recovered deliveries wait to be summarised.
+    pub fn summary_gather(&self) -> Duration {
+        Duration::from_secs(u64::from(self.summary_gather_seconds))
     }
 
     /// Between looks at the outbox.

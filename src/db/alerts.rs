@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::domain::{
-    AlertChannelId, AlertDeliveryId, ChannelKind, DeliveryStatus, EventType, TenantId,
+    AlertChannelId, AlertDeliveryId, AlertSummaryId, ChannelKind, DeliveryStatus, EventType,
+    TenantId,
 };
 
 /// The notification channel that announces new deliveries to every
@@ -42,6 +43,9 @@ pub struct ChannelRow {
     pub appids: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Whether it may be sent alerts (a mail channel to an address that is
+    /// no verified member's waits for its recipient's confirmation).
+    pub confirmed: bool,
 }
 
 /// A channel to store.
@@ -99,7 +103,8 @@ pub async fn list_channels(
         ChannelRow,
         r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
                   kind as "kind: ChannelKind", name, url_display as url,
-                  secret_ciphertext is not null as "has_secret!", events, appids, created_at
+                  secret_ciphertext is not null as "has_secret!", events, appids, created_at,
+                  confirmed_at is not null as "confirmed!"
            from alert_channels where tenant_id = $1 order by created_at, id"#,
         tenant_id as _,
     )
@@ -117,7 +122,8 @@ pub async fn get_channel(
         ChannelRow,
         r#"select id as "id: AlertChannelId", tenant_id as "tenant_id: TenantId",
                   kind as "kind: ChannelKind", name, url_display as url,
-                  secret_ciphertext is not null as "has_secret!", events, appids, created_at
+                  secret_ciphertext is not null as "has_secret!", events, appids, created_at,
+                  confirmed_at is not null as "confirmed!"
            from alert_channels where tenant_id = $1 and id = $2"#,
         tenant_id as _,
         id as _,
@@ -157,6 +163,9 @@ pub struct AppEvent<'a> {
     pub errmsg: Option<&'a str>,
     /// Failing/recovered pairs per app and channel: at most one per this many seconds.
     pub damping_seconds: f64,
+    /// How long `app.failing` and `app.recovered` deliveries wait before
+    /// they are due, so that many at once can be sent as one summary.
+    pub gather_seconds: f64,
 }
 
 /// Record an event and one pending delivery for every channel of the
@@ -166,6 +175,8 @@ pub struct AppEvent<'a> {
 /// the last failing/recovered message it got for that app was a failing one.
 /// A damped event stays in `alert_events` without a delivery for that
 /// channel: the channel's next message for the app counts it ([`folded`]).
+/// Only confirmed channels get deliveries. Failing and recovered
+/// deliveries are due after the gathering delay (`summary`).
 /// Returns how many deliveries were queued.
 pub async fn record_app_event(
     conn: &mut PgConnection,
@@ -178,10 +189,12 @@ pub async fn record_app_event(
                     (select name from apps where tenant_id = $1 and appid = $3), $4, $5
              returning id, tenant_id, event_type, appid
            )
-           insert into alert_deliveries (id, event_id, channel_id, tenant_id)
-           select gen_random_uuid(), ev.id, c.id, c.tenant_id
+           insert into alert_deliveries (id, event_id, channel_id, tenant_id, next_attempt_at)
+           select gen_random_uuid(), ev.id, c.id, c.tenant_id,
+                  case when ev.event_type in ('app.failing', 'app.recovered')
+                       then now() + make_interval(secs => $7) else now() end
            from ev join alert_channels c on c.tenant_id = ev.tenant_id
-           where ev.event_type = any(c.events)
+           where ev.event_type = any(c.events) and c.confirmed_at is not null
              and (cardinality(c.appids) = 0 or ev.appid = any(c.appids))
              and (ev.event_type <> 'app.failing' or not exists (
                    select 1 from alert_deliveries d join alert_events e on e.id = d.event_id
@@ -198,6 +211,7 @@ pub async fn record_app_event(
         e.errcode,
         e.errmsg,
         e.damping_seconds,
+        e.gather_seconds,
     )
     .execute(&mut *conn)
     .await?;
@@ -265,9 +279,13 @@ pub struct ClaimedDelivery {
     pub errcode: Option<i32>,
     /// WeChat's message.
     pub errmsg: Option<String>,
+    /// The summary it is part of, once its group was formed.
+    pub summary_id: Option<AlertSummaryId>,
 }
 
-/// Lock the oldest due pending delivery no other transaction holds.
+/// Lock the oldest due pending delivery no other transaction holds, and
+/// its channel (so that one replica at a time sends to a channel: the
+/// summaries of `crate::db::alert_groups` are formed by one).
 pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedDelivery>, sqlx::Error> {
     sqlx::query_as!(
         ClaimedDelivery,
@@ -275,7 +293,7 @@ pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedDelivery
                   d.tenant_id as "tenant_id: TenantId", t.name as organization,
                   c.id as "channel_id: AlertChannelId", c.kind as "kind: ChannelKind", c.url_ciphertext,
                   c.secret_ciphertext, e.event_type as "event_type: EventType", e.occurred_at,
-                  e.appid, e.app_name, e.errcode, e.errmsg
+                  e.appid, e.app_name, e.errcode, e.errmsg, d.summary_id as "summary_id: AlertSummaryId"
            from alert_deliveries d
            join alert_events e on e.id = d.event_id
            join alert_channels c on c.id = d.channel_id
@@ -283,7 +301,7 @@ pub async fn claim_due(conn: &mut PgConnection) -> Result<Option<ClaimedDelivery
            where d.status = 'pending' and d.next_attempt_at <= now()
            order by d.next_attempt_at
            limit 1
-           for update of d skip locked"#,
+           for update of d skip locked for no key update of c skip locked"#,
     )
     .fetch_optional(conn)
     .await
@@ -302,7 +320,7 @@ pub async fn claim_one(
                   d.tenant_id as "tenant_id: TenantId", t.name as organization,
                   c.id as "channel_id: AlertChannelId", c.kind as "kind: ChannelKind", c.url_ciphertext,
                   c.secret_ciphertext, e.event_type as "event_type: EventType", e.occurred_at,
-                  e.appid, e.app_name, e.errcode, e.errmsg
+                  e.appid, e.app_name, e.errcode, e.errmsg, d.summary_id as "summary_id: AlertSummaryId"
            from alert_deliveries d
            join alert_events e on e.id = d.event_id
            join alert_channels c on c.id = d.channel_id
@@ -426,6 +444,8 @@ pub struct DeliveryRow {
     pub answer: Option<String>,
     /// Why the last attempt failed.
     pub error: Option<String>,
+    /// The summary it was sent in, if it was.
+    pub summary_id: Option<AlertSummaryId>,
 }
 
 /// A channel's deliveries, newest first.
@@ -438,7 +458,7 @@ pub async fn list_deliveries(
         DeliveryRow,
         r#"select d.id as "id: AlertDeliveryId", e.event_type as "event_type: EventType", e.appid,
                   d.status as "status: DeliveryStatus", d.attempts, d.created_at, d.last_attempt_at,
-                  d.next_attempt_at, d.http_status, d.latency_ms, d.answer, d.error
+                  d.next_attempt_at, d.http_status, d.latency_ms, d.answer, d.error, d.summary_id as "summary_id: AlertSummaryId"
            from alert_deliveries d join alert_events e on e.id = d.event_id
            where d.channel_id = $1
            order by d.created_at desc, d.id
@@ -460,7 +480,7 @@ pub async fn get_delivery(
         DeliveryRow,
         r#"select d.id as "id: AlertDeliveryId", e.event_type as "event_type: EventType", e.appid,
                   d.status as "status: DeliveryStatus", d.attempts, d.created_at, d.last_attempt_at,
-                  d.next_attempt_at, d.http_status, d.latency_ms, d.answer, d.error
+                  d.next_attempt_at, d.http_status, d.latency_ms, d.answer, d.error, d.summary_id as "summary_id: AlertSummaryId"
            from alert_deliveries d join alert_events e on e.id = d.event_id
            where d.id = $1 and d.tenant_id = $2"#,
         id as _,

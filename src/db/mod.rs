@@ -2,6 +2,8 @@
 //! Queries live in one file per table group beside this one.
 
 pub mod accounts;
+pub mod alert_confirmations;
+pub mod alert_groups;
 pub mod alerts;
 pub mod api_keys;
 pub mod app_limits;

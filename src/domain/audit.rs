@@ -126,6 +126,8 @@ actions! {
     AlertChannelTested = "alert_channel.tested",
     /// An owner or admin turned one of an app's JS-SDK tickets on or off.
     AppTicketSwitched = "app.ticket_switched",
+    /// The recipient of a mail alert channel confirmed it with the mailed link.
+    AlertChannelConfirmed = "alert_channel.confirmed",
 }
 
 #[cfg(test)]
@@ -161,8 +163,9 @@ mod tests {
     /// stored action fails to decode.
     #[test]
     fn the_check_constraint_lists_every_action() {
-        let migration =
-            include_str!("../../migrations/20261203009001_audit_actions_reconciled.sql");
+        let migration = include_str!(
+            "../../migrations/20261204002001_alert_summaries_and_mail_confirmation.sql"
+        );
         let listed: Vec<&str> = migration
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix('\''))

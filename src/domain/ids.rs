@@ -95,6 +95,11 @@ id!(
     AlertDeliveryId
 );
 id!(
+    /// A summary: the deliveries of many apps' changes to one channel sent
+    /// as one message; the id receivers see, stable across retries.
+    AlertSummaryId
+);
+id!(
     /// A browser session, as its owner sees it (never the cookie's hash).
     SessionId
 );

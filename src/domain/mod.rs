@@ -27,7 +27,8 @@ pub use audit::AuditAction;
 pub use email::Email;
 pub use health::Health;
 pub use ids::{
-    AlertChannelId, AlertDeliveryId, ApiKeyId, AppUuid, InviteId, SessionId, TenantId, UserId,
+    AlertChannelId, AlertDeliveryId, AlertSummaryId, ApiKeyId, AppUuid, InviteId, SessionId,
+    TenantId, UserId,
 };
 pub use name::Name;
 pub use password::NewPassword;

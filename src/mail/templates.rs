@@ -73,6 +73,38 @@ const TEMPLATES: &[(&str, &str)] = &[
         "zh-CN/alert.html",
         include_str!("../../web/mail/zh-CN/alert.html"),
     ),
+    (
+        "en/alert_summary.txt",
+        include_str!("../../web/mail/en/alert_summary.txt"),
+    ),
+    (
+        "en/alert_summary.html",
+        include_str!("../../web/mail/en/alert_summary.html"),
+    ),
+    (
+        "zh-CN/alert_summary.txt",
+        include_str!("../../web/mail/zh-CN/alert_summary.txt"),
+    ),
+    (
+        "zh-CN/alert_summary.html",
+        include_str!("../../web/mail/zh-CN/alert_summary.html"),
+    ),
+    (
+        "en/alert_confirm.txt",
+        include_str!("../../web/mail/en/alert_confirm.txt"),
+    ),
+    (
+        "en/alert_confirm.html",
+        include_str!("../../web/mail/en/alert_confirm.html"),
+    ),
+    (
+        "zh-CN/alert_confirm.txt",
+        include_str!("../../web/mail/zh-CN/alert_confirm.txt"),
+    ),
+    (
+        "zh-CN/alert_confirm.html",
+        include_str!("../../web/mail/zh-CN/alert_confirm.html"),
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -167,10 +199,16 @@ mod tests {
 
     #[test]
     fn every_template_renders_in_both_languages_and_escapes_html() {
-        for (lang, name) in [Language::En, Language::ZhCn]
-            .into_iter()
-            .flat_map(|l| ["password_reset", "verify_email", "invite", "alert"].map(|n| (l, n)))
-        {
+        for (lang, name) in [Language::En, Language::ZhCn].into_iter().flat_map(|l| {
+            [
+                "password_reset",
+                "verify_email",
+                "invite",
+                "alert",
+                "alert_confirm",
+            ]
+            .map(|n| (l, n))
+        }) {
             let link = "https://vault.example.com/reset?token=a&b=<c>";
             let mail = render(name, lang, &minijinja::context! { link }).expect("renders");
             assert!(!mail.subject.is_empty() && !mail.subject.contains('\n'));

@@ -60,7 +60,7 @@ pub async fn record(
     event: EventType,
     errcode: Option<i32>,
     errmsg: Option<&str>,
-    damping: std::time::Duration,
+    config: &super::engine::EngineConfig,
 ) -> Result<(), sqlx::Error> {
     let queued = db::alerts::record_app_event(
         tx,
@@ -70,7 +70,8 @@ pub async fn record(
             appid: &row.appid,
             errcode,
             errmsg,
-            damping_seconds: damping.as_secs_f64(),
+            damping_seconds: config.alert_damping.as_secs_f64(),
+            gather_seconds: config.alert_gather.as_secs_f64(),
         },
     )
     .await?;

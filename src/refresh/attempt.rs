@@ -440,7 +440,7 @@ impl RefreshEngine {
             .and_then(|f| f.errcode)
             .and_then(|c| i32::try_from(c).ok());
         let errmsg = failure.map(|f| f.errmsg.as_str());
-        alerts::record(tx, row, event, errcode, errmsg, self.config.alert_damping).await?;
+        alerts::record(tx, row, event, errcode, errmsg, &self.config).await?;
         Ok(())
     }
 

@@ -64,6 +64,8 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// At most one failing/recovered alert pair per app and channel per this long.
     pub alert_damping: Duration,
+    /// How long failing and recovered alerts wait to be gathered into a summary.
+    pub alert_gather: Duration,
 }
 
 /// A row the scheduler claimed, of either kind.

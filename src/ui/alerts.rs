@@ -44,6 +44,7 @@ struct ChannelLine {
     events: Vec<String>,
     apps: Vec<String>,
     created_at: String,
+    confirmed: bool,
 }
 
 impl ChannelLine {
@@ -57,6 +58,7 @@ impl ChannelLine {
             events: c.events,
             apps: c.appids,
             created_at: when(c.created_at),
+            confirmed: c.confirmed,
         }
     }
 }
@@ -76,6 +78,7 @@ struct DeliveryLine {
     latency_ms: Option<i32>,
     answer: Option<String>,
     error: Option<String>,
+    summary_id: Option<String>,
 }
 
 impl DeliveryLine {
@@ -97,6 +100,7 @@ impl DeliveryLine {
             latency_ms: d.latency_ms,
             answer: d.answer,
             error: d.error,
+            summary_id: d.summary_id.map(|s| s.to_string()),
         }
     }
 }
@@ -173,6 +177,8 @@ struct Shown<'a> {
     form: &'a ChannelForm,
     errors: &'a FieldErrors,
     test: Option<(String, DeliveryLine)>,
+    /// Why a test was not sent (unconfirmed channel, too many tests).
+    refused: Option<String>,
 }
 
 async fn alerts_page(
@@ -204,6 +210,7 @@ async fn alerts_page(
             errors => Serde(shown.errors),
             test_channel,
             test => Serde(&test),
+            test_refused => shown.refused,
         },
     )
 }
@@ -228,6 +235,7 @@ pub async fn alerts(req: HttpRequest, page: Page, state: web::Data<AppState>) ->
         form: &form,
         errors: &FieldErrors::new(),
         test: None,
+        refused: None,
     };
     alerts_page(&page, &state, &actor, StatusCode::OK, shown).await
 }
@@ -264,18 +272,28 @@ pub async fn create_channel(
                 form: &form,
                 errors: &errors,
                 test: None,
+                refused: None,
             };
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             alerts_page(&page, &state, &actor, status, shown).await
         }
-        Err(ApiError::Conflict { .. }) => {
-            let errors = FieldErrors::from([("form", page.lang.text("alerts_too_many").into())]);
+        Err(e @ (ApiError::Conflict { .. } | ApiError::RateLimited { .. })) => {
+            let (key, status) = if matches!(e, ApiError::RateLimited { .. }) {
+                (
+                    "alerts_too_many_confirmations",
+                    StatusCode::TOO_MANY_REQUESTS,
+                )
+            } else {
+                ("alerts_too_many", StatusCode::CONFLICT)
+            };
+            let errors = FieldErrors::from([("form", page.lang.text(key).into())]);
             let shown = Shown {
                 form: &form,
                 errors: &errors,
                 test: None,
+                refused: None,
             };
-            alerts_page(&page, &state, &actor, StatusCode::CONFLICT, shown).await
+            alerts_page(&page, &state, &actor, status, shown).await
         }
         Err(e) => page.error(&e),
     }
@@ -337,11 +355,50 @@ pub async fn test_channel(
                 form: &form,
                 errors: &FieldErrors::new(),
                 test: Some(test),
+                refused: None,
             };
             alerts_page(&page, &state, &actor, StatusCode::OK, shown).await
         }
-        Err(e) => page.error(&e),
+        Err(e) => test_refused(&page, &state, &actor, &e).await,
     }
+}
+
+/// The alerts page saying why a test was not sent (at 409 or 429, with
+/// `Retry-After`), or the error page.
+async fn test_refused(page: &Page, state: &AppState, actor: &Actor, e: &ApiError) -> HttpResponse {
+    let (status, text, wait) = match e {
+        ApiError::RateLimited { retry_after, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            page.lang
+                .text("alerts_test_too_many")
+                .replace("{seconds}", &retry_after.to_string()),
+            Some(*retry_after),
+        ),
+        ApiError::Conflict {
+            code: "channel_unconfirmed",
+            ..
+        } => (
+            StatusCode::CONFLICT,
+            page.lang.text("alerts_test_unconfirmed").to_string(),
+            None,
+        ),
+        other => return page.error(other),
+    };
+    let form = ChannelForm::blank();
+    let shown = Shown {
+        form: &form,
+        errors: &FieldErrors::new(),
+        test: None,
+        refused: Some(text),
+    };
+    let mut res = alerts_page(page, state, actor, status, shown).await;
+    if let Some(wait) = wait {
+        res.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(wait),
+        );
+    }
+    res
 }
 
 /// GET /alerts/{id}: a channel and its delivery log, newest first.

@@ -160,6 +160,11 @@ fn signed_out_pages(cfg: &mut web::ServiceConfig) {
         web::resource("/verify-email")
             .route(web::get().to(recovery::verify_form))
             .route(web::post().to(recovery::verify)),
+    )
+    .service(
+        web::resource("/confirm-alert-mail")
+            .route(web::get().to(recovery::alert_confirm_form))
+            .route(web::post().to(recovery::alert_confirm)),
     );
 }
 

@@ -1,6 +1,7 @@
 //! Pages behind the links in mails and the way back in: "forgot your
 //! password" (`/forgot`), choosing a new password with a reset link
-//! (`/reset?token=…`), and verifying an address (`/verify-email?token=…`).
+//! (`/reset?token=…`), verifying an address (`/verify-email?token=…`), and
+//! confirming a mail alert channel (`/confirm-alert-mail?token=…`).
 //! A link opened only shows a form: the token is spent by the POST (a mail
 //! scanner that follows links spends nothing).
 
@@ -14,7 +15,7 @@ use super::pages::{FieldErrors, field_errors, one};
 use crate::error::ApiError;
 use crate::http::identity::visitor;
 use crate::secret::{OneTimeToken, Password};
-use crate::service::{passwords, verification};
+use crate::service::{alerts, passwords, verification};
 use crate::state::AppState;
 
 /// `?token=…` of a mailed link.
@@ -180,5 +181,39 @@ pub async fn verify(
             &FieldErrors::new(),
         ),
         Err(e) => refused(&page, "verify", form.token.expose_secret(), &e),
+    }
+}
+
+/// GET /confirm-alert-mail?token=…: a button that confirms the channel.
+pub async fn alert_confirm_form(page: Page, query: web::Query<TokenQuery>) -> HttpResponse {
+    show(
+        &page,
+        StatusCode::OK,
+        "alert_confirm",
+        query.token.expose_secret(),
+        &FieldErrors::new(),
+    )
+}
+
+/// POST /confirm-alert-mail: alerts may be mailed to this address now.
+pub async fn alert_confirm(
+    req: HttpRequest,
+    page: Page,
+    state: web::Data<AppState>,
+    form: web::Form<RecoveryForm>,
+) -> HttpResponse {
+    let token = form.token.expose_secret();
+    if !page.signed_out_form_ok(&req, &form.login_token) {
+        return cross_site(&page, "alert_confirm", token);
+    }
+    match alerts::confirm::confirm(&state, &visitor(&req), token).await {
+        Ok(_) => show(
+            &page,
+            StatusCode::OK,
+            "alert_confirm_done",
+            "",
+            &FieldErrors::new(),
+        ),
+        Err(e) => refused(&page, "alert_confirm", token, &e),
     }
 }

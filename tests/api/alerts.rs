@@ -185,6 +185,7 @@ pub(crate) fn alert_settings(wechat: &str) -> Settings {
     s.alerts.allow_private_targets = true;
     s.alerts.poll_seconds = 1;
     s.alerts.retry_base_seconds = 1;
+    s.alerts.summary_gather_seconds = 1;
     s.public_url = Some("https://vault.example.com".parse().unwrap());
     s
 }

@@ -120,7 +120,9 @@ fn used_shell(taken: &str, data_dir: &Path) -> Vec<(String, String)> {
                 | "TOKENVAULT_DB_READ_CONNECTIONS"
                 | "TOKENVAULT_KEY_READ_RATE"
                 | "TOKENVAULT_ALERT_TIMEOUT"
-                | "TOKENVAULT_ALERT_DAMPING_MINUTES" => "1".into(),
+                | "TOKENVAULT_ALERT_DAMPING_MINUTES"
+                | "TOKENVAULT_ALERT_SUMMARY_THRESHOLD" => "1".into(),
+                "TOKENVAULT_ALERT_SUMMARY_GATHER_SECONDS" => "300".into(),
                 "TOKENVAULT_TRUSTED_PROXIES" => "0.0.0.0/0,::/0".into(),
                 "TOKENVAULT_METRICS_TOKEN" => "someone-elses-metrics-token".into(),
                 "TOKENVAULT_REFRESH_NOW_COOLDOWN" => "86400".into(),

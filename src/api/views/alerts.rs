@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{AlertChannelId, AlertDeliveryId, ChannelKind, DeliveryStatus, EventType};
+use crate::domain::{
+    AlertChannelId, AlertDeliveryId, AlertSummaryId, ChannelKind, DeliveryStatus, EventType,
+};
 use crate::service::alerts::{ChannelRow, DeliveryRow};
 
 /// An alert channel.
@@ -27,6 +29,10 @@ pub struct ChannelView {
     pub apps: Vec<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Whether alerts are sent to it: `false` for a mail channel to an
+    /// address that is no verified member's until its recipient confirms
+    /// with the link mailed to it.
+    pub confirmed: bool,
 }
 
 impl From<ChannelRow> for ChannelView {
@@ -44,6 +50,7 @@ impl From<ChannelRow> for ChannelView {
                 .collect(),
             apps: c.appids,
             created_at: c.created_at,
+            confirmed: c.confirmed,
         }
     }
 }
@@ -83,6 +90,9 @@ pub struct DeliveryView {
     pub answer: Option<String>,
     /// Why the last attempt failed.
     pub error: Option<String>,
+    /// The summary this delivery was sent in (with the other apps that
+    /// changed at the same time), if it was: the id the receiver got.
+    pub summary_id: Option<AlertSummaryId>,
 }
 
 impl From<DeliveryRow> for DeliveryView {
@@ -100,6 +110,7 @@ impl From<DeliveryRow> for DeliveryView {
             latency_ms: d.latency_ms,
             answer: d.answer,
             error: d.error,
+            summary_id: d.summary_id,
         }
     }
 }

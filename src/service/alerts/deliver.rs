@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use secrecy::ExposeSecret as _;
 
-use super::message;
 use super::target::{self, TargetUrl};
+use super::{message, summary};
 use crate::crypto::Binding;
 use crate::db;
 use crate::db::alerts::{AttemptResult, ClaimedDelivery};
-use crate::domain::{AlertDeliveryId, DeliveryStatus, TenantId};
+use crate::domain::{AlertDeliveryId, AlertSummaryId, ChannelKind, DeliveryStatus, TenantId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -54,15 +54,28 @@ impl Sent {
     }
 }
 
-/// Deliver one due delivery, if there is one no other replica holds;
-/// whether one was found.
+/// Deliver one due delivery, if there is one no other replica holds (or
+/// the summary it is part of, `super::summary`); whether one was found.
 pub async fn deliver_due(state: &AppState) -> Result<bool, ApiError> {
     let mut tx = state.pool.begin().await?;
     let Some(d) = db::alerts::claim_due(&mut tx).await? else {
         return Ok(false);
     };
-    let sent = attempt(&mut tx, state, &d).await?;
-    store(&mut tx, state, &d, &sent).await?;
+    if let Some(s) = summary::group(&mut tx, state, &d).await? {
+        let sent = if d.kind == ChannelKind::Email {
+            super::mail::deliver_summary(&mut tx, state, &d, &s).await?
+        } else {
+            let page = |appid: &str| state.settings.app_page(appid);
+            send_with(state, &d, |secret, now| {
+                summary::build(&d, &s, &page, secret, now)
+            })
+            .await
+        };
+        store(&mut tx, state, &d, Some(s.id), &sent).await?;
+    } else {
+        let sent = attempt(&mut tx, state, &d).await?;
+        store(&mut tx, state, &d, None, &sent).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
@@ -79,7 +92,7 @@ pub async fn deliver_now(
         return Ok(None);
     };
     let sent = attempt(&mut tx, state, &d).await?;
-    store(&mut tx, state, &d, &sent).await?;
+    store(&mut tx, state, &d, None, &sent).await?;
     tx.commit().await?;
     Ok(Some(sent))
 }
@@ -120,10 +133,12 @@ async fn folded(
     Ok(message::Folded::from_counts(failing, recovered, since))
 }
 
+/// Store how the attempt went on `d`, or on every delivery of its summary.
 async fn store(
     tx: &mut sqlx::PgConnection,
     state: &AppState,
     d: &ClaimedDelivery,
+    summary: Option<AlertSummaryId>,
     sent: &Sent,
 ) -> Result<(), sqlx::Error> {
     let now = Utc::now();
@@ -144,7 +159,7 @@ async fn store(
     };
     state.stats.alerts.count_delivery(d.kind.as_str(), outcome);
     if !sent.ok {
-        tracing::warn!(delivery = %d.id, channel = %d.channel_id, kind = d.kind.as_str(),
+        tracing::warn!(delivery = %d.id, summary = ?summary, channel = %d.channel_id, kind = d.kind.as_str(),
             status = ?sent.http_status, error = sent.error.as_deref().unwrap_or(""), outcome,
             "alert delivery failed");
     }
@@ -156,11 +171,28 @@ async fn store(
         answer: sent.answer.as_deref(),
         error: sent.error.as_deref(),
     };
-    db::alerts::finish(tx, d.id, &result).await
+    match summary {
+        Some(id) => db::alert_groups::finish(tx, id, &result).await.map(drop),
+        None => db::alerts::finish(tx, d.id, &result).await,
+    }
 }
 
 /// Send `d` to its target once; never fails, says how it went.
 pub async fn send(state: &AppState, d: &ClaimedDelivery, folded: Option<&message::Folded>) -> Sent {
+    let page = d.appid.as_deref().and_then(|a| state.settings.app_page(a));
+    send_with(state, d, |secret, now| {
+        message::build(d, secret, page.as_deref(), folded, now)
+    })
+    .await
+}
+
+/// Send the request `build` makes (given the channel's signing secret and
+/// the signing time) to `d`'s channel once; never fails, says how it went.
+async fn send_with(
+    state: &AppState,
+    d: &ClaimedDelivery,
+    build: impl FnOnce(Option<&str>, chrono::DateTime<Utc>) -> message::Request,
+) -> Sent {
     let started = Instant::now();
     let secret = match &d.secret_ciphertext {
         None => None,
@@ -193,12 +225,8 @@ pub async fn send(state: &AppState, d: &ClaimedDelivery, folded: Option<&message
         Ok(addr) => addr,
         Err(e) => return Sent::failed(e.to_string(), true, started),
     };
-    let page = d.appid.as_deref().and_then(|a| state.settings.app_page(a));
-    let request = message::build(
-        d,
+    let request = build(
         secret.as_ref().map(secrecy::ExposeSecret::expose_secret),
-        page.as_deref(),
-        folded,
         Utc::now(),
     );
     post(&target, addr, request, settings.timeout(), d, started).await

@@ -15,6 +15,7 @@ use sqlx::PgConnection;
 
 use super::deliver::Sent;
 use super::message;
+use super::summary::{self, Summary};
 use crate::crypto::Binding;
 use crate::db;
 use crate::db::alerts::ClaimedDelivery;
@@ -45,6 +46,32 @@ pub async fn deliver(
     d: &ClaimedDelivery,
     folded: Option<&message::Folded>,
 ) -> Result<Sent, ApiError> {
+    let page = d.appid.as_deref().and_then(|a| state.settings.app_page(a));
+    queue(conn, state, d, |lang| {
+        render(d, lang, page.as_deref(), folded)
+    })
+    .await
+}
+
+/// Queue the mails of summary `s` (one per recipient, listing the apps).
+pub async fn deliver_summary(
+    conn: &mut PgConnection,
+    state: &AppState,
+    d: &ClaimedDelivery,
+    s: &Summary,
+) -> Result<Sent, ApiError> {
+    let page = |appid: &str| state.settings.app_page(appid);
+    queue(conn, state, d, |lang| render_summary(d, s, &page, lang)).await
+}
+
+/// Queue one mail per recipient of `d`'s channel, each rendered by
+/// `render` in the recipient's language.
+async fn queue(
+    conn: &mut PgConnection,
+    state: &AppState,
+    d: &ClaimedDelivery,
+    render: impl Fn(Language) -> Result<mail::Rendered, ApiError>,
+) -> Result<Sent, ApiError> {
     let started = Instant::now();
     let Ok(to) = state.crypto.decrypt_text(
         &d.url_ciphertext,
@@ -68,14 +95,12 @@ pub async fn deliver(
     }
     // Every mail rendered before any is queued: a retry never queues one
     // of them twice.
-    let page = d.appid.as_deref().and_then(|a| state.settings.app_page(a));
     let mut mails = Vec::new();
     for (address, lang) in recipients {
         let Ok(email) = Email::parse("to", &address) else {
             continue;
         };
-        let lang = Language::from_tag(&lang);
-        let Ok(rendered) = render(d, lang, page.as_deref(), folded) else {
+        let Ok(rendered) = render(Language::from_tag(&lang)) else {
             return Ok(Sent::failed("cannot write the alert mail", true, started));
         };
         mails.push((address, Mail::new(email, "alert", rendered)));
@@ -97,6 +122,48 @@ pub async fn deliver(
         error: None,
         retryable: false,
     })
+}
+
+/// The summary mail of `s` in `lang`: one entry per app (at most
+/// [`summary::TEXT_MAX_APPS`], then how many more), each with what WeChat
+/// answered, what it means, what to do and the app page's link.
+fn render_summary(
+    d: &ClaimedDelivery,
+    s: &Summary,
+    page: &dyn Fn(&str) -> Option<String>,
+    lang: Language,
+) -> Result<mail::Rendered, ApiError> {
+    let zh_lang = lang == Language::ZhCn;
+    let (en, zh) = summary::headline(s);
+    let apps: Vec<_> = s
+        .items
+        .iter()
+        .take(summary::TEXT_MAX_APPS)
+        .map(|item| {
+            let appid = item.appid.clone().unwrap_or_default();
+            let e = super::message::explain(item.appid.as_deref(), item.errcode);
+            context! {
+                name => item.app_name.clone().unwrap_or_else(|| appid.clone()),
+                link => page(&appid),
+                appid,
+                errcode => item.errcode,
+                errmsg => &item.errmsg,
+                meaning => e.as_ref().map(|e| if zh_lang { e.meaning_zh } else { e.meaning_en }),
+                fix => e.as_ref().map(|e| if zh_lang { e.fix_zh } else { e.fix_en }),
+            }
+        })
+        .collect();
+    let ctx = context! {
+        headline => if zh_lang { zh } else { en },
+        event => s.type_name(),
+        organization => &d.organization,
+        count => s.items.len(),
+        apps,
+        more => s.items.len().saturating_sub(summary::TEXT_MAX_APPS),
+        summary => s.id.to_string(),
+        occurred_at => s.occurred_at().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    };
+    mail::render("alert_summary", lang, &ctx)
 }
 
 /// The alert mail of `d` in `lang`: which app, what WeChat answered, what
@@ -166,6 +233,7 @@ mod tests {
             app_name: Some("Shop <b>".into()),
             errcode: Some(40125),
             errmsg: Some("invalid appsecret".into()),
+            summary_id: None,
         }
     }
 
@@ -221,5 +289,46 @@ mod tests {
             "oncall@example.com"
         );
         assert_eq!(target(Some("nope")).unwrap_err().field, "to");
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+    use crate::domain::ChannelKind;
+
+    #[test]
+    fn a_summary_mail_lists_the_apps_in_the_reader_language() {
+        let (d, s) = super::summary::tests::summary_of(25, ChannelKind::Email);
+        let page = |appid: &str| Some(format!("https://vault.example.com/apps/{appid}"));
+        let e =
+            crate::upstream::errcodes::explanation_for(crate::domain::AppKind::Wechat, Some(40125))
+                .unwrap();
+        for (lang, subject, meaning, more) in [
+            (
+                Language::En,
+                "25 apps are failing",
+                e.meaning_en,
+                "and 5 more",
+            ),
+            (
+                Language::ZhCn,
+                "25 个应用令牌刷新失败",
+                e.meaning_zh,
+                "另有 5 个应用",
+            ),
+        ] {
+            let mail = render_summary(&d, &s, &page, lang).unwrap();
+            assert!(mail.subject.contains(subject), "{}", mail.subject);
+            let text = mail.text.expose_secret();
+            assert!(text.contains(meaning) && text.contains(more), "{text}");
+            assert!(text.contains("https://vault.example.com/apps/wx0000000000000013"));
+            assert!(!text.contains("wx0000000000000014"), "capped at 20");
+            assert!(text.contains(&s.id.to_string()));
+            let html = mail.html.expose_secret();
+            assert!(html.contains("Shop &lt;3&gt;") && !html.contains("<3>"));
+        }
     }
 }

@@ -16,6 +16,11 @@ use crate::upstream::errcodes::{self, Explanation};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Most bytes of a WeCom robot's Markdown (WeCom takes at most 4096).
+pub const WECOM_MAX_BYTES: usize = 4000;
+/// Most bytes of a summary's text for the other robots.
+pub const ROBOT_MAX_BYTES: usize = 12_000;
+
 /// The app an alert is about.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AlertApp {
@@ -126,17 +131,20 @@ pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
         .encode(hmac_sha256(secret.as_bytes(), message.as_bytes()))
 }
 
-/// The platform of the delivery's app (WeChat when it names none).
-fn platform_of(d: &ClaimedDelivery) -> AppKind {
-    d.appid
-        .as_deref()
-        .map_or(AppKind::Wechat, errcodes::kind_of)
+/// The platform of an alert's app (WeChat when it names none).
+pub fn platform_of(appid: Option<&str>) -> AppKind {
+    appid.map_or(AppKind::Wechat, errcodes::kind_of)
 }
 
-/// The delivery's errcode explained by its app's platform (WeCom's table
-/// for a WeCom app).
+/// An alert's errcode explained by its app's platform (WeCom's table for
+/// a WeCom app).
+pub fn explain(appid: Option<&str>, errcode: Option<i32>) -> Option<Explanation> {
+    errcodes::explanation_for(platform_of(appid), errcode.map(i64::from))
+}
+
+/// The delivery's errcode explained by its app's platform.
 pub fn explanation(d: &ClaimedDelivery) -> Option<Explanation> {
-    errcodes::explanation_for(platform_of(d), d.errcode.map(i64::from))
+    explain(d.appid.as_deref(), d.errcode)
 }
 
 /// The headline of an event, in English and Chinese.
@@ -166,7 +174,11 @@ pub fn text(d: &ClaimedDelivery, page: Option<&str>, folded: Option<&Folded>) ->
     let _ = writeln!(out, "organization: {}", d.organization);
     if let Some(code) = d.errcode {
         let msg = d.errmsg.as_deref().unwrap_or("");
-        let _ = writeln!(out, "> {}: errcode {code} {msg}", platform_of(d).platform());
+        let _ = writeln!(
+            out,
+            "> {}: errcode {code} {msg}",
+            platform_of(d.appid.as_deref()).platform()
+        );
     } else if let Some(msg) = &d.errmsg {
         let _ = writeln!(out, "> {msg}");
     }
@@ -204,50 +216,82 @@ pub fn build(
     folded: Option<&Folded>,
     now: DateTime<Utc>,
 ) -> Request {
-    let mut headers = Vec::new();
+    if d.kind != ChannelKind::Webhook {
+        let (en, _) = headline(d.event_type);
+        return robot(
+            d.kind,
+            &format!("tokenvault: {en}"),
+            &text(d, page, folded),
+            secret,
+            now,
+        );
+    }
+    let body = WebhookBody {
+        id: d.id.to_string(),
+        event_type: d.event_type,
+        occurred_at: d.occurred_at,
+        organization: d.organization.clone(),
+        app: d.appid.clone().map(|appid| AlertApp {
+            name: d.app_name.clone().unwrap_or_else(|| appid.clone()),
+            appid,
+        }),
+        errcode: d.errcode,
+        errmsg: d.errmsg.clone(),
+        explanation: explanation(d),
+        url: page.map(str::to_string),
+        folded: folded.cloned(),
+    };
+    let body = serde_json::to_vec(&body).expect("the webhook body serialises");
+    webhook(d.event_type.as_str(), &d.id.to_string(), body, secret, now)
+}
+
+/// The webhook request carrying `body`: the four headers (event `event`,
+/// delivery `id`, the timestamp `now`, the signature with `secret`).
+pub fn webhook(
+    event: &str,
+    id: &str,
+    body: Vec<u8>,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Request {
+    let ts = now.timestamp();
+    let mut headers = vec![
+        ("X-Tokenvault-Event", event.to_string()),
+        ("X-Tokenvault-Delivery", id.to_string()),
+        ("X-Tokenvault-Timestamp", ts.to_string()),
+    ];
+    if let Some(secret) = secret {
+        headers.push((
+            "X-Tokenvault-Signature",
+            webhook_signature(secret, ts, &body),
+        ));
+    }
+    Request {
+        query: Vec::new(),
+        headers,
+        body,
+    }
+}
+
+/// The request that posts `text` (Markdown) to a group robot of `kind`,
+/// signed with `secret` as that robot wants; `title` is DingTalk's title.
+pub fn robot(
+    kind: ChannelKind,
+    title: &str,
+    text: &str,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Request {
     let mut query = Vec::new();
-    let body = match d.kind {
-        ChannelKind::Webhook => {
-            let body = WebhookBody {
-                id: d.id.to_string(),
-                event_type: d.event_type,
-                occurred_at: d.occurred_at,
-                organization: d.organization.clone(),
-                app: d.appid.clone().map(|appid| AlertApp {
-                    name: d.app_name.clone().unwrap_or_else(|| appid.clone()),
-                    appid,
-                }),
-                errcode: d.errcode,
-                errmsg: d.errmsg.clone(),
-                explanation: explanation(d),
-                url: page.map(str::to_string),
-                folded: folded.cloned(),
-            };
-            let body = serde_json::to_vec(&body).expect("the webhook body serialises");
-            let ts = now.timestamp();
-            headers.push(("X-Tokenvault-Event", d.event_type.as_str().to_string()));
-            headers.push(("X-Tokenvault-Delivery", d.id.to_string()));
-            headers.push(("X-Tokenvault-Timestamp", ts.to_string()));
-            if let Some(secret) = secret {
-                headers.push((
-                    "X-Tokenvault-Signature",
-                    webhook_signature(secret, ts, &body),
-                ));
-            }
-            return Request {
-                query,
-                headers,
-                body,
-            };
-        }
+    let body = match kind {
         ChannelKind::Wecom => serde_json::json!({
             "msgtype": "markdown",
-            "markdown": { "content": truncate(&text(d, page, folded), 4000) },
+            "markdown": { "content": truncate(text, WECOM_MAX_BYTES) },
         }),
         ChannelKind::Feishu => {
             let mut body = serde_json::json!({
                 "msg_type": "text",
-                "content": { "text": text(d, page, folded) },
+                "content": { "text": text },
             });
             if let Some(secret) = secret {
                 let ts = now.timestamp();
@@ -256,25 +300,24 @@ pub fn build(
             }
             body
         }
-        // Mail channels are not posted: `super::mail` queues mails; this
-        // body is what the request would carry.
-        ChannelKind::Email => serde_json::json!({ "text": text(d, page, folded) }),
         ChannelKind::Dingtalk => {
             if let Some(secret) = secret {
                 let ts = now.timestamp_millis();
                 query.push(("timestamp", ts.to_string()));
                 query.push(("sign", dingtalk_sign(secret, ts)));
             }
-            let (en, _) = headline(d.event_type);
             serde_json::json!({
                 "msgtype": "markdown",
-                "markdown": { "title": format!("tokenvault: {en}"), "text": text(d, page, folded) },
+                "markdown": { "title": title, "text": text },
             })
         }
+        // Mail channels are not posted (`super::mail` queues mails) and
+        // webhooks have their own body; this is what the request would carry.
+        ChannelKind::Email | ChannelKind::Webhook => serde_json::json!({ "text": text }),
     };
     Request {
         query,
-        headers,
+        headers: Vec::new(),
         body: serde_json::to_vec(&body).expect("a robot body serialises"),
     }
 }
@@ -395,6 +438,7 @@ mod tests {
             app_name: None,
             errcode: Some(errcode),
             errmsg: Some("invalid".into()),
+            summary_id: None,
         }
     }
 

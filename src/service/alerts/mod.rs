@@ -3,9 +3,11 @@
 //! engine fills (`deliver`). Owners and admins manage channels; viewers see
 //! them, never a secret.
 
+pub mod confirm;
 pub mod deliver;
 pub mod mail;
 pub mod message;
+pub mod summary;
 pub mod target;
 
 use super::Actor;
@@ -95,16 +97,7 @@ pub async fn create(
     else {
         return Err(ApiError::Validation(errors));
     };
-    if db::alerts::list_channels(&state.pool, scope.tenant_id)
-        .await?
-        .len()
-        >= MAX_CHANNELS
-    {
-        return Err(ApiError::Conflict {
-            code: "too_many_channels",
-            detail: format!("an organisation may have at most {MAX_CHANNELS} alert channels"),
-        });
-    }
+    check_room(state, scope.tenant_id).await?;
     let id = AlertChannelId::new();
     let (url_ciphertext, ciphertext) = seal(state, scope.tenant_id, id, &url, secret.as_deref())?;
     let events: Vec<String> = events.iter().map(|e| e.as_str().to_string()).collect();
@@ -125,16 +118,43 @@ pub async fn create(
         appids: apps,
     };
     db::alerts::insert_channel(&mut tx, &row).await?;
+    let mailed = kind == ChannelKind::Email
+        && url != mail::MEMBERS
+        && confirm::require(
+            &mut tx,
+            state,
+            actor,
+            scope.tenant_id,
+            (id, name.as_str()),
+            &url,
+        )
+        .await?;
     let event = actor
         .audit(AuditAction::AlertChannelCreated)
         .target(name.as_str())
         .detail(
-            serde_json::json!({ "channel": id, "kind": kind.as_str(), "url": row.url_display }),
+            serde_json::json!({ "channel": id, "kind": kind.as_str(), "url": row.url_display,
+                            "confirmation": if mailed { "mailed" } else { "none" } }),
         );
     db::audit::record(&mut *tx, event).await?;
     let stored = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await?;
     tx.commit().await?;
     stored.ok_or(ApiError::NotFound("alert channel"))
+}
+
+/// Refuse a channel beyond [`MAX_CHANNELS`].
+async fn check_room(state: &AppState, tenant_id: TenantId) -> Result<(), ApiError> {
+    if db::alerts::list_channels(&state.pool, tenant_id)
+        .await?
+        .len()
+        >= MAX_CHANNELS
+    {
+        return Err(ApiError::Conflict {
+            code: "too_many_channels",
+            detail: format!("an organisation may have at most {MAX_CHANNELS} alert channels"),
+        });
+    }
+    Ok(())
 }
 
 /// The stored target: a mail channel's recipient, else the URL as checked
@@ -320,7 +340,9 @@ pub async fn delete(
 }
 
 /// Send a `test` event to a channel now; the delivery as it went (a
-/// failed test is retried like any delivery).
+/// failed test is retried like any delivery). Not to a channel waiting for
+/// its recipient's confirmation (409), nor beyond the limits of
+/// `confirm::limit_tests` (429).
 pub async fn send_test(
     state: &AppState,
     actor: &Actor,
@@ -331,6 +353,15 @@ pub async fn send_test(
     let Some(channel) = db::alerts::get_channel(&mut *tx, scope.tenant_id, id).await? else {
         return Err(ApiError::NotFound("alert channel"));
     };
+    if !channel.confirmed {
+        return Err(ApiError::Conflict {
+            code: "channel_unconfirmed",
+            detail: "the address has not confirmed this channel yet: nothing is sent to it \
+                     before its recipient opens the confirmation link mailed to it"
+                .into(),
+        });
+    }
+    confirm::limit_tests(&mut tx, scope.tenant_id, id).await?;
     let delivery = db::alerts::record_test(&mut tx, scope.tenant_id, id).await?;
     let event = actor
         .audit(AuditAction::AlertChannelTested)
