@@ -145,3 +145,30 @@ pub struct TestCounts {
     /// When the organisation's oldest counted test was queued.
     pub organisation_oldest: Option<DateTime<Utc>>,
 }
+
+/// Put the organisation's mail channels to `email` back to awaiting a
+/// confirmation (their recipient is no member any more): nothing is sent
+/// to them until the channel is created again. No link is mailed; each
+/// row's pending hash is derived from `secret` (random, never stored) and
+/// the row id, so no link can match it. How many channels were paused.
+pub async fn unconfirm_address(
+    conn: &mut PgConnection,
+    tenant_id: TenantId,
+    email: &str,
+    secret: &[u8],
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "update alert_channels
+         set confirmed_at = null,
+             confirm_token_hash = sha256(convert_to(id::text, 'UTF8') || $3::bytea),
+             confirm_expires_at = now()
+         where tenant_id = $1 and kind = 'email' and lower(url_display) = lower($2)
+           and confirmed_at is not null",
+        tenant_id as _,
+        email,
+        secret,
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -116,9 +116,19 @@ pub async fn remove(
     }
     withdraw_invites_of(&mut tx, actor, &scope, &member, "inviter_removed").await?;
     db::accounts::delete_member(&mut tx, scope.tenant_id, member_id).await?;
+    // Their address is a stranger's now: mail channels to it stop.
+    let secret = crate::domain::credential::random_token(32);
+    let paused = db::alert_confirmations::unconfirm_address(
+        &mut tx,
+        scope.tenant_id,
+        member.email.as_str(),
+        secret.as_bytes(),
+    )
+    .await?;
     let event = actor
         .audit(AuditAction::MemberRemoved)
-        .target(member.email.as_str());
+        .target(member.email.as_str())
+        .detail(serde_json::json!({ "alert_channels_paused": paused }));
     db::audit::record(&mut *tx, event).await?;
     tx.commit().await?;
     Ok(member)

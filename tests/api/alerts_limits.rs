@@ -124,7 +124,10 @@ async fn a_mail_channel_to_a_stranger_sends_nothing_until_the_address_confirms()
     let (status, test) = test_status(&owner, &id).await;
     assert_eq!(status, 200, "{test}");
     assert_eq!(test["status"], "delivered");
-    for secret in [SECRET, OTHER_SECRET] {
+    // The app recovers, then fails again (each change seen before the
+    // next: under load a refresh with the right secret may come after the
+    // second edit, and the app would never have recovered).
+    for (secret, health) in [(SECRET, "healthy"), (OTHER_SECRET, "failing")] {
         let res = owner
             .patch_json(
                 &format!("/api/v1/apps/{APPID}"),
@@ -132,6 +135,11 @@ async fn a_mail_channel_to_a_stranger_sends_nothing_until_the_address_confirms()
             )
             .await;
         assert_eq!(res.status(), 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while json_of(owner.get(&format!("/api/v1/apps/{APPID}")).await).await["health"] != health {
+            assert!(std::time::Instant::now() < deadline, "the app is {health}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     let mails = alert_mails(&sink, 2).await;
     assert!(mails[1].contains("is failing"), "{}", mails[1]);
@@ -238,4 +246,61 @@ async fn send_test_is_limited_per_channel_and_per_organisation() {
         "{html}"
     );
     assert_eq!(receiver.got("/h3").len(), 1);
+}
+
+#[tokio::test]
+async fn a_mail_channel_to_a_member_who_leaves_stops_until_created_again() {
+    let Some(sink) = SmtpSink::start(0, 0) else {
+        return;
+    };
+    let app = spawn_app_with_settings(settings(&sink.url())).await;
+    let owner = app.signup("Leavers Co", "owner@leave.test").await;
+    let admin = app.invite_and_join(&owner, "admin", "ops@leave.test").await;
+    sqlx::query("update users set email_verified_at = now() where email = 'ops@leave.test'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    drop(admin);
+    let body = json!({ "kind": "email", "name": "Ops", "to": "OPS@leave.test" });
+    let res = owner.post_json("/api/v1/alert-channels", &body).await;
+    assert_eq!(res.status(), 201);
+    let channel = json_of(res).await;
+    assert_eq!(channel["confirmed"], true, "a verified member's address");
+    let id = channel["id"].as_str().unwrap().to_string();
+
+    // The member is removed: their address is a stranger's now.
+    let members = json_of(owner.get("/api/v1/members").await).await;
+    let member = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "ops@leave.test")
+        .unwrap_or_else(|| panic!("{members}"))
+        .clone();
+    let res = owner
+        .delete(&format!(
+            "/api/v1/members/{}",
+            member["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let channels = json_of(owner.get("/api/v1/alert-channels").await).await;
+    let after = channels["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{channels}"))
+        .clone();
+    assert_eq!(after["confirmed"], false, "{after}");
+    let (status, problem) = test_status(&owner, &id).await;
+    assert_eq!(status, 409);
+    assert_eq!(problem["code"], "channel_unconfirmed");
+    let detail: serde_json::Value = sqlx::query_scalar(
+        "select detail from audit_log where action = 'member.removed' order by created_at desc limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(detail["alert_channels_paused"], 1, "{detail}");
 }
